@@ -1,0 +1,29 @@
+//! kubejit's pure domain model: validated input types and the policy that decides who gets what access.
+//!
+//! Nothing here talks to Kubernetes or needs an async runtime, so every rule is unit-testable without a
+//! cluster. The Kubernetes glue (`kubejit-kube`) turns these values into API objects. Time is always
+//! passed in (`now`); core never reads a clock.
+
+pub mod annotations;
+pub mod incident;
+pub mod names;
+pub mod policy;
+pub mod role;
+pub mod subject;
+pub mod ttl;
+
+#[cfg(test)]
+mod testutil;
+
+pub use incident::{
+    Incident, IncidentError, IncidentPattern, IncidentRule, IncidentViolation, PatternError,
+};
+pub use names::{GroupName, NameError, NamespaceName, ObjectName};
+pub use policy::{
+    AccessPolicy, AccessPolicySpec, Approval, ApprovalMode, ApprovalSpec, GrantRule, GrantRuleSpec,
+    IncidentSpec, NamedPolicy, PolicyError, PolicyProblem, RoleKind, RoleRef, RoleRefSpec,
+    SubjectsSpec,
+};
+pub use role::{OncallRole, PolicyRule};
+pub use subject::{Requester, RequesterMatch, Subjects, UserName};
+pub use ttl::{Ttl, TtlError};

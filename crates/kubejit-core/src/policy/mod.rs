@@ -1,0 +1,14 @@
+//! The `AccessPolicy` model: the serde mirror of the CRD spec and its validated form.
+
+mod model;
+mod spec;
+#[cfg(test)]
+mod tests;
+
+pub use model::{
+    AccessPolicy, Approval, GrantRule, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
+};
+pub use spec::{
+    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
+    RoleRefSpec, SubjectsSpec,
+};

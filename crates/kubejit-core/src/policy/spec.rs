@@ -1,0 +1,120 @@
+//! The raw, serde-deserialized `AccessPolicy` spec: a straight camelCase mirror of the CRD, unvalidated.
+//!
+//! The kube glue crate defines the CRD (kubejit.dev/v1alpha1, cluster-scoped) with the same field names
+//! and converts into these types; [`crate::NamedPolicy::parse`] turns them into trusted values.
+//! `deny_unknown_fields` everywhere: a misspelt field must fail loudly, not silently loosen policy.
+
+use serde::{Deserialize, Serialize};
+
+/// `AccessPolicy.spec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessPolicySpec {
+    /// Who may ask (matched exactly against the CSR's `spec.username`/`spec.groups`).
+    pub requesters: SubjectsSpec,
+    /// Groups (`O=`) a short-lived certificate may carry. Empty: this policy issues no certificates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_groups: Vec<String>,
+    /// Certificate lifetime cap, a human duration of at least "10m".
+    #[serde(rename = "maxTTL")]
+    pub max_ttl: String,
+    /// Lifetime the CLI asks for when the user gives none; at most `maxTTL`.
+    #[serde(
+        rename = "defaultTTL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_ttl: Option<String>,
+    #[serde(default)]
+    pub incident: IncidentSpec,
+    pub approval: ApprovalSpec,
+    /// Time-bound RoleBinding grants this policy allows (`kubejit grant`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<GrantRuleSpec>,
+}
+
+/// Users and/or groups, exact strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubjectsSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+}
+
+/// `incident`: omitted fields take the fail-closed defaults (required, no pattern, 64 characters).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IncidentSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<bool>,
+    /// Regular expression the whole reference must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+}
+
+/// `approval: {mode: Auto}` or `approval: {mode: Manual, approvers: {users: [...], groups: [...]}}`.
+/// A flat struct rather than a tagged enum so the CRD schema stays a plain object CEL can validate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalSpec {
+    pub mode: ApprovalMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<SubjectsSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ApprovalMode {
+    Auto,
+    Manual,
+}
+
+/// One grant rule: these roles, in these namespaces, to these subjects, for at most `maxTTL`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrantRuleSpec {
+    /// Names the rule in explanations ("policy payments-oncall, grant rule debug").
+    pub name: String,
+    pub roles: Vec<RoleRefSpec>,
+    pub namespaces: Vec<String>,
+    pub subjects: SubjectsSpec,
+    /// Grant lifetime cap; may be shorter than 10 minutes (no CSR is involved).
+    #[serde(rename = "maxTTL")]
+    pub max_ttl: String,
+    #[serde(
+        rename = "defaultTTL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_ttl: Option<String>,
+    /// Overrides the policy's `incident` rule for this grant rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentSpec>,
+}
+
+/// A role a grant's RoleBinding may reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleRefSpec {
+    pub kind: RoleKind,
+    pub name: String,
+}
+
+/// `roleRef.kind` of a RoleBinding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RoleKind {
+    Role,
+    ClusterRole,
+}
+
+impl RoleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Role => "Role",
+            Self::ClusterRole => "ClusterRole",
+        }
+    }
+}
