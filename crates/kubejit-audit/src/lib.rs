@@ -1,0 +1,30 @@
+//! kubejit's tamper-evident audit trail: typed events, sinks, the signed hash chain and its verifier, and
+//! the incident report that joins the trail with the kube-apiserver audit log.
+//!
+//! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
+//! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
+
+mod chain;
+pub mod checkpoint;
+mod error;
+pub mod escape;
+pub mod event;
+pub mod report;
+pub mod sink;
+mod timestamp;
+pub mod verify;
+
+pub use chain::GENESIS_HASH;
+pub use checkpoint::{
+    Checkpoint, CheckpointAnchor, FileAnchor, key_id, load_checkpoint_file, load_checkpoints,
+    signing_key_from_pem, verifying_key_from_pem,
+};
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use error::AuditError;
+pub use event::{Actor, ActorKind, AuditEvent, Decision, EventKind, ObjectRef, SCHEMA_VERSION};
+pub use sink::{
+    AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Clock, Recorded, StdoutSink,
+    SystemClock, WriterSink,
+};
+pub use timestamp::Timestamp;
+pub use verify::{Broken, EXIT_OK, Failure, Intact, VerifyReport, verify, verify_file};

@@ -1,0 +1,378 @@
+//! Streams a hash-chained trail and reports OK or the first broken record, with a distinct kind (and
+//! exit code) per way the file can have been tampered with.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::chain::{self, GENESIS_HASH, LineError, LineHead};
+use crate::{AuditError, Checkpoint};
+
+/// Exit code for an intact trail.
+pub const EXIT_OK: u8 = 0;
+
+/// The ways a trail can be broken, in the order they are checked for each line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// A line's bytes do not match its own hash, or it is not a sealed record at all.
+    EditedRecord,
+    /// A sequence number is missing, or `prevHash` does not match the previous record.
+    DeletedRecord,
+    /// A sequence number appears out of order (later in the file, or twice).
+    ReorderedRecords,
+    /// The last line is partial, or the trail ends before the last anchored checkpoint.
+    TruncatedTail,
+    /// The chain is self-consistent but disagrees with, or lacks, a signed checkpoint.
+    RewrittenChain,
+    /// A checkpoint (in the file or from the anchor) is not signed by the given key.
+    BadCheckpointSignature,
+}
+
+impl Failure {
+    /// Stable process exit code for `kubejit audit verify` (table in `docs/audit.md`).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Failure::EditedRecord => 10,
+            Failure::DeletedRecord => 11,
+            Failure::ReorderedRecords => 12,
+            Failure::TruncatedTail => 13,
+            Failure::RewrittenChain => 14,
+            Failure::BadCheckpointSignature => 15,
+        }
+    }
+
+    /// Stable machine-readable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::EditedRecord => "editedRecord",
+            Failure::DeletedRecord => "deletedRecord",
+            Failure::ReorderedRecords => "reorderedRecords",
+            Failure::TruncatedTail => "truncatedTail",
+            Failure::RewrittenChain => "rewrittenChain",
+            Failure::BadCheckpointSignature => "badCheckpointSignature",
+        }
+    }
+}
+
+/// The first broken record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub failure: Failure,
+    /// 1-based line number in the trail; 0 when the problem is in the supplied checkpoints.
+    pub line: u64,
+    /// Human explanation with the values that disagree.
+    pub detail: String,
+}
+
+/// Facts about an intact trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intact {
+    /// Number of records (events and checkpoints).
+    pub records: u64,
+    pub last_hash: String,
+    /// Highest sequence covered by a valid signed checkpoint inside the file.
+    pub sealed_through: u64,
+    /// Highest sequence matched by a supplied (anchored) checkpoint.
+    pub anchored_through: Option<u64>,
+}
+
+/// Outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyReport {
+    Ok(Intact),
+    Broken(Broken),
+}
+
+impl VerifyReport {
+    /// `0` when intact, otherwise [`Failure::exit_code`].
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            VerifyReport::Ok(_) => EXIT_OK,
+            VerifyReport::Broken(broken) => broken.failure.exit_code(),
+        }
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyReport::Ok(ok) => write!(
+                f,
+                "OK: {} records, signed through sequence {}, last hash {}",
+                ok.records, ok.sealed_through, ok.last_hash
+            ),
+            VerifyReport::Broken(b) => write!(
+                f,
+                "BROKEN ({}) at line {}: {}",
+                b.failure.as_str(),
+                b.line,
+                b.detail
+            ),
+        }
+    }
+}
+
+/// Opens `path` and [`verify`]s it.
+pub fn verify_file(
+    path: &Path,
+    checkpoints: Option<&[Checkpoint]>,
+    key: &VerifyingKey,
+) -> Result<VerifyReport, AuditError> {
+    let file = std::fs::File::open(path).map_err(|source| AuditError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    verify(file, checkpoints, key)
+}
+
+/// Streams the trail line by line (never holding more than one record) and checks, in order for each
+/// line: its own hash, its sequence, its `prevHash`, its checkpoint signature and coverage, and the
+/// anchored checkpoint for its sequence. `checkpoints` are the copies kept outside the file; without
+/// them, truncation after the last in-file checkpoint cannot be detected.
+pub fn verify(
+    trail: impl Read,
+    checkpoints: Option<&[Checkpoint]>,
+    key: &VerifyingKey,
+) -> Result<VerifyReport, AuditError> {
+    let anchors = match anchors_by_sequence(checkpoints.unwrap_or_default(), key) {
+        Ok(anchors) => anchors,
+        Err(broken) => return Ok(VerifyReport::Broken(broken)),
+    };
+    let mut walk = Walk::new(BufReader::with_capacity(256 * 1024, trail), anchors, key);
+    match walk.run()? {
+        Some(broken) => Ok(VerifyReport::Broken(broken)),
+        None => Ok(walk.finish()),
+    }
+}
+
+/// Checks the supplied checkpoints' signatures and indexes them by the sequence they cover.
+fn anchors_by_sequence<'a>(
+    checkpoints: &'a [Checkpoint],
+    key: &VerifyingKey,
+) -> Result<BTreeMap<u64, &'a Checkpoint>, Broken> {
+    let mut anchors = BTreeMap::new();
+    for checkpoint in checkpoints {
+        if !checkpoint.signature_valid(key) {
+            let detail = format!(
+                "anchored checkpoint for sequence {} has an invalid signature",
+                checkpoint.sequence
+            );
+            return Err(Broken {
+                failure: Failure::BadCheckpointSignature,
+                line: 0,
+                detail,
+            });
+        }
+        anchors.insert(checkpoint.sequence, checkpoint);
+    }
+    Ok(anchors)
+}
+
+struct Walk<'a, R> {
+    reader: R,
+    buf: Vec<u8>,
+    anchors: BTreeMap<u64, &'a Checkpoint>,
+    key: &'a VerifyingKey,
+    line: u64,
+    prev_hash: String,
+    sealed_through: u64,
+    anchored_through: Option<u64>,
+}
+
+fn broken(failure: Failure, line: u64, detail: String) -> Option<Broken> {
+    Some(Broken {
+        failure,
+        line,
+        detail,
+    })
+}
+
+impl<'a, R: BufRead> Walk<'a, R> {
+    fn new(reader: R, anchors: BTreeMap<u64, &'a Checkpoint>, key: &'a VerifyingKey) -> Self {
+        let prev_hash = GENESIS_HASH.to_owned();
+        let buf = Vec::with_capacity(4096);
+        Self {
+            reader,
+            buf,
+            anchors,
+            key,
+            line: 0,
+            prev_hash,
+            sealed_through: 0,
+            anchored_through: None,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<bool, AuditError> {
+        self.buf.clear();
+        let read = self.reader.read_until(b'\n', &mut self.buf);
+        let n = read.map_err(|source| AuditError::Read {
+            what: "audit trail".to_owned(),
+            source,
+        })?;
+        Ok(n > 0)
+    }
+
+    fn run(&mut self) -> Result<Option<Broken>, AuditError> {
+        while self.next_line()? {
+            self.line += 1;
+            let Some(body) = self.buf.strip_suffix(b"\n") else {
+                let detail = "the last line is partial (no trailing newline)".to_owned();
+                return Ok(broken(Failure::TruncatedTail, self.line, detail));
+            };
+            let opened = match chain::open_line(body) {
+                Ok(opened) => opened,
+                Err(error) => {
+                    return Ok(broken(Failure::EditedRecord, self.line, describe(&error)));
+                }
+            };
+            let expected = self.line;
+            if opened.head.sequence != expected {
+                return self
+                    .sequence_break(expected, opened.head.sequence)
+                    .map(Some);
+            }
+            if let Some(found) = self.check_links(&opened.head, &opened.hash) {
+                return Ok(Some(found));
+            }
+            self.prev_hash = opened.hash;
+        }
+        Ok(None)
+    }
+
+    /// Checks `prevHash`, an in-file checkpoint, and any anchored checkpoint for this record.
+    fn check_links(&mut self, head: &LineHead, hash: &str) -> Option<Broken> {
+        if head.prev_hash != self.prev_hash {
+            let detail = format!(
+                "prevHash {} does not match the previous record's hash {}: a record before it was removed or replaced",
+                head.prev_hash, self.prev_hash
+            );
+            return broken(Failure::DeletedRecord, self.line, detail);
+        }
+        if let Some(checkpoint) = &head.checkpoint
+            && let Some(found) = self.check_checkpoint(checkpoint, head.sequence)
+        {
+            return Some(found);
+        }
+        let anchor = self.anchors.get(&head.sequence)?;
+        if anchor.hash != hash {
+            let detail = format!(
+                "record {} has hash {hash} but the anchored signed checkpoint says {}: the file was rewritten",
+                head.sequence, anchor.hash
+            );
+            return broken(Failure::RewrittenChain, self.line, detail);
+        }
+        self.anchored_through = Some(head.sequence);
+        None
+    }
+
+    fn check_checkpoint(&mut self, checkpoint: &Checkpoint, sequence: u64) -> Option<Broken> {
+        if !checkpoint.signature_valid(self.key) {
+            let detail = format!(
+                "checkpoint for sequence {} is not signed by the given key",
+                checkpoint.sequence
+            );
+            return broken(Failure::BadCheckpointSignature, self.line, detail);
+        }
+        if checkpoint.sequence + 1 != sequence || checkpoint.hash != self.prev_hash {
+            let detail = format!(
+                "signed checkpoint covers sequence {} with hash {}, but the chain before it ends at {} with hash {}",
+                checkpoint.sequence,
+                checkpoint.hash,
+                sequence.saturating_sub(1),
+                self.prev_hash
+            );
+            return broken(Failure::RewrittenChain, self.line, detail);
+        }
+        self.sealed_through = checkpoint.sequence;
+        None
+    }
+
+    /// A record has the wrong sequence: it is a reorder if a missing sequence shows up later in the
+    /// file (or this one was already seen), otherwise records were deleted. Scans the rest of the file.
+    fn sequence_break(&mut self, expected: u64, found: u64) -> Result<Broken, AuditError> {
+        let line = self.line;
+        if found < expected {
+            let detail =
+                format!("expected sequence {expected} but found {found}, which appeared earlier");
+            return Ok(Broken {
+                failure: Failure::ReorderedRecords,
+                line,
+                detail,
+            });
+        }
+        while self.next_line()? {
+            let Ok(head) = serde_json::from_slice::<LineHead>(&self.buf) else {
+                continue;
+            };
+            if (expected..found).contains(&head.sequence) {
+                let detail = format!(
+                    "expected sequence {expected} but found {found}; {} appears later",
+                    head.sequence
+                );
+                return Ok(Broken {
+                    failure: Failure::ReorderedRecords,
+                    line,
+                    detail,
+                });
+            }
+        }
+        let detail = format!(
+            "expected sequence {expected} but found {found}: records {expected}..{found} are missing"
+        );
+        Ok(Broken {
+            failure: Failure::DeletedRecord,
+            line,
+            detail,
+        })
+    }
+
+    fn finish(self) -> VerifyReport {
+        let last = self.line;
+        if let Some((&anchored, _)) = self.anchors.last_key_value()
+            && anchored > last
+        {
+            let detail = format!(
+                "an anchored checkpoint covers sequence {anchored} but the trail ends at {last}"
+            );
+            return VerifyReport::Broken(Broken {
+                failure: Failure::TruncatedTail,
+                line: last,
+                detail,
+            });
+        }
+        if last > 0 && self.sealed_through == 0 && self.anchored_through.is_none() {
+            let detail =
+                "no signed checkpoint covers any record: the chain may have been rewritten"
+                    .to_owned();
+            return VerifyReport::Broken(Broken {
+                failure: Failure::RewrittenChain,
+                line: last,
+                detail,
+            });
+        }
+        VerifyReport::Ok(Intact {
+            records: last,
+            last_hash: self.prev_hash,
+            sealed_through: self.sealed_through,
+            anchored_through: self.anchored_through,
+        })
+    }
+}
+
+fn describe(error: &LineError) -> String {
+    match error {
+        LineError::MissingHash => "the line does not end with a hash field".to_owned(),
+        LineError::HashMismatch { stated, computed } => {
+            format!("the line's bytes hash to {computed} but it states {stated}")
+        }
+        LineError::NotARecord(why) => format!("the line is not a trail record: {why}"),
+    }
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
