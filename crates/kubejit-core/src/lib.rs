@@ -5,6 +5,7 @@
 //! passed in (`now`); core never reads a clock.
 
 pub mod annotations;
+pub mod csr;
 pub mod incident;
 pub mod names;
 pub mod policy;
@@ -15,6 +16,7 @@ pub mod ttl;
 #[cfg(test)]
 mod testutil;
 
+pub use csr::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, decide};
 pub use incident::{
     Incident, IncidentError, IncidentPattern, IncidentRule, IncidentViolation, PatternError,
 };

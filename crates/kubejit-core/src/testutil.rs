@@ -78,6 +78,15 @@ pub fn subject(cn: &str, orgs: &[&str]) -> Vec<u8> {
 /// Builds a PEM CSR over `subject` with the raw `attributes` (contents of the `[0]` SET), signed
 /// with a fresh Ed25519 key.
 pub fn csr_pem(subject: Vec<u8>, attributes: &[Vec<u8>]) -> Vec<u8> {
+    pem("CERTIFICATE REQUEST", &csr_der(subject, attributes)).into_bytes()
+}
+
+/// The DER inside a PEM block.
+pub fn pem_der(pem: &[u8]) -> Vec<u8> {
+    x509_parser::pem::parse_x509_pem(pem).unwrap().1.contents
+}
+
+pub fn csr_der(subject: Vec<u8>, attributes: &[Vec<u8>]) -> Vec<u8> {
     let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
     let info = seq(&[
         tlv(0x02, &[0]),
@@ -88,8 +97,7 @@ pub fn csr_pem(subject: Vec<u8>, attributes: &[Vec<u8>]) -> Vec<u8> {
     let signature = key.sign(&info).unwrap();
     let mut bits = vec![0u8];
     bits.extend(signature);
-    let der = seq(&[info, seq(&[oid(&[1, 3, 101, 112])]), tlv(0x03, &bits)]);
-    pem("CERTIFICATE REQUEST", &der).into_bytes()
+    seq(&[info, seq(&[oid(&[1, 3, 101, 112])]), tlv(0x03, &bits)])
 }
 
 /// Minimal PEM armour (base64, 64 columns) so tests need no extra crate.

@@ -1,0 +1,184 @@
+//! What the CSR approver decided and why: the facts it read, the outcome, and stable machine reasons.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::incident::Incident;
+use crate::names::{GroupName, ObjectName};
+use crate::subject::{Requester, RequesterMatch, Subjects};
+use crate::ttl::Ttl;
+
+/// The only signer kubejit approves for.
+pub const KUBE_APISERVER_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
+
+/// Everything the decision reads from a CertificateSigningRequest, copied out by the kube glue.
+/// `username`/`groups`/`uid` are set by the apiserver from the creator's credentials, so they are
+/// trustworthy; `request`, `usages`, `expiration_seconds` and `incident` are chosen by the requester.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrFacts {
+    pub username: String,
+    pub groups: Vec<String>,
+    pub uid: Option<String>,
+    pub usages: Vec<String>,
+    pub expiration_seconds: Option<i32>,
+    pub signer_name: String,
+    /// The `debugging.kubernetes.io/incident` annotation.
+    pub incident: Option<String>,
+    /// `spec.request`, base64-decoded: the PEM (or DER) PKCS#10 request.
+    pub request: Vec<u8>,
+}
+
+impl CsrFacts {
+    pub fn requester(&self) -> Requester {
+        Requester {
+            username: self.username.clone(),
+            groups: self.groups.clone(),
+        }
+    }
+}
+
+/// The approver's verdict on one CSR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Every rule holds and the policy approves automatically.
+    Approve {
+        allowed: Allowed,
+        message: String,
+    },
+    /// Every rule holds but the policy wants a person (one of `approvers`) to approve; leave it pending.
+    Pending {
+        allowed: Allowed,
+        approvers: Subjects,
+        message: String,
+    },
+    Deny {
+        reason: DenyReason,
+        message: String,
+    },
+}
+
+impl Decision {
+    /// Human explanation, suitable for the condition message, the Event and the CLI.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Approve { message, .. }
+            | Self::Pending { message, .. }
+            | Self::Deny { message, .. } => message,
+        }
+    }
+
+    /// Stable label for metrics and audit: "Approved", "Pending" or the deny reason.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Approve { .. } => "Approved",
+            Self::Pending { .. } => "Pending",
+            Self::Deny { reason, .. } => reason.as_str(),
+        }
+    }
+}
+
+/// What a policy allowed, with the policy and requester rule that allowed it (for Events and audit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allowed {
+    pub policy: ObjectName,
+    pub rule: RequesterMatch,
+    pub ttl: Ttl,
+    pub common_name: String,
+    pub groups: BTreeSet<GroupName>,
+    pub incident: Option<Incident>,
+}
+
+/// Machine-readable denial reasons: stable strings for the Denied condition's `reason`, metrics and audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum DenyReason {
+    /// `spec.signerName` is not kubernetes.io/kube-apiserver-client.
+    WrongSigner,
+    /// The requester is the controller itself: it must never approve its own request.
+    SelfRequest,
+    /// `spec.username` starts with `system:` (nodes, service accounts, …): kubejit serves people.
+    SystemRequester,
+    /// The PKCS#10 request is not parseable (bad PEM, DER, version, trailing data, oversized).
+    MalformedRequest,
+    /// The request's self-signature does not verify (or uses an unsupported algorithm/key).
+    InvalidSignature,
+    /// The request carries attributes: an extension request (SANs, …) or anything else.
+    ExtensionsRequested,
+    /// The subject is not exactly one CN plus zero or more O, one attribute per RDN, no duplicates.
+    SubjectNotAllowed,
+    /// The CN differs from `spec.username`.
+    CommonNameMismatch,
+    /// An O is a `system:` group (or not a usable group name).
+    SystemGroup,
+    /// Usages other than client auth (+ digital signature, key encipherment), or client auth missing.
+    UsagesNotAllowed,
+    /// `spec.expirationSeconds` is absent: the lifetime would be the signer's default.
+    ExpirationMissing,
+    /// `spec.expirationSeconds` is below the 600 s API floor.
+    ExpirationTooShort,
+    /// No certificate-issuing policy lists the requester (user or any group).
+    NoMatchingPolicy,
+    /// A requested O is not in the matching policy's `certificateGroups`.
+    GroupNotAllowed,
+    /// `spec.expirationSeconds` exceeds the matching policy's `maxTTL`.
+    TtlExceedsPolicy,
+    /// The policy requires an incident reference and the annotation is absent.
+    IncidentMissing,
+    /// The incident annotation is empty, too long or contains control characters/edge whitespace.
+    IncidentInvalid,
+    /// The incident annotation does not match the policy's pattern.
+    IncidentMismatch,
+}
+
+impl DenyReason {
+    pub const ALL: [DenyReason; 18] = [
+        Self::WrongSigner,
+        Self::SelfRequest,
+        Self::SystemRequester,
+        Self::MalformedRequest,
+        Self::InvalidSignature,
+        Self::ExtensionsRequested,
+        Self::SubjectNotAllowed,
+        Self::CommonNameMismatch,
+        Self::SystemGroup,
+        Self::UsagesNotAllowed,
+        Self::ExpirationMissing,
+        Self::ExpirationTooShort,
+        Self::NoMatchingPolicy,
+        Self::GroupNotAllowed,
+        Self::TtlExceedsPolicy,
+        Self::IncidentMissing,
+        Self::IncidentInvalid,
+        Self::IncidentMismatch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WrongSigner => "WrongSigner",
+            Self::SelfRequest => "SelfRequest",
+            Self::SystemRequester => "SystemRequester",
+            Self::MalformedRequest => "MalformedRequest",
+            Self::InvalidSignature => "InvalidSignature",
+            Self::ExtensionsRequested => "ExtensionsRequested",
+            Self::SubjectNotAllowed => "SubjectNotAllowed",
+            Self::CommonNameMismatch => "CommonNameMismatch",
+            Self::SystemGroup => "SystemGroup",
+            Self::UsagesNotAllowed => "UsagesNotAllowed",
+            Self::ExpirationMissing => "ExpirationMissing",
+            Self::ExpirationTooShort => "ExpirationTooShort",
+            Self::NoMatchingPolicy => "NoMatchingPolicy",
+            Self::GroupNotAllowed => "GroupNotAllowed",
+            Self::TtlExceedsPolicy => "TtlExceedsPolicy",
+            Self::IncidentMissing => "IncidentMissing",
+            Self::IncidentInvalid => "IncidentInvalid",
+            Self::IncidentMismatch => "IncidentMismatch",
+        }
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
