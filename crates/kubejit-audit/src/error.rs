@@ -49,6 +49,16 @@ pub enum AuditError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("failed to parse line {line} of the kubejit audit trail")]
+    ParseTrail {
+        line: u64,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "failed to build an incident report: the kubejit audit trail is required for an incident scope"
+    )]
+    MissingTrail,
     #[error("failed to parse {what} key")]
     ParseKey { what: &'static str, reason: String },
     #[error("failed to parse time {value:?}")]

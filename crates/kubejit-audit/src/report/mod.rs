@@ -1,1 +1,62 @@
-//! Incident report (in progress).
+//! `kubejit audit report`: who was granted what for an incident, and every API request they made.
+
+mod apiserver;
+mod render;
+mod window;
+
+use std::io::{BufRead, Read};
+
+use serde::Serialize;
+
+pub use apiserver::{Row, ScanStats, Selector, scan};
+pub use render::{json, markdown, table};
+pub use window::{AccessWindow, windows_for_incident};
+
+use crate::{AuditError, Timestamp};
+
+/// What the report is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Identities granted access for this incident, during their access windows.
+    Incident(String),
+    /// One user between two optional instants.
+    User {
+        user: String,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+    },
+}
+
+/// The joined result, rendered with [`table`], [`json`] or [`markdown`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub windows: Vec<AccessWindow>,
+    pub rows: Vec<Row>,
+    pub stats: ScanStats,
+}
+
+/// Works out the access windows for `scope` (reading kubejit's `trail` for an incident; the trail is
+/// not needed for a user scope), then streams `apiserver_log` and keeps the matching requests.
+pub fn build(
+    scope: &Scope,
+    trail: Option<impl BufRead>,
+    apiserver_log: impl Read,
+) -> Result<Report, AuditError> {
+    let windows = match scope {
+        Scope::Incident(incident) => match trail {
+            Some(trail) => windows_for_incident(trail, incident)?,
+            None => return Err(AuditError::MissingTrail),
+        },
+        Scope::User { user, since, until } => vec![AccessWindow::requested(user, *since, *until)],
+    };
+    let mut rows = Vec::new();
+    let stats = scan(apiserver_log, &Selector::new(&windows), |row| {
+        rows.push(row)
+    })?;
+    Ok(Report {
+        windows,
+        rows,
+        stats,
+    })
+}

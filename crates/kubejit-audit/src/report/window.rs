@@ -1,0 +1,298 @@
+//! Reads kubejit's trail and works out who had which access when: the windows the report joins on.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AuditError, AuditEvent, EventKind, Timestamp};
+
+/// A period during which `subject` held access kubejit granted (or the window the user asked about).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessWindow {
+    pub subject: String,
+    pub groups: Vec<String>,
+    pub namespace: Option<String>,
+    pub role: Option<String>,
+    /// `grant`, `certificate` or `requested` (from `--user/--since/--until`).
+    pub source: &'static str,
+    /// Name of the Grant or CSR object, if known.
+    pub object: Option<String>,
+    /// Start of access; `None` means unbounded.
+    pub from: Option<Timestamp>,
+    /// End of access (expiry, revocation); `None` means still live / unbounded.
+    pub until: Option<Timestamp>,
+}
+
+impl AccessWindow {
+    /// The window of `--user U --since S --until T`.
+    pub fn requested(user: &str, since: Option<Timestamp>, until: Option<Timestamp>) -> Self {
+        Self {
+            subject: user.to_owned(),
+            groups: Vec::new(),
+            namespace: None,
+            role: None,
+            source: "requested",
+            object: None,
+            from: since,
+            until,
+        }
+    }
+
+    /// Whether `time` falls inside the window (both ends inclusive).
+    pub fn contains(&self, time: Timestamp) -> bool {
+        self.from.is_none_or(|from| from <= time) && self.until.is_none_or(|until| time <= until)
+    }
+}
+
+/// Lines of the trail that are checkpoints rather than events.
+#[derive(Deserialize)]
+struct CheckpointProbe {
+    #[allow(dead_code)] // only its presence matters
+    checkpoint: serde::de::IgnoredAny,
+}
+
+/// Streams the trail (chained file or stdout JSONL) and returns the access windows of `incident`.
+///
+/// Grant end events (extended, revoked, expired) are applied by object even when they do not repeat the
+/// incident, because the reaper that writes them may not know it.
+pub fn windows_for_incident(
+    trail: impl BufRead,
+    incident: &str,
+) -> Result<Vec<AccessWindow>, AuditError> {
+    let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
+    let mut by_object: HashMap<String, usize> = HashMap::new();
+    for_each_event(trail, |event| {
+        let key = object_key(&event);
+        match event.kind {
+            EventKind::GrantCreated | EventKind::CertificateApproved => {
+                let relevant = event.incident.as_deref() == Some(incident);
+                by_object.insert(key, windows.len());
+                windows.push((opened_window(event), relevant));
+            }
+            EventKind::GrantExtended => {
+                if let Some(&i) = by_object.get(&key) {
+                    windows[i].0.until = event.expires_at.or(windows[i].0.until);
+                }
+            }
+            EventKind::GrantRevoked | EventKind::GrantExpired => {
+                if let Some(&i) = by_object.get(&key) {
+                    let until = windows[i].0.until.map_or(event.time, |u| u.min(event.time));
+                    windows[i].0.until = Some(until);
+                }
+            }
+            EventKind::CertificateRequested
+            | EventKind::CertificateDenied
+            | EventKind::CertificatePending
+            | EventKind::GrantMalformed
+            | EventKind::PolicyMatched
+            | EventKind::ControllerStarted
+            | EventKind::LeadershipAcquired
+            | EventKind::LeadershipLost => {}
+        }
+    })?;
+    Ok(windows
+        .into_iter()
+        .filter_map(|(window, relevant)| relevant.then_some(window))
+        .collect())
+}
+
+fn opened_window(event: AuditEvent) -> AccessWindow {
+    let source = match event.kind {
+        EventKind::CertificateApproved => "certificate",
+        _ => "grant",
+    };
+    AccessWindow {
+        subject: event.subject.unwrap_or_default(),
+        groups: event.groups,
+        namespace: event.namespace,
+        role: event.role,
+        source,
+        object: event.object.map(|o| o.name),
+        from: Some(event.time),
+        until: event.expires_at,
+    }
+}
+
+/// Identifies the grant or certificate an event is about: uid, else name, else subject/namespace/role.
+fn object_key(event: &AuditEvent) -> String {
+    match &event.object {
+        Some(object) => match &object.uid {
+            Some(uid) => format!("uid:{uid}"),
+            None => format!(
+                "name:{}/{}/{}",
+                object.kind,
+                object.namespace.as_deref().unwrap_or(""),
+                object.name
+            ),
+        },
+        None => format!(
+            "subject:{}/{}/{}",
+            event.subject.as_deref().unwrap_or(""),
+            event.namespace.as_deref().unwrap_or(""),
+            event.role.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// Calls `f` with each event of the trail, skipping checkpoint lines and blank lines.
+fn for_each_event(
+    mut trail: impl BufRead,
+    mut f: impl FnMut(AuditEvent),
+) -> Result<(), AuditError> {
+    let mut line = Vec::new();
+    for number in 1u64.. {
+        line.clear();
+        let read = trail.read_until(b'\n', &mut line);
+        if read.map_err(|source| AuditError::Read {
+            what: "audit trail".to_owned(),
+            source,
+        })? == 0
+        {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<AuditEvent>(&line) {
+            Ok(event) => f(event),
+            Err(_) if serde_json::from_slice::<CheckpointProbe>(&line).is_ok() => {}
+            Err(source) => {
+                return Err(AuditError::ParseTrail {
+                    line: number,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Actor, ObjectRef};
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(&format!("2024-05-01T{s}Z")).unwrap()
+    }
+
+    fn ev(
+        kind: EventKind,
+        time: &str,
+        name: &str,
+        incident: Option<&str>,
+        expires: Option<&str>,
+    ) -> String {
+        let mut e = AuditEvent::new(kind, Actor::controller("c"), at(time));
+        e.subject = Some(format!("{name}-user"));
+        e.incident = incident.map(str::to_owned);
+        e.expires_at = expires.map(at);
+        e.object = Some(ObjectRef {
+            kind: "Grant".into(),
+            namespace: None,
+            name: name.into(),
+            uid: None,
+        });
+        serde_json::to_string(&e).unwrap() + "\n"
+    }
+
+    #[test]
+    fn builds_windows_from_grant_lifecycles() {
+        let inc = Some("INC-1");
+        let trail = [
+            ev(
+                EventKind::GrantCreated,
+                "10:00:00",
+                "a",
+                inc,
+                Some("11:00:00"),
+            ),
+            ev(
+                EventKind::GrantCreated,
+                "10:00:00",
+                "other",
+                Some("INC-2"),
+                Some("11:00:00"),
+            ),
+            ev(
+                EventKind::GrantExtended,
+                "10:30:00",
+                "a",
+                None,
+                Some("12:00:00"),
+            ),
+            ev(
+                EventKind::CertificateApproved,
+                "10:05:00",
+                "b",
+                inc,
+                Some("10:20:00"),
+            ),
+            ev(
+                EventKind::GrantCreated,
+                "10:10:00",
+                "c",
+                inc,
+                Some("11:00:00"),
+            ),
+            ev(EventKind::GrantRevoked, "10:15:00", "c", None, None),
+            ev(EventKind::GrantCreated, "10:10:00", "d", inc, None),
+            r#"{"schemaVersion":1,"sequence":9,"checkpoint":{"sequence":8}}"#.to_owned() + "\n\n",
+        ]
+        .concat();
+        let windows = windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
+        let got: Vec<(&str, &str, Option<Timestamp>, Option<Timestamp>)> = windows
+            .iter()
+            .map(|w| (w.subject.as_str(), w.source, w.from, w.until))
+            .collect();
+        let want = [
+            (
+                "a-user",
+                "grant",
+                Some(at("10:00:00")),
+                Some(at("12:00:00")),
+            ),
+            (
+                "b-user",
+                "certificate",
+                Some(at("10:05:00")),
+                Some(at("10:20:00")),
+            ),
+            (
+                "c-user",
+                "grant",
+                Some(at("10:10:00")),
+                Some(at("10:15:00")),
+            ),
+            ("d-user", "grant", Some(at("10:10:00")), None),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn window_bounds_are_inclusive() {
+        let w = AccessWindow::requested("u", Some(at("10:00:00")), Some(at("11:00:00")));
+        let cases = [
+            ("09:59:59", false),
+            ("10:00:00", true),
+            ("11:00:00", true),
+            ("11:00:01", false),
+        ];
+        for (time, want) in cases {
+            assert_eq!(w.contains(at(time)), want, "{time}");
+        }
+        assert!(AccessWindow::requested("u", None, None).contains(at("00:00:00")));
+    }
+
+    #[test]
+    fn reports_the_unparsable_trail_line() {
+        let trail = ev(EventKind::GrantCreated, "10:00:00", "a", None, None) + "{garbage\n";
+        let err = windows_for_incident(trail.as_bytes(), "INC-1").unwrap_err();
+        assert!(
+            matches!(err, AuditError::ParseTrail { line: 2, .. }),
+            "{err:?}"
+        );
+    }
+}
