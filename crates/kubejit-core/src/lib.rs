@@ -6,6 +6,7 @@
 
 pub mod annotations;
 pub mod csr;
+pub mod expiry;
 pub mod incident;
 pub mod names;
 pub mod policy;
@@ -17,6 +18,7 @@ pub mod ttl;
 mod testutil;
 
 pub use csr::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, decide};
+pub use expiry::{ExpiryDecision, ExpiryError, decide_expiry, format_expires_at, parse_expires_at};
 pub use incident::{
     Incident, IncidentError, IncidentPattern, IncidentRule, IncidentViolation, PatternError,
 };
