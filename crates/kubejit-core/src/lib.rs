@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod csr;
 pub mod expiry;
+pub mod grant;
 pub mod incident;
 pub mod names;
 pub mod policy;
@@ -19,6 +20,9 @@ mod testutil;
 
 pub use csr::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, decide};
 pub use expiry::{ExpiryDecision, ExpiryError, decide_expiry, format_expires_at, parse_expires_at};
+pub use grant::{
+    GrantAction, GrantPlan, GrantRefusal, GrantRefusalReason, GrantRequest, decide_grant,
+};
 pub use incident::{
     Incident, IncidentError, IncidentPattern, IncidentRule, IncidentViolation, PatternError,
 };

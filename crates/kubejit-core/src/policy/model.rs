@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use serde::Serialize;
+
 use super::spec::{
     AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
     SubjectsSpec,
@@ -54,7 +56,7 @@ pub struct GrantRule {
 }
 
 /// `roleRef` of a grant's RoleBinding.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RoleRef {
     pub kind: RoleKind,
     pub name: ObjectName,
