@@ -266,3 +266,37 @@ fn spec_round_trips_through_serde() {
         serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
     assert_eq!(spec, again);
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::super::*;
+
+    proptest! {
+        /// Arbitrary strings anywhere in a spec either validate or fail with an error, never a panic,
+        /// and whatever validates never carries a `system:` name.
+        #[test]
+        fn arbitrary_fields_never_panic(
+            user in "\\PC{0,20}",
+            group in "(system:)?\\PC{0,20}",
+            ttl in "\\PC{0,8}",
+            pattern in "\\PC{0,12}",
+            max_length in any::<u32>(),
+        ) {
+            let spec = json!({
+                "requesters": {"users": [user]},
+                "certificateGroups": [group],
+                "maxTTL": ttl,
+                "incident": {"pattern": pattern, "maxLength": max_length},
+                "approval": {"mode": "Auto"}
+            });
+            let spec: AccessPolicySpec = serde_json::from_value(spec).unwrap();
+            if let Ok(p) = NamedPolicy::parse("fuzz", &spec) {
+                prop_assert!(p.policy.certificate_groups.iter().all(|g| !g.as_str().starts_with("system:")));
+                prop_assert!(p.policy.requesters.users.iter().all(|u| !u.as_str().starts_with("system:")));
+                prop_assert!(p.policy.max_ttl.as_secs() >= 600);
+            }
+        }
+    }
+}
