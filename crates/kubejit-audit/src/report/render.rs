@@ -127,11 +127,21 @@ pub fn table(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// The whole report as one JSON object (`windows`, `rows`, `stats`) on one line.
+/// The whole report as one JSON object (`windows`, `rows`, `stats`) on one line. Rows are serialized
+/// one at a time so a large result is not held twice in memory.
 pub fn json(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
-    let mut line = to_json_line(report)?;
-    line.push(b'\n');
-    out.write_all(&line).map_err(io)
+    out.write_all(b"{\"windows\":").map_err(io)?;
+    out.write_all(&to_json_line(&report.windows)?).map_err(io)?;
+    out.write_all(b",\"rows\":[").map_err(io)?;
+    for (i, row) in report.rows.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",").map_err(io)?;
+        }
+        out.write_all(&to_json_line(row)?).map_err(io)?;
+    }
+    out.write_all(b"],\"stats\":").map_err(io)?;
+    out.write_all(&to_json_line(&report.stats)?).map_err(io)?;
+    out.write_all(b"}\n").map_err(io)
 }
 
 /// Escapes Markdown metacharacters and controls so a cell cannot break out of its table cell.
