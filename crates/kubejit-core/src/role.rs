@@ -3,6 +3,10 @@
 //! Why both `get` and `create` on the streaming subresources: kubectl >= 1.30 opens exec, attach and
 //! port-forward as WebSocket GETs, while the apiserver (since 1.35) also authorizes `create` for them.
 //! The integration tests prove each verb alone is not enough on the real apiserver.
+//!
+//! Ephemeral containers get `patch` besides `update`: `kubectl debug` adds the container with a
+//! strategic-merge PATCH of `pods/ephemeralcontainers` (the subresource accepts nothing else than
+//! new ephemeral containers either way), so `update` alone leaves `kubectl debug` Forbidden.
 
 use serde::Serialize;
 
@@ -60,7 +64,7 @@ impl OncallRole {
             rules.push(PolicyRule {
                 api_groups: vec![""],
                 resources: vec!["pods/ephemeralcontainers"],
-                verbs: vec!["update"],
+                verbs: vec!["update", "patch"],
             });
         }
         rules
@@ -95,7 +99,7 @@ mod tests {
                         "create" => rule.resources.iter().all(|r| {
                             matches!(*r, "pods/exec" | "pods/attach" | "pods/portforward")
                         }),
-                        "update" => rule.resources == ["pods/ephemeralcontainers"],
+                        "update" | "patch" => rule.resources == ["pods/ephemeralcontainers"],
                         _ => false,
                     };
                     assert!(allowed, "verb {verb} on {:?}", rule.resources);

@@ -1,0 +1,12 @@
+//! Label and annotation keys that kubejit reads and writes; one place so nothing drifts.
+
+/// RFC 3339 UTC instant after which a kubejit grant must be deleted.
+pub const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
+/// The incident reference a grant or certificate was issued for.
+pub const INCIDENT: &str = "debugging.kubernetes.io/incident";
+/// Standard "managed by" label; kubejit's value is [`MANAGER`].
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY`] on objects kubejit created.
+pub const MANAGER: &str = "kubejit";
+/// Label naming the kubejit component that owns an object (e.g. `oncall-role`).
+pub const COMPONENT: &str = "app.kubernetes.io/component";

@@ -1,0 +1,25 @@
+//! A real, throwaway Kubernetes control plane for kubejit's tests and its local sandbox.
+//!
+//! etcd, kube-apiserver and kube-controller-manager are the upstream binaries built by
+//! `tools/control-plane/build.sh`; kwok simulates one node so that exec, logs and port-forward
+//! really flow through the apiserver. Everything runs as local processes on 127.0.0.1, each in
+//! its own process group, and is torn down on drop — or by a reaper process if ours dies first.
+
+mod binaries;
+mod cluster;
+mod config;
+mod error;
+mod kubeconfig;
+mod kubectl;
+mod pki;
+mod ports;
+mod process;
+mod shared;
+mod workloads;
+
+pub use binaries::{Binaries, ensure_built};
+pub use cluster::{ControlPlane, Options, Progress, TestUser};
+pub use error::Error;
+pub use kubectl::KubectlOutput;
+pub use shared::{shared, unique_namespace};
+pub use workloads::PodSpec;

@@ -1,0 +1,128 @@
+//! The kubejit command line as users meet it: as `kubectl jit`, with completions, with clear errors.
+
+// Integration tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::process::Command;
+
+use support::kubejit;
+
+#[test]
+fn works_as_a_kubectl_plugin() {
+    let binaries = kubejit_testenv::ensure_built().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_kubejit"),
+        dir.path().join("kubectl-jit"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let args = [
+        "manifests",
+        "oncall-role",
+        "-n",
+        "payments",
+        "-g",
+        "oncall-payments",
+    ];
+    let via_kubectl = Command::new(binaries.kubectl())
+        .env("PATH", path)
+        .arg("jit")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        via_kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&via_kubectl.stderr)
+    );
+    assert_eq!(via_kubectl.stdout, kubejit(&args).stdout);
+}
+
+#[test]
+fn json_output_is_one_kubectl_list() {
+    let out = kubejit(&[
+        "manifests",
+        "oncall-role",
+        "-n",
+        "payments",
+        "-g",
+        "a",
+        "-g",
+        "b",
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["kind"], "List");
+    assert_eq!(doc["items"][0]["kind"], "Role");
+    assert_eq!(doc["items"][1]["kind"], "RoleBinding");
+    assert_eq!(doc["items"][1]["subjects"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn flags_read_kubejit_env_vars() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["manifests", "oncall-role"])
+        .env("KUBEJIT_NAMESPACE", "ledger")
+        .env("KUBEJIT_GROUP", "oncall-ledger")
+        .env("KUBEJIT_OUTPUT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["items"][0]["metadata"]["namespace"], "ledger");
+    assert_eq!(doc["items"][1]["subjects"][0]["name"], "oncall-ledger");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_bad_yaml() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["-n", "Payments", "-g", "x"],
+            "not a valid Kubernetes name",
+        ),
+        (
+            &["-n", "payments", "-g", "system:masters"],
+            "reserved for Kubernetes system identities",
+        ),
+        (
+            &["-n", "payments", "-g", "x", "--name", "on call"],
+            "role name \"on call\" is not a valid Kubernetes name",
+        ),
+        (&["-n", "payments"], "--group"),
+    ];
+    for (args, message) in cases {
+        let mut full = vec!["manifests", "oncall-role"];
+        full.extend_from_slice(args);
+        let out = kubejit(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "nothing on stdout for {args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = kubejit(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("oncall-role"),
+            "{shell} completions mention subcommands"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! `kubejit sandbox` end to end: it comes up with the demo namespace and Role, the walkthrough's
+//! commands work, and Ctrl-C leaves nothing behind.
+
+// Integration tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn kubectl(kubectl: &str, kubeconfig: &str, args: &[&str]) -> std::process::Output {
+    Command::new(kubectl)
+        .env_remove("KUBECONFIG")
+        .args(["--kubeconfig", kubeconfig])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["sandbox", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let k = info["kubectl"].as_str().unwrap();
+    let alice = info["kubeconfigs"]["alice"].as_str().unwrap();
+    let mallory = info["kubeconfigs"]["mallory"].as_str().unwrap();
+
+    let pods = kubectl(k, alice, &["get", "pods", "-n", "payments", "-o", "name"]);
+    assert_eq!(
+        String::from_utf8_lossy(&pods.stdout),
+        "pod/checkout-api\npod/ledger-worker\n"
+    );
+    let exec = kubectl(
+        k,
+        alice,
+        &["exec", "-n", "payments", "checkout-api", "--", "echo", "hi"],
+    );
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "hi\n");
+    let logs = kubectl(k, alice, &["logs", "-n", "payments", "checkout-api"]);
+    assert!(String::from_utf8_lossy(&logs.stdout).contains("payment provider timeout"));
+    let denied = kubectl(k, mallory, &["get", "pods", "-n", "payments"]);
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("forbidden"));
+
+    let dir = std::path::PathBuf::from(info["dir"].as_str().unwrap());
+    let server = info["server"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .to_owned();
+    assert!(dir.exists() && TcpStream::connect(&server).is_ok());
+
+    // What Ctrl-C in the terminal sends.
+    kill(
+        Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "sandbox exits cleanly on Ctrl-C: {status}"
+    );
+    assert!(!dir.exists(), "the sandbox's directory is removed");
+    // The apiserver is gone (its port no longer answers) — give the kernel a moment to release it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&server).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "kube-apiserver still listening on {server} after teardown"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
