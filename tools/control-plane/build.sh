@@ -17,6 +17,15 @@ want_stamp="${stamp_id} $(sha256sum "$here/go.sum" | cut -c1-16)"
 
 log() { echo "[control-plane] $*" >&2; }
 
+# Two callers (a test run and a sandbox) must not build into the same folder at once: the second
+# waits for the first and then finds the outputs present.
+mkdir -p "$(dirname "$out")"
+exec 9>"$out.lock"
+if ! flock -n 9; then
+  log "another build of $out is running; waiting for it"
+  flock 9
+fi
+
 if [[ -f "$out/STAMP" && "$(cat "$out/STAMP")" == "$want_stamp" ]]; then
   for f in bin/etcd bin/kube-apiserver bin/kube-controller-manager bin/kubectl bin/kwok \
            kwok-stages/pod/fast/pod-ready.yaml kwok-crds/kwok.x-k8s.io_logs.yaml; do

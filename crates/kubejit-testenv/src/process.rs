@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 
 use crate::Error;
 
+// POSIX sh (dash on Debian): `kill -s SIG -- -PGID` is the portable spelling for a process group.
 const REAPER: &str = r#"
 groups=""
 dir="$1"
@@ -26,9 +27,9 @@ while read -r line; do
     *) groups="$groups $line" ;;
   esac
 done
-for g in $groups; do kill -TERM -- "-$g" 2>/dev/null; done
+for g in $groups; do kill -s TERM -- "-$g" 2>/dev/null; done
 sleep 2
-for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
 [ -n "$dir" ] && rm -rf -- "$dir"
 "#;
 

@@ -59,7 +59,10 @@ pub fn port_forward(
         .spawn()
         .unwrap();
     let mut line = String::new();
-    let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _ = stdout.read_line(&mut line);
+    // Keep draining: kubectl prints a line per connection and dies of SIGPIPE if nobody reads.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     let port = line
         .split("127.0.0.1:")
         .nth(1)
