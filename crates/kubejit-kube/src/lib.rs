@@ -1,10 +1,14 @@
 //! Kubernetes glue: turns kubejit-core values into API objects, builds clients, holds well-known keys.
 
+pub mod audit_anchor;
 pub mod client;
 pub mod keys;
 pub mod manifests;
 pub mod output;
+pub mod permissions;
+pub mod policy;
 
 pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};
+pub use permissions::{Needed, PermissionError, check as check_permissions, whoami};

@@ -55,12 +55,26 @@ impl Default for Options {
                 TestUser::new("bob", &["oncall-payments"]),
                 TestUser::new("carol", &["oncall-checkout"]),
                 TestUser::new("mallory", &[]),
+                // An incident commander who may create grants, and a manual CSR approver.
+                TestUser::new("irene", &["kubejit-granters"]),
+                TestUser::new("oscar", &["kubejit-approvers"]),
+                // kubejit's controller, authenticated exactly as its in-cluster ServiceAccount would be.
+                TestUser::new(
+                    CONTROLLER_SA,
+                    &[
+                        "system:serviceaccounts",
+                        "system:serviceaccounts:kubejit-system",
+                    ],
+                ),
             ],
             node_name: "kwok-node-0".to_owned(),
             progress: Progress::Quiet,
         }
     }
 }
+
+/// The username of kubejit's controller ServiceAccount (deploy/rbac/controller.yaml).
+pub const CONTROLLER_SA: &str = "system:serviceaccount:kubejit-system:kubejit-controller";
 
 /// Internal identities of the control plane's own components; excluded from the audit log.
 const ADMIN: &str = "kubejit-testenv:admin";

@@ -18,7 +18,7 @@ mod shared;
 mod workloads;
 
 pub use binaries::{Binaries, ensure_built};
-pub use cluster::{ControlPlane, Options, Progress, TestUser};
+pub use cluster::{CONTROLLER_SA, ControlPlane, Options, Progress, TestUser};
 pub use error::Error;
 pub use kubectl::KubectlOutput;
 pub use shared::{shared, unique_namespace};

@@ -34,8 +34,88 @@ pub enum Command {
     Manifests(ManifestsCommand),
     /// Run a local sandbox: a real control plane with an on-call Role to try kubejit on.
     Sandbox(SandboxArgs),
+    /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
+    Controller(ControllerArgs),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
+}
+
+/// Which cluster and identity to talk to; defaults follow kubectl ($KUBECONFIG, in-cluster).
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Path to the kubeconfig file.
+    #[arg(long, env = "KUBEJIT_KUBECONFIG", global = true)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context to use.
+    #[arg(long, env = "KUBEJIT_CONTEXT", global = true)]
+    pub context: Option<String>,
+}
+
+impl ClientArgs {
+    pub fn options(&self) -> kubejit_kube::ClientOptions {
+        kubejit_kube::ClientOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ControllerName {
+    /// Approves or denies kube-apiserver-client CSRs by AccessPolicy.
+    Approver,
+    /// Deletes kubejit grants (RoleBindings) the moment they expire.
+    Reaper,
+}
+
+/// Where audit records go and how the chained file is sealed.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Append-only, hash-chained audit file. Without it, records go to stdout (one JSON line each).
+    #[arg(long, env = "KUBEJIT_AUDIT_LOG")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints of the audit file; required with --audit-log.
+    #[arg(long, env = "KUBEJIT_AUDIT_SIGNING_KEY", requires = "audit_log")]
+    pub audit_signing_key: Option<std::path::PathBuf>,
+    /// Also anchor checkpoints in this file (besides the cluster).
+    #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINTS")]
+    pub audit_checkpoints: Option<std::path::PathBuf>,
+    /// Seal a signed checkpoint every N records …
+    #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINT_EVERY", default_value_t = 100)]
+    pub audit_checkpoint_every: u64,
+    /// … or after this long, whichever comes first.
+    #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINT_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub audit_checkpoint_interval: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Controllers to run.
+    #[arg(long, env = "KUBEJIT_CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = [ControllerName::Approver, ControllerName::Reaper])]
+    pub controllers: Vec<ControllerName>,
+    /// Namespace of the leader-election Lease.
+    #[arg(
+        long,
+        env = "KUBEJIT_LEASE_NAMESPACE",
+        default_value = "kubejit-system"
+    )]
+    pub lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "KUBEJIT_LEASE_NAME", default_value = "kubejit-controller")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (defaults to $POD_NAME, else host name and pid).
+    #[arg(long, env = "KUBEJIT_HOLDER_IDENTITY")]
+    pub holder_identity: Option<String>,
+    /// How long a leader keeps the Lease without renewing it.
+    #[arg(long, env = "KUBEJIT_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: std::time::Duration,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "0.0.0.0:9090")]
+    pub http_addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,8 @@
 //! Thin command implementations: each turns parsed arguments into library calls and output.
 
+mod audit_sink;
 mod completions;
+mod controller;
 mod manifests;
 mod sandbox;
 
@@ -12,6 +14,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Manifests(ManifestsCommand::OncallRole(args)) => manifests::oncall_role(&args),
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Controller(args) => controller::run(args).await,
         Command::Completions(args) => completions::run(&args),
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what Kubernetes sends a pod).
+pub(crate) async fn wait_for_shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let sigterm = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = sigterm => {}
     }
 }

@@ -31,7 +31,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("sandbox set-up task failed")??;
     announce(&cp, &args)?;
-    wait_for_shutdown().await;
+    crate::commands::wait_for_shutdown().await;
     eprintln!("kubejit sandbox: stopping, removing every process and file it created");
     tokio::task::spawn_blocking(move || cp.stop())
         .await
@@ -126,20 +126,4 @@ Press Ctrl-C to stop; everything the sandbox started and wrote is removed.",
         admin = cp.admin_kubeconfig().display(),
         audit = cp.audit_log().display(),
     )
-}
-
-async fn wait_for_shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let sigterm = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = sigterm => {}
-    }
 }

@@ -84,3 +84,131 @@ impl PortForward {
         err
     }
 }
+
+/// Applies kubejit's cluster-side install (`kubectl apply -k deploy/`) once per test binary.
+pub fn install_kubejit(cp: &kubejit_testenv::ControlPlane) {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+        cp.admin(&["apply", "-k", deploy]).unwrap();
+        cp.admin(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/accesspolicies.kubejit.dev",
+        ])
+        .unwrap();
+    });
+}
+
+/// `kubejit controller` running as a real process with the controller ServiceAccount's identity
+/// and exactly the RBAC in deploy/. Stopped with SIGTERM on drop.
+pub struct ControllerProcess {
+    child: std::process::Child,
+    pub http_port: u16,
+    pub log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn start_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> ControllerProcess {
+    install_kubejit(cp);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("controller.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = cp.kubeconfig(kubejit_testenv::CONTROLLER_SA).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .arg("controller")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "--http-addr",
+            &format!("127.0.0.1:{port}"),
+            "--lease-duration",
+            "4s",
+            "-v",
+        ])
+        .args(extra)
+        .stdout(std::fs::File::create(dir.path().join("controller.stdout")).unwrap())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut proc = ControllerProcess {
+        child,
+        http_port: port,
+        log,
+        _dir: dir,
+    };
+    proc.wait_ready();
+    proc
+}
+
+impl ControllerProcess {
+    fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while http_get(self.http_port, "/readyz").is_none_or(|b| !b.starts_with("ok")) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "controller exited ({status}): {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "controller not ready: {}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.http_port, "/metrics").unwrap_or_default()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Audit records the controller wrote to stdout (the default sink).
+    pub fn stdout_audit(&self) -> Vec<serde_json::Value> {
+        let text =
+            std::fs::read_to_string(self._dir.path().join("controller.stdout")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// SIGTERM, then wait: the controller finishes in-flight work and releases its Lease.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback; `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    resp.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}

@@ -1,0 +1,50 @@
+//! What every reconciler shares: the client, the clock, metrics, the audit sink and our own identity.
+
+use std::sync::Arc;
+
+use kubejit_audit::{AuditSink, Clock};
+use prometheus_client::registry::Registry;
+
+/// Shared state handed to every reconcile; tests build it with their own clock and sink.
+#[derive(Clone)]
+pub struct Context {
+    pub client: kube::Client,
+    pub clock: Arc<dyn Clock>,
+    pub audit: Arc<dyn AuditSink>,
+    /// The username the apiserver sees for this controller: it must never approve its own requests.
+    pub identity: String,
+    /// Name used as the audit actor and the Event reporting controller.
+    pub controller_name: String,
+    pub approver: crate::approver::Metrics,
+    pub reaper: crate::reaper::Metrics,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("identity", &self.identity)
+            .field("controller_name", &self.controller_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Registers every controller's metrics in `registry`.
+    pub fn new(
+        client: kube::Client,
+        clock: Arc<dyn Clock>,
+        audit: Arc<dyn AuditSink>,
+        identity: String,
+        registry: &mut Registry,
+    ) -> Self {
+        Self {
+            client,
+            clock,
+            audit,
+            identity,
+            controller_name: "kubejit-controller".to_owned(),
+            approver: crate::approver::Metrics::register(registry),
+            reaper: crate::reaper::Metrics::register(registry),
+        }
+    }
+}

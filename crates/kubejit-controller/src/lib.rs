@@ -1,0 +1,17 @@
+//! kubejit's controllers: the CSR approver and the grant expiry reaper, run under one leader lease
+//! with Prometheus metrics and health endpoints.
+//!
+//! Every controller is level-triggered and idempotent: a crash, a restart, an apiserver outage or a
+//! second replica changes nothing but timing. Only the lease holder acts; the others wait.
+
+pub mod approver;
+mod context;
+mod error;
+mod http;
+mod leader;
+pub mod reaper;
+mod run;
+
+pub use context::Context;
+pub use error::Error;
+pub use run::{Config, Controllers, run};

@@ -1,0 +1,128 @@
+//! Wires the controller process together: identity, permission self-check, metrics, leadership.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kubejit_audit::{Actor, AuditEvent, AuditSink, Clock, EventKind};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::leader::{LeaseConfig, lead};
+use crate::{Context, Error, approver, reaper};
+
+/// Which controllers this process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Controllers {
+    pub approver: bool,
+    pub reaper: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub lease_namespace: String,
+    pub lease_name: String,
+    /// Unique per replica (the pod name in-cluster).
+    pub holder_identity: String,
+    pub lease_duration_secs: u64,
+    pub lease_grace_secs: u64,
+    pub http_addr: SocketAddr,
+    pub controllers: Controllers,
+}
+
+/// Runs until `shutdown` is cancelled. Refuses to start (with the missing permissions named) if the
+/// identity lacks what the enabled controllers need.
+pub async fn run(
+    client: kube::Client,
+    config: Config,
+    audit: Arc<dyn AuditSink>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let identity = kubejit_kube::whoami(&client).await.map_err(Error::WhoAmI)?;
+    let mut needed = Vec::new();
+    if config.controllers.approver {
+        needed.extend(approver::required_permissions());
+    }
+    if config.controllers.reaper {
+        needed.extend(reaper::required_permissions());
+    }
+    needed.extend(kubejit_kube::permissions::lease_permissions(
+        &config.lease_namespace,
+        &config.lease_name,
+    ));
+    kubejit_kube::permissions::check(&client, &needed).await?;
+
+    let mut registry = Registry::default();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        clock,
+        audit,
+        identity.clone(),
+        &mut registry,
+    ));
+    let ready = Arc::new(AtomicBool::new(false));
+    let http = crate::http::serve(
+        config.http_addr,
+        Arc::new(registry),
+        Arc::clone(&ready),
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(%identity, addr = %config.http_addr, "kubejit controller started");
+    record(&ctx, EventKind::ControllerStarted);
+    ready.store(true, Ordering::Relaxed);
+
+    let lease = LeaseConfig {
+        namespace: config.lease_namespace.clone(),
+        name: config.lease_name.clone(),
+        identity: config.holder_identity.clone(),
+        duration_secs: config.lease_duration_secs,
+        grace_secs: config.lease_grace_secs,
+    };
+    let on_change = |leading: bool| {
+        tracing::info!(leading, holder = %config.holder_identity, "leadership changed");
+        record(
+            &ctx,
+            if leading {
+                EventKind::LeadershipAcquired
+            } else {
+                EventKind::LeadershipLost
+            },
+        );
+    };
+    let controllers = config.controllers;
+    let work = |term: CancellationToken| {
+        let ctx = Arc::clone(&ctx);
+        async move {
+            let approve = async {
+                if controllers.approver {
+                    approver::run(Arc::clone(&ctx), term.clone()).await;
+                }
+            };
+            let reap = async {
+                if controllers.reaper {
+                    reaper::run(Arc::clone(&ctx), term.clone()).await;
+                }
+            };
+            tokio::join!(approve, reap);
+        }
+    };
+    let led = lead(client, &lease, shutdown.clone(), on_change, work).await;
+    shutdown.cancel();
+    let _ = http.await;
+    led
+}
+
+/// Lifecycle facts are worth recording but never block anything: a failure is logged.
+fn record(ctx: &Context, kind: EventKind) {
+    let mut event = AuditEvent::new(
+        kind,
+        Actor::controller(&ctx.controller_name),
+        ctx.clock.now(),
+    );
+    event.subject = Some(ctx.identity.clone());
+    if let Err(error) = ctx.audit.record(event) {
+        tracing::warn!(%error, "failed to record controller lifecycle audit event");
+    }
+}

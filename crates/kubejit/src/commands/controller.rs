@@ -1,0 +1,51 @@
+//! `kubejit controller`: builds the client and audit sink, then runs the controllers until SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kubejit_audit::{AuditSink, SystemClock};
+use kubejit_controller::{Config, Controllers};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ControllerArgs, ControllerName};
+use crate::commands::audit_sink;
+
+pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    let client = kubejit_kube::build_client(&args.client.options()).await?;
+    let audit: Arc<dyn AuditSink> = audit_sink::open(&args.audit, client.clone()).await?;
+    let holder = args
+        .holder_identity
+        .clone()
+        .unwrap_or_else(default_identity);
+    let config = Config {
+        lease_namespace: args.lease_namespace,
+        lease_name: args.lease_name,
+        holder_identity: holder,
+        lease_duration_secs: args.lease_duration.as_secs().max(2),
+        lease_grace_secs: (args.lease_duration.as_secs() / 3).max(1),
+        http_addr: args.http_addr,
+        controllers: Controllers {
+            approver: args.controllers.contains(&ControllerName::Approver),
+            reaper: args.controllers.contains(&ControllerName::Reaper),
+        },
+    };
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        crate::commands::wait_for_shutdown().await;
+        tracing::info!("shutting down: finishing in-flight work and releasing the leader lease");
+        trigger.cancel();
+    });
+    kubejit_controller::run(client, config, audit, Arc::new(SystemClock), shutdown)
+        .await
+        .context("controller failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    })
+}
