@@ -35,7 +35,7 @@ pub enum Command {
     /// Run a local sandbox: a real control plane with an on-call Role to try kubejit on.
     Sandbox(SandboxArgs),
     /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
 }

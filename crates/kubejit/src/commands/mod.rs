@@ -14,7 +14,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Manifests(ManifestsCommand::OncallRole(args)) => manifests::oncall_role(&args),
         Command::Sandbox(args) => sandbox::run(args).await,
-        Command::Controller(args) => controller::run(args).await,
+        Command::Controller(args) => controller::run(*args).await,
         Command::Completions(args) => completions::run(&args),
     }
 }
