@@ -53,32 +53,70 @@ impl CheckpointAnchor for ClusterAnchor {
     }
 }
 
+/// Waits until the newest checkpoint handed to the anchor has landed in the cluster.
+#[derive(Debug, Clone)]
+pub struct AnchorFlusher {
+    sent: watch::Receiver<Option<Checkpoint>>,
+    written: watch::Receiver<u64>,
+}
+
+impl AnchorFlusher {
+    /// Call on shutdown, after sealing the trail: otherwise the last checkpoint may never be anchored
+    /// and a truncation of the trail's tail would go unnoticed.
+    pub async fn flush(&mut self, timeout: Duration) -> bool {
+        let target = self.sent.borrow().as_ref().map_or(0, |c| c.sequence);
+        let landed = self.written.wait_for(|w| *w >= target);
+        matches!(tokio::time::timeout(timeout, landed).await, Ok(Ok(_)))
+    }
+}
+
 /// Starts the writer task for trail `trail` (one annotation per trail) in `namespace`.
 pub fn cluster_anchor(
     client: kube::Client,
     namespace: &str,
     trail: &str,
-) -> (ClusterAnchor, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = watch::channel::<Option<Checkpoint>>(None);
+) -> (ClusterAnchor, AnchorFlusher) {
+    let (tx, rx) = watch::channel::<Option<Checkpoint>>(None);
+    let (written_tx, written) = watch::channel(0u64);
+    let flusher = AnchorFlusher {
+        sent: tx.subscribe(),
+        written,
+    };
     let api: Api<ConfigMap> = Api::namespaced(client, namespace);
     let annotation = format!("{ANNOTATION_PREFIX}{trail}");
-    let task = tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let Some(checkpoint) = rx.borrow_and_update().clone() else {
-                continue;
-            };
-            let mut delay = Duration::from_millis(200);
-            while let Err(error) = write(&api, &annotation, &checkpoint).await {
-                tracing::warn!(%error, sequence = checkpoint.sequence, "failed to anchor audit checkpoint; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-                if rx.has_changed().unwrap_or(false) {
-                    break; // a newer checkpoint supersedes this one
+    tokio::spawn(write_loop(api, annotation, rx, written_tx));
+    (ClusterAnchor { tx }, flusher)
+}
+
+/// Writes each newest checkpoint, retrying with backoff until it lands or a newer one supersedes it.
+async fn write_loop(
+    api: Api<ConfigMap>,
+    annotation: String,
+    mut rx: watch::Receiver<Option<Checkpoint>>,
+    written: watch::Sender<u64>,
+) {
+    while rx.changed().await.is_ok() {
+        let Some(checkpoint) = rx.borrow_and_update().clone() else {
+            continue;
+        };
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match write(&api, &annotation, &checkpoint).await {
+                Ok(()) => {
+                    written.send_replace(checkpoint.sequence);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, sequence = checkpoint.sequence, "failed to anchor audit checkpoint; retrying")
                 }
             }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(30));
+            if rx.has_changed().unwrap_or(false) {
+                break;
+            }
         }
-    });
-    (ClusterAnchor { tx }, task)
+    }
 }
 
 async fn write(

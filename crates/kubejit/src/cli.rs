@@ -36,6 +36,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
     Controller(Box<ControllerArgs>),
+    /// Verify the tamper-evident audit trail, or report who did what under an incident.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
 }
@@ -219,4 +222,72 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("reserved"), "{err}");
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check a hash-chained audit file: OK, or the first broken record and why (exit code says which).
+    Verify(AuditVerifyArgs),
+    /// Join kubejit's trail with the kube-apiserver audit log: who had what access, and every request
+    /// they made while it was live (and what was denied).
+    Report(AuditReportArgs),
+    /// Generate an Ed25519 checkpoint-signing key (private key to a 0600 file, public key on stdout).
+    Keygen(AuditKeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// The audit file written by `kubejit controller --audit-log`.
+    pub file: std::path::PathBuf,
+    /// Public key (PEM) matching the controller's --audit-signing-key.
+    #[arg(long, env = "KUBEJIT_AUDIT_PUBLIC_KEY")]
+    pub public_key: std::path::PathBuf,
+    /// Checkpoints kept outside the file: `from-cluster` (the ConfigMap anchor) or a checkpoint file.
+    /// Without them, truncation after the last in-file checkpoint cannot be detected.
+    #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINTS")]
+    pub checkpoints: Option<String>,
+    /// Name of the trail in the cluster anchor (defaults to the file name without extension).
+    #[arg(long, env = "KUBEJIT_AUDIT_TRAIL")]
+    pub trail: Option<String>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["incident", "user"])))]
+pub struct AuditReportArgs {
+    /// Report on the identities granted access for this incident (needs --trail).
+    #[arg(long, env = "KUBEJIT_INCIDENT", requires = "trail")]
+    pub incident: Option<String>,
+    /// Report on one user instead.
+    #[arg(long, env = "KUBEJIT_USER")]
+    pub user: Option<String>,
+    /// With --user: from this instant (RFC 3339).
+    #[arg(long, requires = "user")]
+    pub since: Option<String>,
+    /// With --user: until this instant (RFC 3339).
+    #[arg(long, requires = "user")]
+    pub until: Option<String>,
+    /// kubejit's audit trail (JSON lines, chained or not).
+    #[arg(long, env = "KUBEJIT_AUDIT_LOG")]
+    pub trail: Option<std::path::PathBuf>,
+    /// The kube-apiserver audit log (`--audit-log-path`, JSON lines). Streamed, never loaded whole.
+    #[arg(long, env = "KUBEJIT_APISERVER_AUDIT_LOG")]
+    pub apiserver_log: std::path::PathBuf,
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum, default_value_t = ReportFormat::Table)]
+    pub output: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditKeygenArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600). Refuses to overwrite.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }

@@ -99,6 +99,8 @@ struct Status {
 #[derive(Debug)]
 pub struct Selector {
     users: HashMap<String, UserWindows>,
+    /// Grants to groups: any member's requests count (the request's `user.groups` names the group).
+    groups: HashMap<String, UserWindows>,
     /// `None` when some username could be escaped differently by the apiserver: then every line is parsed.
     needles: Option<Vec<Vec<u8>>>,
 }
@@ -111,34 +113,71 @@ struct UserWindows {
 }
 
 impl Selector {
-    /// Selects the subjects of `windows` (windows without a subject are ignored).
+    /// Selects the subjects of `windows`: the user of each window with a subject, and for grants also
+    /// the members of each granted group. (A certificate's groups are not a grant to the group: only
+    /// its own subject used it.)
     pub fn new(windows: &[AccessWindow]) -> Self {
-        let mut grouped: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
-        for window in windows.iter().filter(|w| !w.subject.is_empty()) {
-            grouped
-                .entry(&window.subject)
-                .or_default()
-                .push(window.clone());
+        let mut by_user: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
+        let mut by_group: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
+        for window in windows {
+            if !window.subject.is_empty() {
+                by_user
+                    .entry(&window.subject)
+                    .or_default()
+                    .push(window.clone());
+            }
+            if window.source == "grant" {
+                for group in &window.groups {
+                    by_group.entry(group).or_default().push(window.clone());
+                }
+            }
         }
-        let users: HashMap<String, UserWindows> = grouped
-            .into_iter()
-            .map(|(user, windows)| (user.to_owned(), UserWindows::new(user, windows)))
+        let index = |grouped: HashMap<&str, Vec<AccessWindow>>| -> HashMap<String, UserWindows> {
+            grouped
+                .into_iter()
+                .map(|(who, windows)| (who.to_owned(), UserWindows::new(who, windows)))
+                .collect()
+        };
+        let (users, groups) = (index(by_user), index(by_group));
+        let needles = users
+            .keys()
+            .chain(groups.keys())
+            .map(|who| needle(who))
             .collect();
-        let needles = users.keys().map(|user| needle(user)).collect();
-        Self { users, needles }
+        Self {
+            users,
+            groups,
+            needles,
+        }
     }
 
     /// `Some(true)` for a request inside a window, `Some(false)` for a denied one inside the span.
     fn classify(&self, user: &str, time: Timestamp, denied: bool) -> Option<bool> {
-        let user = self.users.get(user)?;
-        if user.windows.iter().any(|w| w.contains(time)) {
-            return Some(true);
-        }
-        (denied && user.span.contains(time)).then_some(false)
+        self.users.get(user)?.classify(time, denied)
+    }
+
+    /// The best classification over the request's groups (inside a window beats a denied attempt).
+    fn classify_groups(
+        &self,
+        groups: &[Cow<'_, str>],
+        time: Timestamp,
+        denied: bool,
+    ) -> Option<bool> {
+        groups
+            .iter()
+            .filter_map(|g| self.groups.get(g.as_ref())?.classify(time, denied))
+            .max()
     }
 }
 
 impl UserWindows {
+    fn classify(&self, time: Timestamp, denied: bool) -> Option<bool> {
+        if self.windows.iter().any(|w| w.contains(time)) {
+            return Some(true);
+        }
+        (denied && self.span.contains(time)).then_some(false)
+    }
+
     fn new(user: &str, windows: Vec<AccessWindow>) -> Self {
         // `None` is unbounded: it sorts first for `min`, and any open end makes the span open.
         let from = windows.iter().map(|w| w.from).min().flatten();
@@ -270,7 +309,8 @@ fn select(line: &[u8], selector: &Selector) -> Result<Option<Row>, ()> {
         .map(|u| u.username.as_ref());
     let during = selector
         .classify(&event.user.username, time, denied)
-        .or_else(|| impersonated.and_then(|u| selector.classify(u, time, denied)));
+        .or_else(|| impersonated.and_then(|u| selector.classify(u, time, denied)))
+        .or_else(|| selector.classify_groups(&event.user.groups, time, denied));
     Ok(during.map(|during_access| row(event, code, during_access)))
 }
 

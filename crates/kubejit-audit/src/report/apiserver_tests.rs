@@ -199,3 +199,40 @@ fn candidate_lines_are_each_reported_once_in_order() {
     });
     assert_eq!(got, ["x alice bob", "bob", "alice alice"]);
 }
+
+#[test]
+fn group_grants_select_every_member_and_nobody_else() {
+    let window = AccessWindow {
+        subject: String::new(),
+        groups: vec!["oncall-payments".to_owned()],
+        namespace: Some("payments".to_owned()),
+        role: Some("oncall-debug".to_owned()),
+        source: "grant",
+        object: Some("jit-inc-1".to_owned()),
+        from: Some(Timestamp::parse("2026-11-26T10:00:00Z").unwrap()),
+        until: Some(Timestamp::parse("2026-11-26T11:00:00Z").unwrap()),
+    };
+    let line = |user: &str, groups: &str, time: &str| {
+        format!(
+            r#"{{"auditID":"a","stage":"ResponseComplete","verb":"get","user":{{"username":"{user}","groups":[{groups}]}},"objectRef":{{"resource":"pods","namespace":"payments"}},"responseStatus":{{"code":200}},"requestReceivedTimestamp":"{time}"}}"#
+        )
+    };
+    let log = [
+        line(
+            "alice",
+            r#""oncall-payments","system:authenticated""#,
+            "2026-11-26T10:30:00Z",
+        ),
+        line(
+            "mallory",
+            r#""system:authenticated""#,
+            "2026-11-26T10:30:00Z",
+        ),
+        line("bob", r#""oncall-payments""#, "2026-11-26T12:00:00Z"),
+    ]
+    .join("\n");
+    let selector = Selector::new(&[window]);
+    let mut users = Vec::new();
+    scan(log.as_bytes(), &selector, |row| users.push(row.user)).unwrap();
+    assert_eq!(users, ["alice"], "members inside the window only");
+}

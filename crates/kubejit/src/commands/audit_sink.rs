@@ -30,9 +30,36 @@ impl CheckpointAnchor for Anchors {
     }
 }
 
-pub async fn open(args: &AuditArgs, client: kube::Client) -> anyhow::Result<Arc<dyn AuditSink>> {
+/// Seals the trail and waits for the last checkpoint to be anchored; call once on shutdown.
+pub struct AuditGuard {
+    sealed: Option<(
+        Arc<ChainedFileSink>,
+        kubejit_kube::audit_anchor::AnchorFlusher,
+    )>,
+}
+
+impl AuditGuard {
+    pub async fn close(self) {
+        let Some((sink, mut flusher)) = self.sealed else {
+            return;
+        };
+        if let Err(error) = sink.seal_now() {
+            tracing::warn!(%error, "failed to seal the audit log on shutdown");
+        }
+        if !flusher.flush(Duration::from_secs(5)).await {
+            tracing::warn!(
+                "the last audit checkpoint was not anchored in the cluster before shutdown"
+            );
+        }
+    }
+}
+
+pub async fn open(
+    args: &AuditArgs,
+    client: kube::Client,
+) -> anyhow::Result<(Arc<dyn AuditSink>, AuditGuard)> {
     let Some(path) = &args.audit_log else {
-        return Ok(Arc::new(WriterSink::stdout()));
+        return Ok((Arc::new(WriterSink::stdout()), AuditGuard { sealed: None }));
     };
     let key_path = args
         .audit_signing_key
@@ -46,7 +73,7 @@ pub async fn open(args: &AuditArgs, client: kube::Client) -> anyhow::Result<Arc<
         || "controller".to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let (cluster, _writer) =
+    let (cluster, flusher) =
         kubejit_kube::audit_anchor::cluster_anchor(client, ANCHOR_NAMESPACE, &trail);
     let mut anchors: Vec<Box<dyn CheckpointAnchor>> = vec![Box::new(cluster)];
     if let Some(file) = &args.audit_checkpoints {
@@ -76,5 +103,10 @@ pub async fn open(args: &AuditArgs, client: kube::Client) -> anyhow::Result<Arc<
             }
         }
     });
-    Ok(sink)
+    Ok((
+        sink.clone(),
+        AuditGuard {
+            sealed: Some((sink, flusher)),
+        },
+    ))
 }

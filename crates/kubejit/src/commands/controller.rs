@@ -13,7 +13,8 @@ use crate::commands::audit_sink;
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let audit: Arc<dyn AuditSink> = audit_sink::open(&args.audit, client.clone()).await?;
+    let (audit, guard): (Arc<dyn AuditSink>, _) =
+        audit_sink::open(&args.audit, client.clone()).await?;
     let holder = args
         .holder_identity
         .clone()
@@ -37,9 +38,9 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: finishing in-flight work and releasing the leader lease");
         trigger.cancel();
     });
-    kubejit_controller::run(client, config, audit, Arc::new(SystemClock), shutdown)
-        .await
-        .context("controller failed")?;
+    let ran = kubejit_controller::run(client, config, audit, Arc::new(SystemClock), shutdown).await;
+    guard.close().await;
+    ran.context("controller failed")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! Thin command implementations: each turns parsed arguments into library calls and output.
 
+mod audit;
 mod audit_sink;
 mod completions;
 mod controller;
@@ -8,13 +9,16 @@ mod sandbox;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ManifestsCommand};
+use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Manifests(ManifestsCommand::OncallRole(args)) => manifests::oncall_role(&args),
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Controller(args) => controller::run(*args).await,
+        Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,
+        Command::Audit(AuditCommand::Report(args)) => audit::report(&args),
+        Command::Audit(AuditCommand::Keygen(args)) => audit::keygen(&args),
         Command::Completions(args) => completions::run(&args),
     }
 }

@@ -1,0 +1,114 @@
+//! `kubejit audit verify|report|keygen`: check the trail, answer "who did what", make signing keys.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use kubejit_audit::report::{self, Scope};
+use kubejit_audit::{
+    Checkpoint, Timestamp, load_checkpoint_file, verify_file, verifying_key_from_pem,
+};
+
+use crate::cli::{AuditKeygenArgs, AuditReportArgs, AuditVerifyArgs, ReportFormat};
+use crate::commands::audit_sink::ANCHOR_NAMESPACE;
+
+pub async fn verify(args: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
+    let pem = std::fs::read_to_string(&args.public_key)
+        .with_context(|| format!("failed to read public key {}", args.public_key.display()))?;
+    let key = verifying_key_from_pem(&pem).with_context(|| {
+        format!(
+            "{} is not an Ed25519 public key PEM",
+            args.public_key.display()
+        )
+    })?;
+    let checkpoints = load_checkpoints(args).await?;
+    let report = verify_file(&args.file, checkpoints.as_deref(), &key)
+        .with_context(|| format!("failed to read {}", args.file.display()))?;
+    println!("{report}");
+    if checkpoints.is_none() {
+        eprintln!(
+            "note: no --checkpoints given; truncation after the last in-file checkpoint cannot be detected"
+        );
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+async fn load_checkpoints(args: &AuditVerifyArgs) -> anyhow::Result<Option<Vec<Checkpoint>>> {
+    match args.checkpoints.as_deref() {
+        None => Ok(None),
+        Some("from-cluster") => {
+            let client = kubejit_kube::build_client(&args.client.options()).await?;
+            let trail = args.trail.clone().unwrap_or_else(|| {
+                args.file.file_stem().map_or_else(
+                    || "controller".to_owned(),
+                    |s| s.to_string_lossy().into_owned(),
+                )
+            });
+            let checkpoint =
+                kubejit_kube::audit_anchor::load(client, ANCHOR_NAMESPACE, &trail).await?;
+            Ok(Some(vec![checkpoint]))
+        }
+        Some(path) => Ok(Some(
+            load_checkpoint_file(std::path::Path::new(path))
+                .with_context(|| format!("failed to read checkpoints {path}"))?,
+        )),
+    }
+}
+
+pub fn report(args: &AuditReportArgs) -> anyhow::Result<ExitCode> {
+    let parse = |t: &Option<String>| t.as_deref().map(Timestamp::parse).transpose();
+    let scope = match (&args.incident, &args.user) {
+        (Some(incident), _) => Scope::Incident(incident.clone()),
+        (None, Some(user)) => Scope::User {
+            user: user.clone(),
+            since: parse(&args.since)
+                .context("--since must be RFC 3339, e.g. 2026-11-26T09:00:00Z")?,
+            until: parse(&args.until)
+                .context("--until must be RFC 3339, e.g. 2026-11-26T11:00:00Z")?,
+        },
+        (None, None) => anyhow::bail!("give --incident or --user"),
+    };
+    let log = File::open(&args.apiserver_log).with_context(|| {
+        format!(
+            "failed to open the kube-apiserver audit log {}",
+            args.apiserver_log.display()
+        )
+    })?;
+    let trail = match &args.trail {
+        Some(path) => Some(BufReader::new(File::open(path).with_context(|| {
+            format!("failed to open the kubejit trail {}", path.display())
+        })?)),
+        None => None,
+    };
+    let built = report::build(&scope, trail, log)?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match args.output {
+        ReportFormat::Table => report::table(&built, &mut out)?,
+        ReportFormat::Json => report::json(&built, &mut out)?,
+        ReportFormat::Markdown => report::markdown(&built, &mut out)?,
+    }
+    out.flush().context("failed to write the report")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn keygen(args: &AuditKeygenArgs) -> anyhow::Result<ExitCode> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .context("failed to generate an Ed25519 key")?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&args.out)
+        .with_context(|| {
+            format!(
+                "failed to create {} (it must not exist yet)",
+                args.out.display()
+            )
+        })?;
+    file.write_all(key.serialize_pem().as_bytes())
+        .with_context(|| format!("failed to write {}", args.out.display()))?;
+    print!("{}", key.public_key_pem());
+    Ok(ExitCode::SUCCESS)
+}
