@@ -60,23 +60,25 @@ where
         let term = shutdown.child_token();
         let job = work(term.clone());
         tokio::pin!(job);
-        loop {
+        let finished = loop {
             tokio::select! {
-                () = &mut job => break,
+                () = &mut job => break true,
                 changed = leading.changed() => {
                     if changed.is_err() || !*leading.borrow_and_update() {
                         term.cancel();
-                        break;
+                        break false;
                     }
                 }
                 () = shutdown.cancelled() => {
                     term.cancel();
-                    break;
+                    break false;
                 }
             }
+        };
+        if !finished {
+            // Let in-flight reconciles finish their conditional writes before giving up the term.
+            job.await;
         }
-        // Let in-flight reconciles finish their conditional writes before giving up the term.
-        job.await;
         on_change(false);
         if shutdown.is_cancelled() {
             return release(leading, lease_task).await;

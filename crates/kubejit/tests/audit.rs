@@ -9,10 +9,10 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kubejit_testenv::shared;
-use support::start_controller;
+use support::{eventually, start_controller};
 
 fn verify(
     cp: &kubejit_testenv::ControlPlane,
@@ -96,16 +96,11 @@ fn controller_trail_verifies_and_tampering_is_detected() {
         ],
     );
     // Started + leadership acquired, each sealed and anchored in the cluster.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while anchored_sequence(cp, "trail-a") < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no checkpoint anchored: {}",
-            ctl.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(ctl.stop().success());
+    eventually(Duration::from_secs(30), "two anchored checkpoints", || {
+        (anchored_sequence(cp, "trail-a") >= 2).then_some(())
+    });
+    let (status, log) = ctl.stop();
+    assert!(status.success(), "{log}");
     let text = std::fs::read_to_string(&trail_file).unwrap();
     assert!(
         text.contains("\"kind\":\"controllerStarted\"")

@@ -7,46 +7,37 @@
 mod support;
 
 use kubejit_testenv::shared;
-use support::{http_get, install_kubejit, start_controller};
+use std::time::Duration;
+
+use support::{eventually, http_get, install_kubejit, start_controller};
 
 #[test]
 fn starts_with_deploy_rbac_and_serves_health_and_metrics() {
     let cp = shared();
     let ctl = start_controller(cp, &["--lease-name", "health-test"]);
     assert_eq!(http_get(ctl.http_port, "/healthz").as_deref(), Some("ok\n"));
-    let lease = cp.admin(&[
-        "get",
-        "lease",
-        "health-test",
-        "-n",
-        "kubejit-system",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let mut holder = lease.map(|o| o.stdout).unwrap_or_default();
-    while holder.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        holder = cp
-            .admin(&[
-                "get",
-                "lease",
-                "health-test",
-                "-n",
-                "kubejit-system",
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ])
-            .map(|o| o.stdout)
-            .unwrap_or_default();
-    }
-    assert!(
-        !holder.is_empty(),
-        "the controller takes the Lease: {}",
-        ctl.log_text()
+    let holder = eventually(
+        Duration::from_secs(20),
+        "the controller to take its Lease",
+        || {
+            let jsonpath = "jsonpath={.spec.holderIdentity}";
+            let out = cp
+                .admin(&[
+                    "get",
+                    "lease",
+                    "health-test",
+                    "-n",
+                    "kubejit-system",
+                    "-o",
+                    jsonpath,
+                ])
+                .ok()?;
+            (!out.stdout.is_empty()).then_some(out.stdout)
+        },
     );
-    let status = ctl.stop();
-    assert!(status.success(), "clean exit on SIGTERM");
+    assert!(!holder.is_empty(), "{}", ctl.log_text());
+    let (status, log) = ctl.stop();
+    assert!(status.success(), "clean exit on SIGTERM: {log}");
 }
 
 #[test]
@@ -69,4 +60,59 @@ fn refuses_to_start_without_its_permissions() {
     );
     assert!(stderr.contains("leases"), "{stderr}");
     assert!(stderr.contains("apply the RBAC in deploy/"), "{stderr}");
+}
+
+fn lease_holder(cp: &kubejit_testenv::ControlPlane, lease: &str) -> Option<String> {
+    let jsonpath = "jsonpath={.spec.holderIdentity}";
+    let out = cp
+        .admin(&[
+            "get",
+            "lease",
+            lease,
+            "-n",
+            "kubejit-system",
+            "-o",
+            jsonpath,
+        ])
+        .ok()?;
+    (!out.stdout.is_empty()).then_some(out.stdout)
+}
+
+/// Two replicas, one Lease: exactly one leads; when it stops, the standby takes over.
+#[test]
+fn standby_replica_takes_over_when_the_leader_stops() {
+    let cp = shared();
+    let args = |who: &'static str| {
+        [
+            "--lease-name",
+            "failover-test",
+            "--holder-identity",
+            who,
+            "--controllers",
+            "reaper",
+        ]
+    };
+    let a = start_controller(cp, &args("replica-a"));
+    let first = eventually(Duration::from_secs(20), "a leader", || {
+        lease_holder(cp, "failover-test")
+    });
+    assert_eq!(first, "replica-a");
+    let b = start_controller(cp, &args("replica-b"));
+    // b is ready (serving health) but must not take the Lease while a renews it.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lease_holder(cp, "failover-test").as_deref(),
+        Some("replica-a")
+    );
+    let (status, log) = a.stop();
+    assert!(status.success(), "{log}");
+    eventually(Duration::from_secs(30), "replica-b to take over", || {
+        (lease_holder(cp, "failover-test").as_deref() == Some("replica-b")).then_some(())
+    });
+    let (status, log) = b.stop();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("leading=true"),
+        "replica-b led after the handover: {log}"
+    );
 }

@@ -11,22 +11,14 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use kubejit_testenv::{PodSpec, shared, unique_namespace};
-use support::{assert_forbidden, kubejit, port_forward};
+use support::{assert_forbidden, kubejit, namespace_with_pod, port_forward};
 
 const LOG: &str = "2026-11-26T09:15:41Z ERROR payment provider timeout order=8812\n";
 
 /// A namespace with one Running pod and the on-call Role (from `kubejit manifests`) bound to `group`.
 fn namespace_with_role(prefix: &str, group: &str, extra: &[&str]) -> String {
     let cp = shared();
-    let ns = unique_namespace(prefix);
-    cp.create_namespace(&ns).unwrap();
-    cp.create_running_pod(&PodSpec {
-        namespace: &ns,
-        name: "api",
-        log: LOG,
-        ports: &[8080],
-    })
-    .unwrap();
+    let ns = namespace_with_pod(cp, prefix, LOG);
     let mut args = vec![
         "manifests",
         "oncall-role",
@@ -154,15 +146,7 @@ fn users_outside_the_group_get_nothing() {
 fn streaming_needs_both_get_and_create() {
     let cp = shared();
     for verbs in [&["get"][..], &["create"], &["get", "create"]] {
-        let ns = unique_namespace("streaming");
-        cp.create_namespace(&ns).unwrap();
-        cp.create_running_pod(&PodSpec {
-            namespace: &ns,
-            name: "api",
-            log: LOG,
-            ports: &[8080],
-        })
-        .unwrap();
+        let ns = namespace_with_pod(cp, "streaming", LOG);
         cp.apply(&partial_role(&ns, verbs)).unwrap();
         // Discovery works, so any failure below is about the streaming verbs alone.
         assert!(

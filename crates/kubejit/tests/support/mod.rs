@@ -181,9 +181,11 @@ impl ControllerProcess {
             .collect()
     }
 
-    /// SIGTERM, then wait: the controller finishes in-flight work and releases its Lease.
-    pub fn stop(mut self) -> std::process::ExitStatus {
-        self.terminate()
+    /// SIGTERM, then wait: the controller finishes in-flight work and releases its Lease. Returns the
+    /// exit status and everything the controller logged.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.terminate();
+        (status, self.log_text())
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -211,4 +213,38 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     resp.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// Polls `probe` until it yields a value, panicking with `what` after `timeout`. Tests wait for
+/// outcomes with generous bounds; they never assert how fast something happened.
+pub fn eventually<T>(
+    timeout: std::time::Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A fresh namespace with one Running pod `api` (port 8080, log `log`) on the kwok node.
+pub fn namespace_with_pod(cp: &kubejit_testenv::ControlPlane, prefix: &str, log: &str) -> String {
+    let ns = kubejit_testenv::unique_namespace(prefix);
+    cp.create_namespace(&ns).unwrap();
+    let pod = kubejit_testenv::PodSpec {
+        namespace: &ns,
+        name: "api",
+        log,
+        ports: &[8080],
+    };
+    cp.create_running_pod(&pod).unwrap();
+    ns
 }
