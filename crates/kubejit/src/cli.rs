@@ -41,6 +41,11 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
+    /// kubectl exec credential plugin: a short-lived client certificate for the requested groups.
+    Credential(crate::commands::credential::CredentialArgs),
+    /// Edit kubeconfig files (add the exec-plugin user so nobody hand-writes it).
+    #[command(subcommand)]
+    Kubeconfig(crate::commands::kubeconfig::KubeconfigCommand),
 }
 
 /// Which cluster and identity to talk to; defaults follow kubectl ($KUBECONFIG, in-cluster).

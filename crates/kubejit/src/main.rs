@@ -10,6 +10,10 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing(cli.global.verbose);
+    // The credential plugin answers cache hits without an async runtime; it builds one only on a miss.
+    if let cli::Command::Credential(args) = &cli.command {
+        return commands::credential::run(args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,6 +4,8 @@ mod audit;
 mod audit_sink;
 mod completions;
 mod controller;
+pub mod credential;
+pub mod kubeconfig;
 mod manifests;
 mod sandbox;
 
@@ -20,6 +22,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Report(args)) => audit::report(&args),
         Command::Audit(AuditCommand::Keygen(args)) => audit::keygen(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Credential(args) => Ok(credential::run(&args)),
+        Command::Kubeconfig(command) => kubeconfig::run(&command),
     }
 }
 

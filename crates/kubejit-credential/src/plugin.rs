@@ -1,0 +1,187 @@
+//! The plugin's flow: cache hit from disk with no network, else lock, ask, wait, verify, cache.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kubejit_core::{GroupName, Incident, Ttl};
+use kubejit_kube::{ClientOptions, build_client};
+
+use crate::kubeconfig::{KubeconfigDoc, resolve_path};
+use crate::request::{CsrMeta, create_csr, csr_object, wait_for_certificate, who_am_i};
+use crate::verify::{Expected, verify_certificate};
+use crate::{
+    Cache, CacheKey, CachedCredential, CredentialError, ExecCredential, ExecInfo, LocalKey,
+    now_unix,
+};
+
+/// Everything one `kubejit credential` invocation needs, already validated.
+#[derive(Debug, Clone)]
+pub struct CredentialRequest {
+    /// Kubeconfig holding the asking context; `None` follows kubectl's rules.
+    pub kubeconfig: Option<PathBuf>,
+    /// The asking (everyday, low-privilege) context; `None` is the current context.
+    pub context: Option<String>,
+    pub groups: Vec<GroupName>,
+    pub ttl: Ttl,
+    pub incident: Option<Incident>,
+    pub reason: Option<String>,
+    pub cache_dir: PathBuf,
+    /// Bound on waiting, both for another invocation's lock and for the decision on our CSR.
+    pub timeout: Duration,
+}
+
+impl CredentialRequest {
+    fn sorted_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = self.groups.iter().map(|g| g.as_str().to_owned()).collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    fn cache_key(&self, server: String) -> CacheKey {
+        CacheKey {
+            server,
+            kubeconfig: resolve_path(self.kubeconfig.as_deref())
+                .to_string_lossy()
+                .into_owned(),
+            context: self.context.clone().unwrap_or_default(),
+            groups: self.sorted_groups(),
+            incident: self
+                .incident
+                .as_ref()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Progress for people, on stderr (stdout is reserved for the ExecCredential).
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub interactive: bool,
+}
+
+impl Progress {
+    pub fn say(&self, message: &str) {
+        eprintln!("kubejit: {message}");
+    }
+}
+
+/// Returns a credential for kubectl: from the cache when fresh, otherwise by a new request.
+pub fn get_credential(
+    req: &CredentialRequest,
+    info: &ExecInfo,
+) -> Result<ExecCredential, CredentialError> {
+    let cache = Cache::open(&req.cache_dir)?;
+    let server = match &info.cluster {
+        Some(cluster) => cluster.server.clone(),
+        None => asking_server(req)?,
+    };
+    let key = req.cache_key(server);
+    if let Some(hit) = cache.load_fresh(&key, now_unix())? {
+        return Ok(hit.exec_credential());
+    }
+    let progress = Progress {
+        interactive: info.interactive,
+    };
+    let _lock = cache.lock(&key, req.timeout, || {
+        progress
+            .say("another kubejit credential is requesting the same certificate; waiting for it");
+    })?;
+    if let Some(hit) = cache.load_fresh(&key, now_unix())? {
+        return Ok(hit.exec_credential());
+    }
+    check_asking_context(req, &key.server)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CredentialError::Runtime)?;
+    let issued = runtime.block_on(issue(req, &progress))?;
+    cache.store(&key, &issued)?;
+    Ok(issued.exec_credential())
+}
+
+fn asking_server(req: &CredentialRequest) -> Result<String, CredentialError> {
+    let doc = KubeconfigDoc::read(&resolve_path(req.kubeconfig.as_deref()))?;
+    let context = doc.context_name(req.context.as_deref())?;
+    doc.context_server(&context)
+}
+
+/// The asking context must be a different identity than the plugin (or we would recurse) and must
+/// talk to the cluster kubectl wants a credential for.
+fn check_asking_context(req: &CredentialRequest, target: &str) -> Result<(), CredentialError> {
+    let doc = KubeconfigDoc::read(&resolve_path(req.kubeconfig.as_deref()))?;
+    let context = doc.context_name(req.context.as_deref())?;
+    if doc.uses_kubejit_exec(&context)? {
+        return Err(CredentialError::RecursiveContext { context });
+    }
+    let asking = doc.context_server(&context)?;
+    if asking.trim_end_matches('/') != target.trim_end_matches('/') {
+        return Err(CredentialError::ClusterMismatch {
+            asking,
+            target: target.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Key, CSR, decision, verification. Everything the apiserver returns is checked before it is kept.
+async fn issue(
+    req: &CredentialRequest,
+    progress: &Progress,
+) -> Result<CachedCredential, CredentialError> {
+    let options = ClientOptions {
+        kubeconfig: req.kubeconfig.clone(),
+        context: req.context.clone(),
+    };
+    let client = build_client(&options)
+        .await
+        .map_err(CredentialError::Client)?;
+    let username = who_am_i(&client).await?;
+    let groups = req.sorted_groups();
+    let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let key = LocalKey::generate()?;
+    let pem = key.request_pem(&username, &group_refs)?;
+    let incident = req.incident.as_ref().map(Incident::as_str);
+    let meta = CsrMeta {
+        ttl: req.ttl,
+        incident,
+        reason: req.reason.as_deref(),
+    };
+    let name = create_csr(&client, &csr_object(&pem, &meta)).await?;
+    progress.say(&describe(&name, &username, &group_refs, req.ttl, incident));
+    if progress.interactive {
+        progress.say(&format!(
+            "waiting up to {}s for a decision (`kubectl get csr {name}`)",
+            req.timeout.as_secs()
+        ));
+    }
+    let cert = wait_for_certificate(&client, &name, req.timeout, progress).await?;
+    let expected = Expected {
+        public_key_raw: key.public_key_raw(),
+        common_name: &username,
+        groups: &group_refs,
+    };
+    let validity = verify_certificate(&cert, &expected, now_unix())?;
+    progress.say(&format!(
+        "{name} issued; certificate valid until {}",
+        crate::rfc3339(validity.not_after)
+    ));
+    Ok(CachedCredential {
+        username,
+        csr_name: name,
+        validity,
+        certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
+        private_key_pem: key.private_key_pem(),
+    })
+}
+
+fn describe(name: &str, user: &str, groups: &[&str], ttl: Ttl, incident: Option<&str>) -> String {
+    format!(
+        "requested {name}: {user} as [{}] for {ttl}{}",
+        groups.join(", "),
+        incident
+            .map(|i| format!(" (incident {i})"))
+            .unwrap_or_default()
+    )
+}

@@ -1,0 +1,111 @@
+//! `kubejit credential`: the kubectl exec credential plugin. Runs before the async runtime exists so
+//! that a cache hit costs a file read, not a runtime start.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use kubejit_core::{GroupName, Incident, Ttl};
+use kubejit_credential::{CredentialError, CredentialRequest, ExecInfo, get_credential};
+
+/// Exit code when an approver or policy denied the request.
+pub const EXIT_DENIED: u8 = 2;
+/// Exit code when nobody decided within --timeout.
+pub const EXIT_TIMEOUT: u8 = 3;
+
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// Kubeconfig holding the asking context (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, env = "KUBEJIT_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The asking context: your everyday identity, which may only request certificates (default: current).
+    #[arg(long, env = "KUBEJIT_CONTEXT")]
+    pub context: Option<String>,
+    /// Group the certificate should carry (repeat for several). `system:` groups are refused.
+    #[arg(short, long = "group", env = "KUBEJIT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
+    pub groups: Vec<GroupName>,
+    /// Certificate lifetime, at least 10m (the Kubernetes CSR floor).
+    #[arg(long, env = "KUBEJIT_TTL", default_value = "15m", value_parser = parse_certificate_ttl)]
+    pub ttl: Ttl,
+    /// Incident reference recorded on the request (e.g. INC-12345).
+    #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = Incident::parse)]
+    pub incident: Option<Incident>,
+    /// Why you need access, recorded on the request for approvers and the audit trail.
+    #[arg(long, env = "KUBEJIT_REASON")]
+    pub reason: Option<String>,
+    /// Where keys and certificates are cached (default: $XDG_CACHE_HOME/kubejit/credentials).
+    #[arg(long, env = "KUBEJIT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// How long to wait for a decision (and for a concurrent invocation) before giving up.
+    #[arg(long, env = "KUBEJIT_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+pub(crate) fn parse_certificate_ttl(s: &str) -> Result<Ttl, kubejit_core::TtlError> {
+    Ttl::parse(s)?.check_certificate_min()
+}
+
+/// $XDG_CACHE_HOME/kubejit/credentials, else ~/.cache/kubejit/credentials.
+pub(crate) fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("kubejit").join("credentials"))
+}
+
+/// Prints the ExecCredential on stdout (and nothing else there); errors go to stderr with an exit code.
+pub fn run(args: &CredentialArgs) -> ExitCode {
+    match credential(args) {
+        Ok(json) => {
+            let mut out = std::io::stdout().lock();
+            match writeln!(out, "{json}").and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(
+                    &anyhow::anyhow!(e).context("failed to write the ExecCredential"),
+                    ExitCode::FAILURE,
+                ),
+            }
+        }
+        Err(error) => {
+            let code = match &error {
+                CredentialError::Denied { .. } => ExitCode::from(EXIT_DENIED),
+                CredentialError::Timeout { .. } | CredentialError::LockTimeout { .. } => {
+                    ExitCode::from(EXIT_TIMEOUT)
+                }
+                _ => ExitCode::FAILURE,
+            };
+            report(&anyhow::Error::new(error), code)
+        }
+    }
+}
+
+fn report(error: &anyhow::Error, code: ExitCode) -> ExitCode {
+    eprintln!("error: {error:#}");
+    code
+}
+
+fn credential(args: &CredentialArgs) -> Result<String, CredentialError> {
+    let info = ExecInfo::from_env()?;
+    let cache_dir = match &args.cache_dir {
+        Some(dir) => dir.clone(),
+        None => default_cache_dir().ok_or(CredentialError::NoCacheDir)?,
+    };
+    let request = CredentialRequest {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        groups: args.groups.clone(),
+        ttl: args.ttl,
+        incident: args.incident.clone(),
+        reason: args.reason.clone(),
+        cache_dir,
+        timeout: args.timeout,
+    };
+    get_credential(&request, &info)?.to_json()
+}

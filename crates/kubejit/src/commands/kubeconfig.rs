@@ -1,0 +1,107 @@
+//! `kubejit kubeconfig add-user`: writes the exec-plugin user and a context for it into a kubeconfig.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use kubejit_core::{GroupName, Incident, Ttl};
+use kubejit_credential::kubeconfig::{ExecUser, KubeconfigDoc, resolve_path};
+
+use super::credential::parse_certificate_ttl;
+
+#[derive(Debug, Subcommand)]
+pub enum KubeconfigCommand {
+    /// Add a user whose credentials come from `kubejit credential`, and a context of the same name.
+    AddUser(AddUserArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddUserArgs {
+    /// Name of the new user and context (e.g. alice-oncall).
+    #[arg(long, env = "KUBEJIT_NAME")]
+    pub name: String,
+    /// Your everyday context, which files the requests; the new context uses its cluster and namespace.
+    #[arg(long, env = "KUBEJIT_CONTEXT")]
+    pub context: String,
+    /// Group the certificates should carry (repeat for several).
+    #[arg(short, long = "group", env = "KUBEJIT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
+    pub groups: Vec<GroupName>,
+    /// Incident reference the certificates are requested for.
+    #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = Incident::parse)]
+    pub incident: Option<Incident>,
+    /// Why access is needed (recorded on each request).
+    #[arg(long, env = "KUBEJIT_REASON")]
+    pub reason: Option<String>,
+    /// Certificate lifetime, at least 10m.
+    #[arg(long, env = "KUBEJIT_TTL", default_value = "15m", value_parser = parse_certificate_ttl)]
+    pub ttl: Ttl,
+    /// Cache directory for the plugin (default: the plugin's default).
+    #[arg(long, env = "KUBEJIT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Kubeconfig file to edit (default: $KUBECONFIG's first file, then ~/.kube/config).
+    #[arg(long, env = "KUBEJIT_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+pub fn run(command: &KubeconfigCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KubeconfigCommand::AddUser(args) => add_user(args),
+    }
+}
+
+fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
+    let path = resolve_path(args.kubeconfig.as_deref());
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("kubeconfig {} not found; pass --kubeconfig", path.display()))?;
+    let command = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .context("failed to find the kubejit binary's path")?;
+    let mut doc = KubeconfigDoc::read(&path)?;
+    doc.context_name(Some(&args.context))?;
+    anyhow::ensure!(
+        !doc.uses_kubejit_exec(&args.context)?,
+        "context {:?} is itself a kubejit exec user; --context must be your everyday identity",
+        args.context
+    );
+    let stanza = ExecUser {
+        name: args.name.clone(),
+        asking_context: args.context.clone(),
+        command,
+        args: plugin_args(args, &path),
+    };
+    doc.add_exec_user(&stanza)?;
+    doc.write()?;
+    eprintln!(
+        "added user and context {:?} to {}; try `kubectl --context {} auth whoami`",
+        args.name,
+        path.display(),
+        args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `kubejit credential …` arguments kubectl will pass, with the kubeconfig pinned to an absolute path.
+fn plugin_args(args: &AddUserArgs, kubeconfig: &std::path::Path) -> Vec<String> {
+    let mut out = vec![
+        "credential".to_owned(),
+        "--kubeconfig".to_owned(),
+        kubeconfig.to_string_lossy().into_owned(),
+    ];
+    out.extend(["--context".to_owned(), args.context.clone()]);
+    for group in &args.groups {
+        out.extend(["--group".to_owned(), group.as_str().to_owned()]);
+    }
+    if let Some(incident) = &args.incident {
+        out.extend(["--incident".to_owned(), incident.as_str().to_owned()]);
+    }
+    if let Some(reason) = &args.reason {
+        out.extend(["--reason".to_owned(), reason.clone()]);
+    }
+    out.extend(["--ttl".to_owned(), args.ttl.to_string()]);
+    if let Some(dir) = &args.cache_dir {
+        out.extend(["--cache-dir".to_owned(), dir.to_string_lossy().into_owned()]);
+    }
+    out
+}
