@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use futures_util::StreamExt;
+use futures::StreamExt;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::watcher;
