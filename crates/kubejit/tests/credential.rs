@@ -20,17 +20,19 @@ use support::kubejit;
 const GROUP: &str = "oncall-debuggers";
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
 
-/// The shipped requester ClusterRole, bound to `oncall-payments` (alice, bob) instead of the default group.
+/// The shipped requester ClusterRole, bound to `oncall-payments` (alice, bob) instead of the default
+/// group; once per test binary (parallel client-side applies of one new object race to create it).
 fn install_requester_rbac(cp: &ControlPlane) {
-    let yaml = REQUESTER_RBAC.replace(
-        "  kind: Group\n  name: kubejit-requesters",
-        "  kind: Group\n  name: oncall-payments",
-    );
-    assert_ne!(
-        yaml, REQUESTER_RBAC,
-        "the binding subject moved; update this test"
-    );
-    cp.apply(&yaml).unwrap();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subject = "  kind: Group\n  name: kubejit-requesters";
+        let yaml = REQUESTER_RBAC.replace(subject, "  kind: Group\n  name: oncall-payments");
+        assert_ne!(
+            yaml, REQUESTER_RBAC,
+            "the binding subject moved; update this test"
+        );
+        cp.apply(&yaml).unwrap();
+    });
 }
 
 /// A private copy of `user`'s kubeconfig plus a cache dir, with an `<user>-oncall` exec context written by
