@@ -216,13 +216,15 @@ fn kubectl_through_the_plugin_is_the_engineer_with_the_group() {
         "{}",
         stderr(&forbidden)
     );
+    let csrs = engineer.csrs();
+    assert_eq!(csrs.len(), 1, "{csrs:?}");
     assert_eq!(
-        engineer.csrs(),
-        [("alice".to_owned(), engineer.csrs()[0].1.clone())]
+        csrs[0].0, "alice",
+        "the CSR is filed by the asking identity"
     );
 }
 
-/// A namespace with a pod but no Role for `GROUP`.
+/// A namespace where `GROUP` has no Role.
 fn namespace_for_group_less() -> String {
     let cp = shared();
     let ns = unique_namespace("checkout");
