@@ -248,3 +248,9 @@ pub fn namespace_with_pod(cp: &kubejit_testenv::ControlPlane, prefix: &str, log:
     cp.create_running_pod(&pod).unwrap();
     ns
 }
+impl ControllerProcess {
+    /// The controller's process id (for /proc figures such as peak RSS).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

@@ -1,0 +1,70 @@
+//! What can go wrong while deciding one CSR; every error means "no approval, retry with backoff".
+
+/// Errors of one approver reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to write the audit record for CSR {name}")]
+    RecordAudit {
+        name: String,
+        #[source]
+        source: kubejit_audit::AuditError,
+    },
+    #[error("audit writer task for CSR {name} did not finish")]
+    AuditTask {
+        name: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error("failed to write the {condition} condition of CSR {name}")]
+    WriteApproval {
+        name: String,
+        condition: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to re-read CSR {name} after a conflict")]
+    ReadCsr {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("CSR {name} kept changing while it was being decided")]
+    KeptChanging { name: String },
+    #[error("CSR {name} lacks metadata.{field}")]
+    MissingMetadata { name: String, field: &'static str },
+    #[error("AccessPolicies are not loaded yet")]
+    PoliciesNotLoaded,
+}
+
+/// Error labels counted outside reconcile (they never block a decision on their own).
+pub const NON_RECONCILE_ERRORS: [&str; 3] = ["event_publish", "policy_watch", "csr_watch"];
+
+impl Error {
+    pub const METRIC_LABELS: [&'static str; 7] = [
+        "audit_write",
+        "audit_task",
+        "approval_write",
+        "csr_read",
+        "kept_changing",
+        "missing_metadata",
+        "policies_not_loaded",
+    ];
+
+    /// Stable label for the `kubejit_approver_errors_total` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::RecordAudit { .. } => "audit_write",
+            Self::AuditTask { .. } => "audit_task",
+            Self::WriteApproval { .. } => "approval_write",
+            Self::ReadCsr { .. } => "csr_read",
+            Self::KeptChanging { .. } => "kept_changing",
+            Self::MissingMetadata { .. } => "missing_metadata",
+            Self::PoliciesNotLoaded => "policies_not_loaded",
+        }
+    }
+
+    /// A 409 from the approval write: the CSR changed (or was replaced) since we read it.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::WriteApproval { source: kube::Error::Api(status), .. } if status.code == 409)
+    }
+}

@@ -1,0 +1,119 @@
+//! Approver metrics: decisions by result and reason, decision latency, errors, invalid policies.
+
+use kubejit_core::DenyReason;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::error::{Error, NON_RECONCILE_ERRORS};
+use super::outcome::Outcome;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    result: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    error: &'static str,
+}
+
+/// Approver metrics, registered once per process and shared by every leadership term.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    decisions: Family<DecisionLabels, Counter>,
+    latency: Histogram,
+    errors: Family<ErrorLabels, Counter>,
+    invalid_policies: Gauge,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            decisions: Family::default(),
+            // 10 ms … ~82 s: an approval normally takes milliseconds; the tail shows retries.
+            latency: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.01, 2.0, 14,
+            )),
+            errors: Family::default(),
+            invalid_policies: Gauge::default(),
+        };
+        metrics.preregister();
+        let reg = registry.sub_registry_with_prefix("kubejit_approver");
+        reg.register(
+            "decisions",
+            "CSR decisions written, by result and machine reason",
+            metrics.decisions.clone(),
+        );
+        reg.register(
+            "decision_latency_seconds",
+            "Time from CSR creation to the decision being written",
+            metrics.latency.clone(),
+        );
+        reg.register(
+            "errors",
+            "Approver errors by kind (each one means no approval and a retry)",
+            metrics.errors.clone(),
+        );
+        reg.register(
+            "invalid_policies",
+            "AccessPolicies that fail validation and therefore allow nothing",
+            metrics.invalid_policies.clone(),
+        );
+        metrics
+    }
+
+    /// Every series exists from the start (at 0), so dashboards and alerts see absent-vs-zero correctly.
+    fn preregister(&self) {
+        for outcome in [Outcome::Approved, Outcome::Pending] {
+            let _ = self
+                .decisions
+                .get_or_create(&labels(outcome, outcome.reason()));
+        }
+        for reason in DenyReason::ALL {
+            let _ = self
+                .decisions
+                .get_or_create(&labels(Outcome::Denied, reason.as_str()));
+        }
+        for error in Error::METRIC_LABELS
+            .iter()
+            .chain(NON_RECONCILE_ERRORS.iter())
+        {
+            let _ = self.errors.get_or_create(&ErrorLabels { error });
+        }
+    }
+
+    pub(crate) fn decided(
+        &self,
+        outcome: Outcome,
+        reason: &'static str,
+        latency_secs: Option<f64>,
+    ) {
+        self.decisions.get_or_create(&labels(outcome, reason)).inc();
+        if let Some(secs) = latency_secs {
+            self.latency.observe(secs);
+        }
+    }
+
+    pub(crate) fn error(&self, label: &'static str) {
+        self.errors
+            .get_or_create(&ErrorLabels { error: label })
+            .inc();
+    }
+
+    pub(crate) fn set_invalid_policies(&self, count: usize) {
+        self.invalid_policies
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+}
+
+fn labels(outcome: Outcome, reason: &'static str) -> DecisionLabels {
+    DecisionLabels {
+        result: outcome.as_str(),
+        reason,
+    }
+}

@@ -1,0 +1,104 @@
+//! The CSR approval controller: approves or denies `kubernetes.io/kube-apiserver-client` CSRs by policy.
+//!
+//! Watches only that signer's CSRs (field selector, re-checked in code) and the AccessPolicies. Each
+//! pending CSR is decided by the pure `kubejit_core::decide`; the decision is audited (blocking), then
+//! written through the approval subresource with the resourceVersion that was evaluated, then
+//! published as an Event. Any error leaves the CSR undecided and retries it with backoff.
+
+mod error;
+mod facts;
+mod metrics;
+mod outcome;
+mod policies;
+mod reconcile;
+mod state;
+mod write;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::Api;
+use kube::runtime::controller::{Config as ControllerConfig, Controller, Error as ControllerError};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kubejit_core::KUBE_APISERVER_CLIENT_SIGNER;
+use kubejit_kube::Needed;
+use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
+pub use metrics::Metrics;
+pub use outcome::{APPROVED_REASON, PENDING_REASON};
+
+use state::Approver;
+
+/// Reconciles in flight at once: enough to keep the apiserver busy, bounded so a burst of CSRs does
+/// not become a burst of memory.
+const CONCURRENCY: u16 = 32;
+
+/// What the approver needs from RBAC (mirrors deploy/rbac/controller.yaml).
+pub fn required_permissions() -> Vec<Needed> {
+    let certs = "certificates.k8s.io";
+    vec![
+        Needed::cluster("list", certs, "certificatesigningrequests"),
+        Needed::cluster("watch", certs, "certificatesigningrequests"),
+        Needed::cluster("update", certs, "certificatesigningrequests").subresource("approval"),
+        Needed::cluster("approve", certs, "signers").named(KUBE_APISERVER_CLIENT_SIGNER),
+        Needed::cluster("list", "kubejit.dev", "accesspolicies"),
+        Needed::cluster("watch", "kubejit.dev", "accesspolicies"),
+        Needed::cluster("create", "events.k8s.io", "events"),
+        Needed::cluster("patch", "events.k8s.io", "events"),
+    ]
+}
+
+/// Runs until `term` is cancelled, then lets in-flight reconciles finish their writes and returns.
+pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
+    let reporter = Reporter {
+        controller: ctx.controller_name.clone(),
+        instance: None,
+    };
+    let recorder = Recorder::new(ctx.client.clone(), reporter);
+    let (tx, mut rx) = tokio::sync::watch::channel(None);
+    let watcher_task = tokio::spawn(policies::watch_policies(
+        ctx.client.clone(),
+        recorder.clone(),
+        ctx.approver.clone(),
+        tx,
+        term.clone(),
+    ));
+    // Deciding before the policies are loaded would deny everything for want of a policy.
+    if policies::loaded(&mut rx, &term).await.is_some() {
+        let app = Arc::new(Approver::new(ctx, recorder, rx.clone()));
+        decide_until(app, policies::changes(rx), term).await;
+    }
+    if let Err(error) = watcher_task.await {
+        tracing::warn!(%error, "AccessPolicy watcher task failed");
+    }
+}
+
+async fn decide_until(
+    app: Arc<Approver>,
+    policy_changes: impl futures::Stream<Item = ()> + Send + 'static,
+    term: CancellationToken,
+) {
+    // Only kubejit's signer is even listed; reconcile checks the signer again.
+    let config = watcher::Config::default()
+        .fields(&format!("spec.signerName={KUBE_APISERVER_CLIENT_SIGNER}"));
+    let api = Api::<CertificateSigningRequest>::all(app.ctx.client.clone());
+    let metrics = app.ctx.approver.clone();
+    tracing::info!("CSR approver started");
+    Controller::new(api, config)
+        .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
+        .reconcile_all_on(policy_changes)
+        .graceful_shutdown_on(term.cancelled_owned())
+        .run(reconcile::reconcile, reconcile::error_policy, app)
+        .for_each(|result| {
+            if let Err(ControllerError::QueueError(error)) = result {
+                metrics.error("csr_watch");
+                tracing::warn!(%error, "CSR watch failed; retrying with backoff");
+            }
+            std::future::ready(())
+        })
+        .await;
+    tracing::info!("CSR approver stopped");
+}

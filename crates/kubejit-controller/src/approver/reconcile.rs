@@ -1,0 +1,137 @@
+//! One CSR: decide it with the current policies and write the decision, or leave it alone.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kubejit_core::{Decision, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
+
+use super::error::Error;
+use super::facts::{facts, is_decided};
+use super::outcome::{Outcome, machine_reason};
+use super::state::Approver;
+use super::write::{latency_secs, publish_event, record_audit, write_condition};
+
+/// How often a 409 makes us re-read and re-decide within one reconcile before backing off.
+const CONFLICT_ATTEMPTS: usize = 3;
+
+/// Level-triggered: a decided CSR or another signer's CSR is left alone; a pending one is decided.
+/// Nothing is polled: a CSR is reconciled again when it changes or when policies change.
+#[tracing::instrument(skip_all, fields(csr = %csr.name_any()))]
+pub async fn reconcile(
+    csr: Arc<CertificateSigningRequest>,
+    app: Arc<Approver>,
+) -> Result<Action, Error> {
+    let uid = csr.uid().unwrap_or_default();
+    if csr.spec.signer_name != KUBE_APISERVER_CLIENT_SIGNER || is_decided(&csr) {
+        app.forget(&uid);
+        return Ok(Action::await_change());
+    }
+    let policies = app.current_policies()?;
+    let mut current = csr;
+    for _ in 0..CONFLICT_ATTEMPTS {
+        match decide_and_write(&app, &current, &policies).await {
+            Ok(()) => {
+                app.succeeded(&uid);
+                return Ok(Action::await_change());
+            }
+            Err(error) if error.is_conflict() => {
+                tracing::info!("CSR changed while being decided; re-reading it");
+                match reread(&app, &current).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(Action::await_change()),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Err(Error::KeptChanging {
+        name: current.name_any(),
+    })
+}
+
+/// The CSR as it is now, if it is still the same object and still pending.
+async fn reread(
+    app: &Approver,
+    csr: &CertificateSigningRequest,
+) -> Result<Option<Arc<CertificateSigningRequest>>, Error> {
+    let name = csr.name_any();
+    let fresh = app
+        .api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::ReadCsr {
+            name: name.clone(),
+            source,
+        })?;
+    // Deleted, replaced (a new uid is reconciled on its own) or decided meanwhile: nothing to do.
+    Ok(fresh
+        .filter(|f| f.uid() == csr.uid() && !is_decided(f))
+        .map(Arc::new))
+}
+
+async fn decide_and_write(
+    app: &Approver,
+    csr: &CertificateSigningRequest,
+    policies: &[NamedPolicy],
+) -> Result<(), Error> {
+    let facts = facts(csr);
+    let decision = kubejit_core::decide(&facts, policies, &app.ctx.identity);
+    let outcome = Outcome::of(&decision);
+    let uid = csr.uid().unwrap_or_default();
+    let pending = matches!(decision, Decision::Pending { .. });
+    if pending && app.announced(&uid, decision.message()) {
+        return Ok(());
+    }
+    // Audit first: if the record cannot be written, nothing is approved.
+    record_audit(app, csr, &facts, &decision).await?;
+    write_condition(&app.api, csr, &decision).await?;
+    if pending {
+        app.announce(&uid, decision.message());
+    }
+    let latency = match outcome {
+        Outcome::Approved | Outcome::Denied => latency_secs(csr),
+        Outcome::Pending => None,
+    };
+    app.ctx
+        .approver
+        .decided(outcome, machine_reason(&decision), latency);
+    tracing::info!(
+        result = outcome.as_str(),
+        reason = machine_reason(&decision),
+        requester = %facts.username,
+        message = %decision.message(),
+        "CSR decided"
+    );
+    publish_event(app, csr, &decision).await;
+    Ok(())
+}
+
+/// Any error: no approval; count it and retry this CSR with exponential backoff.
+pub fn error_policy(
+    csr: Arc<CertificateSigningRequest>,
+    error: &Error,
+    app: Arc<Approver>,
+) -> Action {
+    app.ctx.approver.error(error.metric_label());
+    let delay = app.next_backoff(&csr.uid().unwrap_or_default());
+    tracing::warn!(
+        error = %error_chain(error),
+        csr = %csr.name_any(),
+        retry_in = ?delay,
+        "failed to decide CSR; it stays undecided"
+    );
+    Action::requeue(delay)
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

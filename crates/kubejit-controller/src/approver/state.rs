@@ -1,0 +1,103 @@
+//! What the approver's reconciles share within one leadership term.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::Api;
+use kube::runtime::events::Recorder;
+use kubejit_core::NamedPolicy;
+use tokio::sync::watch;
+
+use super::error::Error;
+use super::policies::PolicySnapshot;
+
+/// The controller-wide [`crate::Context`] plus the approver's own state.
+pub struct Approver {
+    pub ctx: Arc<crate::Context>,
+    pub api: Api<CertificateSigningRequest>,
+    pub recorder: Recorder,
+    pub policies: watch::Receiver<PolicySnapshot>,
+    /// CSR uid → the pending message already announced, so a Manual request gets one Event (and one
+    /// audit record) per situation, not one per resync.
+    announced: Mutex<HashMap<String, String>>,
+    /// CSR uid → consecutive failures, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl std::fmt::Debug for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approver").finish_non_exhaustive()
+    }
+}
+
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+impl Approver {
+    pub fn new(
+        ctx: Arc<crate::Context>,
+        recorder: Recorder,
+        policies: watch::Receiver<PolicySnapshot>,
+    ) -> Self {
+        Self {
+            api: Api::all(ctx.client.clone()),
+            ctx,
+            recorder,
+            policies,
+            announced: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The current valid policies; an error (and a retry) until the first list has arrived.
+    pub fn current_policies(&self) -> Result<Arc<Vec<NamedPolicy>>, Error> {
+        self.policies
+            .borrow()
+            .clone()
+            .ok_or(Error::PoliciesNotLoaded)
+    }
+
+    /// Whether this exact pending message was already announced for this CSR.
+    pub fn announced(&self, uid: &str, message: &str) -> bool {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uid)
+            .is_some_and(|m| m == message)
+    }
+
+    /// Remembers an announcement once its audit record is written.
+    pub fn announce(&self, uid: &str, message: &str) {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(uid.to_owned(), message.to_owned());
+    }
+
+    /// Forgets a CSR that is decided: its announcements and failure count.
+    pub fn forget(&self, uid: &str) {
+        self.announced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uid);
+        self.succeeded(uid);
+    }
+
+    pub fn succeeded(&self, uid: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(uid);
+    }
+
+    /// 250 ms, 500 ms, 1 s, … capped at 60 s.
+    pub fn next_backoff(&self, uid: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = failures.entry(uid.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
+        BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX)
+    }
+}

@@ -1,0 +1,156 @@
+//! The AccessPolicy CRD: `kubectl apply` rejects bad policy (OpenAPI + CEL) and `kubectl get` is useful.
+
+use crate::fixture::setup;
+
+fn policy(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+    )
+}
+
+const GOOD: &str = "  requesters: {groups: [oncall-payments]}\n  certificateGroups: [kubejit:payments]\n  maxTTL: 1h\n  approval: {mode: Auto}\n";
+
+/// Server-side dry run: the apiserver validates exactly as for a real apply, and nothing is stored.
+fn dry_run_apply(
+    cp: &kubejit_testenv::ControlPlane,
+    manifest: &str,
+) -> kubejit_testenv::KubectlOutput {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), manifest).unwrap();
+    cp.admin(&[
+        "apply",
+        "--dry-run=server",
+        "-f",
+        file.path().to_str().unwrap(),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn kubectl_apply_rejects_bad_policy() {
+    let (cp, _) = setup();
+    let ok = dry_run_apply(cp, &policy("approver-test-crd-ok", GOOD));
+    assert!(ok.success, "a good policy applies: {}", ok.stderr);
+    let bad = [
+        (
+            "maxTTL: 5m",
+            GOOD.replace("maxTTL: 1h", "maxTTL: 5m"),
+            "maxTTL must be at least 10m",
+        ),
+        (
+            "maxTTL: 1d",
+            GOOD.replace("maxTTL: 1h", "maxTTL: 1d"),
+            "spec.maxTTL",
+        ),
+        (
+            "requesters: {}",
+            GOOD.replace("{groups: [oncall-payments]}", "{}"),
+            "requesters must name at least one user or group",
+        ),
+        (
+            "requesters: empty lists",
+            GOOD.replace("{groups: [oncall-payments]}", "{users: [], groups: []}"),
+            "requesters must name at least one user or group",
+        ),
+        (
+            "system: group",
+            GOOD.replace("kubejit:payments", "system:masters"),
+            "certificateGroups must not contain system: groups",
+        ),
+        (
+            "Manual without approvers",
+            GOOD.replace("{mode: Auto}", "{mode: Manual}"),
+            "a Manual approval needs approvers",
+        ),
+        (
+            "Manual with empty approvers",
+            GOOD.replace("{mode: Auto}", "{mode: Manual, approvers: {users: []}}"),
+            "a Manual approval needs approvers",
+        ),
+        (
+            "defaultTTL > maxTTL",
+            format!("{GOOD}  defaultTTL: 2h\n"),
+            "defaultTTL must not exceed maxTTL",
+        ),
+        (
+            "unknown field",
+            format!("{GOOD}  maxTtl: 2h\n"),
+            "unknown field \"spec.maxTtl\"",
+        ),
+        (
+            "unknown mode",
+            GOOD.replace("{mode: Auto}", "{mode: Sometimes}"),
+            "spec.approval.mode",
+        ),
+        (
+            "missing maxTTL",
+            GOOD.replace("  maxTTL: 1h\n", ""),
+            "spec.maxTTL: Required value",
+        ),
+    ];
+    for (what, spec, message) in bad {
+        let out = dry_run_apply(cp, &policy("approver-test-crd-bad", &spec));
+        assert!(!out.success, "{what} must be rejected:\n{spec}");
+        assert!(
+            out.stderr.contains(message),
+            "{what}: expected {message:?} in {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn kubectl_get_accesspolicies_shows_who_what_how_long_and_how() {
+    let (cp, _) = setup();
+    let out = cp
+        .admin(&[
+            "get",
+            "accesspolicies",
+            "approver-test-auto",
+            "approver-test-manual",
+        ])
+        .unwrap();
+    assert!(out.success, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "USERS",
+            "GROUPS",
+            "CERTIFICATE-GROUPS",
+            "MAX-TTL",
+            "INCIDENT",
+            "APPROVAL",
+            "AGE"
+        ]
+    );
+    let auto = lines.next().unwrap();
+    for cell in [
+        "approver-test-auto",
+        "[\"alice\"]",
+        "[\"approver-test:payments-debug\"]",
+        "30m",
+        "^INC-[0-9]+$",
+        "Auto",
+    ] {
+        assert!(auto.contains(cell), "{cell} in {auto:?}");
+    }
+    let manual = lines.next().unwrap();
+    for cell in ["[\"carol\",\"oscar\"]", "1h", "Manual"] {
+        assert!(manual.contains(cell), "{cell} in {manual:?}");
+    }
+    // The short name and the category work too.
+    assert!(
+        cp.admin(&["get", "ap", "approver-test-auto"])
+            .unwrap()
+            .success
+    );
+    assert!(
+        cp.admin(&["get", "kubejit"])
+            .unwrap()
+            .stdout
+            .contains("approver-test-auto")
+    );
+}

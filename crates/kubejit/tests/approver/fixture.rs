@@ -1,0 +1,281 @@
+//! The approver test binary's shared pieces: one controller, the test policies, CSR builders, and
+//! readers for conditions, Events and audit records.
+
+use std::io::Write as _;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use kubejit_testenv::{ControlPlane, KubectlOutput, shared};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519};
+use serde_json::{Value, json};
+
+use crate::support::{ControllerProcess, install_kubejit, start_controller};
+
+/// Every policy this binary creates starts with this, and so do its impersonated users and groups.
+pub const PREFIX: &str = "approver-test";
+pub const PAYMENTS_GROUP: &str = "approver-test:payments-debug";
+pub const CHECKOUT_GROUP: &str = "approver-test:checkout-debug";
+
+const POLICIES: &str = r#"
+apiVersion: kubejit.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: approver-test-auto}
+spec:
+  requesters: {users: [alice]}
+  certificateGroups: ["approver-test:payments-debug"]
+  maxTTL: 30m
+  incident: {required: true, pattern: '^INC-[0-9]+$', maxLength: 32}
+  approval: {mode: Auto}
+---
+apiVersion: kubejit.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: approver-test-manual}
+spec:
+  requesters: {users: [carol, oscar]}
+  certificateGroups: ["approver-test:checkout-debug"]
+  maxTTL: 1h
+  incident: {required: false}
+  approval: {mode: Manual, approvers: {groups: [kubejit-approvers]}}
+---
+# The requester side is not the approver's business; these tests grant it directly.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: approver-test-requester}
+rules:
+- apiGroups: [certificates.k8s.io]
+  resources: [certificatesigningrequests]
+  verbs: [create, get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: approver-test-requester}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: approver-test-requester}
+subjects:
+- {kind: User, apiGroup: rbac.authorization.k8s.io, name: alice}
+- {kind: User, apiGroup: rbac.authorization.k8s.io, name: carol}
+- {kind: User, apiGroup: rbac.authorization.k8s.io, name: oscar}
+- {kind: User, apiGroup: rbac.authorization.k8s.io, name: mallory}
+"#;
+
+/// The one controller of this binary, and a watchdog that stops it when the binary exits (a static
+/// is never dropped): a shell reading our pipe, which closes when we die.
+struct Running {
+    ctl: ControllerProcess,
+    _watchdog: (Child, ChildStdin),
+}
+
+static CONTROLLER: OnceLock<Running> = OnceLock::new();
+
+/// The control plane with kubejit installed, the test policies applied and the controller running.
+pub fn setup() -> (&'static ControlPlane, &'static ControllerProcess) {
+    let cp = shared();
+    let running = CONTROLLER.get_or_init(|| {
+        install_kubejit(cp);
+        cp.apply(POLICIES).unwrap();
+        let ctl = start_controller(
+            cp,
+            &["--lease-name", "approver-test", "--controllers", "approver"],
+        );
+        let watchdog = watchdog(ctl.pid());
+        Running {
+            ctl,
+            _watchdog: watchdog,
+        }
+    });
+    (cp, &running.ctl)
+}
+
+fn watchdog(pid: u32) -> (Child, ChildStdin) {
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("read _ ; kill -TERM {pid} 2>/dev/null")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (child, stdin)
+}
+
+/// A PKCS#10 request (Ed25519) as PEM.
+pub fn request_pem(cn: &str, org: Option<&str>, ou: Option<&str>, san: Option<&str>) -> String {
+    let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    let mut params =
+        CertificateParams::new(san.map(str::to_owned).into_iter().collect::<Vec<_>>()).unwrap();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    if let Some(org) = org {
+        dn.push(DnType::OrganizationName, org);
+    }
+    if let Some(ou) = ou {
+        dn.push(DnType::OrganizationalUnitName, ou);
+    }
+    params.distinguished_name = dn;
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+/// A CertificateSigningRequest object.
+#[derive(Debug, Clone)]
+pub struct Csr {
+    pub name: String,
+    pub pem: String,
+    pub usages: Vec<&'static str>,
+    pub expiration: Option<u32>,
+    pub incident: Option<String>,
+    pub signer: &'static str,
+}
+
+impl Csr {
+    /// A well-formed request for `cn` with one group, 20 minutes, client auth.
+    pub fn new(name: &str, cn: &str, group: &str) -> Self {
+        Self {
+            name: unique(name),
+            pem: request_pem(cn, Some(group), None, None),
+            usages: vec!["client auth"],
+            expiration: Some(1200),
+            incident: None,
+            signer: "kubernetes.io/kube-apiserver-client",
+        }
+    }
+
+    pub fn incident(mut self, incident: &str) -> Self {
+        self.incident = Some(incident.to_owned());
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut spec = json!({
+            "request": base64::engine::general_purpose::STANDARD.encode(&self.pem),
+            "signerName": self.signer,
+            "usages": self.usages,
+        });
+        if let Some(secs) = self.expiration {
+            spec["expirationSeconds"] = json!(secs);
+        }
+        let mut meta = json!({"name": self.name});
+        if let Some(incident) = &self.incident {
+            meta["annotations"] = json!({"debugging.kubernetes.io/incident": incident});
+        }
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+               "metadata": meta, "spec": spec})
+    }
+}
+
+/// Who creates a CSR: a real test user (their own kubeconfig), or the admin impersonating someone.
+#[derive(Debug, Clone, Copy)]
+pub enum As<'a> {
+    User(&'a str),
+    Impersonating(&'a str, &'a str),
+}
+
+/// Creates the CSR through the real apiserver with the real kubectl.
+pub fn create(cp: &ControlPlane, who: As<'_>, csr: &Csr) -> KubectlOutput {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(csr.to_json().to_string().as_bytes())
+        .unwrap();
+    let path = file.path().to_str().unwrap().to_owned();
+    match who {
+        As::User(user) => cp.kubectl_as(user, &["create", "-f", &path]).unwrap(),
+        As::Impersonating(user, group) => cp
+            .admin(&["create", "-f", &path, "--as", user, "--as-group", group])
+            .unwrap(),
+    }
+}
+
+pub fn create_ok(cp: &ControlPlane, who: As<'_>, csr: &Csr) {
+    let out = create(cp, who, csr);
+    assert!(
+        out.success,
+        "creating {} as {who:?}: {}",
+        csr.name, out.stderr
+    );
+}
+
+pub fn unique(name: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{PREFIX}-{name}-{}-{n}", std::process::id())
+}
+
+pub fn get_csr(cp: &ControlPlane, name: &str) -> Value {
+    let out = cp.admin(&["get", "csr", name, "-o", "json"]).unwrap();
+    assert!(out.success, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The first Approved/Denied condition: (type, reason, message).
+pub fn decision_of(csr: &Value) -> Option<(String, String, String)> {
+    let conds = csr["status"]["conditions"].as_array()?;
+    conds
+        .iter()
+        .find(|c| c["type"] == "Approved" || c["type"] == "Denied")
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (s("type"), s("reason"), s("message"))
+        })
+}
+
+/// Polls until `f` returns Some, failing with `what` after 30 s.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn wait_decided(cp: &ControlPlane, name: &str) -> (String, String, String) {
+    eventually(&format!("a decision on {name}"), || {
+        decision_of(&get_csr(cp, name))
+    })
+}
+
+/// Events about an object (events.k8s.io, in `default` for cluster-scoped objects): (reason, note, type).
+pub fn events_for(cp: &ControlPlane, name: &str) -> Vec<(String, String, String)> {
+    let selector = format!("regarding.name={name}");
+    let out = cp
+        .admin(&[
+            "get",
+            "events.v1.events.k8s.io",
+            "-A",
+            "--field-selector",
+            &selector,
+            "-o",
+            "json",
+        ])
+        .unwrap();
+    assert!(out.success, "{}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (s("reason"), s("note"), s("type"))
+        })
+        .collect()
+}
+
+pub fn wait_event(cp: &ControlPlane, name: &str, reason: &str) -> (String, String, String) {
+    eventually(&format!("a {reason} Event on {name}"), || {
+        events_for(cp, name).into_iter().find(|e| e.0 == reason)
+    })
+}
+
+/// The controller's audit records about one CSR.
+pub fn audit_for(ctl: &ControllerProcess, name: &str) -> Vec<Value> {
+    ctl.stdout_audit()
+        .into_iter()
+        .filter(|r| r["object"]["name"] == name)
+        .collect()
+}
+
+pub fn wait_audit(ctl: &ControllerProcess, name: &str, kind: &str) -> Value {
+    eventually(&format!("a {kind} audit record for {name}"), || {
+        audit_for(ctl, name).into_iter().find(|r| r["kind"] == kind)
+    })
+}
