@@ -17,13 +17,15 @@ fn dry_run_apply(
 ) -> kubejit_testenv::KubectlOutput {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), manifest).unwrap();
-    cp.admin(&[
-        "apply",
-        "--dry-run=server",
-        "-f",
-        file.path().to_str().unwrap(),
-    ])
-    .unwrap()
+    crate::fixture::admin_may_fail(
+        cp,
+        &[
+            "apply",
+            "--dry-run=server",
+            "-f",
+            file.path().to_str().unwrap(),
+        ],
+    )
 }
 
 #[test]
@@ -66,6 +68,11 @@ fn kubectl_apply_rejects_bad_policy() {
             "Manual with empty approvers",
             GOOD.replace("{mode: Auto}", "{mode: Manual, approvers: {users: []}}"),
             "a Manual approval needs approvers",
+        ),
+        (
+            "Auto with approvers (kubejit would ignore them)",
+            GOOD.replace("{mode: Auto}", "{mode: Auto, approvers: {users: [oscar]}}"),
+            "approvers are only meaningful with mode Manual",
         ),
         (
             "defaultTTL > maxTTL",

@@ -57,7 +57,14 @@ subjects:
 - {kind: User, apiGroup: rbac.authorization.k8s.io, name: carol}
 - {kind: User, apiGroup: rbac.authorization.k8s.io, name: oscar}
 - {kind: User, apiGroup: rbac.authorization.k8s.io, name: mallory}
+- {kind: Group, apiGroup: rbac.authorization.k8s.io, name: approver-test-requesters}
 "#;
+
+/// Added to every impersonated identity, which is how it may create CSRs.
+pub const REQUESTERS: &str = "approver-test-requesters";
+
+/// The test environment's admin user (system:masters), for commands expected to fail.
+const ADMIN: &str = "kubejit-testenv:admin";
 
 /// The one controller of this binary, and a watchdog that stops it when the binary exits (a static
 /// is never dropped): a shell reading our pipe, which closes when we die.
@@ -168,6 +175,11 @@ pub enum As<'a> {
     Impersonating(&'a str, &'a str),
 }
 
+/// kubectl as the admin, returning a failure instead of an error.
+pub fn admin_may_fail(cp: &ControlPlane, args: &[&str]) -> KubectlOutput {
+    cp.kubectl_as(ADMIN, args).unwrap()
+}
+
 /// Creates the CSR through the real apiserver with the real kubectl.
 pub fn create(cp: &ControlPlane, who: As<'_>, csr: &Csr) -> KubectlOutput {
     let mut file = tempfile::NamedTempFile::new().unwrap();
@@ -176,9 +188,20 @@ pub fn create(cp: &ControlPlane, who: As<'_>, csr: &Csr) -> KubectlOutput {
     let path = file.path().to_str().unwrap().to_owned();
     match who {
         As::User(user) => cp.kubectl_as(user, &["create", "-f", &path]).unwrap(),
-        As::Impersonating(user, group) => cp
-            .admin(&["create", "-f", &path, "--as", user, "--as-group", group])
-            .unwrap(),
+        As::Impersonating(user, group) => {
+            let args = [
+                "create",
+                "-f",
+                &path,
+                "--as",
+                user,
+                "--as-group",
+                group,
+                "--as-group",
+                REQUESTERS,
+            ];
+            cp.kubectl_as(ADMIN, &args).unwrap()
+        }
     }
 }
 

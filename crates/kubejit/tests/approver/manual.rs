@@ -79,12 +79,13 @@ fn manual_policy_waits_for_another_approver_and_self_approval_is_rejected() {
 #[test]
 fn changing_a_policy_from_manual_to_auto_approves_pending_requests() {
     let (cp, ctl) = setup();
-    let policy = |mode: &str| {
+    let policy = |approval: &str| {
         format!(
-            "apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: approver-test-dave}}\nspec:\n  requesters: {{users: [approver-test-dave]}}\n  certificateGroups: [approver-test:dave]\n  maxTTL: 30m\n  incident: {{required: false}}\n  approval: {{mode: {mode}, approvers: {{users: [oscar]}}}}\n"
+            "apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {{name: approver-test-dave}}\nspec:\n  requesters: {{users: [approver-test-dave]}}\n  certificateGroups: [approver-test:dave]\n  maxTTL: 30m\n  incident: {{required: false}}\n  approval: {approval}\n"
         )
     };
-    cp.apply(&policy("Manual")).unwrap();
+    cp.apply(&policy("{mode: Manual, approvers: {users: [oscar]}}"))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let csr = Csr::new("dave", "approver-test-dave", "approver-test:dave");
     fixture::create_ok(
@@ -94,7 +95,7 @@ fn changing_a_policy_from_manual_to_auto_approves_pending_requests() {
     );
     wait_event(cp, &csr.name, "PendingManualApproval");
 
-    cp.apply(&policy("Auto")).unwrap();
+    cp.apply(&policy("{mode: Auto}")).unwrap();
     let (type_, reason, message) = wait_decided(cp, &csr.name);
     assert_eq!(
         (type_.as_str(), reason.as_str()),
