@@ -68,3 +68,48 @@ impl Error {
         matches!(self, Self::WriteApproval { source: kube::Error::Api(status), .. } if status.code == 409)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_409_from_the_approval_write_is_a_conflict() {
+        let status = |code| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            }))
+        };
+        let write = |code| Error::WriteApproval {
+            name: "x".to_owned(),
+            condition: "Approved",
+            source: status(code),
+        };
+        assert!(write(409).is_conflict());
+        assert!(!write(403).is_conflict());
+        assert!(!write(500).is_conflict());
+        let read = Error::ReadCsr {
+            name: "x".to_owned(),
+            source: status(409),
+        };
+        assert!(!read.is_conflict());
+    }
+
+    #[test]
+    fn every_metric_label_is_preregistered() {
+        let errors = [
+            Error::KeptChanging {
+                name: "x".to_owned(),
+            },
+            Error::MissingMetadata {
+                name: "x".to_owned(),
+                field: "uid",
+            },
+            Error::PoliciesNotLoaded,
+        ];
+        for e in errors {
+            assert!(Error::METRIC_LABELS.contains(&e.metric_label()));
+        }
+    }
+}

@@ -201,3 +201,58 @@ fn truncate(text: &str, max: usize) -> String {
     }
     format!("{}...", &text[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::ByteString;
+
+    use super::*;
+
+    fn pending_csr() -> CertificateSigningRequest {
+        let mut csr = CertificateSigningRequest::default();
+        csr.metadata.name = Some("req".to_owned());
+        csr.metadata.uid = Some("uid-1".to_owned());
+        csr.metadata.resource_version = Some("42".to_owned());
+        csr.spec.request = ByteString(b"pem".to_vec());
+        csr
+    }
+
+    #[test]
+    fn the_approval_body_is_conditional_on_what_was_evaluated() {
+        let body = approval_body(&pending_csr(), "Denied", "TtlExceedsPolicy", "too long").unwrap();
+        assert_eq!(body.metadata.uid.as_deref(), Some("uid-1"));
+        assert_eq!(body.metadata.resource_version.as_deref(), Some("42"));
+        let conds = body.status.unwrap().conditions.unwrap();
+        assert_eq!(conds.len(), 1);
+        assert_eq!(conds[0].type_, "Denied");
+        assert_eq!(conds[0].status, "True");
+        assert_eq!(conds[0].reason.as_deref(), Some("TtlExceedsPolicy"));
+        assert_eq!(conds[0].message.as_deref(), Some("too long"));
+    }
+
+    #[test]
+    fn no_approval_without_a_resource_version_or_uid() {
+        let mut csr = pending_csr();
+        csr.metadata.resource_version = None;
+        let err = approval_body(&csr, "Approved", "ApprovedByPolicy", "ok").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::MissingMetadata {
+                field: "resourceVersion",
+                ..
+            }
+        ));
+        let mut csr = pending_csr();
+        csr.metadata.uid = None;
+        let err = approval_body(&csr, "Approved", "ApprovedByPolicy", "ok").unwrap_err();
+        assert!(matches!(err, Error::MissingMetadata { field: "uid", .. }));
+    }
+
+    #[test]
+    fn event_notes_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate("short", 10), "short");
+        let long = "é".repeat(600);
+        let cut = truncate(&long, 1000);
+        assert!(cut.len() <= 1000 && cut.ends_with("..."));
+    }
+}

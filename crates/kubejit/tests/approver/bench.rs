@@ -18,7 +18,7 @@ fn approver_throughput() {
     cp.apply("apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: approver-test-bench}\nspec:\n  requesters: {groups: [approver-test-benchers]}\n  certificateGroups: [approver-test:bench]\n  maxTTL: 30m\n  incident: {required: false}\n  approval: {mode: Auto}\n").unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let user = "approver-test-bencher";
-    let label = format!("approver-test-bench={}", std::process::id());
+    let label = format!("{}-bench-{}-", crate::fixture::PREFIX, std::process::id());
     let docs: Vec<Value> = (0..COUNT)
         .map(|_| {
             let mut doc = Csr::new("bench", user, "approver-test:bench").to_json();
@@ -46,6 +46,8 @@ fn approver_throughput() {
                         user,
                         "--as-group",
                         "approver-test-benchers",
+                        "--as-group",
+                        crate::fixture::REQUESTERS,
                         "-o",
                         "name",
                     ])
@@ -55,7 +57,7 @@ fn approver_throughput() {
         }
     });
     let created = started.elapsed();
-    let (decided, approved) = wait_all_decided(cp, &label);
+    let (decided, approved) = wait_all_decided(cp, &label, ctl);
     let total = started.elapsed();
     assert_eq!(approved, COUNT, "every bench CSR is approved");
     let rss = peak_rss_kib(ctl.pid());
@@ -68,16 +70,30 @@ fn approver_throughput() {
 }
 
 /// Polls (admin list, 100 ms) until every labelled CSR has a decision; (elapsed, approved count).
-fn wait_all_decided(cp: &kubejit_testenv::ControlPlane, label: &str) -> (Duration, usize) {
+fn wait_all_decided(
+    cp: &kubejit_testenv::ControlPlane,
+    label: &str,
+    ctl: &crate::support::ControllerProcess,
+) -> (Duration, usize) {
     let start = Instant::now();
     loop {
         let out = cp
             .admin(&["get", "csr", "-l", label, "-o", "json"])
             .unwrap();
         let list: Value = serde_json::from_str(&out.stdout).unwrap();
-        let items = list["items"].as_array().unwrap();
+        let items: Vec<&Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(label))
+            })
+            .collect();
         let decided: Vec<&Value> = items
             .iter()
+            .copied()
             .filter_map(|c| crate::fixture::decision_of(c).map(|_| c))
             .collect();
         if items.len() == COUNT && decided.len() == COUNT {
@@ -88,9 +104,16 @@ fn wait_all_decided(cp: &kubejit_testenv::ControlPlane, label: &str) -> (Duratio
             return (start.elapsed(), approved);
         }
         assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "only {} of {COUNT} decided",
-            decided.len()
+            start.elapsed() < Duration::from_secs(60),
+            "only {} of {} ({COUNT} expected) decided; controller log tail: {}",
+            decided.len(),
+            items.len(),
+            ctl.log_text()
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         std::thread::sleep(Duration::from_millis(100));
     }
