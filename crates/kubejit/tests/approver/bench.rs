@@ -77,9 +77,7 @@ fn wait_all_decided(
 ) -> (Duration, usize) {
     let start = Instant::now();
     loop {
-        let out = cp
-            .admin(&["get", "csr", "-l", label, "-o", "json"])
-            .unwrap();
+        let out = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
         let list: Value = serde_json::from_str(&out.stdout).unwrap();
         let items: Vec<&Value> = list["items"]
             .as_array()
