@@ -120,11 +120,9 @@ impl Selector {
         let mut by_user: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
         let mut by_group: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
         for window in windows {
-            if !window.subject.is_empty() {
-                by_user
-                    .entry(&window.subject)
-                    .or_default()
-                    .push(window.clone());
+            // A grant to several users records them comma-separated in `subject`.
+            for user in window.subject.split(',').filter(|u| !u.is_empty()) {
+                by_user.entry(user).or_default().push(window.clone());
             }
             if window.source == "grant" {
                 for group in &window.groups {
