@@ -10,3 +10,8 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "kubejit";
 /// Label naming the kubejit component that owns an object (e.g. `oncall-role`).
 pub const COMPONENT: &str = "app.kubernetes.io/component";
+/// Username of whoever created or last extended a grant; the admission policy makes it equal the
+/// requesting user, so the controller can trust it as the audit actor.
+pub const GRANTED_BY: &str = "kubejit.dev/granted-by";
+/// Justification typed with `kubejit grant --reason` (untrusted, informational).
+pub const REASON: &str = "kubejit.dev/reason";

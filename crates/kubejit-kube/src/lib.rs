@@ -1,6 +1,7 @@
 //! Kubernetes glue: turns kubejit-core values into API objects, builds clients, holds well-known keys.
 
 pub mod audit_anchor;
+pub mod binding;
 pub mod client;
 pub mod keys;
 pub mod manifests;
@@ -8,6 +9,7 @@ pub mod output;
 pub mod permissions;
 pub mod policy;
 
+pub use binding::{Binding, GrantView};
 pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};

@@ -1,7 +1,7 @@
 //! clap types for every subcommand; parsing raw input into validated kubejit-core types happens here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kubejit_core::{GroupName, NamespaceName, ObjectName};
+use kubejit_core::{GroupName, NamespaceName, ObjectName, Ttl, UserName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +39,14 @@ pub enum Command {
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Grant a role to users or groups for a limited time: a RoleBinding that deletes itself.
+    Grant(Box<GrantArgs>),
+    /// List grants with their subjects, role, incident and time left.
+    Grants(GrantsArgs),
+    /// Delete a grant before it expires.
+    Revoke(Box<RevokeArgs>),
+    /// Move a grant's deadline to now + --ttl, within the policy cap.
+    Extend(Box<ExtendArgs>),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
     /// kubectl exec credential plugin: a short-lived client certificate for the requested groups.
@@ -124,6 +132,108 @@ pub struct ControllerArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "0.0.0.0:9090")]
     pub http_addr: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum RoleKindArg {
+    Role,
+    ClusterRole,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Namespace of the grant (its RoleBinding).
+    #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
+    pub namespace: NamespaceName,
+    /// Role to grant.
+    #[arg(long, env = "KUBEJIT_GRANT_ROLE", default_value = kubejit_core::role::DEFAULT_ROLE_NAME, value_parser = parse_role_name)]
+    pub role: ObjectName,
+    /// Whether --role names a namespaced Role or a ClusterRole.
+    #[arg(long, env = "KUBEJIT_GRANT_ROLE_KIND", value_enum, default_value_t = RoleKindArg::Role)]
+    pub role_kind: RoleKindArg,
+    /// Group to grant to (repeat for several).
+    #[arg(short, long = "group", env = "KUBEJIT_GRANT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
+    pub groups: Vec<GroupName>,
+    /// User to grant to (repeat for several).
+    #[arg(short, long = "user", env = "KUBEJIT_GRANT_USER", value_delimiter = ',', value_parser = UserName::parse)]
+    pub users: Vec<UserName>,
+    /// How long the access lasts, e.g. 30m or 2h (default: the policy's defaultTTL).
+    #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
+    pub ttl: Option<Ttl>,
+    /// Incident reference the access is for, e.g. INC-12345.
+    #[arg(long, env = "KUBEJIT_INCIDENT")]
+    pub incident: Option<String>,
+    /// Why the access is needed (recorded in the binding and the audit trail).
+    #[arg(long, env = "KUBEJIT_REASON")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GrantsOutput {
+    Wide,
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Namespace to list (default: the kubeconfig context's namespace).
+    #[arg(
+        short,
+        long,
+        env = "KUBEJIT_NAMESPACE",
+        conflicts_with = "all_namespaces"
+    )]
+    pub namespace: Option<String>,
+    /// Every namespace, and ClusterRoleBinding grants.
+    #[arg(short = 'A', long, env = "KUBEJIT_ALL_NAMESPACES")]
+    pub all_namespaces: bool,
+    /// Output format (default: a table).
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum)]
+    pub output: Option<GrantsOutput>,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// The grant's binding name (see `kubejit grants`).
+    #[arg(env = "KUBEJIT_GRANT")]
+    pub grant: String,
+    /// Namespace of the grant (default: the kubeconfig context's namespace).
+    #[arg(short, long, env = "KUBEJIT_NAMESPACE", conflicts_with = "cluster")]
+    pub namespace: Option<String>,
+    /// The grant is a ClusterRoleBinding.
+    #[arg(long, env = "KUBEJIT_CLUSTER")]
+    pub cluster: bool,
+    /// Why the access ends early (recorded in the audit trail).
+    #[arg(long, env = "KUBEJIT_REASON")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// The grant's RoleBinding name (see `kubejit grants`).
+    #[arg(env = "KUBEJIT_GRANT")]
+    pub grant: String,
+    /// Namespace of the grant.
+    #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
+    pub namespace: NamespaceName,
+    /// New lifetime from now (default: the policy's defaultTTL); capped by the policy.
+    #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
+    pub ttl: Option<Ttl>,
 }
 
 #[derive(Debug, Subcommand)]

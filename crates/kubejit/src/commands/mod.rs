@@ -5,6 +5,7 @@ mod audit_sink;
 mod completions;
 mod controller;
 pub mod credential;
+mod grants;
 pub mod kubeconfig;
 mod manifests;
 mod sandbox;
@@ -21,6 +22,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,
         Command::Audit(AuditCommand::Report(args)) => audit::report(&args),
         Command::Audit(AuditCommand::Keygen(args)) => audit::keygen(&args),
+        Command::Grant(args) => grants::grant(*args).await,
+        Command::Grants(args) => grants::list(args).await,
+        Command::Revoke(args) => grants::revoke(*args).await,
+        Command::Extend(args) => grants::extend(*args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),

@@ -248,8 +248,47 @@ pub fn namespace_with_pod(cp: &kubejit_testenv::ControlPlane, prefix: &str, log:
     cp.create_running_pod(&pod).unwrap();
     ns
 }
+/// One controller for the whole test binary (a controller watches the whole cluster), started on
+/// first use. A babysitter shell sends it SIGTERM once this test process is gone, since statics
+/// are never dropped.
+pub fn shared_controller(
+    cp: &'static kubejit_testenv::ControlPlane,
+    extra: &[&str],
+) -> &'static ControllerProcess {
+    static SHARED: std::sync::OnceLock<ControllerProcess> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let ctl = start_controller(cp, extra);
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                "while kill -0 \"$0\" 2>/dev/null; do sleep 0.5; done; kill -TERM \"$1\"",
+                &std::process::id().to_string(),
+                &ctl.child.id().to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        ctl
+    })
+}
+
+/// Waits (polling, with a generous bound) until `probe` holds; returns whether it did.
+pub fn wait_until(bound: std::time::Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if probe() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 impl ControllerProcess {
-    /// The controller's process id (for /proc figures such as peak RSS).
+    /// The controller's process id (for /proc measurements in benchmarks).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

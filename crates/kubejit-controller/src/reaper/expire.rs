@@ -1,0 +1,101 @@
+//! Expiring one binding: audit record first (a failed write blocks the deletion), then a delete
+//! conditional on uid + resourceVersion. 404 is success; 409 hands back the fresh object.
+
+use kube::api::{DeleteParams, Preconditions};
+use kube::{Resource, ResourceExt};
+use kubejit_audit::{Actor, EventKind, Timestamp};
+use kubejit_kube::{Binding, GrantView};
+use time::OffsetDateTime;
+
+use super::event::{self, Kind};
+use super::tracker::{Key, State};
+use super::{Error, reconcile::Reaper};
+
+pub(crate) enum Expired<B> {
+    /// Deleted (or already gone).
+    Done,
+    /// Changed since we read it: re-decide on this version (`None`: it is gone now).
+    Changed(Option<B>),
+}
+
+pub(crate) async fn expire<B: Binding>(
+    r: &Reaper<B>,
+    binding: &B,
+    key: Key,
+    deadline: OffsetDateTime,
+) -> Result<Expired<B>, Error> {
+    let ctx = &r.ctx;
+    let view = GrantView::of(binding);
+    let what = format!("{} {}", B::KIND, describe(&key));
+    let seen = view.expires_at.clone().unwrap_or_default();
+    r.tracker.set(
+        &ctx.reaper,
+        key.clone(),
+        view.uid.clone(),
+        seen,
+        State::Overdue,
+    );
+    let now = ctx.clock.now();
+    let actor = Actor::controller(&ctx.controller_name);
+    let mut record = view.audit_event(EventKind::GrantExpired, actor, now);
+    record.decision_reason = Some("expired".to_owned());
+    record.expires_at = Some(Timestamp::new(deadline));
+    ctx.audit.record(record).map_err(|source| Error::Audit {
+        what: what.clone(),
+        source,
+    })?;
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: binding.uid(),
+            resource_version: binding.resource_version(),
+        }),
+        ..DeleteParams::default()
+    };
+    let api = B::api(ctx.client.clone(), key.0.as_deref());
+    match api.delete(&key.1, &params).await {
+        Ok(_) => {
+            deleted(r, binding, &key, deadline).await;
+            Ok(Expired::Done)
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            r.tracker.forget(&ctx.reaper, &key);
+            Ok(Expired::Done)
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => match api.get_opt(&key.1).await {
+            Ok(fresh) => Ok(Expired::Changed(fresh)),
+            Err(source) => Err(Error::Reread { what, source }),
+        },
+        Err(source) => Err(Error::Delete { what, source }),
+    }
+}
+
+async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
+    let ctx = &r.ctx;
+    let lag = (ctx.clock.now().get() - deadline).as_seconds_f64().max(0.0);
+    ctx.reaper.deletion_lag.observe(lag);
+    ctx.reaper.deleted.inc();
+    r.tracker.forget(&ctx.reaper, key);
+    tracing::info!(lag_seconds = lag, "deleted expired grant");
+    let note = format!(
+        "kubejit deleted {} {}: its access expired at {} ({lag:.3}s ago)",
+        B::KIND,
+        binding.name_any(),
+        kubejit_core::format_expires_at(deadline)
+    );
+    event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+}
+
+pub(crate) fn describe(key: &Key) -> String {
+    match &key.0 {
+        Some(ns) => format!("{ns}/{}", key.1),
+        None => key.1.clone(),
+    }
+}
+
+/// The tracker key of a binding.
+pub(crate) fn key_of<B: Resource>(binding: &B) -> Key {
+    (
+        binding.meta().namespace.clone(),
+        binding.meta().name.clone().unwrap_or_default(),
+    )
+}

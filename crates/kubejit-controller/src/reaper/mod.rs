@@ -1,0 +1,46 @@
+//! The grant reaper: deletes kubejit RoleBindings and ClusterRoleBindings the moment they expire.
+//!
+//! One kube-runtime `Controller` per binding kind, fed by a slimmed full-object watch (the audit
+//! record of an expiry names the subjects and role, which a metadata-only watch lacks; a GET per
+//! deletion would double the API calls). Each annotated binding is requeued exactly at its deadline;
+//! at or after it the reaper records `grantExpired` and deletes with uid + resourceVersion
+//! preconditions. Bindings without the annotation, and malformed ones, are never deleted.
+
+mod error;
+mod event;
+mod expire;
+mod metrics;
+mod reconcile;
+mod step;
+mod tracker;
+mod watch;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kubejit_kube::Needed;
+use tokio_util::sync::CancellationToken;
+
+pub use error::Error;
+pub use metrics::Metrics;
+
+/// What the reaper needs from RBAC (mirrors deploy/rbac).
+pub fn required_permissions() -> Vec<Needed> {
+    let rbac = |verb, resource| Needed::cluster(verb, "rbac.authorization.k8s.io", resource);
+    let mut needed = Vec::new();
+    for resource in ["rolebindings", "clusterrolebindings"] {
+        for verb in ["get", "list", "watch", "delete"] {
+            needed.push(rbac(verb, resource));
+        }
+    }
+    needed.push(Needed::cluster("create", "events.k8s.io", "events"));
+    needed
+}
+
+/// Runs both controllers until `term` is cancelled, letting in-flight reconciles finish.
+pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
+    tokio::join!(
+        watch::run_kind::<RoleBinding>(Arc::clone(&ctx), term.clone()),
+        watch::run_kind::<ClusterRoleBinding>(ctx, term),
+    );
+}

@@ -1,0 +1,127 @@
+//! One reconcile of one binding: decide (pure), then record, warn, wait or expire.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kubejit_audit::{Actor, EventKind};
+use kubejit_core::ExpiryError;
+use kubejit_kube::{Binding, GrantView};
+use tracing::Instrument;
+
+use super::Error;
+use super::event::{self, Kind};
+use super::expire::{Expired, describe, expire, key_of};
+use super::step::{Step, action, malformed_reason, step};
+use super::tracker::{Key, Seen, State, Tracker};
+
+/// A 409 is re-read and re-decided; a binding that changes this often under us is retried later.
+const MAX_ATTEMPTS: usize = 3;
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Shared by every reconcile of one binding kind.
+pub(crate) struct Reaper<B> {
+    pub ctx: Arc<crate::Context>,
+    pub tracker: Tracker,
+    pub kind: PhantomData<fn() -> B>,
+}
+
+pub(crate) async fn reconcile<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Action, Error> {
+    let key = key_of(obj.as_ref());
+    let span = tracing::info_span!("reconcile", kind = B::KIND, binding = %describe(&key));
+    async move {
+        let mut current = (*obj).clone();
+        for _ in 0..MAX_ATTEMPTS {
+            let s = step(current.annotations(), r.ctx.clock.now().get());
+            match handle(&r, &current, key.clone(), &s).await? {
+                Expired::Done => return Ok(action(&s)),
+                Expired::Changed(Some(fresh)) => current = fresh,
+                Expired::Changed(None) => {
+                    r.tracker.forget(&r.ctx.reaper, &key);
+                    return Ok(Action::await_change());
+                }
+            }
+        }
+        Err(Error::KeepsChanging {
+            what: format!("{} {}", B::KIND, describe(&key)),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+async fn handle<B: Binding>(
+    r: &Reaper<B>,
+    obj: &B,
+    key: Key,
+    s: &Step,
+) -> Result<Expired<B>, Error> {
+    match s {
+        Step::Ignore => r.tracker.forget(&r.ctx.reaper, &key),
+        Step::Warn { value, reason } => malformed(r, obj, key, value, reason).await?,
+        Step::Wait { .. } => observe(r, obj, key)?,
+        Step::Expire { deadline } => return expire(r, obj, key, *deadline).await,
+    }
+    Ok(Expired::Done)
+}
+
+/// Records `grantCreated`/`grantExtended` the first time a grant (or a new deadline) is seen, with
+/// the admission-checked `granted-by` annotation as the actor.
+fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) -> Result<(), Error> {
+    let view = GrantView::of(obj);
+    let value = view.expires_at.clone().unwrap_or_default();
+    let kind = match r.tracker.seen(&key, view.uid.as_deref(), &value) {
+        Seen::Same => return Ok(()),
+        Seen::New => EventKind::GrantCreated,
+        Seen::Changed => EventKind::GrantExtended,
+    };
+    let mut record = view.audit_event(kind, view.granter(), r.ctx.clock.now());
+    record.decision_reason = Some("observed".to_owned());
+    r.ctx.audit.record(record).map_err(|source| Error::Audit {
+        what: format!("{} {}", B::KIND, describe(&key)),
+        source,
+    })?;
+    r.tracker
+        .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
+    Ok(())
+}
+
+/// Once per resourceVersion: audit record, Warning Event, gauge. Never deleted, never requeued.
+async fn malformed<B: Binding>(
+    r: &Reaper<B>,
+    obj: &B,
+    key: Key,
+    value: &str,
+    reason: &ExpiryError,
+) -> Result<(), Error> {
+    let rv = obj.resource_version().unwrap_or_default();
+    if !r.tracker.first_malformed(&key, &rv) {
+        return Ok(());
+    }
+    let view = GrantView::of(obj);
+    let actor = Actor::controller(&r.ctx.controller_name);
+    let mut record = view.audit_event(EventKind::GrantMalformed, actor, r.ctx.clock.now());
+    record.decision_reason = Some(malformed_reason(reason).to_owned());
+    r.ctx.audit.record(record).map_err(|source| Error::Audit {
+        what: format!("{} {}", B::KIND, describe(&key)),
+        source,
+    })?;
+    r.tracker
+        .set(&r.ctx.reaper, key, view.uid, rv, State::Malformed);
+    tracing::warn!(value, %reason, "binding has a malformed expires-at; it will never be deleted");
+    let note =
+        format!("{reason}. kubejit will not delete this binding until the annotation is fixed.");
+    event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
+    Ok(())
+}
+
+pub(crate) fn error_policy<B: Binding>(obj: Arc<B>, error: &Error, r: Arc<Reaper<B>>) -> Action {
+    let label = super::metrics::ErrorLabels {
+        error: error.metric_label(),
+    };
+    r.ctx.reaper.errors.get_or_create(&label).inc();
+    tracing::warn!(error = %error, binding = %obj.name_any(), "reconcile failed; retrying");
+    Action::requeue(RETRY_AFTER)
+}

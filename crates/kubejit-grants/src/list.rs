@@ -1,0 +1,107 @@
+//! `kubejit grants`: every binding that carries the expires-at annotation, with its time left.
+
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kube::api::ListParams;
+use kubejit_core::{ExpiryDecision, decide_expiry};
+use kubejit_kube::{Binding, GrantView, keys};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::Error;
+
+/// Which bindings to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// RoleBindings in one namespace.
+    Namespace(String),
+    /// RoleBindings in every namespace and ClusterRoleBindings.
+    All,
+}
+
+/// Where a grant stands at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum GrantStatus {
+    Active,
+    /// Past its deadline but still present: the reaper is down or behind.
+    Expired,
+    /// The annotation cannot be parsed: the reaper never deletes it.
+    Malformed,
+}
+
+/// One listed grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRow {
+    #[serde(flatten)]
+    pub grant: GrantView,
+    pub status: GrantStatus,
+    /// Positive: seconds left; negative: seconds overdue; absent when malformed.
+    pub seconds_left: Option<i64>,
+}
+
+impl GrantRow {
+    /// Classifies `grant` at `now` with the same decision the reaper uses.
+    pub fn at(grant: GrantView, now: OffsetDateTime) -> Self {
+        let annotations = grant
+            .expires_at
+            .iter()
+            .map(|v| (keys::EXPIRES_AT.to_owned(), v.clone()))
+            .collect();
+        let (status, seconds_left) = match decide_expiry(&annotations, now) {
+            ExpiryDecision::Keep { deadline, .. } => {
+                (GrantStatus::Active, Some((deadline - now).whole_seconds()))
+            }
+            ExpiryDecision::Delete { deadline, .. } => {
+                (GrantStatus::Expired, Some((deadline - now).whole_seconds()))
+            }
+            ExpiryDecision::Malformed { .. } | ExpiryDecision::NotManaged => {
+                (GrantStatus::Malformed, None)
+            }
+        };
+        Self {
+            grant,
+            status,
+            seconds_left,
+        }
+    }
+}
+
+/// Lists grants sorted by namespace and name, RoleBindings before ClusterRoleBindings.
+pub async fn list(
+    client: &kube::Client,
+    scope: &Scope,
+    now: OffsetDateTime,
+) -> Result<Vec<GrantRow>, Error> {
+    let mut rows = match scope {
+        Scope::Namespace(ns) => list_kind::<RoleBinding>(client, Some(ns), now).await?,
+        Scope::All => list_kind::<RoleBinding>(client, None, now).await?,
+    };
+    if *scope == Scope::All {
+        rows.extend(list_kind::<ClusterRoleBinding>(client, None, now).await?);
+    }
+    Ok(rows)
+}
+
+async fn list_kind<B: Binding>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Vec<GrantRow>, Error> {
+    let api = B::api(client.clone(), namespace);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::List)?;
+    let mut rows: Vec<GrantRow> = list
+        .items
+        .iter()
+        .map(GrantView::of)
+        .filter(|v| v.expires_at.is_some())
+        .map(|v| GrantRow::at(v, now))
+        .collect();
+    rows.sort_by(|a, b| {
+        (&a.grant.namespace, &a.grant.name).cmp(&(&b.grant.namespace, &b.grant.name))
+    });
+    Ok(rows)
+}

@@ -1,0 +1,206 @@
+//! Renders listed grants: a table (normal or wide) for people, JSON or YAML for scripts.
+
+use crate::{Error, GrantRow, GrantStatus};
+
+/// `kubejit grants -o …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+}
+
+/// Renders rows; an empty table says so instead of printing only headers.
+pub fn render_rows(rows: &[GrantRow], format: ListFormat) -> Result<String, Error> {
+    match format {
+        ListFormat::Json => serde_json::to_string_pretty(rows)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Render {
+                format: "json",
+                source: Box::new(e),
+            }),
+        ListFormat::Yaml => serde_yaml::to_string(rows).map_err(|e| Error::Render {
+            format: "yaml",
+            source: Box::new(e),
+        }),
+        ListFormat::Table | ListFormat::Wide if rows.is_empty() => {
+            Ok("No grants found.\n".to_owned())
+        }
+        ListFormat::Table => Ok(table(rows, false)),
+        ListFormat::Wide => Ok(table(rows, true)),
+    }
+}
+
+fn table(rows: &[GrantRow], wide: bool) -> String {
+    let mut header = vec![
+        "NAMESPACE",
+        "NAME",
+        "SUBJECTS",
+        "ROLE",
+        "INCIDENT",
+        "EXPIRES-AT",
+        "TIME-LEFT",
+    ];
+    if wide {
+        header.extend(["KIND", "GRANTED-BY", "REASON"]);
+    }
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for row in rows {
+        let g = &row.grant;
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+        let mut line = vec![
+            dash(&g.namespace),
+            g.name.clone(),
+            g.subjects_text(),
+            g.role.clone(),
+            dash(&g.incident),
+            dash(&g.expires_at),
+            time_left_text(row.status, row.seconds_left),
+        ];
+        if wide {
+            line.extend([g.kind.to_owned(), dash(&g.granted_by), dash(&g.reason)]);
+        }
+        lines.push(line.into_iter().map(|c| printable(&c)).collect());
+    }
+    align(&lines)
+}
+
+/// `1h59m`, `EXPIRED 12s ago, awaiting deletion`, or `MALFORMED: never expires`.
+pub fn time_left_text(status: GrantStatus, seconds_left: Option<i64>) -> String {
+    let secs = seconds_left.unwrap_or_default();
+    match status {
+        GrantStatus::Active => human(secs.unsigned_abs()),
+        GrantStatus::Expired => {
+            format!(
+                "EXPIRED {} ago, awaiting deletion",
+                human(secs.unsigned_abs())
+            )
+        }
+        GrantStatus::Malformed => "MALFORMED: never expires".to_owned(),
+    }
+}
+
+fn human(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m{s}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// Cells come from annotations anyone with write access could set: no control characters.
+fn printable(cell: &str) -> String {
+    cell.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn align(lines: &[Vec<String>]) -> String {
+    let cols = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(cells.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use kubejit_kube::GrantView;
+
+    use super::*;
+
+    #[test]
+    fn time_left_is_human() {
+        let cases = [
+            (GrantStatus::Active, Some(59), "59s"),
+            (GrantStatus::Active, Some(61), "1m1s"),
+            (GrantStatus::Active, Some(7199), "1h59m"),
+            (GrantStatus::Active, Some(90_000), "1d1h"),
+            (
+                GrantStatus::Expired,
+                Some(0),
+                "EXPIRED 0s ago, awaiting deletion",
+            ),
+            (
+                GrantStatus::Expired,
+                Some(-12),
+                "EXPIRED 12s ago, awaiting deletion",
+            ),
+            (GrantStatus::Malformed, None, "MALFORMED: never expires"),
+        ];
+        for (status, secs, want) in cases {
+            assert_eq!(time_left_text(status, secs), want);
+        }
+    }
+
+    fn row(name: &str, status: GrantStatus, secs: Option<i64>) -> GrantRow {
+        GrantRow {
+            grant: GrantView {
+                kind: "RoleBinding",
+                namespace: Some("payments".into()),
+                name: name.into(),
+                uid: Some("u1".into()),
+                resource_version: Some("7".into()),
+                role: "Role/oncall-debug".into(),
+                users: vec!["alice".into()],
+                groups: vec!["oncall-payments".into()],
+                service_accounts: vec![],
+                expires_at: Some("2030-01-02T15:04:05Z".into()),
+                incident: Some("INC-1\u{1b}[31m".into()),
+                granted_by: Some("irene".into()),
+                reason: None,
+            },
+            status,
+            seconds_left: secs,
+        }
+    }
+
+    #[test]
+    fn table_snapshot() {
+        let rows = [
+            row(
+                "jit-inc-1-oncall-debug-abcde",
+                GrantStatus::Active,
+                Some(3600),
+            ),
+            row("jit-old", GrantStatus::Expired, Some(-3)),
+        ];
+        insta::assert_snapshot!(render_rows(&rows, ListFormat::Wide).unwrap());
+        assert_eq!(
+            render_rows(&[], ListFormat::Table).unwrap(),
+            "No grants found.\n"
+        );
+    }
+
+    #[test]
+    fn json_has_status_and_time_left() {
+        let out = render_rows(
+            &[row("g", GrantStatus::Expired, Some(-3))],
+            ListFormat::Json,
+        )
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(value[0]["status"], "expired");
+        assert_eq!(value[0]["secondsLeft"], -3);
+        assert_eq!(value[0]["grantedBy"], "irene");
+    }
+}

@@ -1,0 +1,162 @@
+//! Helpers for the grant and reaper acceptance tests: a namespace with a pod and the on-call Role
+//! (bound to nobody), an AccessPolicy for it, and `kubejit` run as a test user.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kubejit_testenv::{ControlPlane, PodSpec, unique_namespace};
+use serde_json::json;
+
+/// A namespace with a Running pod `api` and the `oncall-debug` Role, which nobody holds yet.
+pub fn namespace_with_role(cp: &ControlPlane, prefix: &str) -> String {
+    let ns = unique_namespace(prefix);
+    cp.create_namespace(&ns).unwrap();
+    cp.create_running_pod(&PodSpec {
+        namespace: &ns,
+        name: "api",
+        log: "ok\n",
+        ports: &[8080],
+    })
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args([
+            "manifests",
+            "oncall-role",
+            "-n",
+            &ns,
+            "-g",
+            "nobody-holds-this-group",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cp.apply(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    ns
+}
+
+/// An AccessPolicy letting kubejit-granters grant oncall-debug in `ns` to the on-call groups,
+/// at most `max_ttl`, for incidents matching INC-<digits>.
+pub fn policy_for(cp: &ControlPlane, ns: &str, max_ttl: &str) {
+    let policy = json!({
+        "apiVersion": "kubejit.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": { "name": format!("grants-{ns}") },
+        "spec": {
+            "requesters": { "groups": ["kubejit-granters"] },
+            "maxTTL": "1h",
+            "incident": { "pattern": "INC-[0-9]+" },
+            "approval": { "mode": "Auto" },
+            "grants": [{
+                "name": "debug",
+                "roles": [{ "kind": "Role", "name": "oncall-debug" }],
+                "namespaces": [ns],
+                "subjects": { "groups": ["oncall-payments", "oncall-checkout"] },
+                "maxTTL": max_ttl,
+            }],
+        },
+    });
+    cp.apply(&policy.to_string()).unwrap();
+}
+
+/// Runs `kubejit` as `user` (with that user's kubeconfig).
+pub fn kubejit_as(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBECONFIG")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig(user).unwrap())
+        .output()
+        .unwrap()
+}
+
+/// `kubejit grant` as irene; returns the created binding's name.
+pub fn grant(cp: &ControlPlane, ns: &str, group: &str, ttl: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "grant",
+        "-n",
+        ns,
+        "--group",
+        group,
+        "--ttl",
+        ttl,
+        "--incident",
+        "INC-4242",
+    ];
+    args.extend_from_slice(extra);
+    let out = kubejit_as(cp, "irene", &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "grant failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split("RoleBinding ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no binding name in {stdout:?}"))
+        .to_owned()
+}
+
+/// Whether the RoleBinding exists (as admin).
+pub fn binding_exists(cp: &ControlPlane, ns: &str, name: &str) -> bool {
+    cp.admin(&["get", "rolebinding", name, "-n", ns, "-o", "name"])
+        .is_ok()
+}
+
+/// One annotation of a RoleBinding (as admin).
+pub fn annotation(cp: &ControlPlane, ns: &str, name: &str, key: &str) -> String {
+    let path = format!(
+        "jsonpath={{.metadata.annotations.{}}}",
+        key.replace('.', "\\.")
+    );
+    cp.admin(&["get", "rolebinding", name, "-n", ns, "-o", &path])
+        .unwrap()
+        .stdout
+}
+
+/// A RoleBinding of oncall-debug to `group`, created by the admin (bypassing kubejit and its
+/// admission policy), with the given annotations.
+pub fn admin_binding(
+    cp: &ControlPlane,
+    ns: &str,
+    name: &str,
+    group: &str,
+    annotations: serde_json::Value,
+) {
+    let rb = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": name, "namespace": ns, "annotations": annotations },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
+    });
+    cp.apply(&rb.to_string()).unwrap();
+}
+
+/// The JSON audit records in a file (chained file lines included).
+pub fn audit_records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Records of `kind` about the binding `name`.
+pub fn records_for<'a>(
+    records: &'a [serde_json::Value],
+    kind: &str,
+    name: &str,
+) -> Vec<&'a serde_json::Value> {
+    records
+        .iter()
+        .filter(|r| r["kind"] == kind && r["object"]["name"] == name)
+        .collect()
+}
