@@ -19,21 +19,7 @@ fn starts_with_deploy_rbac_and_serves_health_and_metrics() {
     let holder = eventually(
         Duration::from_secs(20),
         "the controller to take its Lease",
-        || {
-            let jsonpath = "jsonpath={.spec.holderIdentity}";
-            let out = cp
-                .admin(&[
-                    "get",
-                    "lease",
-                    "health-test",
-                    "-n",
-                    "kubejit-system",
-                    "-o",
-                    jsonpath,
-                ])
-                .ok()?;
-            (!out.stdout.is_empty()).then_some(out.stdout)
-        },
+        || lease_holder(cp, "health-test"),
     );
     assert!(!holder.is_empty(), "{}", ctl.log_text());
     let (status, log) = ctl.stop();
