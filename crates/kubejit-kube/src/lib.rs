@@ -3,6 +3,7 @@
 pub mod audit_anchor;
 pub mod binding;
 pub mod client;
+pub mod deploy;
 pub mod keys;
 pub mod manifests;
 pub mod output;

@@ -240,6 +240,9 @@ pub struct ExtendArgs {
 pub enum ManifestsCommand {
     /// The namespaced on-call debug Role and a RoleBinding of it to the on-call group(s).
     OncallRole(OncallRoleArgs),
+    /// kubejit's cluster-side install (CRD, RBAC, admission policies, controller Deployment): the
+    /// contents of deploy/, for `kubejit manifests install | kubectl apply -f -`.
+    Install,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

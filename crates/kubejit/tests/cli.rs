@@ -126,3 +126,19 @@ fn completions_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn manifests_install_prints_all_of_deploy() {
+    let out = kubejit(&["manifests", "install"]);
+    assert!(out.status.success());
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ValidatingAdmissionPolicy",
+        "Deployment",
+    ] {
+        assert!(yaml.contains(&format!("kind: {kind}")), "{kind} missing");
+    }
+    assert!(yaml.contains("# deploy/admission/grant-annotations.yaml"));
+}

@@ -55,6 +55,51 @@ fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
     let denied = kubectl(k, mallory, &["get", "pods", "-n", "payments"]);
     assert!(String::from_utf8_lossy(&denied.stderr).contains("forbidden"));
 
+    // Just in time, through the controller running inside the sandbox: irene grants carol's group
+    // access for a few seconds; it works, then the reaper deletes the grant and it is Forbidden again.
+    let carol = info["kubeconfigs"]["carol"].as_str().unwrap();
+    let irene = info["kubeconfigs"]["irene"].as_str().unwrap();
+    assert!(
+        !kubectl(k, carol, &["get", "pods", "-n", "payments"])
+            .status
+            .success()
+    );
+    let grant = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBECONFIG")
+        .args([
+            "grant",
+            "-n",
+            "payments",
+            "--role",
+            "oncall-debug",
+            "--group",
+            "oncall-checkout",
+        ])
+        .args(["--incident", "INC-1", "--ttl", "4s", "--kubeconfig", irene])
+        .output()
+        .unwrap();
+    assert!(
+        grant.status.success(),
+        "{}",
+        String::from_utf8_lossy(&grant.stderr)
+    );
+    assert!(
+        kubectl(k, carol, &["get", "pods", "-n", "payments"])
+            .status
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl(k, carol, &["get", "pods", "-n", "payments"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox's reaper did not delete the expired grant"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     let dir = std::path::PathBuf::from(info["dir"].as_str().unwrap());
     let server = info["server"]
         .as_str()

@@ -17,6 +17,10 @@ use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand};
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Manifests(ManifestsCommand::OncallRole(args)) => manifests::oncall_role(&args),
+        Command::Manifests(ManifestsCommand::Install) => {
+            print!("{}", kubejit_kube::deploy::install_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Controller(args) => controller::run(*args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,

@@ -30,9 +30,15 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let cp = tokio::task::spawn_blocking(move || setup(&namespace))
         .await
         .context("sandbox set-up task failed")??;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let controller = start_controller(&cp, shutdown.clone()).await?;
     announce(&cp, &args)?;
     crate::commands::wait_for_shutdown().await;
     eprintln!("kubejit sandbox: stopping, removing every process and file it created");
+    shutdown.cancel();
+    if let Ok(Err(error)) = controller.await {
+        eprintln!("kubejit sandbox: the controller stopped with an error: {error:#}");
+    }
     tokio::task::spawn_blocking(move || cp.stop())
         .await
         .context("sandbox teardown task failed")?;
@@ -63,6 +69,15 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
         ephemeral_containers: false,
     };
     cp.apply(&oncall_role_text(&role, Output::Yaml)?)?;
+    eprintln!("[sandbox] installing kubejit (deploy/) and a sandbox AccessPolicy");
+    cp.apply(&kubejit_kube::deploy::install_yaml())?;
+    cp.admin(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/accesspolicies.kubejit.dev",
+    ])?;
+    cp.apply(&sandbox_policy(namespace.as_str()))?;
     Ok(cp)
 }
 
@@ -76,7 +91,10 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
                 "server": cp.server(),
                 "namespace": args.namespace,
                 "kubectl": kubectl,
-                "kubeconfigs": { "admin": cp.admin_kubeconfig(), "alice": oncall, "bob": cp.kubeconfig("bob")?, "mallory": outsider },
+                "kubeconfigs": {
+                    "admin": cp.admin_kubeconfig(), "alice": oncall, "bob": cp.kubeconfig("bob")?,
+                    "carol": cp.kubeconfig("carol")?, "irene": cp.kubeconfig("irene")?, "mallory": outsider,
+                },
                 "oncallGroup": GROUP,
                 "auditLog": cp.audit_log(),
                 "dir": cp.dir(),
@@ -98,32 +116,101 @@ fn walkthrough(
     oncall: &std::path::Path,
     outsider: &std::path::Path,
 ) -> String {
-    let k = kubectl.display();
-    format!(
-        "\nkubejit sandbox is running (API server {server}).\n\
-\n\
-alice is an on-call engineer in group {GROUP}; the Role oncall-debug in namespace {ns} is bound to it.\n\
-Try, in another terminal:\n\
-\n\
-  export KUBECONFIG={oncall}\n\
-  {k} auth whoami\n\
-  {k} get pods -n {ns}\n\
-  {k} logs -n {ns} checkout-api\n\
-  {k} exec -n {ns} checkout-api -- echo hi\n\
-  {k} port-forward -n {ns} pod/checkout-api 18080:8080   # then: echo ping | nc -q1 127.0.0.1 18080\n\
-  {k} delete pod -n {ns} checkout-api                     # Forbidden: the Role does not write\n\
-  {k} get secrets -n {ns}                                 # Forbidden\n\
-  {k} auth can-i --list -n {ns}\n\
-\n\
-mallory is in no on-call group and gets nothing:  KUBECONFIG={outsider} {k} get pods -n {ns}\n\
-The cluster admin's kubeconfig: {admin}\n\
-The kube-apiserver audit log:   {audit}\n\
-\n\
-Press Ctrl-C to stop; everything the sandbox started and wrote is removed.",
-        server = cp.server(),
-        oncall = oncall.display(),
-        outsider = outsider.display(),
-        admin = cp.admin_kubeconfig().display(),
-        audit = cp.audit_log().display(),
-    )
+    let path = |p: &std::path::Path| p.display().to_string();
+    let user = |name: &str| cp.kubeconfig(name).map(|p| path(&p)).unwrap_or_default();
+    let bin = kubectl.parent().map(path).unwrap_or_default();
+    let kubejit = std::env::current_exe()
+        .map(|p| path(&p))
+        .unwrap_or_else(|_| "kubejit".to_owned());
+    // Built line by line: a `\` continuation in a Rust string would eat the commands' indentation.
+    [
+        String::new(),
+        format!("kubejit sandbox is running (API server {}).", cp.server()),
+        String::new(),
+        format!("alice is an on-call engineer in group {GROUP}; the Role oncall-debug in namespace {ns} is bound to it."),
+        "Try, in another terminal (the upstream kubectl 1.37 built for the sandbox comes first on PATH):".to_owned(),
+        String::new(),
+        format!("  export PATH={bin}:$PATH KUBECONFIG={}", path(oncall)),
+        "  kubectl auth whoami".to_owned(),
+        format!("  kubectl get pods -n {ns}"),
+        format!("  kubectl logs -n {ns} checkout-api"),
+        format!("  kubectl exec -n {ns} checkout-api -- echo hi"),
+        format!("  kubectl port-forward -n {ns} pod/checkout-api 18080:8080   # then: echo ping | nc -q1 127.0.0.1 18080"),
+        format!("  kubectl delete pod -n {ns} checkout-api                     # Forbidden: the Role does not write"),
+        format!("  kubectl get secrets -n {ns}                                 # Forbidden"),
+        format!("  kubectl auth can-i --list -n {ns}"),
+        String::new(),
+        "Just in time: the kubejit controller runs inside this sandbox. carol (oncall-checkout) has no access".to_owned(),
+        "until irene, an incident commander, grants it; the grant deletes itself when it expires:".to_owned(),
+        String::new(),
+        format!("  KUBECONFIG={} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 2m", user("irene")),
+        format!("  KUBECONFIG={} kubectl get pods -n {ns}   # works for two minutes, then Forbidden", user("carol")),
+        format!("  KUBECONFIG={} {kubejit} grants -n {ns}", user("irene")),
+        String::new(),
+        format!("mallory is in no on-call group and gets nothing:  KUBECONFIG={} kubectl get pods -n {ns}", path(outsider)),
+        format!("The cluster admin's kubeconfig: {}", path(cp.admin_kubeconfig())),
+        format!("The kube-apiserver audit log:   {}", path(cp.audit_log())),
+        format!("kubejit's audit records:        {}", path(&cp.dir().join("kubejit-audit.jsonl"))),
+        String::new(),
+        "Press Ctrl-C to stop; everything the sandbox started and wrote is removed.".to_owned(),
+    ]
+    .join("\n")
+}
+
+/// Lets incident commanders (irene) grant the on-call Role in the sandbox namespace to
+/// `oncall-checkout` (carol) for up to 30 minutes under an `INC-<digits>` incident.
+fn sandbox_policy(namespace: &str) -> String {
+    json!({
+        "apiVersion": "kubejit.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": { "name": "sandbox" },
+        "spec": {
+            "requesters": { "groups": ["kubejit-granters"] },
+            "maxTTL": "1h",
+            "incident": { "pattern": "INC-[0-9]+" },
+            "approval": { "mode": "Auto" },
+            "grants": [{
+                "name": "debug",
+                "roles": [{ "kind": "Role", "name": kubejit_core::role::DEFAULT_ROLE_NAME }],
+                "namespaces": [namespace],
+                "subjects": { "groups": ["oncall-checkout"] },
+                "maxTTL": "30m",
+            }],
+        },
+    })
+    .to_string()
+}
+
+/// kubejit's controllers (approver and reaper) in this process, as the controller ServiceAccount;
+/// audit records go to a file in the sandbox's directory.
+async fn start_controller(
+    cp: &ControlPlane,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let options = kubejit_kube::ClientOptions {
+        kubeconfig: Some(cp.kubeconfig(kubejit_testenv::CONTROLLER_SA)?),
+        context: None,
+    };
+    let client = kubejit_kube::build_client(&options).await?;
+    let trail = std::fs::File::create(cp.dir().join("kubejit-audit.jsonl"))
+        .context("failed to create the sandbox audit file")?;
+    let audit = std::sync::Arc::new(kubejit_audit::WriterSink::new(trail, "sandbox audit file"));
+    let config = kubejit_controller::Config {
+        lease_namespace: "kubejit-system".to_owned(),
+        lease_name: "kubejit-controller".to_owned(),
+        holder_identity: "sandbox".to_owned(),
+        lease_duration_secs: 15,
+        lease_grace_secs: 5,
+        http_addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        controllers: kubejit_controller::Controllers {
+            approver: true,
+            reaper: true,
+        },
+    };
+    let clock = std::sync::Arc::new(kubejit_audit::SystemClock);
+    Ok(tokio::spawn(async move {
+        kubejit_controller::run(client, config, audit, clock, shutdown)
+            .await
+            .context("kubejit controller failed")
+    }))
 }
