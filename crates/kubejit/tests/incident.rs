@@ -15,21 +15,11 @@ use std::time::Duration;
 
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::{Value, json};
-use support::{eventually, kubejit, namespace_with_pod, start_controller};
+use support::{eventually, kubejit, namespace_with_pod, run_ok, start_controller};
 
 const LOG: &str = "2026-11-26T09:15:41Z ERROR ledger write timeout\n";
 const CERT_GROUP: &str = "incident-debuggers";
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// The on-call Role alone (its group binding dropped): access comes only from the grant.
 fn role_only(cp: &ControlPlane, ns: &str) {
@@ -91,7 +81,7 @@ fn plugin_kubeconfig(cp: &ControlPlane, dir: &Path, incident: &str) -> std::path
     let config = dir.join("config");
     std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
     let (config_s, cache) = (config.to_str().unwrap(), dir.join("cache"));
-    run(Command::new(env!("CARGO_BIN_EXE_kubejit")).args([
+    run_ok(Command::new(env!("CARGO_BIN_EXE_kubejit")).args([
         "kubeconfig",
         "add-user",
         "--kubeconfig",
@@ -137,9 +127,11 @@ fn a_whole_incident_is_answered_by_the_report() {
         dir.path().join("key.pub"),
         dir.path().join("incident.jsonl"),
     );
-    let keygen = run(Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["audit", "keygen", "--out"])
-        .arg(&key));
+    let keygen = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["audit", "keygen", "--out"])
+            .arg(&key),
+    );
     std::fs::write(&public_key, &keygen.stdout).unwrap();
     let ctl = start_controller(
         cp,
@@ -256,12 +248,14 @@ fn a_whole_incident_is_answered_by_the_report() {
     );
 
     // The report: alice's certificate and the group grant, and exactly alice's requests.
-    let report = run(Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["audit", "report", "--incident", &incident, "--trail"])
-        .arg(&trail)
-        .arg("--apiserver-log")
-        .arg(cp.audit_log())
-        .args(["-o", "json"]));
+    let report = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["audit", "report", "--incident", &incident, "--trail"])
+            .arg(&trail)
+            .arg("--apiserver-log")
+            .arg(cp.audit_log())
+            .args(["-o", "json"]),
+    );
     let report: Value = serde_json::from_slice(&report.stdout).unwrap();
     let sources: Vec<&str> = report["windows"]
         .as_array()
@@ -300,12 +294,14 @@ fn a_whole_incident_is_answered_by_the_report() {
         "exec after expiry: {rows:#?}"
     );
 
-    let markdown = run(Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["audit", "report", "--incident", &incident, "--trail"])
-        .arg(&trail)
-        .arg("--apiserver-log")
-        .arg(cp.audit_log())
-        .args(["-o", "markdown"]));
+    let markdown = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["audit", "report", "--incident", &incident, "--trail"])
+            .arg(&trail)
+            .arg("--apiserver-log")
+            .arg(cp.audit_log())
+            .args(["-o", "markdown"]),
+    );
     let markdown = String::from_utf8_lossy(&markdown.stdout);
     assert!(
         markdown.contains("| ") && markdown.contains("exec"),

@@ -215,24 +215,39 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     resp.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
-/// Polls `probe` until it yields a value, panicking with `what` after `timeout`. Tests wait for
-/// outcomes with generous bounds; they never assert how fast something happened.
+/// Polls `probe` every 50 ms until it yields a value or `bound` passes. Tests wait for outcomes with
+/// generous bounds; they never assert how fast something happened.
+fn poll<T>(bound: std::time::Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Polls `probe` until it yields a value, panicking with `what` after `timeout`.
 pub fn eventually<T>(
     timeout: std::time::Duration,
     what: &str,
-    mut probe: impl FnMut() -> Option<T>,
+    probe: impl FnMut() -> Option<T>,
 ) -> T {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe() {
-            return value;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    poll(timeout, probe).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Runs a command that must succeed, failing the test with its stderr otherwise.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// A fresh namespace with one Running pod `api` (port 8080, log `log`) on the kwok node.
@@ -275,16 +290,7 @@ pub fn shared_controller(
 
 /// Waits (polling, with a generous bound) until `probe` holds; returns whether it did.
 pub fn wait_until(bound: std::time::Duration, mut probe: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + bound;
-    loop {
-        if probe() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    poll(bound, || probe().then_some(())).is_some()
 }
 
 impl ControllerProcess {
