@@ -5,11 +5,16 @@
 //! preconditions and a double action fails with a conflict instead of acting twice.
 
 use std::future::Future;
+use std::time::Duration;
 
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::shutdown::DRAIN_BOUND;
+
+/// Releasing the Lease is one API call; an unreachable apiserver must not hold up the exit.
+const RELEASE_BOUND: Duration = Duration::from_secs(5);
 
 /// Where the lease lives and how long a holder keeps it without renewing.
 #[derive(Debug, Clone)]
@@ -76,8 +81,15 @@ where
             }
         };
         if !finished {
-            // Let in-flight reconciles finish their conditional writes before giving up the term.
-            job.await;
+            // Let in-flight reconciles finish their conditional writes before giving up the term —
+            // for a bounded time: each controller drains within DRAIN_BOUND, this is the backstop.
+            let bound = DRAIN_BOUND + Duration::from_secs(2);
+            if tokio::time::timeout(bound, job).await.is_err() {
+                tracing::warn!(
+                    ?bound,
+                    "the term's work did not return after it ended; abandoning it"
+                );
+            }
         }
         on_change(false);
         if shutdown.is_cancelled() {
@@ -92,12 +104,16 @@ async fn release(
     task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
 ) -> Result<(), Error> {
     drop(leading);
-    match task.await {
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => {
+    match tokio::time::timeout(RELEASE_BOUND, task).await {
+        Ok(Ok(Ok(_))) => {}
+        Ok(Ok(Err(error))) => {
             tracing::warn!(%error, "failed to release the leader lease; it expires on its own")
         }
-        Err(error) => tracing::warn!(%error, "leader lease task failed"),
+        Ok(Err(error)) => tracing::warn!(%error, "leader lease task failed"),
+        Err(_) => tracing::warn!(
+            bound = ?RELEASE_BOUND,
+            "releasing the leader lease took too long (apiserver unreachable?); it expires on its own"
+        ),
     }
     Ok(())
 }

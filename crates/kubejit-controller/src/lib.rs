@@ -11,6 +11,7 @@ mod http;
 mod leader;
 pub mod reaper;
 mod run;
+pub mod shutdown;
 
 pub use context::Context;
 pub use error::Error;

@@ -110,7 +110,15 @@ pub async fn run(
     };
     let led = lead(client, &lease, shutdown.clone(), on_change, work).await;
     shutdown.cancel();
-    let _ = http.await;
+    // Graceful shutdown waits for open connections (a scraper's keep-alive); do not let one hold
+    // the process up.
+    let abort = http.abort_handle();
+    if tokio::time::timeout(std::time::Duration::from_secs(2), http)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     led
 }
 

@@ -52,8 +52,15 @@ pub enum Error {
         status: String,
         stderr: String,
     },
-    #[error("failed to run kubectl")]
-    RunKubectl(#[source] std::io::Error),
+    #[error(
+        "`{what}` did not finish within {seconds}s and was killed; it printed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    )]
+    TimedOut {
+        what: String,
+        seconds: u64,
+        stdout: String,
+        stderr: String,
+    },
     #[error("unknown test user {0:?}")]
     UnknownUser(String),
 }

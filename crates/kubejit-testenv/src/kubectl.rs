@@ -1,8 +1,7 @@
 //! Runs the real upstream kubectl as a given identity and captures what it printed.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::Error;
 
@@ -50,18 +49,8 @@ pub(crate) fn run(
     args: &[&str],
     stdin: Option<&str>,
 ) -> Result<KubectlOutput, Error> {
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let mut child = cmd.spawn().map_err(Error::RunKubectl)?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
-            .map_err(Error::RunKubectl)?;
-    }
-    let out = child.wait_with_output().map_err(Error::RunKubectl)?;
+    cmd.args(args);
+    let out = crate::output_within(&mut cmd, stdin.map(str::as_bytes), crate::COMMAND_BOUND)?;
     Ok(KubectlOutput {
         success: out.status.success(),
         code: out.status.code(),

@@ -8,6 +8,7 @@
 mod binaries;
 mod cluster;
 mod config;
+mod deadline;
 mod error;
 mod kubeconfig;
 mod kubectl;
@@ -19,6 +20,7 @@ mod workloads;
 
 pub use binaries::{Binaries, ensure_built};
 pub use cluster::{CONTROLLER_SA, ControlPlane, Options, Progress, TestUser};
+pub use deadline::{BoundedOutput, COMMAND_BOUND, output_within, wait_within};
 pub use error::Error;
 pub use kubectl::KubectlOutput;
 pub use shared::{shared, unique_namespace};

@@ -9,6 +9,7 @@
 #[path = "../tests/support/approver.rs"]
 mod approver;
 
+use kubejit_testenv::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ fn runs(var: &str, default: usize) -> usize {
 
 fn time(mut cmd: Command) -> Duration {
     let started = Instant::now();
-    let out = cmd.output().unwrap();
+    let out = cmd.output_bounded().unwrap();
     let took = started.elapsed();
     assert!(
         out.status.success(),

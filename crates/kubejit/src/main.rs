@@ -24,14 +24,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(error) => {
             // The whole chain once, outermost first: each layer adds context, none repeats its source.
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Dropping a runtime waits for every blocking task; a stuck one (a write to a hung disk) must
+    // not keep the process alive after its work is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// Diagnostics go to stderr only: stdout belongs to command output (and to ExecCredential JSON).

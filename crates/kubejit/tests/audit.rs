@@ -7,6 +7,7 @@
 
 mod support;
 
+use kubejit_testenv::BoundedOutput;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -33,7 +34,7 @@ fn verify(
             "--kubeconfig",
         ])
         .arg(cp.admin_kubeconfig())
-        .output()
+        .output_bounded()
         .unwrap();
     (
         out.status.code(),
@@ -75,7 +76,7 @@ fn controller_trail_verifies_and_tampering_is_detected() {
     let keygen = Command::new(env!("CARGO_BIN_EXE_kubejit"))
         .args(["audit", "keygen", "--out"])
         .arg(&key)
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(keygen.status.success());
     std::fs::write(&public_key, &keygen.stdout).unwrap();

@@ -5,6 +5,7 @@
 
 mod support;
 
+use kubejit_testenv::BoundedOutput;
 use std::process::Command;
 
 use support::kubejit;
@@ -35,7 +36,7 @@ fn works_as_a_kubectl_plugin() {
         .env("PATH", path)
         .arg("jit")
         .args(args)
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         via_kubectl.status.success(),
@@ -74,7 +75,7 @@ fn flags_read_kubejit_env_vars() {
         .env("KUBEJIT_NAMESPACE", "ledger")
         .env("KUBEJIT_GROUP", "oncall-ledger")
         .env("KUBEJIT_OUTPUT", "json")
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         out.status.success(),

@@ -6,10 +6,11 @@
 
 mod support;
 
+use kubejit_testenv::BoundedOutput;
 use kubejit_testenv::shared;
 use std::time::Duration;
 
-use support::{eventually, http_get, install_kubejit, start_controller};
+use support::{eventually, http_get, install_kubejit, spawn_controller, start_controller};
 
 #[test]
 fn starts_with_deploy_rbac_and_serves_health_and_metrics() {
@@ -36,7 +37,7 @@ fn refuses_to_start_without_its_permissions() {
         .arg("--kubeconfig")
         .arg(cp.kubeconfig("mallory").unwrap())
         .args(["--http-addr", "127.0.0.1:0"])
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -100,5 +101,47 @@ fn standby_replica_takes_over_when_the_leader_stops() {
     assert!(
         log.contains("leading=true"),
         "replica-b led after the handover: {log}"
+    );
+}
+
+/// SIGTERM at many points of start-up and of the first term of leadership: the controller always
+/// exits (cleanly, or by the signal's default action before its handler is installed), never hangs.
+/// The support code's bounded wait turns a hang into a failure with the controller's log.
+#[test]
+fn sigterm_at_any_point_of_start_up_or_leadership_ends_the_process() {
+    let cp = shared();
+    install_kubejit(cp);
+    let after_spawn_ms = [0u64, 5, 20, 50, 100, 200, 350, 500, 800, 1200, 2000];
+    for (i, delay) in after_spawn_ms.iter().enumerate() {
+        let lease = format!("sigterm-spawn-{i}");
+        let mut ctl = spawn_controller(cp, &["--lease-name", &lease]);
+        std::thread::sleep(Duration::from_millis(*delay));
+        assert_exits(&mut ctl, &format!("{delay} ms after spawn"));
+    }
+    // The instant a term starts: the log line that says so, then 0-50 ms more.
+    for (i, delay) in [0u64, 1, 5, 20, 50].iter().enumerate() {
+        let lease = format!("sigterm-lead-{i}");
+        let mut ctl = spawn_controller(cp, &["--lease-name", &lease]);
+        eventually(Duration::from_secs(30), "leadership", || {
+            ctl.log_text().contains("leading=true").then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(*delay));
+        assert_exits(&mut ctl, &format!("{delay} ms after leading"));
+    }
+}
+
+fn assert_exits(ctl: &mut support::ControllerProcess, when: &str) {
+    use std::os::unix::process::ExitStatusExt;
+    let status = ctl.terminate_within().unwrap_or_else(|| {
+        panic!(
+            "SIGTERM {when}: no exit within {:?}; log:\n{}",
+            support::SHUTDOWN_DEADLINE,
+            ctl.log_text()
+        )
+    });
+    assert!(
+        status.success() || status.signal() == Some(15),
+        "SIGTERM {when}: {status}; log:\n{}",
+        ctl.log_text()
     );
 }

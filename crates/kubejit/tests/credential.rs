@@ -10,6 +10,7 @@ mod support;
 #[path = "support/approver.rs"]
 mod approver;
 
+use kubejit_testenv::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -95,7 +96,7 @@ impl Engineer {
             .arg(self.config())
             .args(["--context", "oncall"])
             .args(args)
-            .output()
+            .output_bounded()
             .unwrap()
     }
 
@@ -117,7 +118,7 @@ impl Engineer {
             .arg("--cache-dir")
             .arg(self.cache())
             .args(extra)
-            .output()
+            .output_bounded()
             .unwrap()
     }
 

@@ -9,6 +9,7 @@
 
 mod support;
 
+use kubejit_testenv::BoundedOutput;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -109,7 +110,7 @@ fn oncall_kubectl(cp: &ControlPlane, config: &Path, args: &[&str]) -> Output {
         .arg(config)
         .args(["--context", "oncall"])
         .args(args)
-        .output()
+        .output_bounded()
         .unwrap()
 }
 
@@ -187,7 +188,7 @@ fn a_whole_incident_is_answered_by_the_report() {
             "--kubeconfig",
         ])
         .arg(cp.kubeconfig("irene").unwrap())
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         granted.status.success(),
@@ -238,7 +239,7 @@ fn a_whole_incident_is_answered_by_the_report() {
         .arg(&public_key)
         .args(["--checkpoints", "from-cluster", "--kubeconfig"])
         .arg(cp.admin_kubeconfig())
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         verify.status.success(),

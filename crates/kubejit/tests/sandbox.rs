@@ -4,6 +4,7 @@
 // Integration tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use kubejit_testenv::BoundedOutput;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -17,7 +18,7 @@ fn kubectl(kubectl: &str, kubeconfig: &str, args: &[&str]) -> std::process::Outp
         .env_remove("KUBECONFIG")
         .args(["--kubeconfig", kubeconfig])
         .args(args)
-        .output()
+        .output_bounded()
         .unwrap()
 }
 
@@ -76,7 +77,7 @@ fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
             "oncall-checkout",
         ])
         .args(["--incident", "INC-1", "--ttl", "4s", "--kubeconfig", irene])
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         grant.status.success(),
@@ -114,7 +115,8 @@ fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
         Signal::SIGINT,
     )
     .unwrap();
-    let status = child.wait().unwrap();
+    let status = kubejit_testenv::wait_within(&mut child, Duration::from_secs(60))
+        .expect("the sandbox did not exit within 60s of Ctrl-C; it was killed");
     assert!(
         status.success(),
         "sandbox exits cleanly on Ctrl-C: {status}"

@@ -87,10 +87,12 @@ async fn decide_until(
     let api = Api::<CertificateSigningRequest>::all(app.ctx.client.clone());
     let metrics = app.ctx.approver.clone();
     tracing::info!("CSR approver started");
-    Controller::new(api, config)
+    let controller = Controller::new(api, config)
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .reconcile_all_on(policy_changes)
-        .graceful_shutdown_on(term.cancelled_owned())
+        .graceful_shutdown_on(term.clone().cancelled_owned());
+    let store = controller.store();
+    let work = controller
         .run(reconcile::reconcile, reconcile::error_policy, app)
         .for_each(|result| {
             if let Err(ControllerError::QueueError(error)) = result {
@@ -98,7 +100,7 @@ async fn decide_until(
                 tracing::warn!(%error, "CSR watch failed; retrying with backoff");
             }
             std::future::ready(())
-        })
-        .await;
+        });
+    crate::shutdown::drain("approver", &term, &store, work).await;
     tracing::info!("CSR approver stopped");
 }

@@ -39,12 +39,12 @@ pub(crate) async fn run_kind<B: Binding>(ctx: Arc<crate::Context>, term: Cancell
     )
     .inspect_ok(move |event| prune(&pruner, &store, event))
     .applied_objects();
-    Controller::for_stream(trigger, reader)
+    let work = Controller::for_stream(trigger, reader.clone())
         .with_config(controller::Config::default().concurrency(CONCURRENCY))
-        .graceful_shutdown_on(term.cancelled_owned())
+        .graceful_shutdown_on(term.clone().cancelled_owned())
         .run(reconcile::<B>, error_policy::<B>, r)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        .for_each(|_| std::future::ready(()));
+    crate::shutdown::drain("reaper", &term, &reader, work).await;
 }
 
 /// Keeps only what decisions, audit records and events read: no managedFields, no foreign

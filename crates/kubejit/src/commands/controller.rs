@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{ControllerArgs, ControllerName};
 use crate::commands::audit_sink;
 
+/// Flushing the audit trail (file fsync, checkpoint anchor write) after the controllers stopped.
+const AUDIT_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (audit, guard): (Arc<dyn AuditSink>, _) =
@@ -38,8 +41,34 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: finishing in-flight work and releasing the leader lease");
         trigger.cancel();
     });
-    let ran = kubejit_controller::run(client, config, audit, Arc::new(SystemClock), shutdown).await;
-    guard.close().await;
+    let bound = kubejit_controller::shutdown::SHUTDOWN_BOUND;
+    let run = kubejit_controller::run(
+        client,
+        config,
+        audit,
+        Arc::new(SystemClock),
+        shutdown.clone(),
+    );
+    // Shutdown is bounded from any state, including start-up calls to an unreachable apiserver:
+    // after SIGTERM the process exits within SHUTDOWN_BOUND whatever is still pending.
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(bound).await;
+    };
+    let ran = tokio::select! {
+        ran = run => ran,
+        () = deadline => {
+            tracing::warn!(?bound, "shutdown did not finish in time; exiting anyway");
+            Ok(())
+        }
+    };
+    // The audit flush anchors the last checkpoint in the cluster; it gets a bound of its own.
+    if tokio::time::timeout(AUDIT_CLOSE_BOUND, guard.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(bound = ?AUDIT_CLOSE_BOUND, "closing the audit trail took too long; its last checkpoint may not be anchored");
+    }
     ran.context("controller failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use kubejit_testenv::BoundedOutput;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -29,7 +30,7 @@ pub fn namespace_with_role(cp: &ControlPlane, prefix: &str) -> String {
             "-g",
             "nobody-holds-this-group",
         ])
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(
         out.status.success(),
@@ -71,7 +72,7 @@ pub fn kubejit_as(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
         .args(args)
         .arg("--kubeconfig")
         .arg(cp.kubeconfig(user).unwrap())
-        .output()
+        .output_bounded()
         .unwrap()
 }
 

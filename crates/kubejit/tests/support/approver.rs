@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use kubejit_testenv::BoundedOutput;
 use std::path::PathBuf;
 
 use futures::StreamExt;
@@ -127,7 +128,7 @@ async fn decide(
                 .arg("--kubeconfig")
                 .arg(admin)
                 .args(["certificate", "approve", name])
-                .output()
+                .output_bounded()
                 .unwrap();
             assert!(
                 out.status.success(),

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use kubejit_testenv::BoundedOutput;
 use std::process::{Command, Output};
 
 use kubejit_testenv::KubectlOutput;
@@ -10,7 +11,7 @@ use kubejit_testenv::KubectlOutput;
 pub fn kubejit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubejit"))
         .args(args)
-        .output()
+        .output_bounded()
         .unwrap()
 }
 
@@ -80,7 +81,7 @@ impl PortForward {
         if let Some(mut stderr) = self.child.stderr.take() {
             let _ = stderr.read_to_string(&mut err);
         }
-        let _ = self.child.wait();
+        let _ = kubejit_testenv::wait_within(&mut self.child, std::time::Duration::from_secs(30));
         err
     }
 }
@@ -100,6 +101,10 @@ pub fn install_kubejit(cp: &kubejit_testenv::ControlPlane) {
     });
 }
 
+/// How long a controller may take to exit after SIGTERM before a test calls it hung. The controller
+/// bounds its own shutdown well below this (docs/controller.md); this only turns a hang into a failure.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `kubejit controller` running as a real process with the controller ServiceAccount's identity
 /// and exactly the RBAC in deploy/. Stopped with SIGTERM on drop.
 pub struct ControllerProcess {
@@ -110,6 +115,13 @@ pub struct ControllerProcess {
 }
 
 pub fn start_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> ControllerProcess {
+    let mut proc = spawn_controller(cp, extra);
+    proc.wait_ready();
+    proc
+}
+
+/// Starts `kubejit controller` without waiting for it to be ready (to signal it mid-start-up).
+pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> ControllerProcess {
     install_kubejit(cp);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("controller.log");
@@ -135,14 +147,12 @@ pub fn start_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut proc = ControllerProcess {
+    ControllerProcess {
         child,
         http_port: port,
         log,
         _dir: dir,
-    };
-    proc.wait_ready();
-    proc
+    }
 }
 
 impl ControllerProcess {
@@ -188,17 +198,37 @@ impl ControllerProcess {
         (status, self.log_text())
     }
 
+    /// SIGTERM, then a bounded wait: a controller that does not exit within
+    /// [`SHUTDOWN_DEADLINE`] is killed and the test fails with its log.
     fn terminate(&mut self) -> std::process::ExitStatus {
+        self.terminate_within()
+            .unwrap_or_else(|| panic!("{}", self.hung()))
+    }
+
+    /// SIGTERM and a bounded wait; `None` when the controller had to be killed.
+    pub fn terminate_within(&mut self) -> Option<std::process::ExitStatus> {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        self.child.wait().unwrap()
+        kubejit_testenv::wait_within(&mut self.child, SHUTDOWN_DEADLINE)
+    }
+
+    fn hung(&self) -> String {
+        format!(
+            "the controller did not exit within {SHUTDOWN_DEADLINE:?} of SIGTERM and was killed; its log:\n{}",
+            self.log_text()
+        )
     }
 }
 
 impl Drop for ControllerProcess {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.terminate();
+        if matches!(self.child.try_wait(), Ok(None)) && self.terminate_within().is_none() {
+            // A panic while already unwinding would abort the whole test binary: report instead.
+            if std::thread::panicking() {
+                eprintln!("{}", self.hung());
+            } else {
+                panic!("{}", self.hung());
+            }
         }
     }
 }
@@ -241,7 +271,7 @@ pub fn eventually<T>(
 
 /// Runs a command that must succeed, failing the test with its stderr otherwise.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
+    let out = cmd.output_bounded().unwrap();
     assert!(
         out.status.success(),
         "{cmd:?}: {}",

@@ -1,0 +1,201 @@
+//! The grant admission policies on the real apiserver: their parameter ConfigMap is not a cluster-wide
+//! single point of failure (deleting it blocks no ordinary RoleBinding write and opens nothing), and
+//! who may edit a grant is decided by RBAC (`create` on the virtual resource `kubejit.dev/grants`).
+//!
+//! Its own test binary (so its own control plane): deleting a cluster-wide ConfigMap would race the
+//! other grant tests.
+
+// Integration tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod grant_support;
+mod support;
+
+use grant_support::{annotation, grant, kubejit_as, namespace_with_role, policy_for};
+use kubejit_testenv::{ControlPlane, shared};
+use serde_json::json;
+use support::install_kubejit;
+
+const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
+const PARAMS: &str = "kubejit-grant-admission";
+
+/// carol may create, patch and update RoleBindings in `ns` and bind the Role `viewer` there: the
+/// over-broad but ordinary permissions of a namespace admin.
+fn carol_edits_bindings(cp: &ControlPlane, ns: &str) {
+    let rules = json!([
+        { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+          "verbs": ["get", "list", "create", "patch", "update"] },
+        { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+          "resourceNames": ["viewer"], "verbs": ["bind"] },
+    ]);
+    for doc in [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": "viewer", "namespace": ns},
+               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": "binding-editor", "namespace": ns}, "rules": rules}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "carol-edits-bindings", "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binding-editor"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]}),
+    ] {
+        cp.apply(&doc.to_string()).unwrap();
+    }
+}
+
+/// carol creates an ordinary (non-kubejit) RoleBinding from a file with kubectl.
+fn carol_creates_plain_binding(cp: &ControlPlane, ns: &str, name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rb.json");
+    let rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]});
+    std::fs::write(&file, rb.to_string()).unwrap();
+    let out = cp
+        .kubectl_as("carol", &["create", "-f", file.to_str().unwrap()])
+        .unwrap();
+    assert!(
+        out.success,
+        "an ordinary RoleBinding create must not depend on kubejit's parameters: {}",
+        out.stderr
+    );
+    out.stdout
+}
+
+fn annotate(
+    cp: &ControlPlane,
+    user: &str,
+    ns: &str,
+    name: &str,
+    changes: &[&str],
+) -> (bool, String) {
+    let mut args = vec!["annotate", "rolebinding", name, "-n", ns, "--overwrite"];
+    args.extend_from_slice(changes);
+    let out = cp.kubectl_as(user, &args).unwrap();
+    (out.success, out.stderr)
+}
+
+#[test]
+fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
+    let cp = shared();
+    install_kubejit(cp);
+    let ns = namespace_with_role(cp, "vap-params");
+    // Roomy enough that the CLI's own AccessPolicy check lets `extend --ttl 2h` reach admission.
+    policy_for(cp, &ns, "4h");
+    carol_edits_bindings(cp, &ns);
+    let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
+    let original = annotation(cp, &ns, &live, EXPIRES_AT);
+
+    cp.admin(&["delete", "configmap", PARAMS, "-n", "kubejit-system"])
+        .unwrap();
+
+    // Ordinary bindings are out of the policies' scope: creating and editing one still works.
+    carol_creates_plain_binding(cp, &ns, "bob-views");
+    let (ok, err) = annotate(cp, "carol", &ns, "bob-views", &["note=fine"]);
+    assert!(ok, "{err}");
+
+    // The fence around grants still stands: carol can neither extend a grant nor turn her plain
+    // binding into one, nor strip a grant's deadline.
+    let far = format!("{EXPIRES_AT}=2030-01-01T00:00:00Z");
+    let strip = format!("{EXPIRES_AT}-");
+    for (binding, change) in [
+        (&live, &far),
+        (&live, &strip),
+        (&"bob-views".to_owned(), &far),
+    ] {
+        let (ok, err) = annotate(
+            cp,
+            "carol",
+            &ns,
+            binding,
+            &[change, "kubejit.dev/granted-by=carol"],
+        );
+        assert!(!ok, "carol must not {change} on {binding}");
+        assert!(
+            err.contains("kubejit-grant-annotations"),
+            "denied by the VAP: {err}"
+        );
+    }
+    assert_eq!(annotation(cp, &ns, &live, EXPIRES_AT), original);
+
+    // The granter still grants, within the safe default cap (720h after creation)...
+    let (ok, err) = annotate(
+        cp,
+        "irene",
+        &ns,
+        &live,
+        &[
+            &format!("{EXPIRES_AT}=2099-01-01T00:00:00Z"),
+            "kubejit.dev/granted-by=irene",
+        ],
+    );
+    assert!(!ok, "the 720h cap holds without parameters");
+    assert!(err.contains("720h"), "{err}");
+    let again = grant(cp, &ns, "oncall-payments", "5m", &[]);
+    assert!(!annotation(cp, &ns, &again, EXPIRES_AT).is_empty());
+
+    // ...and a tighter configured cap applies again once the parameters are back.
+    cp.apply(
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": PARAMS, "namespace": "kubejit-system"},
+                "data": {"maxTTL": "1h"}})
+        .to_string(),
+    )
+    .unwrap();
+    let tight = support::eventually(std::time::Duration::from_secs(60), "the 1h cap", || {
+        let out = kubejit_as(cp, "irene", &["extend", &live, "-n", &ns, "--ttl", "2h"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!out.status.success() && err.contains("kubejit-grant-ttl-cap")).then_some(err)
+    });
+    assert!(tight.contains("1h"), "{tight}");
+}
+
+#[test]
+fn who_may_edit_a_grant_is_rbac_create_on_kubejit_grants() {
+    let cp = shared();
+    install_kubejit(cp);
+    let ns = namespace_with_role(cp, "vap-rbac");
+    policy_for(cp, &ns, "30m");
+    let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
+    let incident = "debugging.kubernetes.io/incident=INC-77";
+    let role_for_bob = |name: &str, rules: serde_json::Value| {
+        for doc in [
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                   "metadata": {"name": name, "namespace": ns}, "rules": rules}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": format!("bob-{name}"), "namespace": ns},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]}),
+        ] {
+            cp.apply(&doc.to_string()).unwrap();
+        }
+    };
+    // Patch rights on bindings (and `bind` on the role, which the apiserver's escalation check
+    // demands for any update of a binding) do not make bob a granter...
+    role_for_bob(
+        "binding-patcher",
+        json!([{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+                "verbs": ["get", "patch"]},
+               {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+                "resourceNames": ["oncall-debug"], "verbs": ["bind"]}]),
+    );
+    let refused = support::eventually(std::time::Duration::from_secs(30), "a VAP denial", || {
+        let (ok, err) = annotate(cp, "bob", &ns, &live, &[incident]);
+        (!ok && err.contains("kubejit-grant-annotations")).then_some(())
+    });
+    let () = refused;
+    // ...a namespaced grant of the virtual permission does.
+    role_for_bob(
+        "local-granter",
+        json!([{"apiGroups": ["kubejit.dev"], "resources": ["grants"], "verbs": ["create"]}]),
+    );
+    let ok = support::wait_until(std::time::Duration::from_secs(30), || {
+        annotate(cp, "bob", &ns, &live, &[incident]).0
+    });
+    assert!(ok, "bob may edit grants in {ns} once RBAC says so");
+    assert_eq!(
+        annotation(cp, &ns, &live, "debugging.kubernetes.io/incident"),
+        "INC-77"
+    );
+}
