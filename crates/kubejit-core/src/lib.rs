@@ -11,8 +11,10 @@ pub mod grant;
 pub mod incident;
 pub mod names;
 pub mod policy;
+pub mod reason;
 pub mod role;
 pub mod subject;
+pub mod text;
 pub mod ttl;
 
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use policy::{
     IncidentSpec, NamedPolicy, PolicyError, PolicyProblem, RoleKind, RoleRef, RoleRefSpec,
     SubjectsSpec,
 };
+pub use reason::{Reason, ReasonError};
 pub use role::{OncallRole, PolicyRule};
 pub use subject::{Requester, RequesterMatch, Subjects, UserName};
 pub use ttl::{Ttl, TtlError};

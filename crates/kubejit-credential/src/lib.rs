@@ -30,9 +30,10 @@ pub const MAX_REFRESH_MARGIN_SECS: i64 = 300;
 /// lifetime, clamped to [1 min, 5 min]. For a 15-minute TTL (20 minutes of validity including the
 /// signer's 5-minute backdate) that is NotAfter − 2 min.
 pub fn refresh_at(validity: Validity) -> i64 {
-    let lifetime = validity.not_after - validity.not_before;
+    // Saturating: the times come from a certificate, and no value may panic.
+    let lifetime = validity.not_after.saturating_sub(validity.not_before);
     let margin = (lifetime / 10).clamp(MIN_REFRESH_MARGIN_SECS, MAX_REFRESH_MARGIN_SECS);
-    validity.not_after - margin
+    validity.not_after.saturating_sub(margin)
 }
 
 /// Unix seconds now (0 if the clock is before 1970, which no certificate would accept anyway).

@@ -121,7 +121,9 @@ impl GrantView {
             .chain(&self.service_accounts)
             .map(String::as_str)
             .collect();
+        // `subject` is for people; `users` keeps each name whole (a username may contain a comma).
         event.subject = (!users.is_empty()).then(|| users.join(","));
+        event.users = users.iter().map(|&u| u.to_owned()).collect();
         event.groups.clone_from(&self.groups);
         event.namespace.clone_from(&self.namespace);
         event.role = Some(self.role.clone());

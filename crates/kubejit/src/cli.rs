@@ -1,7 +1,7 @@
 //! clap types for every subcommand; parsing raw input into validated kubejit-core types happens here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kubejit_core::{GroupName, NamespaceName, ObjectName, Ttl, UserName};
+use kubejit_core::{GroupName, NamespaceName, ObjectName, Reason, Ttl, UserName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -168,8 +168,8 @@ pub struct GrantArgs {
     #[arg(long, env = "KUBEJIT_INCIDENT")]
     pub incident: Option<String>,
     /// Why the access is needed (recorded in the binding and the audit trail).
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -215,8 +215,8 @@ pub struct RevokeArgs {
     #[arg(long, env = "KUBEJIT_CLUSTER")]
     pub cluster: bool,
     /// Why the access ends early (recorded in the audit trail).
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
 }
 
 #[derive(Debug, Args)]
