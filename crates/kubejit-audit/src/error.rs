@@ -67,7 +67,9 @@ pub enum AuditError {
         #[source]
         source: time::error::Parse,
     },
-    #[error("time {value:?} is outside the range kubejit can represent in UTC (years -9999..=9999)")]
+    #[error(
+        "time {value:?} is outside the range kubejit can represent in UTC (years -9999..=9999)"
+    )]
     TimeOutOfRange { value: String },
     #[error("failed to format time")]
     FormatTime(#[source] time::error::Format),

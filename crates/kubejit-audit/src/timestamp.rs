@@ -115,14 +115,20 @@ mod tests {
     fn edge_of_the_range_is_an_error_not_a_panic() {
         for value in ["9999-12-31T23:59:59-23:59", "9999-12-31T23:00:00-01:00"] {
             assert!(
-                matches!(Timestamp::parse(value), Err(AuditError::TimeOutOfRange { .. })),
+                matches!(
+                    Timestamp::parse(value),
+                    Err(AuditError::TimeOutOfRange { .. })
+                ),
                 "{value}"
             );
             let json = format!("\"{value}\"");
             assert!(serde_json::from_str::<Timestamp>(&json).is_err(), "{value}");
         }
         let late = time::macros::datetime!(9999-12-31 23:59:59 -23:59);
-        assert_eq!(Timestamp::new(late).get(), PrimitiveDateTime::MAX.assume_utc());
+        assert_eq!(
+            Timestamp::new(late).get(),
+            PrimitiveDateTime::MAX.assume_utc()
+        );
         assert!(Timestamp::parse("9999-12-31T23:59:59Z").is_ok());
     }
 

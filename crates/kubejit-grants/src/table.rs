@@ -204,7 +204,8 @@ mod tests {
         r.grant.reason = Some(format!("fix\u{2066}{}", "x".repeat(5000)));
         let out = render_rows(&[r], ListFormat::Wide).unwrap();
         assert!(
-            !out.chars().any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
+            !out.chars()
+                .any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
             "{out:?}"
         );
         assert!(out.contains("mallory\\u{202e}ecila"), "{out}");

@@ -28,8 +28,14 @@ const ARGS: [&str; 4] = ["--controllers", "reaper", "--lease-name", "hostile-tes
 /// and Rust read differently, a 10 000-character value and one carrying a bidi override.
 fn poisoned_values() -> Vec<(&'static str, String)> {
     vec![
-        ("jit-edge-negative-offset", "9999-12-31T23:59:59-23:59".to_owned()),
-        ("jit-edge-one-minute", "9999-12-31T23:59:59-00:01".to_owned()),
+        (
+            "jit-edge-negative-offset",
+            "9999-12-31T23:59:59-23:59".to_owned(),
+        ),
+        (
+            "jit-edge-one-minute",
+            "9999-12-31T23:59:59-00:01".to_owned(),
+        ),
         ("jit-lowercase", "2030-01-02t15:04:05z".to_owned()),
         ("jit-leap-second", "2030-06-30T23:59:60Z".to_owned()),
         ("jit-huge", "9".repeat(10_000)),
@@ -74,7 +80,13 @@ fn poisoned_bindings_are_skipped_and_valid_grants_still_expire_across_a_restart(
     let ctl = start_controller(cp, &ARGS);
     let poisoned = poisoned_values();
     for (name, value) in &poisoned {
-        admin_binding(cp, &ns, name, "oncall-payments", json!({ EXPIRES_AT: value }));
+        admin_binding(
+            cp,
+            &ns,
+            name,
+            "oncall-payments",
+            json!({ EXPIRES_AT: value }),
+        );
     }
     let warned = || {
         let events = events(cp, &ns);
@@ -110,7 +122,10 @@ fn poisoned_bindings_are_skipped_and_valid_grants_still_expire_across_a_restart(
     );
     let metrics = ctl.metrics();
     assert!(
-        metrics.contains(&format!("kubejit_reaper_bindings_malformed {}", poisoned.len())),
+        metrics.contains(&format!(
+            "kubejit_reaper_bindings_malformed {}",
+            poisoned.len()
+        )),
         "the controller is alive and counts every poisoned binding: {metrics}"
     );
     let (status, log) = ctl.stop();
@@ -193,7 +208,13 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
     assert_eq!(written.stdout, "", "a refused grant writes nothing");
 
     // A granter editing the annotations directly meets the admission policy's rule.
-    let name = grant(cp, &ns, "oncall-payments", "5m", &["--reason", "checkout 500s"]);
+    let name = grant(
+        cp,
+        &ns,
+        "oncall-payments",
+        "5m",
+        &["--reason", "checkout 500s"],
+    );
     for change in [
         "debugging.kubernetes.io/incident=INC-4242\u{202e}",
         "kubejit.dev/reason=checkout\u{200b} 500s",
@@ -201,7 +222,15 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         let out = cp
             .kubectl_as(
                 "irene",
-                &["annotate", "rolebinding", &name, "-n", &ns, "--overwrite", change],
+                &[
+                    "annotate",
+                    "rolebinding",
+                    &name,
+                    "-n",
+                    &ns,
+                    "--overwrite",
+                    change,
+                ],
             )
             .unwrap();
         assert!(!out.success, "{change:?} must be refused by the apiserver");
@@ -222,8 +251,15 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
     );
     let out = kubejit_as(cp, "irene", &["grants", "-n", &ns, "-o", "wide"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("group:on\\u{202e}llac"), "{stdout}");
     assert!(stdout.contains("x\\u{2067}y"), "{stdout}");
-    assert!(!stdout.chars().any(|c| c != '\n' && is_deceptive(c)), "{stdout:?}");
+    assert!(
+        !stdout.chars().any(|c| c != '\n' && is_deceptive(c)),
+        "{stdout:?}"
+    );
 }

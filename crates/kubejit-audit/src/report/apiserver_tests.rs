@@ -251,8 +251,7 @@ fn a_username_with_a_comma_is_one_user() {
     created.incident = Some("INC-1".to_owned());
     created.expires_at = Some(at("11:00:00"));
     let trail = serde_json::to_string(&created).unwrap() + "\n";
-    let windows =
-        crate::report::windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
+    let windows = crate::report::windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
     assert_eq!(windows.len(), 1);
     assert_eq!(windows[0].users, ["a,b", "carol"]);
     let log = [

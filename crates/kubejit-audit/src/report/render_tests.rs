@@ -191,10 +191,15 @@ fn spoofing_characters_are_escaped_in_every_renderer() {
         render(&report, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            !text.chars().any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
+            !text
+                .chars()
+                .any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
             "{text:?}"
         );
-        assert!(text.contains("mal\\u{202e}lory") || text.contains(r"mal\\u{202e}lory"), "{text}");
+        assert!(
+            text.contains("mal\\u{202e}lory") || text.contains(r"mal\\u{202e}lory"),
+            "{text}"
+        );
     }
     let mut out = Vec::new();
     json(&report, &mut out).unwrap();
