@@ -81,4 +81,13 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(1_900_000_000), "2030-03-17T17:46:40Z");
     }
+
+    proptest::proptest! {
+        /// Validity comes from a certificate: no pair of times makes the refresh computation panic.
+        #[test]
+        fn refresh_at_never_panics(not_before in proptest::prelude::any::<i64>(), not_after in proptest::prelude::any::<i64>()) {
+            let at = refresh_at(Validity { not_before, not_after });
+            proptest::prop_assert!(at <= not_after);
+        }
+    }
 }
