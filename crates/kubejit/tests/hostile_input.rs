@@ -261,3 +261,86 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         "{stdout:?}"
     );
 }
+
+/// Differential test of the two readers of `expires-at`: the admission policy (regex, then Go's
+/// RFC 3339 parser through CEL `timestamp()`) and kubejit's. Every spelling of a deadline five
+/// minutes out is tried by a granter: what the apiserver admits the reaper must read (a spelling it
+/// called malformed would never be deleted: access past the policy's cap), and what the reaper reads
+/// the apiserver admits.
+#[test]
+fn the_admission_policy_and_the_reaper_read_expires_at_alike() {
+    let cp = shared();
+    install_kubejit(cp);
+    let ns = namespace_with_role(cp, "hostile-times");
+    policy_for(cp, &ns, "10m");
+    let name = grant(cp, &ns, "oncall-payments", "5m", &[]);
+    let base = (time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
+        .replace_second(59)
+        .unwrap()
+        .replace_nanosecond(0)
+        .unwrap();
+    let (date, hm) = (
+        format!(
+            "{:04}-{:02}-{:02}",
+            base.year(),
+            u8::from(base.month()),
+            base.day()
+        ),
+        format!("{:02}:{:02}", base.hour(), base.minute()),
+    );
+    let east = base.to_offset(time::macros::offset!(+01:00));
+    let east = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:59+01:00",
+        east.year(),
+        u8::from(east.month()),
+        east.day(),
+        east.hour(),
+        east.minute()
+    );
+    let spellings = [
+        format!("{date}T{hm}:59Z"),
+        format!("{date}T{hm}:59.5Z"),
+        format!("{date}T{hm}:59.123456789Z"),
+        format!("{date}T{hm}:59.1234567890Z"),
+        format!("{date}T{hm}:59+00:00"),
+        format!("{date}T{hm}:59-00:00"),
+        east,
+        format!("{date}t{hm}:59Z"),
+        format!("{date}T{hm}:59z"),
+        format!("{date} {hm}:59Z"),
+        format!("{date}T{hm}:60Z"),
+        format!("{date}T{hm}:59,5Z"),
+        format!("{date}T{hm}:59+24:00"),
+        format!("{date}T{hm}:59+0000"),
+        format!("{date}T{hm}:59"),
+        format!("{date}T{hm}:59Z\u{202e}"),
+        format!(" {date}T{hm}:59Z"),
+    ];
+    let mut disagreements = Vec::new();
+    for value in &spellings {
+        let change = format!("{EXPIRES_AT}={value}");
+        let out = cp
+            .kubectl_as(
+                "irene",
+                &[
+                    "annotate",
+                    "rolebinding",
+                    &name,
+                    "-n",
+                    &ns,
+                    "--overwrite",
+                    &change,
+                ],
+            )
+            .unwrap();
+        let kubejit = kubejit_core::parse_expires_at(value).is_ok();
+        if out.success != kubejit {
+            disagreements.push(format!(
+                "{value:?}: apiserver admitted={} kubejit reads={kubejit} ({})",
+                out.success,
+                out.stderr.trim()
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
