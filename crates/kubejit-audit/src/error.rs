@@ -67,6 +67,10 @@ pub enum AuditError {
         #[source]
         source: time::error::Parse,
     },
+    #[error(
+        "time {value:?} is outside the range kubejit can represent in UTC (years -9999..=9999)"
+    )]
+    TimeOutOfRange { value: String },
     #[error("failed to format time")]
     FormatTime(#[source] time::error::Format),
 }

@@ -3,9 +3,11 @@
 //!
 //! serde_json already escapes `"`, `\` and every C0 control character (so `\n` and ESC become `\n` and
 //! `\u001b`). It leaves DEL, the C1 controls (U+0080..U+009F, which include the 8-bit CSI that some
-//! terminals honour) and U+2028/U+2029 (line separators to JavaScript and some log shippers) raw, so we
-//! escape those too. Outside strings serde_json emits ASCII only, so rewriting these code points keeps
-//! the JSON valid and the decoded value unchanged.
+//! terminals honour), U+2028/U+2029 (line separators to JavaScript and some log shippers) and the
+//! Unicode format characters (bidi overrides such as U+202E, zero-width spaces, the BOM: they make
+//! `cat`/`less` of a trail show text that is not there) raw, so we escape those too — the set is
+//! [`kubejit_core::text::is_deceptive`]. Outside strings serde_json emits ASCII only, so rewriting
+//! these code points as `\uXXXX` keeps the JSON valid and the decoded value unchanged.
 
 use serde::Serialize;
 
@@ -17,29 +19,29 @@ pub fn to_json_line<T: Serialize>(value: &T) -> Result<Vec<u8>, AuditError> {
     Ok(escape_extra(raw))
 }
 
-/// Rewrites DEL, C1 controls and U+2028/U+2029 as `\uXXXX`. Skips the copy when none occur.
+/// Rewrites DEL, C1 controls, line separators and format characters as `\uXXXX` (UTF-16 units, as
+/// JSON spells characters outside the BMP). Skips the copy when the line is plain ASCII.
 fn escape_extra(raw: Vec<u8>) -> Vec<u8> {
-    if !raw.iter().any(|&b| b == 0x7f || b == 0xc2 || b == 0xe2) {
+    if raw.iter().all(|&b| b.is_ascii() && b != 0x7f) {
         return raw;
     }
-    let mut out = Vec::with_capacity(raw.len() + 16);
-    let mut i = 0;
-    while i < raw.len() {
-        let rest = &raw[i..];
-        let (code_point, len) = match rest {
-            [0x7f, ..] => (Some(0x7f_u32), 1),
-            [0xc2, second @ 0x80..=0x9f, ..] => (Some(u32::from(*second)), 2),
-            [0xe2, 0x80, 0xa8, ..] => (Some(0x2028), 3),
-            [0xe2, 0x80, 0xa9, ..] => (Some(0x2029), 3),
-            _ => (None, 1),
-        };
-        match code_point {
-            Some(cp) => out.extend_from_slice(format!("\\u{cp:04x}").as_bytes()),
-            None => out.push(raw[i]),
+    // serde_json wrote valid UTF-8; if that ever failed, the bytes are kept as they are.
+    let text = match String::from_utf8(raw) {
+        Ok(text) => text,
+        Err(e) => return e.into_bytes(),
+    };
+    let mut out = String::with_capacity(text.len().saturating_add(16));
+    for c in text.chars() {
+        if kubejit_core::text::is_deceptive(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
         }
-        i += len;
     }
-    out
+    out.into_bytes()
 }
 
 #[cfg(test)]
@@ -56,6 +58,9 @@ mod tests {
             ("csi\u{9b}2J", r#""csi\u009b2J""#),
             ("\"},{\"kind\":\"forged", r#""\"},{\"kind\":\"forged""#),
             ("ünïcode ok \u{2027}", "\"ünïcode ok \u{2027}\""),
+            ("INC-1\u{202e}fdp.exe", r#""INC-1\u202efdp.exe""#),
+            ("a\u{200b}b\u{feff}", r#""a\u200bb\ufeff""#),
+            ("tag\u{e0041}", r#""tag\udb40\udc41""#),
         ];
         for (input, want) in cases {
             let line = String::from_utf8(to_json_line(&input).unwrap()).unwrap();
@@ -69,7 +74,7 @@ mod tests {
         fn any_string_round_trips_on_one_clean_line(s in proptest::prelude::any::<String>()) {
             let line = to_json_line(&s).unwrap();
             let text = std::str::from_utf8(&line).unwrap();
-            let unsafe_char = text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'));
+            let unsafe_char = text.chars().any(kubejit_core::text::is_deceptive);
             proptest::prop_assert!(!unsafe_char, "raw control or separator in {}", text);
             proptest::prop_assert_eq!(serde_json::from_slice::<String>(&line).unwrap(), s);
         }

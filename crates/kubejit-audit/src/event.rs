@@ -28,8 +28,14 @@ pub struct AuditEvent {
     pub kind: EventKind,
     /// Who did it: a controller or a person using the CLI.
     pub actor: Actor,
-    /// Whose access this is about (the Kubernetes username), if anyone's.
+    /// Whose access this is about (the Kubernetes username), if anyone's. For a grant to several
+    /// users this is their comma-separated list, for people only: usernames may contain commas,
+    /// so programs read `users`.
     pub subject: Option<String>,
+    /// Every user (and service account) the access is for, one entry each. Empty in records
+    /// written before this field existed; readers then take `subject` as one username.
+    #[serde(default)]
+    pub users: Vec<String>,
     /// The subject's groups, or the groups in the requested certificate.
     pub groups: Vec<String>,
     /// Namespace the access is scoped to.
@@ -138,6 +144,7 @@ impl AuditEvent {
             kind,
             actor,
             subject: None,
+            users: Vec::new(),
             groups: Vec::new(),
             namespace: None,
             role: None,
@@ -209,6 +216,7 @@ mod tests {
             "subject",
             "time",
             "ttlSeconds",
+            "users",
         ];
         assert_eq!(keys, want);
         assert_eq!(value["kind"], "certificateApproved");

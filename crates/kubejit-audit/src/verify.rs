@@ -277,7 +277,9 @@ impl<'a, R: BufRead> Walk<'a, R> {
             );
             return broken(Failure::BadCheckpointSignature, self.line, detail);
         }
-        if checkpoint.sequence + 1 != sequence || checkpoint.hash != self.prev_hash {
+        // The sequence is read from the file: u64::MAX must be a broken chain, not an overflow.
+        if checkpoint.sequence.checked_add(1) != Some(sequence) || checkpoint.hash != self.prev_hash
+        {
             let detail = format!(
                 "signed checkpoint covers sequence {} with hash {}, but the chain before it ends at {} with hash {}",
                 checkpoint.sequence,

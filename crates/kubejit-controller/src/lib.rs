@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod http;
 mod leader;
+mod panic;
 pub mod reaper;
 mod run;
 pub mod shutdown;

@@ -5,12 +5,17 @@ use std::fmt;
 use regex::{Regex, RegexBuilder};
 use serde::Serialize;
 
+use crate::text;
+
 /// Hard ceiling for any incident reference, whatever a policy says: it lands in annotations, audit
 /// records and terminal output, where a kilobyte of text would be a nuisance or an attack.
 pub const INCIDENT_ABSOLUTE_MAX: usize = 128;
 
 /// Length limit a policy gets when it does not set one.
 pub const INCIDENT_DEFAULT_MAX: usize = 64;
+
+/// How much of an unusable value a message quotes back.
+const SHOWN: usize = 48;
 
 /// Compiled-pattern budget: policy authors are trusted, but a pathological regex must not eat memory.
 const PATTERN_SIZE_LIMIT: usize = 64 * 1024;
@@ -25,13 +30,15 @@ pub enum IncidentError {
     )]
     TooLong { len: usize, max: usize },
     #[error(
-        "incident reference {value:?} must not contain control characters or whitespace at either end"
+        "incident reference \"{value}\" must not contain control or invisible formatting characters \
+         (bidi overrides, zero-width spaces…) or whitespace at either end"
     )]
     Unprintable { value: String },
 }
 
 /// A syntactically sane incident reference: non-empty, at most [`INCIDENT_ABSOLUTE_MAX`] characters,
-/// no control characters, no leading or trailing whitespace.
+/// no control or format characters ([`crate::text::is_deceptive`]: `INC-1\u{202e}` must not display as
+/// something else), no leading or trailing whitespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Incident(String);
@@ -49,9 +56,9 @@ impl Incident {
         if len > max {
             return Err(IncidentError::TooLong { len, max });
         }
-        if value.trim() != value || value.chars().any(char::is_control) {
+        if value.trim() != value || text::first_deceptive(value).is_some() {
             return Err(IncidentError::Unprintable {
-                value: value.to_owned(),
+                value: text::escape_bounded(value, SHOWN),
             });
         }
         Ok(Self(value.to_owned()))
@@ -139,7 +146,7 @@ impl Default for IncidentRule {
 pub enum IncidentViolation {
     #[error("an incident reference is required by {scope}; pass one like --incident INC-12345")]
     Missing { scope: String },
-    #[error("incident reference {value:?} is not acceptable to {scope}: {source}")]
+    #[error("incident reference \"{value}\" is not acceptable to {scope}: {source}")]
     Invalid {
         value: String,
         scope: String,
@@ -191,15 +198,10 @@ impl IncidentRule {
     }
 }
 
-/// Untrusted text goes into messages shortened, so a hostile annotation cannot flood logs.
+/// Untrusted text goes into messages escaped and shortened, so a hostile annotation can neither
+/// flood logs nor rearrange what a terminal shows.
 fn printable(raw: &str) -> String {
-    const SHOWN: usize = 40;
-    if raw.chars().count() <= SHOWN {
-        return raw.to_owned();
-    }
-    let mut short: String = raw.chars().take(SHOWN).collect();
-    short.push('…');
-    short
+    text::escape_bounded(raw, SHOWN)
 }
 
 #[cfg(test)]
@@ -225,6 +227,14 @@ mod tests {
             ("INC-1 ", false),
             ("INC-1\n", false),
             ("INC\u{7}1", false),
+            ("INC-1\u{202e}", false),
+            ("INC-\u{202e}1-\u{202c}", false),
+            ("INC\u{200b}-1", false),
+            ("\u{feff}INC-1", false),
+            ("INC-1\u{2066}", false),
+            ("INC-1\u{85}", false),
+            ("INC-1\u{2028}", false),
+            ("INC-1\u{ad}", false),
             (&"x".repeat(128), true),
             (&"x".repeat(129), false),
         ];
@@ -296,6 +306,20 @@ mod tests {
     }
 
     #[test]
+    fn refusals_show_the_value_escaped() {
+        let r = rule(true, None, 64);
+        let err = r
+            .check(Some("INC-1\u{202e}4321"), "p")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("INC-1\\u{202e}4321"), "{err}");
+        assert!(!err.chars().any(text::is_deceptive), "{err:?}");
+        let long = format!("\u{202e}{}", "x".repeat(500));
+        let err = r.check(Some(&long), "p").unwrap_err().to_string();
+        assert!(err.len() < 400, "{err}");
+    }
+
+    #[test]
     fn bad_patterns_are_rejected() {
         assert!(IncidentPattern::new("INC-[").is_err());
         assert!(IncidentPattern::new("(a{1000}){1000}").is_err());
@@ -313,6 +337,18 @@ mod tests {
             if let Ok(Some(i)) = r.check(Some(&s), "p") {
                 prop_assert!(i.as_str().starts_with("INC-"));
                 prop_assert!(i.as_str().chars().count() <= 64);
+            }
+        }
+
+        /// Any string: accepted incidents are plain and re-parse to themselves; refusals are plain too.
+        #[test]
+        fn accepted_incidents_are_plain(s in any::<String>()) {
+            match Incident::parse(&s) {
+                Ok(i) => {
+                    prop_assert!(!i.as_str().chars().any(text::is_deceptive));
+                    prop_assert_eq!(Incident::parse(&i.to_string()), Ok(i));
+                }
+                Err(e) => prop_assert!(!e.to_string().chars().any(text::is_deceptive)),
             }
         }
     }

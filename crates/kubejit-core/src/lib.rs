@@ -4,6 +4,13 @@
 //! cluster. The Kubernetes glue (`kubejit-kube`) turns these values into API objects. Time is always
 //! passed in (`now`); core never reads a clock.
 
+// Core parses untrusted text (annotations, CSR fields, policies, durations): outside tests, no
+// arithmetic that can overflow and no indexing or slicing that can panic. Use checked_*/get().
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+
 pub mod annotations;
 pub mod csr;
 pub mod expiry;
@@ -11,8 +18,10 @@ pub mod grant;
 pub mod incident;
 pub mod names;
 pub mod policy;
+pub mod reason;
 pub mod role;
 pub mod subject;
+pub mod text;
 pub mod ttl;
 
 #[cfg(test)]
@@ -32,6 +41,7 @@ pub use policy::{
     IncidentSpec, NamedPolicy, PolicyError, PolicyProblem, RoleKind, RoleRef, RoleRefSpec,
     SubjectsSpec,
 };
+pub use reason::{Reason, ReasonError};
 pub use role::{OncallRole, PolicyRule};
 pub use subject::{Requester, RequesterMatch, Subjects, UserName};
 pub use ttl::{Ttl, TtlError};

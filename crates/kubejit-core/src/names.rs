@@ -4,19 +4,22 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Why a name was rejected; the message names the rule so the user can fix the input.
+use crate::text;
+
+/// Why a name was rejected; the message names the rule so the user can fix the input. `value` is the
+/// input escaped and shortened for display ([`shown`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     #[error("{kind} must not be empty")]
     Empty { kind: &'static str },
-    #[error("{kind} {value:?} is longer than {max} characters")]
+    #[error("{kind} \"{value}\" is longer than {max} characters")]
     TooLong {
         kind: &'static str,
         value: String,
         max: usize,
     },
     #[error(
-        "{kind} {value:?} is not a valid Kubernetes name: use lowercase letters, digits and '-'{dots}, \
+        "{kind} \"{value}\" is not a valid Kubernetes name: use lowercase letters, digits and '-'{dots}, \
          starting and ending with a letter or digit"
     )]
     InvalidCharacters {
@@ -24,9 +27,12 @@ pub enum NameError {
         value: String,
         dots: &'static str,
     },
-    #[error("{kind} {value:?} is reserved for Kubernetes system identities (prefix \"system:\")")]
+    #[error("{kind} \"{value}\" is reserved for Kubernetes system identities (prefix \"system:\")")]
     Reserved { kind: &'static str, value: String },
-    #[error("{kind} {value:?} must not contain control characters or whitespace at either end")]
+    #[error(
+        "{kind} \"{value}\" must not contain control or invisible formatting characters (bidi \
+         overrides, zero-width spaces…) or whitespace at either end"
+    )]
     Unprintable { kind: &'static str, value: String },
 }
 
@@ -45,6 +51,16 @@ pub struct ObjectName(String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct GroupName(String);
+
+/// The rejected input as messages quote it: escaped ([`text::escape`]) and at most 80 characters.
+pub(crate) fn shown(value: &str) -> String {
+    text::escape_bounded(value, 80)
+}
+
+/// Whether a free-form name (user, group) would display as something it is not.
+pub(crate) fn is_unprintable(value: &str) -> bool {
+    value.trim() != value || text::first_deceptive(value).is_some()
+}
 
 const LABEL_MAX: usize = 63;
 const SUBDOMAIN_MAX: usize = 253;
@@ -69,7 +85,7 @@ fn check_len(kind: &'static str, value: &str, max: usize) -> Result<(), NameErro
     if value.len() > max {
         return Err(NameError::TooLong {
             kind,
-            value: value.to_owned(),
+            value: shown(value),
             max,
         });
     }
@@ -83,7 +99,7 @@ impl NamespaceName {
         if !is_dns_label(value) {
             return Err(NameError::InvalidCharacters {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
                 dots: "",
             });
         }
@@ -98,7 +114,7 @@ impl ObjectName {
         if !value.split('.').all(is_dns_label) {
             return Err(NameError::InvalidCharacters {
                 kind,
-                value: value.to_owned(),
+                value: shown(value),
                 dots: " and '.'",
             });
         }
@@ -114,16 +130,16 @@ impl GroupName {
     pub fn parse(value: &str) -> Result<Self, NameError> {
         const KIND: &str = "group";
         check_len(KIND, value, GROUP_MAX)?;
-        if value.trim() != value || value.chars().any(char::is_control) {
+        if is_unprintable(value) {
             return Err(NameError::Unprintable {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
             });
         }
         if value.starts_with("system:") {
             return Err(NameError::Reserved {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
             });
         }
         Ok(Self(value.to_owned()))
@@ -210,6 +226,16 @@ mod tests {
             Err(NameError::Unprintable { .. })
         ));
         assert!(matches!(GroupName::parse(""), Err(NameError::Empty { .. })));
+        for spoof in [
+            "oncall\u{202e}",
+            "on\u{200b}call",
+            "\u{feff}oncall",
+            "oncall\u{2066}",
+        ] {
+            let err = GroupName::parse(spoof).unwrap_err();
+            assert!(matches!(err, NameError::Unprintable { .. }), "{spoof:?}");
+            assert!(!err.to_string().chars().any(text::is_deceptive), "{err}");
+        }
     }
 
     #[test]

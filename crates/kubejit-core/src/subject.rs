@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::names::{GroupName, NameError};
+use crate::names::{GroupName, NameError, is_unprintable, shown};
 
 /// Kubernetes reserves the `system:` prefix for its own identities (nodes, service accounts, masters).
 pub const SYSTEM_PREFIX: &str = "system:";
@@ -30,20 +30,20 @@ impl UserName {
         if value.len() > USER_MAX {
             return Err(NameError::TooLong {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
                 max: USER_MAX,
             });
         }
-        if value.trim() != value || value.chars().any(char::is_control) {
+        if is_unprintable(value) {
             return Err(NameError::Unprintable {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
             });
         }
         if value.starts_with(SYSTEM_PREFIX) {
             return Err(NameError::Reserved {
                 kind: KIND,
-                value: value.to_owned(),
+                value: shown(value),
             });
         }
         Ok(Self(value.to_owned()))
@@ -155,6 +155,9 @@ mod tests {
             ("", false),
             (" alice", false),
             ("al\tice", false),
+            ("alice\u{202e}", false),
+            ("al\u{200b}ice", false),
+            ("a,b", true),
             ("system:admin", false),
             ("system:serviceaccount:kubejit:controller", false),
             (&"a".repeat(257), false),

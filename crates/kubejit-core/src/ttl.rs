@@ -224,6 +224,18 @@ mod tests {
             let _ = Ttl::parse(&s);
         }
 
+        /// Near-valid durations with huge numbers and every unit: an error (overflow, too long), never
+        /// a panic; whatever is accepted is within the absolute maximum and prints back to itself.
+        #[test]
+        fn huge_durations_never_panic(
+            s in "[0-9]{1,30}(ns|us|ms|s|m|h|d|w|M|y)( ?[0-9]{1,30}(ns|s|m|h|d|w|M|y)){0,3}"
+        ) {
+            if let Ok(ttl) = Ttl::parse(&s) {
+                prop_assert!(ttl <= ABSOLUTE_MAX_TTL);
+                prop_assert_eq!(Ttl::parse(&ttl.to_string()), Ok(ttl));
+            }
+        }
+
         #[test]
         fn display_round_trips(secs in 1u64..=366 * 86400) {
             let ttl = Ttl::from_secs(secs).unwrap();

@@ -160,4 +160,25 @@ mod tests {
         assert_eq!(v["status"]["expirationTimestamp"], "2030-01-01T00:00:00Z");
         assert!(!format!("{cred:?}").contains("KEY"));
     }
+
+    proptest::proptest! {
+        /// kubectl's KUBERNETES_EXEC_INFO is input: any string, and any near-valid document, is an
+        /// error or a value, never a panic.
+        #[test]
+        fn exec_info_never_panics(raw in proptest::prelude::any::<String>()) {
+            let _ = ExecInfo::parse(&raw);
+        }
+
+        #[test]
+        fn near_valid_exec_info_never_panics(
+            version in "client\\.authentication\\.k8s\\.io/v1(beta1)?|\\PC{0,12}",
+            interactive in "true|false|null|\"yes\"|1|\\[\\]",
+            cluster in "null|\\{\\}|\\{\"server\":\\PC{0,8}\\}|\\[1\\]|\"x\"",
+        ) {
+            let raw = format!(
+                r#"{{"kind":"ExecCredential","apiVersion":"{version}","spec":{{"interactive":{interactive},"cluster":{cluster}}}}}"#
+            );
+            let _ = ExecInfo::parse(&raw);
+        }
+    }
 }

@@ -30,9 +30,10 @@ pub const MAX_REFRESH_MARGIN_SECS: i64 = 300;
 /// lifetime, clamped to [1 min, 5 min]. For a 15-minute TTL (20 minutes of validity including the
 /// signer's 5-minute backdate) that is NotAfter − 2 min.
 pub fn refresh_at(validity: Validity) -> i64 {
-    let lifetime = validity.not_after - validity.not_before;
+    // Saturating: the times come from a certificate, and no value may panic.
+    let lifetime = validity.not_after.saturating_sub(validity.not_before);
     let margin = (lifetime / 10).clamp(MIN_REFRESH_MARGIN_SECS, MAX_REFRESH_MARGIN_SECS);
-    validity.not_after - margin
+    validity.not_after.saturating_sub(margin)
 }
 
 /// Unix seconds now (0 if the clock is before 1970, which no certificate would accept anyway).
@@ -79,5 +80,14 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(rfc3339(1_900_000_000), "2030-03-17T17:46:40Z");
+    }
+
+    proptest::proptest! {
+        /// Validity comes from a certificate: no pair of times makes the refresh computation panic.
+        #[test]
+        fn refresh_at_never_panics(not_before in proptest::prelude::any::<i64>(), not_after in proptest::prelude::any::<i64>()) {
+            let at = refresh_at(Validity { not_before, not_after });
+            proptest::prop_assert!(at <= not_after);
+        }
     }
 }

@@ -7,7 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kubejit_audit::{Actor, Decision, EventKind, Timestamp};
 use kubejit_core::{
-    GrantAction, GrantPlan, GrantRequest, NamespaceName, RoleRef, Subjects, Ttl, decide_grant,
+    GrantAction, GrantPlan, GrantRequest, NamespaceName, Reason, RoleRef, Subjects, Ttl,
+    decide_grant,
 };
 use kubejit_kube::{GrantView, keys};
 use time::OffsetDateTime;
@@ -25,7 +26,7 @@ pub struct NewGrant {
     /// `None`: the policy rule's `defaultTTL`.
     pub ttl: Option<Ttl>,
     pub incident: Option<String>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 /// Checks policy, records `grantCreated`, creates the binding. A refusal writes nothing.
@@ -45,7 +46,8 @@ pub async fn create(
         action: GrantAction::Create,
     };
     let plan = decide_grant(&request, &policies, now).map_err(Error::Refused)?;
-    let binding = build(&plan, &session.requester.username, grant.reason.as_deref());
+    let reason = grant.reason.as_ref().map(Reason::as_str);
+    let binding = build(&plan, &session.requester.username, reason);
     let view = GrantView::of(&binding);
     session.record(allowed_event(
         &view,

@@ -91,11 +91,14 @@ fn human(secs: u64) -> String {
     }
 }
 
-/// Cells come from annotations anyone with write access could set: no control characters.
+/// The widest a cell gets: annotations can hold kilobytes, a table row should not.
+const CELL_MAX: usize = 128;
+
+/// Cells come from the apiserver (names, annotations anyone with write access could set): control
+/// and format characters (bidi overrides, zero-width spaces) are shown escaped as `\u{202e}`, never
+/// raw, and long values are cut with a marker.
 fn printable(cell: &str) -> String {
-    cell.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    kubejit_core::text::escape_bounded(cell, CELL_MAX)
 }
 
 fn align(lines: &[Vec<String>]) -> String {
@@ -189,6 +192,26 @@ mod tests {
             render_rows(&[], ListFormat::Table).unwrap(),
             "No grants found.\n"
         );
+    }
+
+    /// Names come from the apiserver unvalidated: a bidi override or zero-width space in a user,
+    /// group or reason is shown escaped, never raw; a huge reason is cut.
+    #[test]
+    fn spoofing_characters_are_shown_escaped() {
+        let mut r = row("g", GrantStatus::Active, Some(60));
+        r.grant.users = vec!["mallory\u{202e}ecila".into()];
+        r.grant.groups = vec!["on\u{200b}call".into()];
+        r.grant.reason = Some(format!("fix\u{2066}{}", "x".repeat(5000)));
+        let out = render_rows(&[r], ListFormat::Wide).unwrap();
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
+            "{out:?}"
+        );
+        assert!(out.contains("mallory\\u{202e}ecila"), "{out}");
+        assert!(out.contains("group:on\\u{200b}call"), "{out}");
+        assert!(out.contains("fix\\u{2066}x"), "{out}");
+        assert!(out.lines().all(|l| l.chars().count() < 1000), "{out}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! clap types for every subcommand; parsing raw input into validated kubejit-core types happens here.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use kubejit_core::{GroupName, NamespaceName, ObjectName, Ttl, UserName};
+use kubejit_core::{GroupName, NamespaceName, ObjectName, Reason, Ttl, UserName};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -158,8 +158,8 @@ pub struct GrantArgs {
     /// Group to grant to (repeat for several).
     #[arg(short, long = "group", env = "KUBEJIT_GRANT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
     pub groups: Vec<GroupName>,
-    /// User to grant to (repeat for several).
-    #[arg(short, long = "user", env = "KUBEJIT_GRANT_USER", value_delimiter = ',', value_parser = UserName::parse)]
+    /// User to grant to (repeat for several). Not split on commas: a Kubernetes username may contain one.
+    #[arg(short, long = "user", env = "KUBEJIT_GRANT_USER", value_parser = UserName::parse)]
     pub users: Vec<UserName>,
     /// How long the access lasts, e.g. 30m or 2h (default: the policy's defaultTTL).
     #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
@@ -168,8 +168,8 @@ pub struct GrantArgs {
     #[arg(long, env = "KUBEJIT_INCIDENT")]
     pub incident: Option<String>,
     /// Why the access is needed (recorded in the binding and the audit trail).
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -215,8 +215,8 @@ pub struct RevokeArgs {
     #[arg(long, env = "KUBEJIT_CLUSTER")]
     pub cluster: bool,
     /// Why the access ends early (recorded in the audit trail).
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +339,36 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("reserved"), "{err}");
+    }
+
+    /// A username may contain a comma: `--user a,b` is the one user `a,b`, never two.
+    #[test]
+    fn a_user_with_a_comma_is_one_user() {
+        let cli = Cli::try_parse_from([
+            "kubejit", "grant", "-n", "p", "--user", "a,b", "--user", "carol",
+        ])
+        .unwrap();
+        let Command::Grant(args) = cli.command else {
+            panic!("not a grant");
+        };
+        let users: Vec<&str> = args.users.iter().map(UserName::as_str).collect();
+        assert_eq!(users, ["a,b", "carol"]);
+    }
+
+    #[test]
+    fn spoofing_reasons_are_refused() {
+        let err = Cli::try_parse_from([
+            "kubejit",
+            "grant",
+            "-n",
+            "p",
+            "-g",
+            "g",
+            "--reason",
+            "ok\u{202e}",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("bidi override"), "{err}");
     }
 }
 

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     init_tracing(cli.global.verbose);
     // The credential plugin answers cache hits without an async runtime; it builds one only on a miss.
     if let cli::Command::Credential(args) = &cli.command {
@@ -28,7 +31,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             // The whole chain once, outermost first: each layer adds context, none repeats its source.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", shown(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     };
@@ -36,6 +39,34 @@ fn main() -> ExitCode {
     // not keep the process alive after its work is done.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+/// clap quotes a rejected value back verbatim. A value carrying a bidi override, a zero-width
+/// character or an escape sequence must not rearrange the user's terminal, so those characters are
+/// shown escaped (`\u{202e}`); help and version output are printed by clap as usual.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    eprint!("{}", shown(&error.render().to_string()));
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+}
+
+/// `text` with control and format characters other than newlines escaped as `\u{…}`: error
+/// messages quote names and values from the command line and the apiserver.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c != '\n' && kubejit_core::text::is_deceptive(c) {
+            true => format!("\\u{{{:x}}}", u32::from(c)),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Diagnostics go to stderr only: stdout belongs to command output (and to ExecCredential JSON).

@@ -120,8 +120,8 @@ impl Selector {
         let mut by_user: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
         let mut by_group: HashMap<&str, Vec<AccessWindow>> = HashMap::new();
         for window in windows {
-            // A grant to several users records them comma-separated in `subject`.
-            for user in window.subject.split(',').filter(|u| !u.is_empty()) {
+            // One entry per user: a username may itself contain a comma (`a,b` is one user).
+            for user in window.users.iter().filter(|u| !u.is_empty()) {
                 by_user.entry(user).or_default().push(window.clone());
             }
             if window.source == "grant" {

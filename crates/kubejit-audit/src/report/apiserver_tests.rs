@@ -204,6 +204,7 @@ fn candidate_lines_are_each_reported_once_in_order() {
 fn group_grants_select_every_member_and_nobody_else() {
     let window = AccessWindow {
         subject: String::new(),
+        users: Vec::new(),
         groups: vec!["oncall-payments".to_owned()],
         namespace: Some("payments".to_owned()),
         role: Some("oncall-debug".to_owned()),
@@ -235,4 +236,44 @@ fn group_grants_select_every_member_and_nobody_else() {
     let mut users = Vec::new();
     scan(log.as_bytes(), &selector, |row| users.push(row.user)).unwrap();
     assert_eq!(users, ["alice"], "members inside the window only");
+}
+
+/// A username with a comma is one user: a grant to `a,b` selects `a,b`'s requests, not `a`'s or `b`'s.
+#[test]
+fn a_username_with_a_comma_is_one_user() {
+    let mut created = crate::AuditEvent::new(
+        crate::EventKind::GrantCreated,
+        crate::Actor::user("granter"),
+        at("10:00:00"),
+    );
+    created.subject = Some("a,b,carol".to_owned());
+    created.users = vec!["a,b".to_owned(), "carol".to_owned()];
+    created.incident = Some("INC-1".to_owned());
+    created.expires_at = Some(at("11:00:00"));
+    let trail = serde_json::to_string(&created).unwrap() + "\n";
+    let windows = crate::report::windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
+    assert_eq!(windows.len(), 1);
+    assert_eq!(windows[0].users, ["a,b", "carol"]);
+    let log = [
+        line(&ok("a,b", "10:10:00")),
+        line(&ok("a", "10:11:00")),
+        line(&ok("b", "10:12:00")),
+        line(&ok("carol", "10:13:00")),
+    ]
+    .concat();
+    let mut users = Vec::new();
+    scan(log.as_bytes(), &Selector::new(&windows), |row| {
+        users.push(row.user)
+    })
+    .unwrap();
+    assert_eq!(users, ["a,b", "carol"]);
+}
+
+/// A record written before `users` existed: its `subject` is one username, commas and all.
+#[test]
+fn old_records_take_the_subject_whole() {
+    let line_ = r#"{"schemaVersion":1,"sequence":1,"time":"2024-05-01T10:00:00Z","eventId":"x","kind":"grantCreated","actor":{"kind":"user","name":"g"},"subject":"a,b","groups":[],"namespace":null,"role":null,"policy":null,"incident":"INC-1","reason":null,"decision":null,"decisionReason":null,"ttlSeconds":null,"expiresAt":null,"object":null}"#;
+    let windows =
+        crate::report::windows_for_incident(format!("{line_}\n").as_bytes(), "INC-1").unwrap();
+    assert_eq!(windows[0].users, ["a,b"]);
 }

@@ -61,16 +61,10 @@ fn cells(row: &Row) -> [String; 10] {
     ]
 }
 
-/// Escapes characters that could drive a terminal or split a line.
+/// Escapes characters that could drive a terminal, split a line or reorder what it shows (bidi
+/// overrides, zero-width characters): names come from the apiserver and nobody validated them.
 fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-            true => out.push_str(&c.escape_unicode().to_string()),
-            false => out.push(c),
-        }
-    }
-    out
+    kubejit_core::text::escape(text).into_owned()
 }
 
 fn window_line(w: &AccessWindow) -> String {

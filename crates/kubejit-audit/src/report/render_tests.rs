@@ -171,3 +171,40 @@ fn user_scope_needs_no_trail() {
     .unwrap_err();
     assert!(matches!(err, AuditError::MissingTrail));
 }
+
+/// A username or object name from the apiserver carrying a bidi override or a zero-width space is
+/// shown escaped in the table and Markdown, so it cannot reorder or hide part of a row; JSON keeps
+/// the exact value (escaped as `\u202e` in the JSON text).
+#[test]
+fn spoofing_characters_are_escaped_in_every_renderer() {
+    let log = api("mal\u{202e}lory", "10:01:00", "get", "", "we\u{200b}b", 200);
+    let scope = Scope::User {
+        user: "mal\u{202e}lory".into(),
+        since: None,
+        until: None,
+    };
+    let report = build(&scope, None::<&[u8]>, log.as_bytes()).unwrap();
+    assert_eq!(report.rows.len(), 1);
+    type Render = fn(&Report, &mut Vec<u8>) -> Result<(), AuditError>;
+    for render in [table as Render, markdown as Render] {
+        let mut out = Vec::new();
+        render(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("mal\\u{202e}lory") || text.contains(r"mal\\u{202e}lory"),
+            "{text}"
+        );
+    }
+    let mut out = Vec::new();
+    json(&report, &mut out).unwrap();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.contains(r"mal\u202elory"), "{text}");
+    let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(value["rows"][0]["user"], "mal\u{202e}lory");
+}

@@ -11,7 +11,11 @@ use crate::{AuditError, AuditEvent, EventKind, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessWindow {
+    /// For display: the record's `subject`.
     pub subject: String,
+    /// The usernames the window selects, one entry each (never split on commas: a username may
+    /// contain one).
+    pub users: Vec<String>,
     pub groups: Vec<String>,
     pub namespace: Option<String>,
     pub role: Option<String>,
@@ -30,6 +34,7 @@ impl AccessWindow {
     pub fn requested(user: &str, since: Option<Timestamp>, until: Option<Timestamp>) -> Self {
         Self {
             subject: user.to_owned(),
+            users: vec![user.to_owned()],
             groups: Vec::new(),
             namespace: None,
             role: None,
@@ -103,8 +108,15 @@ fn opened_window(event: AuditEvent) -> AccessWindow {
         EventKind::CertificateApproved => "certificate",
         _ => "grant",
     };
+    // Older records have no `users`: their `subject` is taken whole, as one username.
+    let users = match (event.users.is_empty(), &event.subject) {
+        (false, _) => event.users,
+        (true, Some(subject)) if !subject.is_empty() => vec![subject.clone()],
+        (true, _) => Vec::new(),
+    };
     AccessWindow {
         subject: event.subject.unwrap_or_default(),
+        users,
         groups: event.groups,
         namespace: event.namespace,
         role: event.role,

@@ -34,13 +34,16 @@ pub enum Error {
     MissingMetadata { name: String, field: &'static str },
     #[error("AccessPolicies are not loaded yet")]
     PoliciesNotLoaded,
+    /// A bug, contained (see `crate::panic`): no decision, retried with backoff like any error.
+    #[error("deciding CSR {name} panicked ({message})")]
+    Panicked { name: String, message: String },
 }
 
 /// Error labels counted outside reconcile (they never block a decision on their own).
 pub const NON_RECONCILE_ERRORS: [&str; 3] = ["event_publish", "policy_watch", "csr_watch"];
 
 impl Error {
-    pub const METRIC_LABELS: [&'static str; 7] = [
+    pub const METRIC_LABELS: [&'static str; 8] = [
         "audit_write",
         "audit_task",
         "approval_write",
@@ -48,6 +51,7 @@ impl Error {
         "kept_changing",
         "missing_metadata",
         "policies_not_loaded",
+        "panic",
     ];
 
     /// Stable label for the `kubejit_approver_errors_total` metric.
@@ -60,6 +64,7 @@ impl Error {
             Self::KeptChanging { .. } => "kept_changing",
             Self::MissingMetadata { .. } => "missing_metadata",
             Self::PoliciesNotLoaded => "policies_not_loaded",
+            Self::Panicked { .. } => "panic",
         }
     }
 
@@ -107,6 +112,10 @@ mod tests {
                 field: "uid",
             },
             Error::PoliciesNotLoaded,
+            Error::Panicked {
+                name: "x".to_owned(),
+                message: "boom".to_owned(),
+            },
         ];
         for e in errors {
             assert!(Error::METRIC_LABELS.contains(&e.metric_label()));

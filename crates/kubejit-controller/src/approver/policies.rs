@@ -95,7 +95,8 @@ async fn report_invalid(
     let event = Event {
         type_: EventType::Warning,
         reason: "InvalidPolicy".to_owned(),
-        note: Some(note),
+        // The note quotes policy fields as written: shown escaped, never raw.
+        note: Some(kubejit_core::text::escape(&note).into_owned()),
         action: "Validate".to_owned(),
         secondary: None,
     };

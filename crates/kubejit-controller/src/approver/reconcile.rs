@@ -16,10 +16,22 @@ use super::write::{latency_secs, publish_event, record_audit, write_condition};
 /// How often a 409 makes us re-read and re-decide within one reconcile before backing off.
 const CONFLICT_ATTEMPTS: usize = 3;
 
+/// One reconcile with any panic contained to this CSR (see `crate::panic`): no decision, and the
+/// error policy retries it with backoff while every other CSR keeps being decided.
+pub async fn reconcile(
+    csr: Arc<CertificateSigningRequest>,
+    app: Arc<Approver>,
+) -> Result<Action, Error> {
+    let name = csr.name_any();
+    crate::panic::contain(reconcile_one(csr, app))
+        .await
+        .unwrap_or_else(|message| Err(Error::Panicked { name, message }))
+}
+
 /// Level-triggered: a decided CSR or another signer's CSR is left alone; a pending one is decided.
 /// Nothing is polled: a CSR is reconciled again when it changes or when policies change.
 #[tracing::instrument(skip_all, fields(csr = %csr.name_any()))]
-pub async fn reconcile(
+async fn reconcile_one(
     csr: Arc<CertificateSigningRequest>,
     app: Arc<Approver>,
 ) -> Result<Action, Error> {
@@ -100,8 +112,9 @@ async fn decide_and_write(
     tracing::info!(
         result = outcome.as_str(),
         reason = machine_reason(&decision),
-        requester = %facts.username,
-        message = %decision.message(),
+        // Logs are read in terminals too: names from the apiserver are shown escaped.
+        requester = %kubejit_core::text::escape(&facts.username),
+        message = %kubejit_core::text::escape(decision.message()),
         "CSR decided"
     );
     publish_event(app, csr, &decision).await;

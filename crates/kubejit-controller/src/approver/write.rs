@@ -12,7 +12,7 @@ use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use kubejit_audit::{Actor, AuditEvent, ObjectRef, Timestamp};
-use kubejit_core::{CsrFacts, Decision, GroupName};
+use kubejit_core::{CsrFacts, Decision, GroupName, text};
 
 use super::error::Error;
 use super::outcome::{Outcome, machine_reason};
@@ -53,10 +53,11 @@ fn audit_event(
         now,
     );
     event.subject = Some(facts.username.clone());
-    event.incident = facts.incident.clone();
+    event.users = vec![facts.username.clone()];
+    event.incident = recorded_incident(facts, decision);
     event.decision = Some(outcome.audit_decision());
     event.decision_reason = Some(machine_reason(decision).to_owned());
-    event.reason = Some(decision.message().to_owned());
+    event.reason = Some(shown_message(decision));
     event.ttl_seconds = facts.expiration_seconds.and_then(|s| u64::try_from(s).ok());
     event.object = Some(ObjectRef {
         kind: "CertificateSigningRequest".to_owned(),
@@ -82,12 +83,37 @@ fn audit_event(
     event
 }
 
+/// The longest unvalidated incident kept in an audit record (escaped, with a cut marker).
+const RAW_INCIDENT_MAX: usize = 256;
+
+/// The incident a record names: the policy-validated one when allowed; when denied, whatever the
+/// requester typed (it may be why it was denied), escaped and bounded so it can neither forge a
+/// reader's view nor bloat the trail.
+fn recorded_incident(facts: &CsrFacts, decision: &Decision) -> Option<String> {
+    match decision {
+        Decision::Approve { allowed, .. } | Decision::Pending { allowed, .. } => {
+            allowed.incident.as_ref().map(|i| i.as_str().to_owned())
+        }
+        Decision::Deny { .. } => facts
+            .incident
+            .as_deref()
+            .map(|raw| text::escape_bounded(raw, RAW_INCIDENT_MAX)),
+    }
+}
+
+/// A decision's message as people see it (condition, Event, audit): decision messages quote the
+/// requester's username and CSR fields, which nobody validated, so they are escaped here, once.
+fn shown_message(decision: &Decision) -> String {
+    text::escape(decision.message()).into_owned()
+}
+
 /// Upper bound of the certificate's notAfter: the signer starts counting when it signs, after this.
 fn expires_at(now: Timestamp, ttl_secs: u64, outcome: Outcome) -> Option<Timestamp> {
     match outcome {
         Outcome::Approved => {
             let secs = i64::try_from(ttl_secs).ok()?;
-            Some(Timestamp::new(now.get() + time::Duration::seconds(secs)))
+            let at = now.get().checked_add(time::Duration::seconds(secs))?;
+            Some(Timestamp::new(at))
         }
         Outcome::Denied | Outcome::Pending => None,
     }
@@ -107,7 +133,7 @@ pub async fn write_condition(
         Decision::Deny { reason, .. } => ("Denied", reason.as_str()),
         Decision::Pending { .. } => return Ok(()),
     };
-    let body = approval_body(csr, type_, reason, decision.message())?;
+    let body = approval_body(csr, type_, reason, &shown_message(decision))?;
     api.replace_subresource("approval", &name, &PostParams::default(), &body)
         .await
         .map(|_: CertificateSigningRequest| ())
@@ -173,7 +199,7 @@ pub async fn publish_event(app: &Approver, csr: &CertificateSigningRequest, deci
     let event = Event {
         type_,
         reason: outcome.event_reason().to_owned(),
-        note: Some(truncate(decision.message(), 1000)),
+        note: Some(truncate(&shown_message(decision), 1000)),
         action: "Decide".to_owned(),
         secondary: None,
     };
@@ -191,15 +217,15 @@ pub fn latency_secs(csr: &CertificateSigningRequest) -> Option<f64> {
 }
 
 /// Events carry at most 1 kB of note; cut on a character boundary.
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
+fn truncate(message: &str, max: usize) -> String {
+    if message.len() <= max {
+        return message.to_owned();
     }
     let mut end = max.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    while !message.is_char_boundary(end) {
+        end = end.saturating_sub(1);
     }
-    format!("{}...", &text[..end])
+    format!("{}...", message.get(..end).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -246,6 +272,35 @@ mod tests {
         csr.metadata.uid = None;
         let err = approval_body(&csr, "Approved", "ApprovedByPolicy", "ok").unwrap_err();
         assert!(matches!(err, Error::MissingMetadata { field: "uid", .. }));
+    }
+
+    #[test]
+    fn a_denied_requests_raw_incident_is_recorded_escaped_and_bounded() {
+        let deny = |message: &str| Decision::Deny {
+            reason: kubejit_core::DenyReason::IncidentInvalid,
+            message: message.to_owned(),
+        };
+        let facts = |incident: &str| CsrFacts {
+            username: "mallory".to_owned(),
+            groups: Vec::new(),
+            uid: None,
+            usages: Vec::new(),
+            expiration_seconds: None,
+            signer_name: String::new(),
+            incident: Some(incident.to_owned()),
+            request: Vec::new(),
+        };
+        let spoof = "INC-1\u{202e}4321-CNI";
+        assert_eq!(
+            recorded_incident(&facts(spoof), &deny("x")).as_deref(),
+            Some("INC-1\\u{202e}4321-CNI")
+        );
+        let flood = format!("\u{1b}[2J{}", "A".repeat(100_000));
+        let kept = recorded_incident(&facts(&flood), &deny("x")).unwrap();
+        assert!(kept.chars().count() <= RAW_INCIDENT_MAX, "{}", kept.len());
+        assert!(kept.starts_with("\\u{1b}[2J") && kept.ends_with("more characters]"));
+        let message = shown_message(&deny("certificate CN \"a\u{202e}b\" differs"));
+        assert_eq!(message, "certificate CN \"a\\u{202e}b\" differs");
     }
 
     #[test]

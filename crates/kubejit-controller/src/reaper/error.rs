@@ -26,6 +26,9 @@ pub enum Error {
     },
     #[error("{what} kept changing while being deleted; retrying")]
     KeepsChanging { what: String },
+    /// A bug, contained (see `crate::panic`): the object is retried later, the rest is unaffected.
+    #[error("reconciling {what} panicked ({message}); retrying later")]
+    Panicked { what: String, message: String },
 }
 
 impl Error {
@@ -36,6 +39,7 @@ impl Error {
             Self::Delete { .. } => "delete",
             Self::Reread { .. } => "reread",
             Self::KeepsChanging { .. } => "keeps_changing",
+            Self::Panicked { .. } => "panic",
         }
     }
 }

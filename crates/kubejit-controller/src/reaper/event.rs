@@ -38,7 +38,8 @@ pub(crate) async fn publish<B: Binding>(
             .map(MicroTime),
         action: Some("Expire".to_owned()),
         reason: Some(reason.to_owned()),
-        note: Some(note),
+        // Notes quote names and annotation values nobody validated: shown escaped, never raw.
+        note: Some(kubejit_core::text::escape(&note).into_owned()),
         regarding: Some(binding.object_ref(&())),
         reporting_controller: Some(format!("kubejit.dev/{}", ctx.controller_name)),
         reporting_instance: Some(ctx.identity.clone()),

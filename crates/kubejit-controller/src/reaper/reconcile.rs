@@ -28,7 +28,19 @@ pub(crate) struct Reaper<B> {
     pub kind: PhantomData<fn() -> B>,
 }
 
+/// A reconcile that panicked is retried this much later: soon enough to recover once the cause
+/// (a transient state) is gone, rarely enough not to spin on a poisoned object.
+const PANIC_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// One reconcile with any panic contained to this object (see `crate::panic`).
 pub(crate) async fn reconcile<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Action, Error> {
+    let what = format!("{} {}", B::KIND, describe(&key_of(obj.as_ref())));
+    crate::panic::contain(reconcile_one(obj, r))
+        .await
+        .unwrap_or_else(|message| Err(Error::Panicked { what, message }))
+}
+
+async fn reconcile_one<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Action, Error> {
     let key = key_of(obj.as_ref());
     let span = tracing::info_span!("reconcile", kind = B::KIND, binding = %describe(&key));
     async move {
@@ -110,7 +122,8 @@ async fn malformed<B: Binding>(
     })?;
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, rv, State::Malformed);
-    tracing::warn!(value, %reason, "binding has a malformed expires-at; it will never be deleted");
+    let shown = kubejit_core::text::escape_bounded(value, 128);
+    tracing::warn!(value = %shown, %reason, "binding has a malformed expires-at; it will never be deleted");
     let note =
         format!("{reason}. kubejit will not delete this binding until the annotation is fixed.");
     event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
@@ -122,6 +135,17 @@ pub(crate) fn error_policy<B: Binding>(obj: Arc<B>, error: &Error, r: Arc<Reaper
         error: error.metric_label(),
     };
     r.ctx.reaper.errors.get_or_create(&label).inc();
-    tracing::warn!(error = %error, binding = %obj.name_any(), "reconcile failed; retrying");
-    Action::requeue(RETRY_AFTER)
+    match error {
+        Error::Panicked { .. } => {
+            tracing::error!(error = %error, binding = %obj.name_any(), "reconcile panicked; contained");
+            Action::requeue(PANIC_RETRY_AFTER)
+        }
+        Error::Audit { .. }
+        | Error::Delete { .. }
+        | Error::Reread { .. }
+        | Error::KeepsChanging { .. } => {
+            tracing::warn!(error = %error, binding = %obj.name_any(), "reconcile failed; retrying");
+            Action::requeue(RETRY_AFTER)
+        }
+    }
 }

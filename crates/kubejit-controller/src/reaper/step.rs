@@ -37,11 +37,18 @@ pub(crate) fn step(annotations: &BTreeMap<String, String>, now: OffsetDateTime) 
     }
 }
 
+/// The longest timer a pending grant gets. A deadline years away (up to 9999-12-31) would be a
+/// requeue of ~8000 years: kube-runtime clamps what it hands tokio's timer wheel today (a too-far
+/// `Instant` used to panic there, kube-rs#1772), but the reaper must not depend on that, and a daily
+/// re-decision also notices wall-clock corrections. Waking early is harmless: the decision is
+/// recomputed from the annotation and `now`.
+pub(crate) const MAX_REQUEUE: Duration = Duration::from_secs(24 * 3600);
+
 /// Only a pending grant is requeued on a timer; everything else waits for a change to the object
 /// (an edited annotation, or the deletion we just made).
 pub(crate) fn action(step: &Step) -> Action {
     match step {
-        Step::Wait { until, .. } => Action::requeue(*until),
+        Step::Wait { until, .. } => Action::requeue((*until).min(MAX_REQUEUE)),
         Step::Ignore | Step::Warn { .. } | Step::Expire { .. } => Action::await_change(),
     }
 }
@@ -52,6 +59,7 @@ pub(crate) fn malformed_reason(reason: &ExpiryError) -> &'static str {
         ExpiryError::MissingZone { .. } => "expiresAtMissingZone",
         ExpiryError::Unparseable { .. } => "expiresAtUnparseable",
         ExpiryError::YearOutOfRange { .. } => "expiresAtYearOutOfRange",
+        ExpiryError::OutOfRange { .. } => "expiresAtOutOfRange",
     }
 }
 
@@ -99,6 +107,15 @@ mod tests {
     }
 
     #[test]
+    fn far_future_deadlines_requeue_within_a_day() {
+        for value in ["9999-12-31T23:59:59Z", "2031-01-02T15:04:05Z"] {
+            let s = step(&annotated(value), DEADLINE);
+            assert!(matches!(s, Step::Wait { .. }), "{value}: {s:?}");
+            assert_eq!(action(&s), Action::requeue(MAX_REQUEUE), "{value}");
+        }
+    }
+
+    #[test]
     fn bindings_without_the_annotation_are_ignored_and_not_requeued() {
         let mut other = BTreeMap::new();
         other.insert(
@@ -117,6 +134,8 @@ mod tests {
             ("tomorrow", "expiresAtUnparseable"),
             ("", "expiresAtUnparseable"),
             ("1970-01-01T00:00:00Z", "expiresAtYearOutOfRange"),
+            ("9999-12-31T23:59:59-23:59", "expiresAtOutOfRange"),
+            ("2030-01-02t15:04:05z", "expiresAtUnparseable"),
         ];
         for (value, want) in cases {
             let s = step(&annotated(value), DEADLINE);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use kubejit_core::{GroupName, Incident, Ttl};
+use kubejit_core::{GroupName, Incident, Reason, Ttl};
 use kubejit_credential::{CredentialError, CredentialRequest, ExecInfo, get_credential};
 
 /// Exit code when an approver or policy denied the request.
@@ -33,8 +33,8 @@ pub struct CredentialArgs {
     #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = Incident::parse)]
     pub incident: Option<Incident>,
     /// Why you need access, recorded on the request for approvers and the audit trail.
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
     /// Where keys and certificates are cached (default: $XDG_CACHE_HOME/kubejit/credentials).
     #[arg(long, env = "KUBEJIT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -103,7 +103,7 @@ fn credential(args: &CredentialArgs) -> Result<String, CredentialError> {
         groups: args.groups.clone(),
         ttl: args.ttl,
         incident: args.incident.clone(),
-        reason: args.reason.clone(),
+        reason: args.reason.as_ref().map(Reason::to_string),
         cache_dir,
         timeout: args.timeout,
     };

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
-use kubejit_core::{RoleKind, RoleRef, Subjects};
+use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
 use kubejit_grants::{GrantRow, ListFormat, NewGrant, Revoked, Scope, Session};
 use kubejit_kube::GrantView;
 use time::OffsetDateTime;
@@ -85,7 +85,7 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
 pub async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
     let (session, guard) = session(&args.client, &args.audit).await?;
     let now = OffsetDateTime::now_utc();
-    let reason = args.reason.as_deref();
+    let reason = args.reason.as_ref().map(Reason::as_str);
     let revoked = if args.cluster {
         kubejit_grants::revoke::<ClusterRoleBinding>(&session, None, &args.grant, reason, now).await
     } else {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use kubejit_core::{GroupName, Incident, Ttl};
+use kubejit_core::{GroupName, Incident, Reason, Ttl};
 use kubejit_credential::kubeconfig::{ExecUser, KubeconfigDoc, resolve_path};
 
 use super::credential::parse_certificate_ttl;
@@ -31,8 +31,8 @@ pub struct AddUserArgs {
     #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = Incident::parse)]
     pub incident: Option<Incident>,
     /// Why access is needed (recorded on each request).
-    #[arg(long, env = "KUBEJIT_REASON")]
-    pub reason: Option<String>,
+    #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
+    pub reason: Option<Reason>,
     /// Certificate lifetime, at least 10m.
     #[arg(long, env = "KUBEJIT_TTL", default_value = "15m", value_parser = parse_certificate_ttl)]
     pub ttl: Ttl,
@@ -97,7 +97,7 @@ fn plugin_args(args: &AddUserArgs, kubeconfig: &std::path::Path) -> Vec<String> 
         out.extend(["--incident".to_owned(), incident.as_str().to_owned()]);
     }
     if let Some(reason) = &args.reason {
-        out.extend(["--reason".to_owned(), reason.clone()]);
+        out.extend(["--reason".to_owned(), reason.as_str().to_owned()]);
     }
     out.extend(["--ttl".to_owned(), args.ttl.to_string()]);
     if let Some(dir) = &args.cache_dir {

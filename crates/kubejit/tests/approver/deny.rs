@@ -175,3 +175,30 @@ fn apiserver_refuses_malformed_requests_and_other_signers_are_left_alone() {
     assert_eq!(fixture::decision_of(&untouched), None, "{untouched}");
     assert!(fixture::events_for(cp, &other.name).is_empty());
 }
+
+/// A requester's incident carrying a bidi override (and 600 more characters) is denied; the
+/// condition message and the Event quote it escaped, and the audit record keeps it escaped and cut
+/// to 256 characters with a marker.
+#[test]
+fn a_spoofing_incident_is_denied_and_recorded_escaped_and_bounded() {
+    let (cp, ctl) = setup();
+    let hostile = format!("INC-1\u{202e}{}", "9".repeat(600));
+    let csr = Csr::new("bidi-incident", "alice", PAYMENTS_GROUP).incident(&hostile);
+    fixture::create_ok(cp, As::User("alice"), &csr);
+    let (type_, reason, message) = wait_decided(cp, &csr.name);
+    assert_eq!(
+        (type_.as_str(), reason.as_str()),
+        ("Denied", "IncidentInvalid")
+    );
+    let plain = |text: &str| !text.chars().any(kubejit_core::text::is_deceptive);
+    assert!(message.contains("INC-1\\u{202e}9"), "{message}");
+    assert!(plain(&message), "{message:?}");
+    let (_, note, _) = wait_event(cp, &csr.name, "Denied");
+    assert!(plain(&note), "{note:?}");
+    let record = wait_audit(ctl, &csr.name, "certificateDenied");
+    let incident = record["incident"].as_str().unwrap();
+    assert!(incident.starts_with("INC-1\\u{202e}9"), "{incident}");
+    assert!(incident.ends_with("more characters]"), "{incident}");
+    assert!(incident.chars().count() <= 256, "{}", incident.len());
+    assert!(plain(incident));
+}
