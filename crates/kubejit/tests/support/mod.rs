@@ -98,7 +98,37 @@ pub fn install_kubejit(cp: &kubejit_testenv::ControlPlane) {
             "crd/accesspolicies.kubejit.dev",
         ])
         .unwrap();
+        wait_for_grant_admission(cp);
     });
+}
+
+/// The apiserver loads admission policies through an informer, a moment after they are created:
+/// a test that edits a grant right after the install could slip past the policy. Waits until a
+/// server-side dry run of a malformed grant by a granter is refused by it.
+fn wait_for_grant_admission(cp: &kubejit_testenv::ControlPlane) {
+    let probe = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "kubejit-admission-probe", "namespace": "kubejit-system",
+                     "annotations": {"debugging.kubernetes.io/expires-at": "not-a-time",
+                                     "kubejit.dev/granted-by": "irene"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "oncall-debug"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "nobody"}],
+    })
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.json");
+    std::fs::write(&file, probe).unwrap();
+    let args = ["create", "--dry-run=server", "-f", file.to_str().unwrap()];
+    eventually(
+        std::time::Duration::from_secs(60),
+        "the grant admission policy to be enforced",
+        || {
+            let out = cp.kubectl_as("irene", &args).ok()?;
+            out.stderr
+                .contains("kubejit-grant-annotations")
+                .then_some(())
+        },
+    );
 }
 
 /// How long a controller may take to exit after SIGTERM before a test calls it hung. The controller
