@@ -25,9 +25,12 @@ pub async fn record_audit(
     facts: &CsrFacts,
     decision: &Decision,
 ) -> Result<(), Error> {
-    let event = audit_event(app, csr, facts, decision);
+    write_audit(app, csr.name_any(), audit_event(app, csr, facts, decision)).await
+}
+
+/// Records `event` about CSR `name`; returns once it is durable.
+pub async fn write_audit(app: &Approver, name: String, event: AuditEvent) -> Result<(), Error> {
     let sink = Arc::clone(&app.ctx.audit);
-    let name = csr.name_any();
     // Sinks do blocking I/O (write + fsync): keep it off the async workers.
     tokio::task::spawn_blocking(move || sink.record(event))
         .await
@@ -191,7 +194,7 @@ pub fn latency_secs(csr: &CertificateSigningRequest) -> Option<f64> {
 }
 
 /// Events carry at most 1 kB of note; cut on a character boundary.
-fn truncate(text: &str, max: usize) -> String {
+pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
     }
