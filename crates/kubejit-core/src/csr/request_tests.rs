@@ -337,7 +337,8 @@ fn non_canonical_der_is_refused() {
         f(&mut p);
         armour(&p.sign(&key))
     };
-    let cases: Vec<(&str, Vec<u8>, fn(&RequestError) -> bool)> = vec![
+    type Check = fn(&RequestError) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Check)> = vec![
         ("long-form length", armour(&long_form), |e| {
             matches!(e, RequestError::Der { .. })
         }),
@@ -449,7 +450,7 @@ fn odd_algorithm_parameters_are_refused() {
             "RSA without NULL",
             &rsa,
             CsrParts {
-                signature_algorithm: seq(&[rsa_sha256.clone()]),
+                signature_algorithm: seq(std::slice::from_ref(&rsa_sha256)),
                 ..rsa_parts.clone()
             },
             "must be NULL",
