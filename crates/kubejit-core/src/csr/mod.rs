@@ -7,6 +7,8 @@ mod decide_tests;
 mod decision;
 mod issued;
 mod key;
+#[cfg(test)]
+mod malformed_tests;
 mod name;
 pub(crate) mod pem;
 mod pkcs10;
