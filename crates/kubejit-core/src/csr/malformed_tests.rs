@@ -7,8 +7,8 @@ use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256};
 use super::request::{PemError, RequestError, parse_request};
 use super::request_tests::{LABEL, ed25519, good, signed};
 use crate::testutil::{
-    CsrParts, NULL, OID_CN, OID_ECDSA_SHA256, OID_ED25519, bit_string, csr_pem, name, oid,
-    openssl_csr, pem, pem_der, rsa_key, seq, subject, tlv,
+    CsrParts, NULL, OID_CN, OID_ECDSA_SHA256, OID_ED25519, OID_RSA_SHA256, bit_string, csr_pem,
+    name, oid, openssl_csr, pem, pem_der, rsa_key, seq, subject, tlv,
 };
 
 /// Every PEM form Go's `pem.Decode` might read differently from a strict reader.
@@ -263,7 +263,7 @@ fn odd_algorithm_parameters_are_refused() {
         LABEL,
         &pem_der(&csr_pem(subject("mallory", &["admins"]), &[])),
     );
-    let rsa_sha256 = oid(crate::testutil::OID_RSA_SHA256);
+    let rsa_sha256 = oid(OID_RSA_SHA256);
     let cases: Vec<(&str, &KeyPair, CsrParts, &str)> = vec![
         (
             "Ed25519 with NULL",
@@ -373,8 +373,27 @@ fn unsupported_keys_say_so() {
             &key,
         )
     };
+    // Key size is judged before the signature, so a made-up modulus of the right length will do.
+    let rsa_modulus = |modulus: &[u8]| {
+        let (key, parts) = ed25519();
+        let public = seq(&[tlv(0x02, modulus), tlv(0x02, &[1, 0, 1])]);
+        let algorithm = seq(&[oid(&[1, 2, 840, 113_549, 1, 1, 1]), NULL.to_vec()]);
+        let spki = seq(&[algorithm, bit_string(&public)]);
+        signed(
+            &CsrParts {
+                public_key_info: spki,
+                signature_algorithm: seq(&[oid(OID_RSA_SHA256), NULL.to_vec()]),
+                ..parts
+            },
+            &key,
+        )
+    };
+    let bits_2047 = [&[0x7f][..], &[0xff; 255]].concat();
+    let bits_8193 = [&[0x01][..], &[0xff; 1024]].concat();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("RSA 1024", openssl_csr("rsa:1024", &[], subj), "1024 bits"),
+        ("RSA 2047", rsa_modulus(&bits_2047), "2047 bits"),
+        ("RSA 8193", rsa_modulus(&bits_8193), "8193 bits"),
         (
             "P-521",
             openssl_csr("ec", &["-pkeyopt", "ec_paramgen_curve:P-521"], subj),
@@ -408,6 +427,12 @@ fn unsupported_keys_say_so() {
             "{what}: {err:?}"
         );
     }
+    // 2048 bits is accepted as a size: this made-up key only fails at the signature.
+    let bits_2048 = [&[0x00, 0x80][..], &[0xff; 255]].concat();
+    assert_eq!(
+        parse_request(&rsa_modulus(&bits_2048)),
+        Err(RequestError::Signature)
+    );
 }
 
 #[test]
