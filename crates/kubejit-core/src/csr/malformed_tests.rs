@@ -149,6 +149,15 @@ fn every_loose_pem_form_is_refused() {
 }
 
 #[test]
+fn labels_in_messages_are_bounded_and_escaped() {
+    let label = format!("\u{202e}{}", "X".repeat(10_000));
+    let input = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
+    let message = parse_request(input.as_bytes()).unwrap_err().to_string();
+    assert!(message.len() < 200, "{message}");
+    assert!(message.contains("\\u{202e}"), "{message}");
+}
+
+#[test]
 fn non_canonical_base64_is_refused() {
     // 4 bytes → "AAECAw==": dropping padding, nonzero trailing bits and padding mid-stream.
     for (what, body) in [

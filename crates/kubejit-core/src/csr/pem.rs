@@ -68,7 +68,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<u8>, PemError> {
     let label = armour_label(first, BEGIN_LINE).ok_or(PemError::BeginLine)?;
     if label != LABEL.as_bytes() {
         return Err(PemError::Label {
-            label: String::from_utf8_lossy(label).into_owned(),
+            label: shown(label),
         });
     }
     let end = rest
@@ -87,11 +87,9 @@ fn check_end_line(line: &[u8]) -> Result<(), PemError> {
     match armour_label(line, END_LINE) {
         Some(label) if label == LABEL.as_bytes() => Ok(()),
         Some(label) => Err(PemError::EndLabel {
-            label: String::from_utf8_lossy(label).into_owned(),
+            label: shown(label),
         }),
-        None => Err(PemError::EndLabel {
-            label: String::from_utf8_lossy(line).into_owned(),
-        }),
+        None => Err(PemError::EndLabel { label: shown(line) }),
     }
 }
 
@@ -123,6 +121,12 @@ fn decode_body(body: &[&[u8]]) -> Result<Vec<u8>, PemError> {
         .map_err(|e| PemError::Base64 {
             reason: e.to_string(),
         })
+}
+
+/// Untrusted bytes for a message: at most 64 of them, lossily decoded (the `{:?}` in the messages
+/// escapes control characters), so a denial never carries a megabyte of the attacker's choosing.
+fn shown(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes.get(..64).unwrap_or(bytes)).into_owned()
 }
 
 fn is_base64(b: u8) -> bool {
