@@ -68,6 +68,8 @@ pub enum EventKind {
     CertificateApproved,
     CertificateDenied,
     CertificatePending,
+    /// An issued certificate does not certify what kubejit approved (subject, key or usages): an alarm.
+    CertificateMismatch,
     GrantCreated,
     GrantExtended,
     GrantRevoked,
@@ -229,6 +231,7 @@ mod tests {
     fn kinds_serialize_as_camel_case() {
         let cases = [
             (EventKind::CertificateRequested, "certificateRequested"),
+            (EventKind::CertificateMismatch, "certificateMismatch"),
             (EventKind::GrantMalformed, "grantMalformed"),
             (EventKind::LeadershipLost, "leadershipLost"),
             (EventKind::PolicyMatched, "policyMatched"),

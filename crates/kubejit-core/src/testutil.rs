@@ -3,7 +3,10 @@
 //! rcgen's `DistinguishedName` holds one value per attribute type, so subjects with several `O=`,
 //! repeated CNs or multi-valued RDNs are DER-encoded here and signed with an rcgen key pair.
 
-use rcgen::{KeyPair, PKCS_ED25519, PublicKeyData, SigningKey};
+use rcgen::{
+    KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+    PublicKeyData, SigningKey,
+};
 
 use crate::policy::{AccessPolicySpec, NamedPolicy};
 
@@ -17,7 +20,7 @@ pub const OID_CN: &[u64] = &[2, 5, 4, 3];
 pub const OID_O: &[u64] = &[2, 5, 4, 10];
 pub const OID_OU: &[u64] = &[2, 5, 4, 11];
 
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+pub fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = body.len();
     if len < 0x80 {
@@ -81,23 +84,136 @@ pub fn csr_pem(subject: Vec<u8>, attributes: &[Vec<u8>]) -> Vec<u8> {
     pem("CERTIFICATE REQUEST", &csr_der(subject, attributes)).into_bytes()
 }
 
-/// The DER inside a PEM block.
+/// The DER inside a (strict) PEM block.
 pub fn pem_der(pem: &[u8]) -> Vec<u8> {
-    x509_parser::pem::parse_x509_pem(pem).unwrap().1.contents
+    crate::csr::pem::decode(pem).unwrap()
 }
 
 pub fn csr_der(subject: Vec<u8>, attributes: &[Vec<u8>]) -> Vec<u8> {
     let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
-    let info = seq(&[
-        tlv(0x02, &[0]),
-        subject,
-        key.subject_public_key_info(),
-        tlv(0xa0, &attributes.concat()),
-    ]);
-    let signature = key.sign(&info).unwrap();
-    let mut bits = vec![0u8];
-    bits.extend(signature);
-    seq(&[info, seq(&[oid(&[1, 3, 101, 112])]), tlv(0x03, &bits)])
+    let mut parts = CsrParts::new(&key, subject);
+    parts.attributes = tlv(0xa0, &attributes.concat());
+    parts.sign(&key)
+}
+
+pub const NULL: [u8; 2] = [0x05, 0x00];
+
+/// The fields of a CertificationRequest as DER TLVs, for tests that change one of them and sign.
+#[derive(Debug, Clone)]
+pub struct CsrParts {
+    pub version: Vec<u8>,
+    pub subject: Vec<u8>,
+    pub public_key_info: Vec<u8>,
+    /// The whole `[0]` attributes TLV.
+    pub attributes: Vec<u8>,
+    /// The outer signatureAlgorithm TLV (not covered by the signature).
+    pub signature_algorithm: Vec<u8>,
+}
+
+impl CsrParts {
+    /// Version 0, no attributes, the key's SPKI and its usual signature algorithm.
+    pub fn new(key: &KeyPair, subject: Vec<u8>) -> Self {
+        Self {
+            version: tlv(0x02, &[0]),
+            subject,
+            public_key_info: key.subject_public_key_info(),
+            attributes: tlv(0xa0, &[]),
+            signature_algorithm: signature_algorithm(key),
+        }
+    }
+
+    /// The signed CertificationRequestInfo.
+    pub fn info(&self) -> Vec<u8> {
+        seq(&[
+            self.version.clone(),
+            self.subject.clone(),
+            self.public_key_info.clone(),
+            self.attributes.clone(),
+        ])
+    }
+
+    /// The CertificationRequest, signed by `key`.
+    pub fn sign(&self, key: &KeyPair) -> Vec<u8> {
+        let info = self.info();
+        let signature = key.sign(&info).unwrap();
+        self.assemble(info, &signature)
+    }
+
+    /// Puts `info`, the signature algorithm and `signature` together as they are.
+    pub fn assemble(&self, info: Vec<u8>, signature: &[u8]) -> Vec<u8> {
+        seq(&[
+            info,
+            self.signature_algorithm.clone(),
+            bit_string(signature),
+        ])
+    }
+}
+
+pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
+    let mut body = vec![0u8];
+    body.extend_from_slice(bytes);
+    tlv(0x03, &body)
+}
+
+pub const OID_ED25519: &[u64] = &[1, 3, 101, 112];
+pub const OID_ECDSA_SHA256: &[u64] = &[1, 2, 840, 10045, 4, 3, 2];
+pub const OID_ECDSA_SHA384: &[u64] = &[1, 2, 840, 10045, 4, 3, 3];
+pub const OID_RSA_SHA256: &[u64] = &[1, 2, 840, 113_549, 1, 1, 11];
+
+/// The AlgorithmIdentifier an rcgen key signs with, encoded as the RFCs say.
+pub fn signature_algorithm(key: &KeyPair) -> Vec<u8> {
+    let alg = key.algorithm();
+    if alg == &PKCS_ED25519 {
+        seq(&[oid(OID_ED25519)])
+    } else if alg == &PKCS_ECDSA_P256_SHA256 {
+        seq(&[oid(OID_ECDSA_SHA256)])
+    } else if alg == &PKCS_ECDSA_P384_SHA384 {
+        seq(&[oid(OID_ECDSA_SHA384)])
+    } else if alg == &PKCS_RSA_SHA256 {
+        seq(&[oid(OID_RSA_SHA256), NULL.to_vec()])
+    } else {
+        panic!("no test encoding for {alg:?}")
+    }
+}
+
+/// Runs `openssl` (as `openssl req` users would) and returns its stdout.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (tests use it to make RSA and P-521 requests)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A PEM request made by `openssl req` with a fresh key of `newkey` (e.g. `rsa:2048`, `ec`), extra
+/// arguments such as `-pkeyopt ec_paramgen_curve:P-384` and `-sha384`.
+pub fn openssl_csr(newkey: &str, extra: &[&str], subj: &str) -> Vec<u8> {
+    let mut args = vec![
+        "req",
+        "-new",
+        "-newkey",
+        newkey,
+        "-nodes",
+        "-keyout",
+        "/dev/null",
+        "-subj",
+        subj,
+    ];
+    args.extend_from_slice(extra);
+    openssl(&args)
+}
+
+/// A fresh RSA key rcgen can sign with (ring cannot generate RSA keys; openssl can).
+pub fn rsa_key(bits: u32) -> KeyPair {
+    let bits = format!("rsa_keygen_bits:{bits}");
+    let pem = openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", &bits]);
+    KeyPair::from_pkcs8_pem_and_sign_algo(std::str::from_utf8(&pem).unwrap(), &PKCS_RSA_SHA256)
+        .unwrap()
 }
 
 /// Minimal PEM armour (base64, 64 columns) so tests need no extra crate.

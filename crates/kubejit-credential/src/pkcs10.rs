@@ -122,7 +122,7 @@ mod tests {
         let pem = key
             .request_pem("alice", &["oncall-debuggers", "oncall-payments"])
             .unwrap();
-        let subject = parse_request(pem.as_bytes()).unwrap();
+        let subject = parse_request(pem.as_bytes()).unwrap().subject;
         assert_eq!(subject.common_name, "alice");
         assert_eq!(
             subject.organizations,
@@ -135,9 +135,11 @@ mod tests {
         let key = LocalKey::generate().unwrap();
         let long = "g".repeat(200);
         let pem = key.request_pem("bob", &[long.as_str()]).unwrap();
-        let subject = parse_request(pem.as_bytes()).unwrap();
+        let subject = parse_request(pem.as_bytes()).unwrap().subject;
         assert_eq!(subject.organizations, [long]);
-        let bare = parse_request(key.request_pem("bob", &[]).unwrap().as_bytes()).unwrap();
+        let bare = parse_request(key.request_pem("bob", &[]).unwrap().as_bytes())
+            .unwrap()
+            .subject;
         assert!(bare.organizations.is_empty());
     }
 

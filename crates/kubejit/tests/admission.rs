@@ -180,11 +180,10 @@ fn who_may_edit_a_grant_is_rbac_create_on_kubejit_grants() {
                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
                 "resourceNames": ["oncall-debug"], "verbs": ["bind"]}]),
     );
-    let refused = support::eventually(std::time::Duration::from_secs(30), "a VAP denial", || {
+    support::eventually(std::time::Duration::from_secs(30), "a VAP denial", || {
         let (ok, err) = annotate(cp, "bob", &ns, &live, &[incident]);
         (!ok && err.contains("kubejit-grant-annotations")).then_some(())
     });
-    let () = refused;
     // ...a namespaced grant of the virtual permission does.
     role_for_bob(
         "local-granter",

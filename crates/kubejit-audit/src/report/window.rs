@@ -90,6 +90,7 @@ pub fn windows_for_incident(
             EventKind::CertificateRequested
             | EventKind::CertificateDenied
             | EventKind::CertificatePending
+            | EventKind::CertificateMismatch
             | EventKind::GrantMalformed
             | EventKind::PolicyMatched
             | EventKind::ControllerStarted

@@ -1,4 +1,5 @@
-//! Approver metrics: decisions by result and reason, decision latency, errors, invalid policies.
+//! Approver metrics: decisions by result and reason, decision latency, errors, invalid policies, and
+//! issued certificates that do not match their approval.
 
 use kubejit_core::DenyReason;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,6 +30,7 @@ pub struct Metrics {
     latency: Histogram,
     errors: Family<ErrorLabels, Counter>,
     invalid_policies: Gauge,
+    certificate_mismatches: Counter,
 }
 
 impl Metrics {
@@ -41,6 +43,7 @@ impl Metrics {
             )),
             errors: Family::default(),
             invalid_policies: Gauge::default(),
+            certificate_mismatches: Counter::default(),
         };
         metrics.preregister();
         let reg = registry.sub_registry_with_prefix("kubejit_approver");
@@ -63,6 +66,11 @@ impl Metrics {
             "invalid_policies",
             "AccessPolicies that fail validation and therefore allow nothing",
             metrics.invalid_policies.clone(),
+        );
+        reg.register(
+            "certificate_mismatches",
+            "Issued certificates that do not certify what kubejit approved (subject, key or usages)",
+            metrics.certificate_mismatches.clone(),
         );
         metrics
     }
@@ -103,6 +111,10 @@ impl Metrics {
         self.errors
             .get_or_create(&ErrorLabels { error: label })
             .inc();
+    }
+
+    pub(crate) fn certificate_mismatch(&self) {
+        self.certificate_mismatches.inc();
     }
 
     pub(crate) fn set_invalid_policies(&self, count: usize) {

@@ -3,10 +3,13 @@
 //! Watches only that signer's CSRs (field selector, re-checked in code) and the AccessPolicies. Each
 //! pending CSR is decided by the pure `kubejit_core::decide`; the decision is audited (blocking), then
 //! written through the approval subresource with the resourceVersion that was evaluated, then
-//! published as an Event. Any error leaves the CSR undecided and retries it with backoff.
+//! published as an Event. Any error leaves the CSR undecided and retries it with backoff. Once the
+//! signer issues a certificate for a CSR kubejit approved, the certificate is checked against the
+//! approval (`issued`).
 
 mod error;
 mod facts;
+mod issued;
 mod metrics;
 mod outcome;
 mod policies;
@@ -27,6 +30,7 @@ use kubejit_kube::Needed;
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
+pub use issued::MISMATCH_REASON;
 pub use metrics::Metrics;
 pub use outcome::{APPROVED_REASON, PENDING_REASON};
 

@@ -9,6 +9,7 @@ use kubejit_core::{Decision, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
 
 use super::error::Error;
 use super::facts::{facts, is_decided};
+use super::issued::check_certificate;
 use super::outcome::{Outcome, machine_reason};
 use super::state::Approver;
 use super::write::{latency_secs, publish_event, record_audit, write_condition};
@@ -28,16 +29,23 @@ pub async fn reconcile(
         .unwrap_or_else(|message| Err(Error::Panicked { name, message }))
 }
 
-/// Level-triggered: a decided CSR or another signer's CSR is left alone; a pending one is decided.
-/// Nothing is polled: a CSR is reconciled again when it changes or when policies change.
+/// Level-triggered: another signer's CSR is left alone; a decided one only has its issued
+/// certificate checked; a pending one is decided. Nothing is polled: a CSR is reconciled again when
+/// it changes (the signer writing the certificate is a change) or when policies change.
 #[tracing::instrument(skip_all, fields(csr = %csr.name_any()))]
 async fn reconcile_one(
     csr: Arc<CertificateSigningRequest>,
     app: Arc<Approver>,
 ) -> Result<Action, Error> {
     let uid = csr.uid().unwrap_or_default();
-    if csr.spec.signer_name != KUBE_APISERVER_CLIENT_SIGNER || is_decided(&csr) {
+    if csr.spec.signer_name != KUBE_APISERVER_CLIENT_SIGNER {
         app.forget(&uid);
+        return Ok(Action::await_change());
+    }
+    if is_decided(&csr) {
+        app.forget_announcement(&uid);
+        check_certificate(&app, &csr).await?;
+        app.succeeded(&uid);
         return Ok(Action::await_change());
     }
     let policies = app.current_policies()?;

@@ -1,6 +1,6 @@
 //! What the approver's reconciles share within one leadership term.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -24,7 +24,16 @@ pub struct Approver {
     announced: Mutex<HashMap<String, String>>,
     /// CSR uid → consecutive failures, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Uids of CSRs whose issued certificate was checked (and, on a mismatch, alarmed), so a resync
+    /// never repeats an alarm. Kept in memory, not on the CSR: the controller may not (and should
+    /// not) write CSR metadata, and an alarm raised again after a restart or failover is wanted, not
+    /// spam. Bounded: when full it is emptied, which costs one silent re-check per CSR still present
+    /// (the signer's cleaner deletes issued CSRs after an hour) and at most one repeated alarm.
+    certificates_checked: Mutex<HashSet<String>>,
 }
+
+/// More CSRs than a cluster keeps at once (issued ones are deleted after an hour).
+const MAX_CHECKED: usize = 65_536;
 
 impl std::fmt::Debug for Approver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,6 +57,7 @@ impl Approver {
             policies,
             announced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            certificates_checked: Mutex::new(HashSet::new()),
         }
     }
 
@@ -76,13 +86,38 @@ impl Approver {
             .insert(uid.to_owned(), message.to_owned());
     }
 
-    /// Forgets a CSR that is decided: its announcements and failure count.
+    /// Forgets a CSR that is not ours: its announcements and failure count.
     pub fn forget(&self, uid: &str) {
+        self.forget_announcement(uid);
+        self.succeeded(uid);
+    }
+
+    /// Forgets the pending announcement of a CSR that is decided.
+    pub fn forget_announcement(&self, uid: &str) {
         self.announced
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uid);
-        self.succeeded(uid);
+    }
+
+    /// Whether this CSR's issued certificate was already checked in this term.
+    pub fn certificate_checked(&self, uid: &str) -> bool {
+        self.certificates_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(uid)
+    }
+
+    /// Remembers that this CSR's issued certificate was checked (and any alarm recorded).
+    pub fn certificate_checked_now(&self, uid: &str) {
+        let mut checked = self
+            .certificates_checked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if checked.len() >= MAX_CHECKED {
+            checked.clear();
+        }
+        checked.insert(uid.to_owned());
     }
 
     pub fn succeeded(&self, uid: &str) {

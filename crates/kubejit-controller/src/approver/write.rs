@@ -25,9 +25,12 @@ pub async fn record_audit(
     facts: &CsrFacts,
     decision: &Decision,
 ) -> Result<(), Error> {
-    let event = audit_event(app, csr, facts, decision);
+    write_audit(app, csr.name_any(), audit_event(app, csr, facts, decision)).await
+}
+
+/// Records `event` about CSR `name`; returns once it is durable.
+pub async fn write_audit(app: &Approver, name: String, event: AuditEvent) -> Result<(), Error> {
     let sink = Arc::clone(&app.ctx.audit);
-    let name = csr.name_any();
     // Sinks do blocking I/O (write + fsync): keep it off the async workers.
     tokio::task::spawn_blocking(move || sink.record(event))
         .await
@@ -217,15 +220,15 @@ pub fn latency_secs(csr: &CertificateSigningRequest) -> Option<f64> {
 }
 
 /// Events carry at most 1 kB of note; cut on a character boundary.
-fn truncate(message: &str, max: usize) -> String {
-    if message.len() <= max {
-        return message.to_owned();
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
     }
     let mut end = max.saturating_sub(3);
-    while !message.is_char_boundary(end) {
+    while !text.is_char_boundary(end) {
         end = end.saturating_sub(1);
     }
-    format!("{}...", message.get(..end).unwrap_or_default())
+    format!("{}...", text.get(..end).unwrap_or_default())
 }
 
 #[cfg(test)]

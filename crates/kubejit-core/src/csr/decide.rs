@@ -85,7 +85,7 @@ fn check_request(csr: &CsrFacts, controller_identity: &str) -> Result<CheckedReq
         );
         return Err(deny(DenyReason::SystemRequester, msg));
     }
-    let subject = parse_request(&csr.request).map_err(request_denial)?;
+    let subject = parse_request(&csr.request).map_err(request_denial)?.subject;
     check_common_name(&subject, &csr.username)?;
     let groups = check_groups(&subject.organizations)?;
     check_usages(&csr.usages)?;
@@ -100,12 +100,12 @@ fn check_request(csr: &CsrFacts, controller_identity: &str) -> Result<CheckedReq
 fn request_denial(error: RequestError) -> Denial {
     let reason = match &error {
         RequestError::TooLarge { .. }
-        | RequestError::Pem { .. }
-        | RequestError::PemLabel { .. }
-        | RequestError::TrailingData
+        | RequestError::Pem(_)
         | RequestError::Der { .. }
-        | RequestError::Version { .. } => DenyReason::MalformedRequest,
-        RequestError::Signature { .. } => DenyReason::InvalidSignature,
+        | RequestError::Version { .. }
+        | RequestError::KeyEncoding { .. } => DenyReason::MalformedRequest,
+        RequestError::UnsupportedKey { .. } => DenyReason::UnsupportedKey,
+        RequestError::Signature => DenyReason::InvalidSignature,
         RequestError::ExtensionsRequested | RequestError::Attribute { .. } => {
             DenyReason::ExtensionsRequested
         }

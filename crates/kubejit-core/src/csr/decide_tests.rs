@@ -7,7 +7,10 @@ use serde_json::json;
 
 use super::*;
 use crate::policy::NamedPolicy;
-use crate::testutil::{OID_CN, OID_OU, atv, csr_der, csr_pem, name, policy, subject};
+use crate::testutil::{
+    CsrParts, OID_CN, OID_OU, atv, bit_string, csr_der, csr_pem, name, oid, pem, policy, seq,
+    subject,
+};
 
 const CONTROLLER: &str = "system:serviceaccount:kubejit-system:kubejit-controller";
 
@@ -59,7 +62,15 @@ fn tampered_request() -> Vec<u8> {
     let mut der = csr_der(subject("alice", &["payments-debug"]), &[]);
     let last = der.len() - 1;
     der[last] ^= 0x40;
-    der
+    pem("CERTIFICATE REQUEST", &der).into_bytes()
+}
+
+/// A well-formed request for an X25519 key (a key type that cannot sign at all).
+fn x25519_request() -> Vec<u8> {
+    let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    let mut parts = CsrParts::new(&key, subject("alice", &["payments-debug"]));
+    parts.public_key_info = seq(&[seq(&[oid(&[1, 3, 101, 110])]), bit_string(&[9; 32])]);
+    pem("CERTIFICATE REQUEST", &parts.sign(&key)).into_bytes()
 }
 
 fn reason(decision: &Decision) -> Option<DenyReason> {
@@ -85,6 +96,12 @@ fn each_rule_denies_on_its_own() {
         }),
         (DenyReason::MalformedRequest, "garbage request", |f| {
             f.request = b"garbage".to_vec()
+        }),
+        (DenyReason::MalformedRequest, "raw DER", |f| {
+            f.request = csr_der(subject("alice", &["payments-debug"]), &[])
+        }),
+        (DenyReason::UnsupportedKey, "X25519 key", |f| {
+            f.request = x25519_request()
         }),
         (DenyReason::InvalidSignature, "tampered signature", |f| {
             f.request = tampered_request()

@@ -26,7 +26,7 @@ pub struct CsrFacts {
     pub signer_name: String,
     /// The `debugging.kubernetes.io/incident` annotation.
     pub incident: Option<String>,
-    /// `spec.request`, base64-decoded: the PEM (or DER) PKCS#10 request.
+    /// `spec.request`, base64-decoded: the PEM PKCS#10 request (anything else is denied).
     pub request: Vec<u8>,
 }
 
@@ -99,9 +99,13 @@ pub enum DenyReason {
     SelfRequest,
     /// `spec.username` starts with `system:` (nodes, service accounts, …): kubejit serves people.
     SystemRequester,
-    /// The PKCS#10 request is not parseable (bad PEM, DER, version, trailing data, oversized).
+    /// `spec.request` is not exactly one strict PEM `CERTIFICATE REQUEST` block holding canonical DER
+    /// (raw DER, text around the block, two blocks, headers, BER, version, odd algorithm parameters, …).
     MalformedRequest,
-    /// The request's self-signature does not verify (or uses an unsupported algorithm/key).
+    /// A well-formed request whose key type, size or curve, or signature algorithm, kubejit does not
+    /// accept (it accepts Ed25519, ECDSA P-256/P-384 and RSA 2048–8192 bits).
+    UnsupportedKey,
+    /// The request's self-signature does not verify.
     InvalidSignature,
     /// The request carries attributes: an extension request (SANs, …) or anything else.
     ExtensionsRequested,
@@ -132,11 +136,12 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 18] = [
+    pub const ALL: [DenyReason; 19] = [
         Self::WrongSigner,
         Self::SelfRequest,
         Self::SystemRequester,
         Self::MalformedRequest,
+        Self::UnsupportedKey,
         Self::InvalidSignature,
         Self::ExtensionsRequested,
         Self::SubjectNotAllowed,
@@ -159,6 +164,7 @@ impl DenyReason {
             Self::SelfRequest => "SelfRequest",
             Self::SystemRequester => "SystemRequester",
             Self::MalformedRequest => "MalformedRequest",
+            Self::UnsupportedKey => "UnsupportedKey",
             Self::InvalidSignature => "InvalidSignature",
             Self::ExtensionsRequested => "ExtensionsRequested",
             Self::SubjectNotAllowed => "SubjectNotAllowed",
