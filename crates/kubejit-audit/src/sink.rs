@@ -5,9 +5,11 @@
 //! should retry later (the controllers requeue). The file sink rolls back a partial line on failure, or,
 //! if even that fails, refuses every later write instead of extending a corrupt file.
 //!
-//! Sinks do blocking std I/O behind a `Mutex`: a record is one small write plus one fsync, cheap enough
-//! to call from async code (or wrap in `spawn_blocking` when latency matters).
+//! Sinks do blocking std I/O behind a `Mutex` (one small write plus one fsync per record): async callers
+//! run them on a blocking thread (`spawn_blocking`), never on the runtime's workers. Records of actions
+//! already taken go through [`crate::Auditor::record_after`] instead, which never blocks the action.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,6 +27,14 @@ use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
 pub trait AuditSink: Send + Sync {
     /// Durably records `event`, assigning its sequence number. On `Err` the action must not happen.
     fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError>;
+
+    /// Which of `ids` (`eventId`s) this sink already holds, so a replay of spooled records writes each
+    /// exactly once. A stream cannot tell and answers none: replay into it is at-least-once, and
+    /// consumers deduplicate by `eventId`.
+    fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
+        let _ = ids;
+        Ok(HashSet::new())
+    }
 }
 
 /// What a sink did with an event.
@@ -366,6 +376,11 @@ impl AuditSink for ChainedFileSink {
             hash: Some(hash),
             checkpoint,
         })
+    }
+
+    /// Scans the whole trail (without blocking writers): replays are rare and must never duplicate.
+    fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
+        crate::lines::find_event_ids(&self.path, ids)
     }
 }
 

@@ -47,13 +47,15 @@ pub async fn create(
     let plan = decide_grant(&request, &policies, now).map_err(Error::Refused)?;
     let binding = build(&plan, &session.requester.username, grant.reason.as_deref());
     let view = GrantView::of(&binding);
-    session.record(allowed_event(
-        &view,
-        &plan,
-        EventKind::GrantCreated,
-        &session.requester.username,
-        now,
-    ))?;
+    session
+        .record(allowed_event(
+            &view,
+            &plan,
+            EventKind::GrantCreated,
+            &session.requester.username,
+            now,
+        ))
+        .await?;
     let api: Api<RoleBinding> = Api::namespaced(session.client.clone(), plan.namespace.as_str());
     let created = api
         .create(&PostParams::default(), &binding)

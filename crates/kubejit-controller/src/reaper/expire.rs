@@ -1,5 +1,7 @@
-//! Expiring one binding: audit record first (a failed write blocks the deletion), then a delete
-//! conditional on uid + resourceVersion. 404 is success; 409 hands back the fresh object.
+//! Expiring one binding: a delete conditional on uid + resourceVersion, then its `grantExpired` record.
+//! Expiry wins: nothing (audit, Events) runs before the delete, and the record, written after, is never
+//! dropped (primary sink, else the spool, replayed later; a Warning Event says so). 404 is success; 409
+//! hands back the fresh object.
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
@@ -10,6 +12,7 @@ use time::OffsetDateTime;
 use super::event::{self, Kind};
 use super::tracker::{Key, State};
 use super::{Error, reconcile::Reaper};
+use crate::audit::Kept;
 
 pub(crate) enum Expired<B> {
     /// Deleted (or already gone).
@@ -35,15 +38,6 @@ pub(crate) async fn expire<B: Binding>(
         seen,
         State::Overdue,
     );
-    let now = ctx.clock.now();
-    let actor = Actor::controller(&ctx.controller_name);
-    let mut record = view.audit_event(EventKind::GrantExpired, actor, now);
-    record.decision_reason = Some("expired".to_owned());
-    record.expires_at = Some(Timestamp::new(deadline));
-    ctx.audit.record(record).map_err(|source| Error::Audit {
-        what: what.clone(),
-        source,
-    })?;
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: binding.uid(),
@@ -69,9 +63,11 @@ pub(crate) async fn expire<B: Binding>(
     }
 }
 
+/// The access has ended: metrics first, then the record (which may be deferred, never lost), then Events.
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
-    let lag = (ctx.clock.now().get() - deadline).as_seconds_f64().max(0.0);
+    let now = ctx.clock.now();
+    let lag = (now.get() - deadline).as_seconds_f64().max(0.0);
     ctx.reaper.deletion_lag.observe(lag);
     ctx.reaper.deleted.inc();
     r.tracker.forget(&ctx.reaper, key);
@@ -83,6 +79,30 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         kubejit_core::format_expires_at(deadline)
     );
     event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+    let actor = Actor::controller(&ctx.controller_name);
+    let mut record = GrantView::of(binding).audit_event(EventKind::GrantExpired, actor, now);
+    record.decision_reason = Some("expired".to_owned());
+    record.expires_at = Some(Timestamp::new(deadline));
+    deferred_warning(ctx, binding, "grantExpired", ctx.record_after(record).await).await;
+}
+
+/// A Warning Event when a record of something already done could not reach the audit trail yet.
+pub(crate) async fn deferred_warning<B: Binding>(
+    ctx: &crate::Context,
+    binding: &B,
+    fact: &str,
+    kept: Kept,
+) {
+    let why = match kept {
+        Kept::Recorded | Kept::InProgress => return,
+        Kept::Deferred(why) => why,
+    };
+    let note = format!(
+        "kubejit could not write the {fact} audit record of {} {}: {why}",
+        B::KIND,
+        binding.name_any()
+    );
+    event::publish(ctx, binding, Kind::Warning, "AuditRecordDeferred", note).await;
 }
 
 pub(crate) fn describe(key: &Key) -> String {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kubejit_audit::{AuditSink, SystemClock};
+use kubejit_audit::{AuditSink, Auditor, Clock, SystemClock};
 use kubejit_controller::{Config, Controllers};
 use tokio_util::sync::CancellationToken;
 
@@ -13,8 +13,11 @@ use crate::commands::audit_sink;
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let (audit, guard): (Arc<dyn AuditSink>, _) =
+    let (sink, guard): (Arc<dyn AuditSink>, _) =
         audit_sink::open(&args.audit, client.clone()).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let spool = audit_sink::spool(&args.audit);
+    let audit = Arc::new(Auditor::new(sink, spool, Arc::clone(&clock)));
     let holder = args
         .holder_identity
         .clone()
@@ -38,7 +41,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down: finishing in-flight work and releasing the leader lease");
         trigger.cancel();
     });
-    let ran = kubejit_controller::run(client, config, audit, Arc::new(SystemClock), shutdown).await;
+    let ran = kubejit_controller::run(client, config, audit, clock, shutdown).await;
     guard.close().await;
     ran.context("controller failed")?;
     Ok(ExitCode::SUCCESS)
