@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubejit_audit::{After, AuditEvent, Replayed};
+use kubejit_audit::{After, AuditEvent, EventKind, Replayed};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -89,64 +89,61 @@ pub(crate) enum Kept {
 impl Context {
     /// Records an action already taken, off the async workers; never fails and never drops it.
     pub(crate) async fn record_after(&self, event: AuditEvent) -> Kept {
-        let auditor = Arc::clone(&self.audit);
+        let (auditor, metrics) = (Arc::clone(&self.audit), self.audit_metrics.clone());
         let kind = event.kind;
+        // Counted on the writing thread, so a write that outlives the wait below is counted too.
         let write = tokio::task::spawn_blocking(move || {
-            let after = auditor.record_after(event);
-            (after, auditor.pending())
+            let kept = count(&metrics, auditor.record_after(event), kind);
+            metrics.set_pending(auditor.pending());
+            kept
         });
-        let (after, pending) = match tokio::time::timeout(AFTER_WAIT, write).await {
-            Ok(Ok(done)) => done,
+        match tokio::time::timeout(AFTER_WAIT, write).await {
+            Ok(Ok(kept)) => kept,
             Ok(Err(error)) => {
                 tracing::error!(%error, ?kind, "audit writer task failed");
-                return Kept::InProgress;
+                Kept::InProgress
             }
             Err(_) => {
                 tracing::warn!(?kind, "audit write is slow; it continues in the background");
-                return Kept::InProgress;
+                Kept::InProgress
             }
-        };
-        self.audit_metrics.set_pending(pending);
-        self.count(after, kind)
+        }
     }
+}
 
-    fn count(&self, after: After, kind: kubejit_audit::EventKind) -> Kept {
-        let m = &self.audit_metrics;
-        let (primary_error, kept) = match after {
-            After::Recorded(_) => return Kept::Recorded,
-            After::Spooled { primary_error } => {
-                m.spooled.inc();
-                (
-                    primary_error,
-                    "it is kept in the local audit spool".to_owned(),
-                )
-            }
-            After::Held {
-                primary_error,
-                spool_error,
-            } => {
-                m.held.inc();
-                let spool = spool_error.map_or_else(
-                    || "no spool is configured".to_owned(),
-                    |e| format!("the spool failed too: {}", chain(&e)),
-                );
-                tracing::error!(?kind, %spool, "audit record kept in memory only");
-                (primary_error, format!("it is kept in memory ({spool})"))
-            }
-        };
-        let why = match primary_error {
-            Some(error) => {
-                m.write_failures.inc();
-                let error = chain(&error);
-                tracing::warn!(?kind, %error, "the audit trail refused a record of an action already taken");
-                format!("the audit trail refused it ({error}); {kept}")
-            }
-            None => format!("the audit trail is recovering; {kept}"),
-        };
-        Kept::Deferred(format!(
-            "{why} and replayed into the trail once it accepts records again"
-        ))
-    }
+fn count(m: &Metrics, after: After, kind: EventKind) -> Kept {
+    let (primary_error, kept) = match after {
+        After::Recorded(_) => return Kept::Recorded,
+        After::Spooled { primary_error } => {
+            m.spooled.inc();
+            let kept = "it is kept in the local audit spool".to_owned();
+            (primary_error, kept)
+        }
+        After::Held {
+            primary_error,
+            spool_error,
+        } => {
+            m.held.inc();
+            let spool = spool_error.map_or_else(
+                || "no spool is configured".to_owned(),
+                |e| format!("the spool failed too: {}", chain(&e)),
+            );
+            tracing::error!(?kind, %spool, "audit record kept in memory only");
+            (primary_error, format!("it is kept in memory ({spool})"))
+        }
+    };
+    let why = match primary_error {
+        Some(error) => {
+            m.write_failures.inc();
+            let error = chain(&error);
+            tracing::warn!(?kind, %error, "the audit trail refused a record of an action already taken");
+            format!("the audit trail refused it ({error}); {kept}")
+        }
+        None => format!("the audit trail failed recently and is being retried; {kept}"),
+    };
+    Kept::Deferred(format!(
+        "{why} and replayed into the trail once it accepts records again"
+    ))
 }
 
 /// Offers kept records to the primary every [`REPLAY_EVERY`] until `shutdown`, then once more.
@@ -163,21 +160,20 @@ pub(crate) async fn replay(ctx: Arc<Context>, shutdown: CancellationToken) {
 }
 
 async fn replay_once(ctx: &Context) {
-    let auditor = Arc::clone(&ctx.audit);
-    let attempt = tokio::task::spawn_blocking(move || (auditor.replay_due(), auditor.pending()));
+    let (auditor, metrics) = (Arc::clone(&ctx.audit), ctx.audit_metrics.clone());
+    let attempt = tokio::task::spawn_blocking(move || {
+        if let Some(r) = auditor.replay_due() {
+            report(&metrics, &r);
+        }
+        metrics.set_pending(auditor.pending());
+    });
     // A hung primary must not hold up shutdown: the attempt finishes (or not) on its own thread.
-    let Ok(Ok((replayed, pending))) = tokio::time::timeout(AFTER_WAIT, attempt).await else {
+    if !matches!(tokio::time::timeout(AFTER_WAIT, attempt).await, Ok(Ok(()))) {
         tracing::warn!("replaying kept audit records is slow or failed; retrying later");
-        return;
-    };
-    ctx.audit_metrics.set_pending(pending);
-    if let Some(r) = replayed {
-        report(ctx, &r);
     }
 }
 
-fn report(ctx: &Context, r: &Replayed) {
-    let m = &ctx.audit_metrics;
+fn report(m: &Metrics, r: &Replayed) {
     m.replayed.inc_by(r.replayed);
     match &r.error {
         Some(error) => {
@@ -203,4 +199,82 @@ fn chain(error: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use kubejit_audit::{AuditError, Recorded};
+
+    use super::*;
+
+    fn refused() -> AuditError {
+        AuditError::Write {
+            target: "trail".to_owned(),
+            source: std::io::Error::other("disk full"),
+        }
+    }
+
+    #[test]
+    fn every_way_a_record_is_kept_is_counted_and_explained() {
+        let recorded = || {
+            After::Recorded(Recorded {
+                sequence: 1,
+                event_id: "id".to_owned(),
+                hash: None,
+                checkpoint: None,
+            })
+        };
+        // (outcome, Warning text contains, (write failures, spooled, held))
+        let cases: Vec<(After, Option<&str>, (u64, u64, u64))> = vec![
+            (recorded(), None, (0, 0, 0)),
+            (
+                After::Spooled {
+                    primary_error: Some(refused()),
+                },
+                Some(
+                    "refused it (failed to write audit record to trail: disk full); it is kept in the local audit spool",
+                ),
+                (1, 1, 0),
+            ),
+            (
+                After::Spooled {
+                    primary_error: None,
+                },
+                Some("failed recently and is being retried; it is kept in the local audit spool"),
+                (0, 1, 0),
+            ),
+            (
+                After::Held {
+                    primary_error: Some(refused()),
+                    spool_error: None,
+                },
+                Some("kept in memory (no spool is configured)"),
+                (1, 0, 1),
+            ),
+            (
+                After::Held {
+                    primary_error: None,
+                    spool_error: Some(refused()),
+                },
+                Some("kept in memory (the spool failed too: failed to write"),
+                (0, 0, 1),
+            ),
+        ];
+        for (after, text, (failures, spooled, held)) in cases {
+            let m = Metrics::default();
+            let kept = count(&m, after, EventKind::GrantExpired);
+            match (text, kept) {
+                (None, Kept::Recorded) => {}
+                (Some(want), Kept::Deferred(why)) => {
+                    assert!(why.contains(want), "{why}");
+                    assert!(why.ends_with("replayed into the trail once it accepts records again"));
+                }
+                (text, kept) => panic!("{text:?} {kept:?}"),
+            }
+            assert_eq!(
+                (m.write_failures.get(), m.spooled.get(), m.held.get()),
+                (failures, spooled, held)
+            );
+        }
+    }
 }
