@@ -17,7 +17,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         audit_sink::open(&args.audit, client.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let spool = audit_sink::spool(&args.audit);
-    let audit = Arc::new(Auditor::new(sink, spool, Arc::clone(&clock)));
+    // Reads a spool left by an earlier run: file I/O, so on a blocking thread.
+    let auditor_clock = Arc::clone(&clock);
+    let audit = tokio::task::spawn_blocking(move || Auditor::new(sink, spool, auditor_clock))
+        .await
+        .context("failed to open the audit spool")?;
+    let audit = Arc::new(audit);
     let holder = args
         .holder_identity
         .clone()
