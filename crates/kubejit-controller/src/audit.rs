@@ -225,7 +225,7 @@ mod tests {
             })
         };
         // (outcome, Warning text contains, (write failures, spooled, held))
-        let cases: Vec<(After, Option<&str>, (u64, u64, u64))> = vec![
+        let cases = vec![
             (recorded(), None, (0, 0, 0)),
             (
                 After::Spooled {
