@@ -63,7 +63,8 @@ pub(crate) async fn expire<B: Binding>(
     }
 }
 
-/// The access has ended: metrics first, then the record (which may be deferred, never lost), then Events.
+/// The access has ended: metrics first, then the record (which may be deferred, never lost; before the
+/// Events, which can be slow), then Events.
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
@@ -78,12 +79,13 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         binding.name_any(),
         kubejit_core::format_expires_at(deadline)
     );
-    event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
     let actor = Actor::controller(&ctx.controller_name);
     let mut record = GrantView::of(binding).audit_event(EventKind::GrantExpired, actor, now);
     record.decision_reason = Some("expired".to_owned());
     record.expires_at = Some(Timestamp::new(deadline));
-    deferred_warning(ctx, binding, "grantExpired", ctx.record_after(record).await).await;
+    let kept = ctx.record_after(record).await;
+    event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+    deferred_warning(ctx, binding, "grantExpired", kept).await;
 }
 
 /// A Warning Event when a record of something already done could not reach the audit trail yet.
