@@ -1,13 +1,13 @@
 //! Where audit events go: the `AuditSink` trait, a plain JSONL writer (stdout) and the hash-chained file.
 //!
-//! **A failed audit write blocks the action it describes.** `record` returns only after the record is
-//! written (and, for the file sink, fsync'd); on `Err` the caller must not approve, grant or delete, and
-//! should retry later (the controllers requeue). The file sink rolls back a partial line on failure, or,
-//! if even that fails, refuses every later write instead of extending a corrupt file.
+//! `record` returns only after the record is written (and, for the file sink, fsync'd). What an `Err`
+//! means is the caller's choice, made in one place ([`crate::Auditor`]): a record that gates an action
+//! (approve, grant) blocks it and is retried later; a record of an action already taken (a deletion at
+//! its deadline) is spooled and replayed, never dropped. The file sink rolls back a partial line on
+//! failure, or, if even that fails, refuses every later write instead of extending a corrupt file.
 //!
 //! Sinks do blocking std I/O behind a `Mutex` (one small write plus one fsync per record): async callers
-//! run them on a blocking thread (`spawn_blocking`), never on the runtime's workers. Records of actions
-//! already taken go through [`crate::Auditor::record_after`] instead, which never blocks the action.
+//! run them on a blocking thread (`spawn_blocking`), never on the runtime's workers.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -25,7 +25,7 @@ use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
 
 /// Accepts audit events. Implementations are shared between tasks (`Arc<dyn AuditSink>`).
 pub trait AuditSink: Send + Sync {
-    /// Durably records `event`, assigning its sequence number. On `Err` the action must not happen.
+    /// Durably records `event`, assigning its sequence number. On `Err` nothing was recorded.
     fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError>;
 
     /// Which of `ids` (`eventId`s) this sink already holds, so a replay of spooled records writes each
