@@ -49,6 +49,19 @@ pub enum AuditError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("line {line} of {what} is longer than {limit} bytes")]
+    LineTooLong {
+        what: String,
+        line: u64,
+        limit: usize,
+    },
+    #[error("failed to parse record on line {line} of audit spool {path}")]
+    ParseSpool {
+        path: PathBuf,
+        line: u64,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("failed to parse line {line} of the kubejit audit trail")]
     ParseTrail {
         line: u64,

@@ -4,16 +4,22 @@
 //! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
 //! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
 
+mod auditor;
+mod backoff;
 mod chain;
 pub mod checkpoint;
 mod error;
 pub mod escape;
 pub mod event;
+mod lines;
 pub mod report;
 pub mod sink;
+pub mod spool;
 mod timestamp;
 pub mod verify;
 
+pub use auditor::{After, Auditor, Replayed};
+pub use backoff::Backoff;
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{
     Checkpoint, CheckpointAnchor, FileAnchor, key_id, load_checkpoint_file, load_checkpoints,
@@ -22,9 +28,11 @@ pub use checkpoint::{
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::AuditError;
 pub use event::{Actor, ActorKind, AuditEvent, Decision, EventKind, ObjectRef, SCHEMA_VERSION};
+pub use lines::MAX_LINE_BYTES;
 pub use sink::{
     AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Clock, Recorded, StdoutSink,
     SystemClock, WriterSink,
 };
+pub use spool::{Spool, spool_path};
 pub use timestamp::Timestamp;
 pub use verify::{Broken, EXIT_OK, Failure, Intact, VerifyReport, verify, verify_file};

@@ -1,13 +1,15 @@
 //! Where audit events go: the `AuditSink` trait, a plain JSONL writer (stdout) and the hash-chained file.
 //!
-//! **A failed audit write blocks the action it describes.** `record` returns only after the record is
-//! written (and, for the file sink, fsync'd); on `Err` the caller must not approve, grant or delete, and
-//! should retry later (the controllers requeue). The file sink rolls back a partial line on failure, or,
-//! if even that fails, refuses every later write instead of extending a corrupt file.
+//! `record` returns only after the record is written (and, for the file sink, fsync'd). What an `Err`
+//! means is the caller's choice, made in one place ([`crate::Auditor`]): a record that gates an action
+//! (approve, grant) blocks it and is retried later; a record of an action already taken (a deletion at
+//! its deadline) is spooled and replayed, never dropped. The file sink rolls back a partial line on
+//! failure, or, if even that fails, refuses every later write instead of extending a corrupt file.
 //!
-//! Sinks do blocking std I/O behind a `Mutex`: a record is one small write plus one fsync, cheap enough
-//! to call from async code (or wrap in `spawn_blocking` when latency matters).
+//! Sinks do blocking std I/O behind a `Mutex` (one small write plus one fsync per record): async callers
+//! run them on a blocking thread (`spawn_blocking`), never on the runtime's workers.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -23,8 +25,16 @@ use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
 
 /// Accepts audit events. Implementations are shared between tasks (`Arc<dyn AuditSink>`).
 pub trait AuditSink: Send + Sync {
-    /// Durably records `event`, assigning its sequence number. On `Err` the action must not happen.
+    /// Durably records `event`, assigning its sequence number. On `Err` nothing was recorded.
     fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError>;
+
+    /// Which of `ids` (`eventId`s) this sink already holds, so a replay of spooled records writes each
+    /// exactly once. A stream cannot tell and answers none: replay into it is at-least-once, and
+    /// consumers deduplicate by `eventId`.
+    fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
+        let _ = ids;
+        Ok(HashSet::new())
+    }
 }
 
 /// What a sink did with an event.
@@ -366,6 +376,11 @@ impl AuditSink for ChainedFileSink {
             hash: Some(hash),
             checkpoint,
         })
+    }
+
+    /// Scans the whole trail (without blocking writers): replays are rare and must never duplicate.
+    fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
+        crate::lines::find_event_ids(&self.path, ids)
     }
 }
 

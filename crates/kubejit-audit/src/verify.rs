@@ -9,6 +9,7 @@ use std::path::Path;
 use ed25519_dalek::VerifyingKey;
 
 use crate::chain::{self, GENESIS_HASH, LineError, LineHead};
+use crate::lines::{Line, MAX_LINE_BYTES, read_line};
 use crate::{AuditError, Checkpoint};
 
 /// Exit code for an intact trail.
@@ -128,7 +129,8 @@ pub fn verify_file(
     verify(file, checkpoints, key)
 }
 
-/// Streams the trail line by line (never holding more than one record) and checks, in order for each
+/// Streams the trail line by line (never holding more than one record, and refusing, with
+/// [`AuditError::LineTooLong`], a line longer than [`MAX_LINE_BYTES`]) and checks, in order for each
 /// line: its own hash, its sequence, its `prevHash`, its checkpoint signature and coverage, and the
 /// anchored checkpoint for its sequence. `checkpoints` are the copies kept outside the file; without
 /// them, truncation after the last in-file checkpoint cannot be detected.
@@ -177,6 +179,9 @@ struct Walk<'a, R> {
     anchors: BTreeMap<u64, &'a Checkpoint>,
     key: &'a VerifyingKey,
     line: u64,
+    /// Lines read so far, including those scanned ahead to tell a reorder from a deletion.
+    read: u64,
+    limit: usize,
     prev_hash: String,
     sealed_through: u64,
     anchored_through: Option<u64>,
@@ -200,6 +205,8 @@ impl<'a, R: BufRead> Walk<'a, R> {
             anchors,
             key,
             line: 0,
+            read: 0,
+            limit: MAX_LINE_BYTES,
             prev_hash,
             sealed_through: 0,
             anchored_through: None,
@@ -207,13 +214,20 @@ impl<'a, R: BufRead> Walk<'a, R> {
     }
 
     fn next_line(&mut self) -> Result<bool, AuditError> {
-        self.buf.clear();
-        let read = self.reader.read_until(b'\n', &mut self.buf);
-        let n = read.map_err(|source| AuditError::Read {
+        self.read = self.read.saturating_add(1);
+        let read = read_line(&mut self.reader, &mut self.buf, self.limit);
+        match read.map_err(|source| AuditError::Read {
             what: "audit trail".to_owned(),
             source,
-        })?;
-        Ok(n > 0)
+        })? {
+            Line::Eof => Ok(false),
+            Line::Read => Ok(true),
+            Line::TooLong => Err(AuditError::LineTooLong {
+                what: "the audit trail".to_owned(),
+                line: self.read,
+                limit: self.limit,
+            }),
+        }
     }
 
     fn run(&mut self) -> Result<Option<Broken>, AuditError> {

@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::{
-    Actor, AuditEvent, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SystemClock,
-    Timestamp, load_checkpoint_file,
+    Actor, AuditEvent, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor,
+    MAX_LINE_BYTES, SystemClock, Timestamp, load_checkpoint_file,
 };
 
 fn key() -> SigningKey {
@@ -52,6 +52,40 @@ fn join(lines: &[String]) -> Vec<u8> {
 
 fn run(bytes: &[u8], anchors: Option<&[Checkpoint]>) -> VerifyReport {
     verify(bytes, anchors, &key().verifying_key()).unwrap()
+}
+
+#[test]
+fn a_huge_line_is_an_error_naming_its_line_and_the_limit() {
+    let (lines, _) = trail();
+    // A line with no newline at all, and one that ends but is over the limit, in the middle and at the
+    // end of an otherwise intact trail.
+    let huge = vec![b'x'; MAX_LINE_BYTES + 1];
+    let mut ended = huge.clone();
+    ended.push(b'\n');
+    for (at, tail) in [(3, &ended), (lines.len(), &huge)] {
+        let mut bytes = join(&lines[..at]);
+        bytes.extend_from_slice(tail);
+        bytes.extend_from_slice(&join(&lines[at..]));
+        let err = verify(&bytes[..], None, &key().verifying_key()).unwrap_err();
+        let line = u64::try_from(at + 1).unwrap();
+        assert!(
+            matches!(err, AuditError::LineTooLong { line: l, limit, .. } if l == line && limit == MAX_LINE_BYTES),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("line {line} ")) && message.contains("4194304 bytes"),
+            "{message}"
+        );
+    }
+    // Exactly at the limit is still read (and then judged as a record).
+    let mut bytes = join(&lines);
+    bytes.extend_from_slice(&vec![b'x'; MAX_LINE_BYTES]);
+    bytes.push(b'\n');
+    assert_eq!(
+        failure(&run(&bytes, None)).map(|(f, _)| f),
+        Some(Failure::EditedRecord)
+    );
 }
 
 fn failure(report: &VerifyReport) -> Option<(Failure, u64)> {

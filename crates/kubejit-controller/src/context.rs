@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kubejit_audit::{AuditSink, Clock};
+use kubejit_audit::{Auditor, Clock};
 use prometheus_client::registry::Registry;
 
 /// Shared state handed to every reconcile; tests build it with their own clock and sink.
@@ -10,13 +10,16 @@ use prometheus_client::registry::Registry;
 pub struct Context {
     pub client: kube::Client,
     pub clock: Arc<dyn Clock>,
-    pub audit: Arc<dyn AuditSink>,
+    /// Records that gate an action go to its primary sink; records of actions already taken use
+    /// [`Context::record_after`] (primary, else the spool, replayed later).
+    pub audit: Arc<Auditor>,
     /// The username the apiserver sees for this controller: it must never approve its own requests.
     pub identity: String,
     /// Name used as the audit actor and the Event reporting controller.
     pub controller_name: String,
     pub approver: crate::approver::Metrics,
     pub reaper: crate::reaper::Metrics,
+    pub audit_metrics: crate::audit::Metrics,
 }
 
 impl std::fmt::Debug for Context {
@@ -33,7 +36,7 @@ impl Context {
     pub fn new(
         client: kube::Client,
         clock: Arc<dyn Clock>,
-        audit: Arc<dyn AuditSink>,
+        audit: Arc<Auditor>,
         identity: String,
         registry: &mut Registry,
     ) -> Self {
@@ -45,6 +48,7 @@ impl Context {
             controller_name: "kubejit-controller".to_owned(),
             approver: crate::approver::Metrics::register(registry),
             reaper: crate::reaper::Metrics::register(registry),
+            audit_metrics: crate::audit::Metrics::register(registry),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! second replica changes nothing but timing. Only the lease holder acts; the others wait.
 
 pub mod approver;
+mod audit;
 mod context;
 mod error;
 mod http;
@@ -14,6 +15,7 @@ pub mod reaper;
 mod run;
 pub mod shutdown;
 
+pub use audit::Metrics as AuditMetrics;
 pub use context::Context;
 pub use error::Error;
 pub use run::{Config, Controllers, run};

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kubejit_audit::{Actor, AuditEvent, AuditSink, Clock, EventKind};
+use kubejit_audit::{Actor, AuditEvent, Auditor, Clock, EventKind};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -31,11 +31,12 @@ pub struct Config {
 }
 
 /// Runs until `shutdown` is cancelled. Refuses to start (with the missing permissions named) if the
-/// identity lacks what the enabled controllers need.
+/// identity lacks what the enabled controllers need. Records kept in `audit`'s spool (from an earlier
+/// run or an outage) are replayed into its primary sink as soon as it takes them.
 pub async fn run(
     client: kube::Client,
     config: Config,
-    audit: Arc<dyn AuditSink>,
+    audit: Arc<Auditor>,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -70,7 +71,13 @@ pub async fn run(
     )
     .await?;
     tracing::info!(%identity, addr = %config.http_addr, "kubejit controller started");
-    record(&ctx, EventKind::ControllerStarted);
+    // Stopped only after the last lifecycle fact, so its final pass covers everything.
+    let replay_stop = CancellationToken::new();
+    let replaying = tokio::spawn(crate::audit::replay(Arc::clone(&ctx), replay_stop.clone()));
+    // Lifecycle facts are recorded in order, off the async workers, by one task.
+    let (lifecycle, facts) = tokio::sync::mpsc::unbounded_channel();
+    let recording = tokio::spawn(record_lifecycle(Arc::clone(&ctx), facts));
+    let _ = lifecycle.send(EventKind::ControllerStarted);
     ready.store(true, Ordering::Relaxed);
 
     let lease = LeaseConfig {
@@ -82,14 +89,11 @@ pub async fn run(
     };
     let on_change = |leading: bool| {
         tracing::info!(leading, holder = %config.holder_identity, "leadership changed");
-        record(
-            &ctx,
-            if leading {
-                EventKind::LeadershipAcquired
-            } else {
-                EventKind::LeadershipLost
-            },
-        );
+        let _ = lifecycle.send(if leading {
+            EventKind::LeadershipAcquired
+        } else {
+            EventKind::LeadershipLost
+        });
     };
     let controllers = config.controllers;
     let work = |term: CancellationToken| {
@@ -110,6 +114,13 @@ pub async fn run(
     };
     let led = lead(client, &lease, shutdown.clone(), on_change, work).await;
     shutdown.cancel();
+    drop(lifecycle);
+    // Each wait is bounded (the whole shutdown is, see shutdown::SHUTDOWN_BOUND): a trail that hangs
+    // must not keep the process alive; records not written yet are in the spool or logged.
+    let flush = std::time::Duration::from_secs(5);
+    let _ = tokio::time::timeout(flush, recording).await;
+    replay_stop.cancel();
+    let _ = tokio::time::timeout(flush, replaying).await;
     // Graceful shutdown waits for open connections (a scraper's keep-alive); do not let one hold
     // the process up.
     let abort = http.abort_handle();
@@ -122,15 +133,19 @@ pub async fn run(
     led
 }
 
-/// Lifecycle facts are worth recording but never block anything: a failure is logged.
-fn record(ctx: &Context, kind: EventKind) {
-    let mut event = AuditEvent::new(
-        kind,
-        Actor::controller(&ctx.controller_name),
-        ctx.clock.now(),
-    );
-    event.subject = Some(ctx.identity.clone());
-    if let Err(error) = ctx.audit.record(event) {
-        tracing::warn!(%error, "failed to record controller lifecycle audit event");
+/// Lifecycle facts are worth recording but never block anything: kept and replayed if the trail is
+/// down, like every record of something already done.
+async fn record_lifecycle(
+    ctx: Arc<Context>,
+    mut facts: tokio::sync::mpsc::UnboundedReceiver<EventKind>,
+) {
+    while let Some(kind) = facts.recv().await {
+        let mut event = AuditEvent::new(
+            kind,
+            Actor::controller(&ctx.controller_name),
+            ctx.clock.now(),
+        );
+        event.subject = Some(ctx.identity.clone());
+        ctx.record_after(event).await;
     }
 }

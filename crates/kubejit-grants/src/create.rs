@@ -49,13 +49,15 @@ pub async fn create(
     let reason = grant.reason.as_ref().map(Reason::as_str);
     let binding = build(&plan, &session.requester.username, reason);
     let view = GrantView::of(&binding);
-    session.record(allowed_event(
-        &view,
-        &plan,
-        EventKind::GrantCreated,
-        &session.requester.username,
-        now,
-    ))?;
+    session
+        .record(allowed_event(
+            &view,
+            &plan,
+            EventKind::GrantCreated,
+            &session.requester.username,
+            now,
+        ))
+        .await?;
     let api: Api<RoleBinding> = Api::namespaced(session.client.clone(), plan.namespace.as_str());
     let created = api
         .create(&PostParams::default(), &binding)

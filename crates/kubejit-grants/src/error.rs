@@ -21,6 +21,8 @@ pub enum Error {
         "failed to write the audit record, so nothing was changed; fix the audit log and retry"
     )]
     Audit(#[source] kubejit_audit::AuditError),
+    #[error("the audit writer task did not finish, so nothing was changed; retry")]
+    AuditTask(#[source] tokio::task::JoinError),
     #[error("failed to create {what}; check you may create rolebindings and bind the role")]
     Create {
         what: String,

@@ -42,13 +42,15 @@ pub async fn extend(
     binding.metadata.managed_fields = None;
     let extended = GrantView::of(&binding);
     let user = &session.requester.username;
-    session.record(allowed_event(
-        &extended,
-        &plan,
-        EventKind::GrantExtended,
-        user,
-        now,
-    ))?;
+    session
+        .record(allowed_event(
+            &extended,
+            &plan,
+            EventKind::GrantExtended,
+            user,
+            now,
+        ))
+        .await?;
     // `binding` still carries the resourceVersion we read: the replace is conditional.
     match api.replace(name, &PostParams::default(), &binding).await {
         Ok(updated) => Ok(GrantView::of(&updated)),

@@ -37,7 +37,7 @@ pub async fn revoke<B: Binding>(
     let mut event = view.audit_event(EventKind::GrantRevoked, actor, Timestamp::new(now));
     event.decision_reason = Some("revoked".to_owned());
     event.reason = reason.map(str::to_owned).or(event.reason);
-    session.record(event)?;
+    session.record(event).await?;
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: view.uid.clone(),

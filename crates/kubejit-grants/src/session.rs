@@ -50,10 +50,15 @@ impl Session {
     }
 
     /// Records `event` if an audit sink is configured; an error means the action must not happen.
-    pub(crate) fn record(&self, event: AuditEvent) -> Result<(), Error> {
-        match &self.audit {
-            Some(sink) => sink.record(event).map(|_| ()).map_err(Error::Audit),
-            None => Ok(()),
-        }
+    /// The write + fsync runs on a blocking thread, never on the async workers.
+    pub(crate) async fn record(&self, event: AuditEvent) -> Result<(), Error> {
+        let Some(sink) = self.audit.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || sink.record(event))
+            .await
+            .map_err(Error::AuditTask)?
+            .map(|_| ())
+            .map_err(Error::Audit)
     }
 }

@@ -67,4 +67,24 @@ mod tests {
             "update deploy.rs when deploy/kustomization.yaml changes"
         );
     }
+
+    /// The binary serves metrics on loopback by default; the Deployment must opt into all interfaces,
+    /// or neither Prometheus nor the kubelet's probes reach the pod.
+    #[test]
+    fn the_deployment_serves_metrics_on_the_pod_network() {
+        let deployment = MANIFESTS
+            .iter()
+            .find(|(name, _)| *name == "controller/deployment.yaml")
+            .map(|(_, text)| *text)
+            .unwrap_or_default();
+        let value: serde_yaml::Value = serde_yaml::from_str(deployment).unwrap();
+        let args = &value["spec"]["template"]["spec"]["containers"][0]["args"];
+        let args: Vec<&str> = args
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(serde_yaml::Value::as_str)
+            .collect();
+        assert!(args.contains(&"--http-addr=0.0.0.0:9090"), "{args:?}");
+    }
 }

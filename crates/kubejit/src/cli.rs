@@ -102,6 +102,11 @@ pub struct AuditArgs {
     /// … or after this long, whichever comes first.
     #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINT_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub audit_checkpoint_interval: std::time::Duration,
+    /// Fallback file (JSON lines) for records of actions already taken, such as a deletion at a grant's
+    /// deadline, while the audit trail cannot take them; replayed into the trail once it can.
+    /// Default: `<audit-log>.spool`; without --audit-log, kept in memory.
+    #[arg(long, env = "KUBEJIT_AUDIT_SPOOL")]
+    pub audit_spool: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -129,8 +134,9 @@ pub struct ControllerArgs {
     /// How long a leader keeps the Lease without renewing it.
     #[arg(long, env = "KUBEJIT_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: std::time::Duration,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "0.0.0.0:9090")]
+    /// Address of /metrics, /healthz and /readyz. Loopback by default: metrics are not for everyone;
+    /// a Deployment that is scraped opts into 0.0.0.0:9090.
+    #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "127.0.0.1:9090")]
     pub http_addr: std::net::SocketAddr,
 }
 
@@ -323,6 +329,23 @@ mod tests {
         assert!(
             err.to_string().contains("not a valid Kubernetes name"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_asked() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["kubejit", "controller"];
+            args.extend_from_slice(extra);
+            match Cli::try_parse_from(args).unwrap().command {
+                Command::Controller(c) => c.http_addr,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(parse(&[]).ip().is_loopback());
+        assert_eq!(
+            parse(&["--http-addr", "0.0.0.0:9090"]).to_string(),
+            "0.0.0.0:9090"
         );
     }
 

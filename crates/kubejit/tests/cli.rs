@@ -143,3 +143,29 @@ fn manifests_install_prints_all_of_deploy() {
     }
     assert!(yaml.contains("# deploy/admission/grant-annotations.yaml"));
 }
+
+#[test]
+fn audit_verify_refuses_a_line_too_long_to_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing.pem");
+    let keygen = kubejit(&["audit", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(keygen.status.success());
+    let public_key = dir.path().join("signing.pub");
+    std::fs::write(&public_key, &keygen.stdout).unwrap();
+    // 5 MiB without a newline: read whole, a file like this (or a larger one) exhausts memory.
+    let trail = dir.path().join("trail.jsonl");
+    std::fs::write(&trail, vec![b'{'; 5 * 1024 * 1024]).unwrap();
+    let out = kubejit(&[
+        "audit",
+        "verify",
+        trail.to_str().unwrap(),
+        "--public-key",
+        public_key.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 1 of the audit trail is longer than 4194304 bytes"),
+        "{stderr}"
+    );
+}

@@ -76,7 +76,12 @@ fn a_grant_gives_exec_until_its_deadline_then_the_binding_is_deleted_and_exec_is
     );
     assert_forbidden(&exec_as(cp, "alice", &ns), "alice", &["exec"]);
 
-    let audit = ctl.stdout_audit();
+    // The record is written just after the delete (time wins over audit): wait for it.
+    let audit = support::eventually(BOUND, "the grantExpired record", || {
+        let audit = ctl.stdout_audit();
+        let found = !records_for(&audit, "grantExpired", &name).is_empty();
+        found.then_some(audit)
+    });
     let expired = records_for(&audit, "grantExpired", &name);
     assert_eq!(expired.len(), 1, "one grantExpired record: {audit:?}");
     assert_eq!(expired[0]["groups"], json!(["oncall-payments"]));

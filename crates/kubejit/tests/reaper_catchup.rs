@@ -51,7 +51,14 @@ fn grants_that_expired_while_the_controller_was_down_are_deleted_on_start() {
             second.log_text()
         );
     }
-    let audit = second.stdout_audit();
+    // Each grantExpired record is written just after its delete: wait for all of them.
+    let audit = support::eventually(Duration::from_secs(60), "the grantExpired records", || {
+        let audit = second.stdout_audit();
+        let all = names
+            .iter()
+            .all(|name| !records_for(&audit, "grantExpired", name).is_empty());
+        all.then_some(audit)
+    });
     for name in &names {
         assert_eq!(
             records_for(&audit, "grantExpired", name).len(),

@@ -1,17 +1,9 @@
 //! Reconcile errors of the reaper; each is retried by the error policy.
 
-use kubejit_audit::AuditError;
-
+/// Audit failures are not here: the reaper's records are of things already done, kept and replayed
+/// by the auditor, so they never fail a reconcile or hold up a deletion.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "failed to write the audit record for {what}; it is retried and nothing is deleted until it lands"
-    )]
-    Audit {
-        what: String,
-        #[source]
-        source: AuditError,
-    },
     #[error("failed to delete expired {what}")]
     Delete {
         what: String,
@@ -35,7 +27,6 @@ impl Error {
     /// Stable label for the errors metric.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Self::Audit { .. } => "audit",
             Self::Delete { .. } => "delete",
             Self::Reread { .. } => "reread",
             Self::KeepsChanging { .. } => "keeps_changing",

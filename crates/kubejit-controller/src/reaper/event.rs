@@ -14,6 +14,22 @@ pub(crate) enum Kind {
     Warning,
 }
 
+/// events.k8s.io rejects a note over 1 kB; cut longer ones (an error chain can be long) on a character
+/// boundary so the Event is still published.
+fn fit_note(mut note: String) -> String {
+    const MAX: usize = 1024;
+    if note.len() <= MAX {
+        return note;
+    }
+    let mut end = MAX.saturating_sub(3);
+    while !note.is_char_boundary(end) {
+        end = end.saturating_sub(1);
+    }
+    note.truncate(end);
+    note.push_str("...");
+    note
+}
+
 pub(crate) async fn publish<B: Binding>(
     ctx: &crate::Context,
     binding: &B,
@@ -38,8 +54,9 @@ pub(crate) async fn publish<B: Binding>(
             .map(MicroTime),
         action: Some("Expire".to_owned()),
         reason: Some(reason.to_owned()),
-        // Notes quote names and annotation values nobody validated: shown escaped, never raw.
-        note: Some(kubejit_core::text::escape(&note).into_owned()),
+        // Notes quote names and annotation values nobody validated: shown escaped, never raw, and
+        // cut to what an Event holds (escaping first, so the cut never splits an escape's meaning).
+        note: Some(fit_note(kubejit_core::text::escape(&note).into_owned())),
         regarding: Some(binding.object_ref(&())),
         reporting_controller: Some(format!("kubejit.dev/{}", ctx.controller_name)),
         reporting_instance: Some(ctx.identity.clone()),
@@ -55,5 +72,24 @@ pub(crate) async fn publish<B: Binding>(
     let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
     if let Err(error) = api.create(&PostParams::default(), &event).await {
         tracing::warn!(%error, binding = %binding.name_any(), reason, "failed to publish Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_fit_the_api_limit_on_a_character_boundary() {
+        let cases = [
+            ("short".to_owned(), "short".to_owned()),
+            ("x".repeat(1024), "x".repeat(1024)),
+            ("x".repeat(1025), format!("{}...", "x".repeat(1021))),
+        ];
+        for (note, want) in cases {
+            assert_eq!(fit_note(note), want);
+        }
+        let cut = fit_note("é".repeat(600));
+        assert!(cut.len() <= 1024 && cut.ends_with("..."), "{}", cut.len());
     }
 }

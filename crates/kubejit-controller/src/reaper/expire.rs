@@ -1,15 +1,22 @@
-//! Expiring one binding: audit record first (a failed write blocks the deletion), then a delete
-//! conditional on uid + resourceVersion. 404 is success; 409 hands back the fresh object.
+//! Expiring one binding: a delete conditional on uid + resourceVersion, then its `grantExpired` record.
+//! Expiry wins: nothing (audit, Events) runs before the delete, and the record, written after, is never
+//! dropped (primary sink, else the spool, replayed later; a Warning Event says so). 404 is success; 409
+//! hands back the fresh object.
+
+use std::sync::Arc;
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
 use kubejit_audit::{Actor, EventKind, Timestamp};
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use super::event::{self, Kind};
+use super::step::{Step, step};
 use super::tracker::{Key, State};
 use super::{Error, reconcile::Reaper};
+use crate::audit::Kept;
 
 pub(crate) enum Expired<B> {
     /// Deleted (or already gone).
@@ -35,15 +42,6 @@ pub(crate) async fn expire<B: Binding>(
         seen,
         State::Overdue,
     );
-    let now = ctx.clock.now();
-    let actor = Actor::controller(&ctx.controller_name);
-    let mut record = view.audit_event(EventKind::GrantExpired, actor, now);
-    record.decision_reason = Some("expired".to_owned());
-    record.expires_at = Some(Timestamp::new(deadline));
-    ctx.audit.record(record).map_err(|source| Error::Audit {
-        what: what.clone(),
-        source,
-    })?;
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: binding.uid(),
@@ -69,12 +67,15 @@ pub(crate) async fn expire<B: Binding>(
     }
 }
 
+/// The access has ended: metrics first, then the record (which may be deferred, never lost; before the
+/// Events, which can be slow), then Events.
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
-    let lag = (ctx.clock.now().get() - deadline).as_seconds_f64().max(0.0);
+    let now = ctx.clock.now();
+    let lag = (now.get() - deadline).as_seconds_f64().max(0.0);
     ctx.reaper.deletion_lag.observe(lag);
     ctx.reaper.deleted.inc();
-    r.tracker.forget(&ctx.reaper, key);
+    let ours = r.tracker.finish_expired(&ctx.reaper, key);
     tracing::info!(lag_seconds = lag, "deleted expired grant");
     let note = format!(
         "kubejit deleted {} {}: its access expired at {} ({lag:.3}s ago)",
@@ -82,7 +83,68 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         binding.name_any(),
         kubejit_core::format_expires_at(deadline)
     );
+    // Not ours when the watch saw the deletion first and recorded it (see `record_gone`).
+    let kept = match ours {
+        true => Some(record_expired(ctx, binding, deadline, now).await),
+        false => None,
+    };
     event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+    if let Some(kept) = kept {
+        deferred_warning(ctx, binding, "grantExpired", kept).await;
+    }
+}
+
+/// Writes the `grantExpired` record of a binding deleted at `now`, after its `deadline`.
+pub(crate) async fn record_expired<B: Binding>(
+    ctx: &crate::Context,
+    binding: &B,
+    deadline: OffsetDateTime,
+    now: Timestamp,
+) -> Kept {
+    let actor = Actor::controller(&ctx.controller_name);
+    let mut record = GrantView::of(binding).audit_event(EventKind::GrantExpired, actor, now);
+    record.decision_reason = Some("expired".to_owned());
+    record.expires_at = Some(Timestamp::new(deadline));
+    ctx.record_after(record).await
+}
+
+/// The watch saw a binding disappear while we were expiring it, before our delete's answer: that
+/// answer may never come (a connection lost after the apiserver deleted), and nothing reconciles a
+/// binding that is gone, so the record is written here. Exactly once: see `Tracker::claim_gone`.
+pub(crate) fn record_gone<B: Binding>(ctx: &Arc<crate::Context>, binding: &B) {
+    let now = ctx.clock.now();
+    let Step::Expire { deadline } = step(binding.annotations(), now.get()) else {
+        return;
+    };
+    let (ctx, binding) = (Arc::clone(ctx), binding.clone());
+    let span = tracing::info_span!("gone", kind = B::KIND, binding = %binding.name_any());
+    tokio::spawn(
+        async move {
+            tracing::info!("an expiring grant disappeared before our delete was answered");
+            let kept = record_expired(&ctx, &binding, deadline, now).await;
+            deferred_warning(&ctx, &binding, "grantExpired", kept).await;
+        }
+        .instrument(span),
+    );
+}
+
+/// A Warning Event when a record of something already done could not reach the audit trail yet.
+pub(crate) async fn deferred_warning<B: Binding>(
+    ctx: &crate::Context,
+    binding: &B,
+    fact: &str,
+    kept: Kept,
+) {
+    let why = match kept {
+        Kept::Recorded | Kept::InProgress => return,
+        Kept::Deferred(why) => why,
+    };
+    let note = format!(
+        "kubejit could not write the {fact} audit record of {} {}: {why}",
+        B::KIND,
+        binding.name_any()
+    );
+    event::publish(ctx, binding, Kind::Warning, "AuditRecordDeferred", note).await;
 }
 
 pub(crate) fn describe(key: &Key) -> String {

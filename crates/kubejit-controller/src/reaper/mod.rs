@@ -3,8 +3,9 @@
 //! One kube-runtime `Controller` per binding kind, fed by a slimmed full-object watch (the audit
 //! record of an expiry names the subjects and role, which a metadata-only watch lacks; a GET per
 //! deletion would double the API calls). Each annotated binding is requeued exactly at its deadline;
-//! at or after it the reaper records `grantExpired` and deletes with uid + resourceVersion
-//! preconditions. Bindings without the annotation, and malformed ones, are never deleted.
+//! at or after it the reaper deletes with uid + resourceVersion preconditions, then records
+//! `grantExpired` (time wins: a failing audit trail never delays the delete; the record is spooled and
+//! replayed). Bindings without the annotation, and malformed ones, are never deleted.
 
 mod error;
 mod event;

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::Error;
 use super::event::{self, Kind};
-use super::expire::{Expired, describe, expire, key_of};
+use super::expire::{Expired, deferred_warning, describe, expire, key_of};
 use super::step::{Step, action, malformed_reason, step};
 use super::tracker::{Key, Seen, State, Tracker};
 
@@ -73,31 +73,29 @@ async fn handle<B: Binding>(
     match s {
         Step::Ignore => r.tracker.forget(&r.ctx.reaper, &key),
         Step::Warn { value, reason } => malformed(r, obj, key, value, reason).await?,
-        Step::Wait { .. } => observe(r, obj, key)?,
+        Step::Wait { .. } => observe(r, obj, key).await,
         Step::Expire { deadline } => return expire(r, obj, key, *deadline).await,
     }
     Ok(Expired::Done)
 }
 
 /// Records `grantCreated`/`grantExtended` the first time a grant (or a new deadline) is seen, with
-/// the admission-checked `granted-by` annotation as the actor.
-fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) -> Result<(), Error> {
+/// the admission-checked `granted-by` annotation as the actor. The grant already exists, so the record
+/// never holds anything up (it may be deferred, never dropped).
+async fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) {
     let view = GrantView::of(obj);
     let value = view.expires_at.clone().unwrap_or_default();
-    let kind = match r.tracker.seen(&key, view.uid.as_deref(), &value) {
-        Seen::Same => return Ok(()),
-        Seen::New => EventKind::GrantCreated,
-        Seen::Changed => EventKind::GrantExtended,
+    let (kind, fact) = match r.tracker.seen(&key, view.uid.as_deref(), &value) {
+        Seen::Same => return,
+        Seen::New => (EventKind::GrantCreated, "grantCreated"),
+        Seen::Changed => (EventKind::GrantExtended, "grantExtended"),
     };
     let mut record = view.audit_event(kind, view.granter(), r.ctx.clock.now());
     record.decision_reason = Some("observed".to_owned());
-    r.ctx.audit.record(record).map_err(|source| Error::Audit {
-        what: format!("{} {}", B::KIND, describe(&key)),
-        source,
-    })?;
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
-    Ok(())
+    let kept = r.ctx.record_after(record).await;
+    deferred_warning(&r.ctx, obj, fact, kept).await;
 }
 
 /// Once per resourceVersion: audit record, Warning Event, gauge. Never deleted, never requeued.
@@ -116,10 +114,8 @@ async fn malformed<B: Binding>(
     let actor = Actor::controller(&r.ctx.controller_name);
     let mut record = view.audit_event(EventKind::GrantMalformed, actor, r.ctx.clock.now());
     record.decision_reason = Some(malformed_reason(reason).to_owned());
-    r.ctx.audit.record(record).map_err(|source| Error::Audit {
-        what: format!("{} {}", B::KIND, describe(&key)),
-        source,
-    })?;
+    let kept = r.ctx.record_after(record).await;
+    deferred_warning(&r.ctx, obj, "grantMalformed", kept).await;
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, rv, State::Malformed);
     let shown = kubejit_core::text::escape_bounded(value, 128);
@@ -140,8 +136,7 @@ pub(crate) fn error_policy<B: Binding>(obj: Arc<B>, error: &Error, r: Arc<Reaper
             tracing::error!(error = %error, binding = %obj.name_any(), "reconcile panicked; contained");
             Action::requeue(PANIC_RETRY_AFTER)
         }
-        Error::Audit { .. }
-        | Error::Delete { .. }
+        Error::Delete { .. }
         | Error::Reread { .. }
         | Error::KeepsChanging { .. } => {
             tracing::warn!(error = %error, binding = %obj.name_any(), "reconcile failed; retrying");

@@ -14,6 +14,9 @@ pub(crate) enum State {
     Pending,
     Overdue,
     Malformed,
+    /// The watch saw an overdue binding disappear before our delete's answer (which may be lost) and
+    /// wrote its `grantExpired` record; kept so the answer, if it comes, does not write it again.
+    RecordedGone,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +79,32 @@ impl Tracker {
             .is_none_or(|e| e.state != State::Malformed || e.seen != resource_version)
     }
 
+    /// The watch saw `key` disappear. If we were expiring it, claims its `grantExpired` record (true)
+    /// and keeps a marker, so [`Self::finish_expired`] does not write it again; otherwise forgets it.
+    pub(crate) fn claim_gone(&self, m: &Metrics, key: &Key) -> bool {
+        let mut entries = self.lock();
+        match entries.get_mut(key) {
+            Some(e) if e.state == State::Overdue => {
+                e.state = State::RecordedGone;
+                adjust(m, Some(State::Overdue), Some(State::RecordedGone));
+                true
+            }
+            Some(_) | None => {
+                let old = entries.remove(key);
+                adjust(m, old.map(|e| e.state), None);
+                false
+            }
+        }
+    }
+
+    /// Our delete of `key` succeeded: forgets it, and says whether its `grantExpired` record is still
+    /// ours to write (false when the watch already wrote it).
+    pub(crate) fn finish_expired(&self, m: &Metrics, key: &Key) -> bool {
+        let old = self.lock().remove(key).map(|e| e.state);
+        adjust(m, old, None);
+        old != Some(State::RecordedGone)
+    }
+
     /// The binding is gone or no longer a grant.
     pub(crate) fn forget(&self, m: &Metrics, key: &Key) {
         let old = self.lock().remove(key);
@@ -114,7 +143,7 @@ fn adjust(m: &Metrics, old: Option<State>, new: Option<State>) {
             Some(State::Malformed) => {
                 m.malformed.inc_by(delta);
             }
-            None => {}
+            Some(State::RecordedGone) | None => {}
         }
     }
 }
@@ -166,6 +195,32 @@ mod tests {
             Seen::New,
             "recreated under the same name"
         );
+    }
+
+    #[test]
+    fn a_grant_expired_record_is_written_once_whoever_sees_the_deletion_first() {
+        let m = Metrics::default();
+        let t = Tracker::default();
+        let overdue = |t: &Tracker| {
+            t.set(&m, key("a"), Some("u".into()), "v".into(), State::Overdue);
+        };
+        // The delete's answer first: it writes the record; the watch's event then finds nothing.
+        overdue(&t);
+        assert!(t.finish_expired(&m, &key("a")));
+        assert!(!t.claim_gone(&m, &key("a")));
+        // The watch first (the answer is slow, or lost): it writes; a late answer does not.
+        overdue(&t);
+        assert!(t.claim_gone(&m, &key("a")));
+        assert_eq!((m.tracked.get(), m.overdue.get()), (0, 0));
+        assert!(!t.finish_expired(&m, &key("a")));
+        // A pending grant deleted by someone else is not an expiry.
+        t.set(&m, key("b"), Some("u".into()), "v".into(), State::Pending);
+        assert!(!t.claim_gone(&m, &key("b")));
+        assert_eq!((m.tracked.get(), m.overdue.get()), (0, 0));
+        // A recreated binding of the same name is new, whatever marker its predecessor left.
+        overdue(&t);
+        assert!(t.claim_gone(&m, &key("a")));
+        assert_eq!(t.seen(&key("a"), Some("u2"), "v"), Seen::New);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kubejit_kube::{Binding, keys};
 use tokio_util::sync::CancellationToken;
 
-use super::expire::key_of;
+use super::expire::{key_of, record_gone};
 use super::reconcile::{Reaper, error_policy, reconcile};
 use super::tracker::Tracker;
 
@@ -61,7 +61,11 @@ fn slim<B: Binding>(binding: &mut B) {
 /// the watch was down, leave the tracker (and the gauges).
 fn prune<B: Binding>(r: &Reaper<B>, store: &Store<B>, event: &watcher::Event<B>) {
     match event {
-        watcher::Event::Delete(obj) => r.tracker.forget(&r.ctx.reaper, &key_of(obj)),
+        watcher::Event::Delete(obj) => {
+            if r.tracker.claim_gone(&r.ctx.reaper, &key_of(obj)) {
+                record_gone(&r.ctx, obj);
+            }
+        }
         watcher::Event::InitDone => r.tracker.retain(&r.ctx.reaper, |(ns, name)| {
             let mut reference = ObjectRef::<B>::new(name);
             if let Some(ns) = ns {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kubejit_audit::{
     AuditError, AuditSink, ChainConfig, ChainedFileSink, Checkpoint, CheckpointAnchor, FileAnchor,
-    SystemClock, WriterSink, signing_key_from_pem,
+    Spool, SystemClock, WriterSink, signing_key_from_pem,
 };
 
 use crate::cli::AuditArgs;
@@ -43,14 +43,28 @@ impl AuditGuard {
         let Some((sink, mut flusher)) = self.sealed else {
             return;
         };
-        if let Err(error) = sink.seal_now() {
-            tracing::warn!(%error, "failed to seal the audit log on shutdown");
+        // Write + fsync: on a blocking thread, never on the async workers.
+        let sealed = tokio::task::spawn_blocking(move || sink.seal_now()).await;
+        match sealed {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "failed to seal the audit log on shutdown"),
+            Err(error) => tracing::warn!(%error, "the task sealing the audit log failed"),
         }
         if !flusher.flush(Duration::from_secs(5)).await {
             tracing::warn!(
                 "the last audit checkpoint was not anchored in the cluster before shutdown"
             );
         }
+    }
+}
+
+/// Where records of actions already taken wait while the trail cannot take them: `--audit-spool`, else
+/// `<audit-log>.spool`; none (memory only) for stdout.
+pub fn spool(args: &AuditArgs) -> Option<Spool> {
+    match (&args.audit_spool, &args.audit_log) {
+        (Some(path), _) => Some(Spool::new(path)),
+        (None, Some(trail)) => Some(Spool::beside(trail)),
+        (None, None) => None,
     }
 }
 
@@ -98,8 +112,11 @@ pub async fn open(
         let mut every = tokio::time::interval(Duration::from_secs(1));
         loop {
             every.tick().await;
-            if let Err(error) = ticking.tick() {
-                tracing::warn!(%error, "failed to checkpoint the audit log");
+            let sink = Arc::clone(&ticking);
+            match tokio::task::spawn_blocking(move || sink.tick()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "failed to checkpoint the audit log"),
+                Err(error) => tracing::warn!(%error, "the audit checkpoint task failed"),
             }
         }
     });

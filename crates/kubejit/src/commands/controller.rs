@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kubejit_audit::{AuditSink, SystemClock};
+use kubejit_audit::{AuditSink, Auditor, Clock, SystemClock};
 use kubejit_controller::{Config, Controllers};
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +16,16 @@ const AUDIT_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5)
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let (audit, guard): (Arc<dyn AuditSink>, _) =
+    let (sink, guard): (Arc<dyn AuditSink>, _) =
         audit_sink::open(&args.audit, client.clone()).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let spool = audit_sink::spool(&args.audit);
+    // Reads a spool left by an earlier run: file I/O, so on a blocking thread.
+    let auditor_clock = Arc::clone(&clock);
+    let audit = tokio::task::spawn_blocking(move || Auditor::new(sink, spool, auditor_clock))
+        .await
+        .context("failed to open the audit spool")?;
+    let audit = Arc::new(audit);
     let holder = args
         .holder_identity
         .clone()
@@ -42,13 +50,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         trigger.cancel();
     });
     let bound = kubejit_controller::shutdown::SHUTDOWN_BOUND;
-    let run = kubejit_controller::run(
-        client,
-        config,
-        audit,
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    );
+    let run = kubejit_controller::run(client, config, audit, clock, shutdown.clone());
     // Shutdown is bounded from any state, including start-up calls to an unreachable apiserver:
     // after SIGTERM the process exits within SHUTDOWN_BOUND whatever is still pending.
     let deadline = async {

@@ -192,9 +192,18 @@ async fn start_controller(
         context: None,
     };
     let client = kubejit_kube::build_client(&options).await?;
-    let trail = std::fs::File::create(cp.dir().join("kubejit-audit.jsonl"))
-        .context("failed to create the sandbox audit file")?;
-    let audit = std::sync::Arc::new(kubejit_audit::WriterSink::new(trail, "sandbox audit file"));
+    let trail_path = cp.dir().join("kubejit-audit.jsonl");
+    let trail =
+        std::fs::File::create(&trail_path).context("failed to create the sandbox audit file")?;
+    let sink = std::sync::Arc::new(kubejit_audit::WriterSink::new(trail, "sandbox audit file"));
+    let clock: std::sync::Arc<dyn kubejit_audit::Clock> =
+        std::sync::Arc::new(kubejit_audit::SystemClock);
+    let spool = kubejit_audit::Spool::beside(&trail_path);
+    let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
+        sink,
+        Some(spool),
+        std::sync::Arc::clone(&clock),
+    ));
     let config = kubejit_controller::Config {
         lease_namespace: "kubejit-system".to_owned(),
         lease_name: "kubejit-controller".to_owned(),
@@ -207,7 +216,6 @@ async fn start_controller(
             reaper: true,
         },
     };
-    let clock = std::sync::Arc::new(kubejit_audit::SystemClock);
     Ok(tokio::spawn(async move {
         kubejit_controller::run(client, config, audit, clock, shutdown)
             .await
