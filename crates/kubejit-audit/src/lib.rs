@@ -4,20 +4,23 @@
 //! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
 //! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
 
+pub mod anchor_history;
 mod chain;
 pub mod checkpoint;
 mod error;
 pub mod escape;
 pub mod event;
 pub mod report;
+mod resume;
 pub mod sink;
 mod timestamp;
 pub mod verify;
 
+pub use anchor_history::{Advance, HISTORY_LEN, HistoryFault, advance, check_history};
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{
-    Checkpoint, CheckpointAnchor, FileAnchor, key_id, load_checkpoint_file, load_checkpoints,
-    signing_key_from_pem, verifying_key_from_pem,
+    Checkpoint, CheckpointAnchor, FileAnchor, Link, TrailName, for_trail, key_id,
+    load_checkpoint_file, load_checkpoints, signing_key_from_pem, verifying_key_from_pem,
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::AuditError;

@@ -12,9 +12,23 @@ use crate::cli::{ControllerArgs, ControllerName};
 use crate::commands::audit_sink;
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    let mut audit_args = args.audit.clone();
+    if audit_args.audit_log.is_some() && audit_args.audit_trail.is_none() {
+        // The controller's trail is always anchored in the cluster, under a name the operator chose
+        // and that survives restarts: a name made up per process would let a truncated file restart
+        // as a "new" trail unnoticed.
+        let from_identity = args.holder_identity.as_deref().map(str::parse).transpose();
+        audit_args.audit_trail = from_identity
+            .context("--holder-identity is not a valid trail name: give --audit-trail")?;
+        anyhow::ensure!(
+            audit_args.audit_trail.is_some(),
+            "--audit-log needs --audit-trail NAME (or --holder-identity): a name per replica, stable \
+             across restarts (e.g. the StatefulSet pod name), under which its checkpoints are anchored"
+        );
+    }
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (audit, guard): (Arc<dyn AuditSink>, _) =
-        audit_sink::open(&args.audit, client.clone()).await?;
+        audit_sink::open(&audit_args, client.clone()).await?;
     let holder = args
         .holder_identity
         .clone()
