@@ -367,6 +367,7 @@ fn two_replicas_keep_separate_anchor_entries() {
                 .then_some(())
         },
     );
+    settle_before_sigterm();
     let (status, log) = b.stop();
     assert!(status.success(), "{log}");
     assert_eq!(
