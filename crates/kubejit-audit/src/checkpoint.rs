@@ -160,6 +160,11 @@ pub trait CheckpointAnchor: Send + Sync {
     /// The newest checkpoint stored for the trail, read when a sink opens: a file that does not contain
     /// it was truncated or replaced, and is refused.
     fn head(&self) -> Result<Option<Checkpoint>, AuditError>;
+    /// Whether this anchor keeps checkpoints at all. Only a stand-in that stores nothing says no; the
+    /// sink then cannot detect truncation and only checks the file is its trail's own chain.
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
     /// Stores `checkpoint`. An error is reported to the caller of `record` but does not undo the record.
     /// Storing a checkpoint the anchor already holds is a no-op (the sink re-anchors after a restart).
     fn anchor(&self, checkpoint: &Checkpoint) -> Result<(), AuditError>;

@@ -49,12 +49,14 @@ fn refused(reason: &'static str, detail: String) -> std::io::Result<Outcome> {
 }
 
 /// Checks the trail in `file` (`len` bytes) against `head`, the newest checkpoint the anchor holds for
-/// `trail`, and finds where the chain continues.
+/// `trail`, and finds where the chain continues. With `kept` false there is no anchor to compare with
+/// (`head` is then `None`): the file is only checked back to its newest checkpoint.
 pub(crate) fn resume(
     file: &mut File,
     len: u64,
     trail: &str,
     head: Option<&Checkpoint>,
+    kept: bool,
     key: &VerifyingKey,
 ) -> std::io::Result<Outcome> {
     if let Some(h) = head
@@ -118,13 +120,17 @@ pub(crate) fn resume(
         );
         return refused("fileBehindAnchor", detail);
     }
-    Backwards::new(trail, head, key, &tail).run(tail, &mut lines)
+    let mut walk = Backwards::new(trail, head, key, &tail);
+    walk.kept = kept;
+    walk.run(tail, &mut lines)
 }
 
 /// State of the backwards walk: the line after the current one, and the checkpoints seen so far.
 struct Backwards<'a> {
     trail: &'a str,
     head: Option<&'a Checkpoint>,
+    /// Whether an anchor keeps checkpoints at all (else a missing head is not a finding).
+    kept: bool,
     key: &'a VerifyingKey,
     /// `(sequence, prevHash)` of the line after the current one.
     after: Option<(u64, String)>,
@@ -150,6 +156,7 @@ impl<'a> Backwards<'a> {
         Self {
             trail,
             head,
+            kept: true,
             key,
             after: None,
             seen: Vec::new(),
@@ -234,6 +241,9 @@ impl<'a> Backwards<'a> {
             return refuse("brokenChain", detail);
         }
         let Some(head) = self.head else {
+            if !self.kept {
+                return Some(self.finish(checkpoint.digest()));
+            }
             let detail = format!(
                 "the file holds a signed checkpoint for sequence {} but the anchor holds none for this \
                  trail: the anchor entry was deleted, or never written",

@@ -295,3 +295,55 @@ fn failure_of(report: &VerifyReport) -> Option<crate::Failure> {
         VerifyReport::Broken(b) => Some(b.failure),
     }
 }
+
+/// Stores nothing, like a CLI trail without any anchor.
+struct Nowhere(TrailName);
+
+impl CheckpointAnchor for Nowhere {
+    fn trail(&self) -> &TrailName {
+        &self.0
+    }
+    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(None)
+    }
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+    fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn without_an_anchor_a_reopened_trail_links_to_its_newest_checkpoint() {
+    let dir = Dir::new();
+    let file = dir.file("cli");
+    let config = ChainConfig {
+        every_records: 1,
+        every: Duration::from_secs(3600),
+    };
+    for round in 0..3 {
+        let anchor = Box::new(Nowhere(name("cli")));
+        let (sink, _) =
+            ChainedFileSink::open(&file, key(), anchor, config, Box::new(SystemClock)).unwrap();
+        let mut event = AuditEvent::new(
+            EventKind::GrantCreated,
+            Actor::user("irene"),
+            Timestamp::now(),
+        );
+        event.subject = Some(format!("round-{round}"));
+        sink.record(event).unwrap();
+    }
+    let report = verify_file(&file, None, &key().verifying_key()).unwrap();
+    assert!(matches!(report, VerifyReport::Ok(_)), "{report}");
+    // Still not someone else's file.
+    let err = ChainedFileSink::open(
+        &file,
+        key(),
+        Box::new(Nowhere(name("other"))),
+        config,
+        Box::new(SystemClock),
+    )
+    .unwrap_err();
+    assert!(matches!(err, AuditError::TrailRefused { .. }), "{err:?}");
+}

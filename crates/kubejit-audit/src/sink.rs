@@ -204,7 +204,8 @@ impl ChainedFileSink {
         let head = anchor.head()?;
         let trail = anchor.trail().as_str().to_owned();
         let public = key.verifying_key();
-        let resumed = match resume::resume(&mut file, len, &trail, head.as_ref(), &public)
+        let kept = anchor.keeps_checkpoints();
+        let resumed = match resume::resume(&mut file, len, &trail, head.as_ref(), kept, &public)
             .map_err(open_err)?
         {
             Outcome::Resumed(resumed) => resumed,

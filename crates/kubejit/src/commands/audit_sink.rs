@@ -30,6 +30,10 @@ impl CheckpointAnchor for Anchors {
         self.0[0].head()
     }
 
+    fn keeps_checkpoints(&self) -> bool {
+        self.0[0].keeps_checkpoints()
+    }
+
     fn anchor(&self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
         let mut first_error = None;
         for a in &self.0 {
@@ -52,6 +56,10 @@ impl CheckpointAnchor for Unanchored {
 
     fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
         Ok(None)
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        false
     }
 
     fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
