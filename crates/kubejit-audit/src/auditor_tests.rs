@@ -188,7 +188,10 @@ fn a_replay_interrupted_before_the_spool_is_cleared_writes_nothing_twice() {
     let (sink, _) = ChainedFileSink::open(
         &trail,
         ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
-        Box::new(FileAnchor::new(dir.path().join("anchors"))),
+        Box::new(FileAnchor::new(
+            dir.path().join("anchors"),
+            "trail".parse().unwrap(),
+        )),
         ChainConfig {
             every_records: 2,
             every: Duration::from_secs(3600),

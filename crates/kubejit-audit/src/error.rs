@@ -84,6 +84,20 @@ pub enum AuditError {
         "time {value:?} is outside the range kubejit can represent in UTC (years -9999..=9999)"
     )]
     TimeOutOfRange { value: String },
+    #[error(
+        "invalid trail name {value:?}: use 1 to 46 of [A-Za-z0-9._-], starting and ending with a letter or digit"
+    )]
+    TrailName { value: String },
+    #[error(
+        "refusing to continue audit trail {trail:?} in {path}: {reason}. Nothing was appended. Keep the \
+         file as evidence and check it with `kubejit audit verify --checkpoints from-cluster --trail {trail}`; \
+         then start a new trail: move the file aside and restart with a new, never used --audit-trail name"
+    )]
+    TrailRefused {
+        path: PathBuf,
+        trail: String,
+        reason: String,
+    },
     #[error("failed to format time")]
     FormatTime(#[source] time::error::Format),
 }

@@ -79,6 +79,9 @@ pub enum EventKind {
     ControllerStarted,
     LeadershipAcquired,
     LeadershipLost,
+    /// The chained trail was refused on open: the file does not continue the anchored trail (truncated,
+    /// replaced, another trail's, or its anchor is missing). Written to the fallback spool.
+    TrailTruncated,
 }
 
 /// Outcome of a decision.
@@ -235,6 +238,7 @@ mod tests {
             (EventKind::GrantMalformed, "grantMalformed"),
             (EventKind::LeadershipLost, "leadershipLost"),
             (EventKind::PolicyMatched, "policyMatched"),
+            (EventKind::TrailTruncated, "trailTruncated"),
         ];
         for (kind, want) in cases {
             assert_eq!(serde_json::to_value(kind).unwrap(), want);

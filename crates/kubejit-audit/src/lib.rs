@@ -4,6 +4,7 @@
 //! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
 //! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
 
+pub mod anchor_history;
 mod auditor;
 mod backoff;
 mod chain;
@@ -13,17 +14,19 @@ pub mod escape;
 pub mod event;
 mod lines;
 pub mod report;
+mod resume;
 pub mod sink;
 pub mod spool;
 mod timestamp;
 pub mod verify;
 
+pub use anchor_history::{Advance, HISTORY_LEN, HistoryFault, advance, check_history};
 pub use auditor::{After, Auditor, Replayed};
 pub use backoff::Backoff;
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{
-    Checkpoint, CheckpointAnchor, FileAnchor, key_id, load_checkpoint_file, load_checkpoints,
-    signing_key_from_pem, verifying_key_from_pem,
+    Checkpoint, CheckpointAnchor, FileAnchor, Link, TrailName, for_trail, key_id,
+    load_checkpoint_file, load_checkpoints, signing_key_from_pem, verifying_key_from_pem,
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::AuditError;

@@ -12,15 +12,16 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 
-use crate::chain::{self, CheckpointRecord, GENESIS_HASH};
-use crate::checkpoint::{Checkpoint, CheckpointAnchor, key_id};
+use crate::chain::{self, CheckpointRecord};
+use crate::checkpoint::{Checkpoint, CheckpointAnchor, Link, key_id};
+use crate::resume::{self, Outcome, Resumed};
 use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
 
 /// Accepts audit events. Implementations are shared between tasks (`Arc<dyn AuditSink>`).
@@ -174,22 +175,23 @@ struct ChainState {
     last_hash: String,
     since_checkpoint: u64,
     last_checkpoint_at: Timestamp,
+    /// Digest of the newest checkpoint: the `prev` of the next one.
+    last_checkpoint: String,
     /// A checkpoint whose anchoring failed and must be retried.
     unanchored: Option<Checkpoint>,
     poisoned: bool,
 }
 
-/// The last complete record of an existing trail.
-struct Tail {
-    sequence: u64,
-    hash: String,
-    is_checkpoint: bool,
-}
-
 impl ChainedFileSink {
-    /// Opens (or creates) the trail at `path` and resumes its chain. Refuses a file whose last line is
-    /// partial or not a valid sealed record. If the file ends in records no checkpoint covers (e.g. after
-    /// a crash), seals them now so a restart never leaves an unsigned tail behind.
+    /// Opens (or creates) the trail at `path` and resumes its chain, for the trail named by `anchor`.
+    ///
+    /// Refuses a file whose last line is partial or not a valid sealed record
+    /// ([`AuditError::BrokenTail`]), and a file that does not continue the checkpoint the anchor holds
+    /// ([`AuditError::TrailRefused`]: truncated, replaced, another trail's, or the anchor entry is
+    /// missing although the file has checkpoints); a refusal is also recorded as a `trailTruncated`
+    /// event in the fallback spool `<path>.spool`. Checkpoints in the file that the anchor lacks (the
+    /// last run stopped before they landed) are anchored again. If the file ends in records no
+    /// checkpoint covers (e.g. after a crash), seals them now so a restart never leaves an unsigned tail.
     pub fn open(
         path: impl Into<PathBuf>,
         key: SigningKey,
@@ -209,25 +211,32 @@ impl ChainedFileSink {
             .open(&path)
             .map_err(open_err)?;
         let len = file.metadata().map_err(open_err)?.len();
-        let tail = read_tail(&mut file, len)
+        let head = anchor.head()?;
+        let trail = anchor.trail().as_str().to_owned();
+        let public = key.verifying_key();
+        let kept = anchor.keeps_checkpoints();
+        let resumed = match resume::resume(&mut file, len, &trail, head.as_ref(), kept, &public)
             .map_err(open_err)?
-            .map_err(|reason| AuditError::BrokenTail {
-                path: path.clone(),
-                reason,
-            })?;
-        let now = clock.now();
-        let (last_sequence, last_hash, sealed) = match tail {
-            Some(t) => (t.sequence, t.hash, t.is_checkpoint),
-            None => (0, GENESIS_HASH.to_owned(), true),
+        {
+            Outcome::Resumed(resumed) => resumed,
+            Outcome::BrokenTail(reason) => return Err(AuditError::BrokenTail { path, reason }),
+            Outcome::Refused(refusal) => return Err(refuse(path, trail, &refusal, clock.now())),
         };
-        let since_checkpoint = if sealed { 0 } else { 1 };
+        let Resumed {
+            last_sequence,
+            last_hash,
+            sealed,
+            last_checkpoint,
+            unanchored,
+        } = resumed;
         let state = ChainState {
             file,
             len,
             last_sequence,
             last_hash,
-            since_checkpoint,
-            last_checkpoint_at: now,
+            since_checkpoint: if sealed { 0 } else { 1 },
+            last_checkpoint_at: clock.now(),
+            last_checkpoint,
             unanchored: None,
             poisoned: false,
         };
@@ -239,8 +248,18 @@ impl ChainedFileSink {
             clock,
             state: Mutex::new(state),
         };
+        sink.reanchor(unanchored);
         let outcome = if sealed { None } else { Some(sink.seal_now()?) };
         Ok((sink, outcome))
+    }
+
+    /// Hands the anchor, oldest first, the file's checkpoints it lacks. A failure is kept in
+    /// `unanchored` (the newest failure wins) and retried like any failed anchor.
+    fn reanchor(&self, checkpoints: Vec<Checkpoint>) {
+        let mut state = lock(&self.state);
+        for checkpoint in checkpoints {
+            let _retried_later = self.anchor_checkpoint(&mut state, checkpoint);
+        }
     }
 
     /// Path of the trail.
@@ -297,11 +316,16 @@ impl ChainedFileSink {
         {
             return self.anchor_checkpoint(state, pending);
         }
-        let checkpoint =
-            match Checkpoint::sign(state.last_sequence, &state.last_hash, now, &self.key) {
-                Ok(c) => c,
-                Err(error) => return CheckpointOutcome::WriteFailed(error),
-            };
+        let link = Link {
+            trail: self.anchor.trail().as_str(),
+            sequence: state.last_sequence,
+            hash: &state.last_hash,
+            prev: &state.last_checkpoint,
+        };
+        let checkpoint = match Checkpoint::sign(link, now, &self.key) {
+            Ok(c) => c,
+            Err(error) => return CheckpointOutcome::WriteFailed(error),
+        };
         if let Err(error) = self.append(
             state,
             &CheckpointRecord::new(state.last_sequence + 1, &checkpoint),
@@ -310,6 +334,7 @@ impl ChainedFileSink {
         }
         state.since_checkpoint = 0;
         state.last_checkpoint_at = now;
+        state.last_checkpoint = checkpoint.digest();
         self.anchor_checkpoint(state, checkpoint)
     }
 
@@ -361,6 +386,21 @@ impl ChainedFileSink {
     }
 }
 
+/// Records a refusal in the fallback spool (the trail itself must not be written) and builds the error.
+fn refuse(path: PathBuf, trail: String, refusal: &resume::Refusal, now: Timestamp) -> AuditError {
+    let mut reason = refusal.detail.clone();
+    if let Err(error) = resume::spool_refusal(&path, &trail, refusal, now) {
+        reason.push_str(&format!(
+            " (and recording this in the spool failed: {error})"
+        ));
+    }
+    AuditError::TrailRefused {
+        path,
+        trail,
+        reason,
+    }
+}
+
 impl AuditSink for ChainedFileSink {
     fn record(&self, mut event: AuditEvent) -> Result<Recorded, AuditError> {
         let mut state = lock(&self.state);
@@ -381,50 +421,6 @@ impl AuditSink for ChainedFileSink {
     /// Scans the whole trail (without blocking writers): replays are rare and must never duplicate.
     fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
         crate::lines::find_event_ids(&self.path, ids)
-    }
-}
-
-/// Reads the last line of a trail of `len` bytes. Outer `Err` is I/O; inner `Err` says why the tail is
-/// broken. Reads backwards in chunks so opening a large trail costs one record, not the whole file.
-fn read_tail(file: &mut File, len: u64) -> std::io::Result<Result<Option<Tail>, String>> {
-    if len == 0 {
-        return Ok(Ok(None));
-    }
-    let mut line = Vec::new();
-    let mut end = len;
-    loop {
-        let start = end.saturating_sub(64 * 1024);
-        let mut chunk = vec![0; usize::try_from(end - start).unwrap_or(0)];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&line);
-        line = chunk;
-        // The last byte should be the final newline; the line starts after the newline before it.
-        if let Some(pos) = memchr::memrchr(b'\n', &line[..line.len() - 1]) {
-            line.drain(..=pos);
-            break;
-        }
-        if start == 0 {
-            break;
-        }
-        end = start;
-    }
-    Ok(parse_tail(&line))
-}
-
-fn parse_tail(line: &[u8]) -> Result<Option<Tail>, String> {
-    let Some(body) = line.strip_suffix(b"\n") else {
-        return Err("the last line is incomplete (no trailing newline)".to_owned());
-    };
-    match chain::open_line(body) {
-        Ok(opened) => Ok(Some(Tail {
-            sequence: opened.head.sequence,
-            hash: opened.hash,
-            is_checkpoint: opened.head.checkpoint.is_some(),
-        })),
-        Err(error) => Err(format!(
-            "the last line is not a valid sealed record: {error:?}"
-        )),
     }
 }
 

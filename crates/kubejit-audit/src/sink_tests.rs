@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::{Actor, EventKind, FileAnchor, load_checkpoint_file, verify_file};
+use crate::{Actor, EventKind, FileAnchor, TrailName, load_checkpoint_file, verify_file};
 
 /// A clock tests move by hand.
 #[derive(Clone)]
@@ -28,10 +28,20 @@ impl Clock for ManualClock {
     }
 }
 
+fn trail() -> TrailName {
+    "trail".parse().unwrap()
+}
+
 /// An anchor that fails until told otherwise.
-struct FlakyAnchor(Mutex<bool>);
+struct FlakyAnchor(Mutex<bool>, TrailName);
 
 impl CheckpointAnchor for FlakyAnchor {
+    fn trail(&self) -> &TrailName {
+        &self.1
+    }
+    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(None)
+    }
     fn anchor(&self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
         match *self.0.lock().unwrap() {
             true => Err(AuditError::Anchor {
@@ -58,7 +68,7 @@ fn event(n: u64) -> AuditEvent {
 }
 
 fn open(dir: &Path, config: ChainConfig, clock: ManualClock) -> ChainedFileSink {
-    let anchor = Box::new(FileAnchor::new(dir.join("anchors.jsonl")));
+    let anchor = Box::new(FileAnchor::new(dir.join("anchors.jsonl"), trail()));
     ChainedFileSink::open(
         dir.join("trail.jsonl"),
         key(),
@@ -141,7 +151,7 @@ fn resumes_the_chain_and_seals_an_unsealed_tail() {
     sink.record(event(1)).unwrap();
     let last = sink.record(event(2)).unwrap();
     drop(sink);
-    let anchor = Box::new(FileAnchor::new(dir.path().join("anchors.jsonl")));
+    let anchor = Box::new(FileAnchor::new(dir.path().join("anchors.jsonl"), trail()));
     let path = dir.path().join("trail.jsonl");
     let (sink, outcome) = ChainedFileSink::open(
         &path,
@@ -174,7 +184,7 @@ fn refuses_to_append_to_a_broken_tail() {
     for (name, content) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("trail.jsonl"), content).unwrap();
-        let anchor = Box::new(FileAnchor::new(dir.path().join("anchors.jsonl")));
+        let anchor = Box::new(FileAnchor::new(dir.path().join("anchors.jsonl"), trail()));
         let path = dir.path().join("trail.jsonl");
         let err = ChainedFileSink::open(
             &path,
@@ -208,9 +218,15 @@ fn resumes_after_a_record_longer_than_the_tail_chunk() {
 #[test]
 fn anchor_failure_keeps_the_record_and_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let anchor = Arc::new(FlakyAnchor(Mutex::new(true)));
+    let anchor = Arc::new(FlakyAnchor(Mutex::new(true), trail()));
     struct Shared(Arc<FlakyAnchor>);
     impl CheckpointAnchor for Shared {
+        fn trail(&self) -> &TrailName {
+            self.0.trail()
+        }
+        fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+            self.0.head()
+        }
         fn anchor(&self, c: &Checkpoint) -> Result<(), AuditError> {
             self.0.anchor(c)
         }
@@ -242,7 +258,7 @@ fn anchor_failure_keeps_the_record_and_retries() {
 #[test]
 #[cfg(target_os = "linux")]
 fn failed_write_is_an_error_and_poisons_when_it_cannot_roll_back() {
-    let anchor = Box::new(FileAnchor::new("/dev/null"));
+    let anchor = Box::new(FileAnchor::new("/dev/null", trail()));
     let opened = ChainedFileSink::open(
         "/dev/full",
         key(),

@@ -1,7 +1,7 @@
 //! Streams a hash-chained trail and reports OK or the first broken record, with a distinct kind (and
 //! exit code) per way the file can have been tampered with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -10,7 +10,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::chain::{self, GENESIS_HASH, LineError, LineHead};
 use crate::lines::{Line, MAX_LINE_BYTES, read_line};
-use crate::{AuditError, Checkpoint};
+use crate::{AuditError, Checkpoint, check_history};
 
 /// Exit code for an intact trail.
 pub const EXIT_OK: u8 = 0;
@@ -30,6 +30,14 @@ pub enum Failure {
     RewrittenChain,
     /// A checkpoint (in the file or from the anchor) is not signed by the given key.
     BadCheckpointSignature,
+    /// The anchor's newest checkpoint is older than a signed checkpoint in the file: the anchor was
+    /// rolled back (or its writer stopped before the last checkpoint landed; a restart re-anchors it).
+    AnchorRolledBack,
+    /// The anchor's history is not one trail's chain of checkpoints (cut, reordered, spliced, mixed).
+    AnchorHistoryBroken,
+    /// The anchor holds nothing for the trail although the file has signed checkpoints: the anchor
+    /// entry (or its ConfigMap) was deleted.
+    AnchorMissing,
 }
 
 impl Failure {
@@ -42,6 +50,9 @@ impl Failure {
             Failure::TruncatedTail => 13,
             Failure::RewrittenChain => 14,
             Failure::BadCheckpointSignature => 15,
+            Failure::AnchorRolledBack => 16,
+            Failure::AnchorHistoryBroken => 17,
+            Failure::AnchorMissing => 18,
         }
     }
 
@@ -54,6 +65,9 @@ impl Failure {
             Failure::TruncatedTail => "truncatedTail",
             Failure::RewrittenChain => "rewrittenChain",
             Failure::BadCheckpointSignature => "badCheckpointSignature",
+            Failure::AnchorRolledBack => "anchorRolledBack",
+            Failure::AnchorHistoryBroken => "anchorHistoryBroken",
+            Failure::AnchorMissing => "anchorMissing",
         }
     }
 }
@@ -131,15 +145,19 @@ pub fn verify_file(
 
 /// Streams the trail line by line (never holding more than one record, and refusing, with
 /// [`AuditError::LineTooLong`], a line longer than [`MAX_LINE_BYTES`]) and checks, in order for each
-/// line: its own hash, its sequence, its `prevHash`, its checkpoint signature and coverage, and the
-/// anchored checkpoint for its sequence. `checkpoints` are the copies kept outside the file; without
-/// them, truncation after the last in-file checkpoint cannot be detected.
+/// line: its own hash, its sequence, its `prevHash`, its checkpoint's signature, trail, coverage and link
+/// to the previous checkpoint, and the anchored checkpoint for its sequence.
+///
+/// `checkpoints` is the anchor's history of this trail, oldest first (the cluster's window or a
+/// checkpoint file), checked first to be one signed chain. `Some(&[])` means the anchor was consulted
+/// and holds nothing. Without `checkpoints`, truncation after the last in-file checkpoint cannot be
+/// detected.
 pub fn verify(
     trail: impl Read,
     checkpoints: Option<&[Checkpoint]>,
     key: &VerifyingKey,
 ) -> Result<VerifyReport, AuditError> {
-    let anchors = match anchors_by_sequence(checkpoints.unwrap_or_default(), key) {
+    let anchors = match checkpoints.map(|c| anchored(c, key)).transpose() {
         Ok(anchors) => anchors,
         Err(broken) => return Ok(VerifyReport::Broken(broken)),
     };
@@ -150,33 +168,29 @@ pub fn verify(
     }
 }
 
-/// Checks the supplied checkpoints' signatures and indexes them by the sequence they cover.
-fn anchors_by_sequence<'a>(
-    checkpoints: &'a [Checkpoint],
-    key: &VerifyingKey,
-) -> Result<BTreeMap<u64, &'a Checkpoint>, Broken> {
-    let mut anchors = BTreeMap::new();
-    for checkpoint in checkpoints {
-        if !checkpoint.signature_valid(key) {
-            let detail = format!(
-                "anchored checkpoint for sequence {} has an invalid signature",
-                checkpoint.sequence
-            );
-            return Err(Broken {
-                failure: Failure::BadCheckpointSignature,
-                line: 0,
-                detail,
-            });
-        }
-        anchors.insert(checkpoint.sequence, checkpoint);
-    }
-    Ok(anchors)
+/// The anchor's history, checked to be one chain, indexed by the sequence each checkpoint covers.
+struct Anchored<'a> {
+    by_sequence: BTreeMap<u64, &'a Checkpoint>,
+    trail: Option<&'a str>,
+}
+
+fn anchored<'a>(checkpoints: &'a [Checkpoint], key: &VerifyingKey) -> Result<Anchored<'a>, Broken> {
+    check_history(checkpoints, None, key).map_err(|fault| Broken {
+        failure: fault.failure,
+        line: 0,
+        detail: fault.detail,
+    })?;
+    Ok(Anchored {
+        by_sequence: checkpoints.iter().map(|c| (c.sequence, c)).collect(),
+        trail: checkpoints.first().map(|c| c.trail.as_str()),
+    })
 }
 
 struct Walk<'a, R> {
     reader: R,
     buf: Vec<u8>,
-    anchors: BTreeMap<u64, &'a Checkpoint>,
+    /// `None` when no anchor was given.
+    anchored: Option<Anchored<'a>>,
     key: &'a VerifyingKey,
     line: u64,
     /// Lines read so far, including those scanned ahead to tell a reorder from a deletion.
@@ -185,6 +199,14 @@ struct Walk<'a, R> {
     prev_hash: String,
     sealed_through: u64,
     anchored_through: Option<u64>,
+    /// Trail named by the anchor or, failing that, by the file's first checkpoint.
+    trail: Option<String>,
+    /// Digest of the last in-file checkpoint: the next one's `prev`.
+    last_checkpoint: String,
+    /// Sequence covered by the newest in-file checkpoint, if any.
+    newest_checkpoint: Option<u64>,
+    /// Anchored checkpoints found, identical, in the file.
+    matched: BTreeSet<u64>,
 }
 
 fn broken(failure: Failure, line: u64, detail: String) -> Option<Broken> {
@@ -196,20 +218,24 @@ fn broken(failure: Failure, line: u64, detail: String) -> Option<Broken> {
 }
 
 impl<'a, R: BufRead> Walk<'a, R> {
-    fn new(reader: R, anchors: BTreeMap<u64, &'a Checkpoint>, key: &'a VerifyingKey) -> Self {
-        let prev_hash = GENESIS_HASH.to_owned();
+    fn new(reader: R, anchored: Option<Anchored<'a>>, key: &'a VerifyingKey) -> Self {
         let buf = Vec::with_capacity(4096);
+        let trail = anchored.as_ref().and_then(|a| a.trail).map(str::to_owned);
         Self {
             reader,
             buf,
-            anchors,
+            anchored,
             key,
             line: 0,
             read: 0,
             limit: MAX_LINE_BYTES,
-            prev_hash,
+            prev_hash: GENESIS_HASH.to_owned(),
             sealed_through: 0,
             anchored_through: None,
+            trail,
+            last_checkpoint: GENESIS_HASH.to_owned(),
+            newest_checkpoint: None,
+            matched: BTreeSet::new(),
         }
     }
 
@@ -271,7 +297,7 @@ impl<'a, R: BufRead> Walk<'a, R> {
         {
             return Some(found);
         }
-        let anchor = self.anchors.get(&head.sequence)?;
+        let anchor = self.anchored.as_ref()?.by_sequence.get(&head.sequence)?;
         if anchor.hash != hash {
             let detail = format!(
                 "record {} has hash {hash} but the anchored signed checkpoint says {}: the file was rewritten",
@@ -303,6 +329,28 @@ impl<'a, R: BufRead> Walk<'a, R> {
             );
             return broken(Failure::RewrittenChain, self.line, detail);
         }
+        let trail = self.trail.get_or_insert_with(|| checkpoint.trail.clone());
+        if checkpoint.trail != *trail || checkpoint.prev != self.last_checkpoint {
+            let detail = format!(
+                "signed checkpoint for sequence {} (trail {:?}) does not follow the previous checkpoint of trail {trail:?}: \
+                 checkpoints were removed, or another trail's were spliced in",
+                checkpoint.sequence, checkpoint.trail
+            );
+            return broken(Failure::RewrittenChain, self.line, detail);
+        }
+        let anchors = self.anchored.as_ref().map(|a| &a.by_sequence);
+        if let Some(anchor) = anchors.and_then(|a| a.get(&checkpoint.sequence)) {
+            if *anchor != checkpoint {
+                let detail = format!(
+                    "signed checkpoint for sequence {} differs from the anchored one: the file was rewritten by the key holder",
+                    checkpoint.sequence
+                );
+                return broken(Failure::RewrittenChain, self.line, detail);
+            }
+            self.matched.insert(checkpoint.sequence);
+        }
+        self.last_checkpoint = checkpoint.digest();
+        self.newest_checkpoint = Some(checkpoint.sequence);
         self.sealed_through = checkpoint.sequence;
         None
     }
@@ -348,17 +396,8 @@ impl<'a, R: BufRead> Walk<'a, R> {
 
     fn finish(self) -> VerifyReport {
         let last = self.line;
-        if let Some((&anchored, _)) = self.anchors.last_key_value()
-            && anchored > last
-        {
-            let detail = format!(
-                "an anchored checkpoint covers sequence {anchored} but the trail ends at {last}"
-            );
-            return VerifyReport::Broken(Broken {
-                failure: Failure::TruncatedTail,
-                line: last,
-                detail,
-            });
+        if let Some(found) = self.anchor_findings(last) {
+            return VerifyReport::Broken(found);
         }
         if last > 0 && self.sealed_through == 0 && self.anchored_through.is_none() {
             let detail =
@@ -376,6 +415,47 @@ impl<'a, R: BufRead> Walk<'a, R> {
             sealed_through: self.sealed_through,
             anchored_through: self.anchored_through,
         })
+    }
+
+    /// Compares the whole file with the anchor's history once every line was read.
+    fn anchor_findings(&self, last: u64) -> Option<Broken> {
+        let anchored = self.anchored.as_ref()?;
+        let at_end = |failure, detail| broken(failure, last, detail);
+        let Some((&head, _)) = anchored.by_sequence.last_key_value() else {
+            let newest = self.newest_checkpoint?;
+            let detail = format!(
+                "the anchor holds no checkpoint for this trail, but the file has signed checkpoints up to sequence {newest}: \
+                 the anchor entry was deleted"
+            );
+            return at_end(Failure::AnchorMissing, detail);
+        };
+        if head >= last {
+            let detail = format!(
+                "an anchored checkpoint covers sequence {head} but the trail ends at {last}"
+            );
+            return at_end(Failure::TruncatedTail, detail);
+        }
+        let unmatched = anchored
+            .by_sequence
+            .keys()
+            .find(|s| **s < last && !self.matched.contains(s));
+        if let Some(sequence) = unmatched {
+            let detail = format!(
+                "the anchored checkpoint for sequence {sequence} is not in the file: the file was rewritten"
+            );
+            return at_end(Failure::RewrittenChain, detail);
+        }
+        match self.newest_checkpoint {
+            Some(newest) if newest > head => {
+                let detail = format!(
+                    "the file holds a signed checkpoint for sequence {newest} but the anchor's newest is for {head}: \
+                     the anchor was rolled back (or its writer stopped before the last checkpoint landed; \
+                     restarting the writer anchors it again)"
+                );
+                at_end(Failure::AnchorRolledBack, detail)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -19,7 +19,10 @@ fn key() -> SigningKey {
 /// A sealed trail of 8 events with a checkpoint every 3 records: lines 4, 8 and 11 are checkpoints.
 fn trail() -> (Vec<String>, Vec<Checkpoint>) {
     let dir = tempfile::tempdir().unwrap();
-    let anchor = Box::new(FileAnchor::new(dir.path().join("anchors.jsonl")));
+    let anchor = Box::new(FileAnchor::new(
+        dir.path().join("anchors.jsonl"),
+        "trail".parse().unwrap(),
+    ));
     let config = ChainConfig {
         every_records: 3,
         every: Duration::from_secs(3600),
@@ -109,7 +112,13 @@ fn rechain(lines: &[String], resign: Option<&SigningKey>) -> Vec<String> {
         object.remove("hash");
         if let (Some(attacker), Some(cp)) = (resign, object.get("checkpoint")) {
             let cp: Checkpoint = serde_json::from_value(cp.clone()).unwrap();
-            let forged = Checkpoint::sign(cp.sequence, &prev, cp.time, attacker).unwrap();
+            let link = crate::Link {
+                trail: &cp.trail,
+                sequence: cp.sequence,
+                hash: &prev,
+                prev: &cp.prev,
+            };
+            let forged = Checkpoint::sign(link, cp.time, attacker).unwrap();
             object.insert("checkpoint".into(), serde_json::to_value(forged).unwrap());
         }
         let (sealed, hash) = chain::seal(serde_json::to_vec(&value).unwrap(), &prev);
@@ -283,6 +292,125 @@ fn each_tampering_kind_is_detected() {
 }
 
 #[test]
+fn a_rolled_back_spliced_or_deleted_anchor_is_detected() {
+    let (lines, anchors) = trail();
+    assert_eq!(anchors.len(), 3, "checkpoints for 3, 7 and 10");
+    let bytes = join(&lines);
+    let mut resigned = anchors.clone();
+    // The key holder signing a second, different checkpoint for a sequence (a fork of the history).
+    resigned[2] = Checkpoint::sign(
+        crate::Link {
+            trail: &anchors[2].trail,
+            sequence: anchors[2].sequence,
+            hash: &anchors[2].hash,
+            prev: &anchors[2].prev,
+        },
+        Timestamp::parse("2030-01-01T00:00:00Z").unwrap(),
+        &key(),
+    )
+    .unwrap();
+    let mut other_trail = anchors.clone();
+    for c in &mut other_trail {
+        c.trail = "someone-else".into();
+    }
+    // (name, anchored history, expected failure)
+    let cases: [(&str, Vec<Checkpoint>, Failure); 7] = [
+        (
+            "rolled back one checkpoint",
+            anchors[..2].to_vec(),
+            Failure::AnchorRolledBack,
+        ),
+        (
+            "rolled back to the first",
+            anchors[..1].to_vec(),
+            Failure::AnchorRolledBack,
+        ),
+        (
+            "middle checkpoint removed",
+            vec![anchors[0].clone(), anchors[2].clone()],
+            Failure::AnchorHistoryBroken,
+        ),
+        (
+            "reordered",
+            vec![anchors[1].clone(), anchors[0].clone(), anchors[2].clone()],
+            Failure::AnchorHistoryBroken,
+        ),
+        ("entry deleted", vec![], Failure::AnchorMissing),
+        (
+            "forked by the key holder",
+            resigned,
+            Failure::RewrittenChain,
+        ),
+        (
+            "relabelled for another trail",
+            other_trail,
+            Failure::BadCheckpointSignature,
+        ),
+    ];
+    for (name, history, want) in cases {
+        let report = run(&bytes, Some(&history));
+        assert_eq!(
+            failure(&report).map(|f| f.0),
+            Some(want),
+            "{name}: {report}"
+        );
+        assert_eq!(report.exit_code(), want.exit_code(), "{name}");
+    }
+    // A window of the newest checkpoints (what the cluster keeps) is enough.
+    assert!(matches!(
+        run(&bytes, Some(&anchors[1..])),
+        VerifyReport::Ok(_)
+    ));
+}
+
+#[test]
+fn in_file_checkpoints_form_one_chain() {
+    let (lines, anchors) = trail();
+    // The key holder re-signs the second checkpoint without its link to the first.
+    let mut unlinked = lines.clone();
+    let mut value: serde_json::Value = serde_json::from_str(&unlinked[7]).unwrap();
+    let cp: Checkpoint = serde_json::from_value(value["checkpoint"].clone()).unwrap();
+    let link = crate::Link {
+        trail: &cp.trail,
+        sequence: cp.sequence,
+        hash: &cp.hash,
+        prev: GENESIS_HASH,
+    };
+    let relinked = Checkpoint::sign(link, cp.time, &key()).unwrap();
+    value["checkpoint"] = serde_json::to_value(relinked).unwrap();
+    value.as_object_mut().unwrap().remove("hash");
+    value.as_object_mut().unwrap().remove("prevHash");
+    unlinked[7] = serde_json::to_string(&value).unwrap();
+    // Re-seal from line 8 on, keeping every other line's bytes: a consistent chain again.
+    let mut prev = chain::open_line(unlinked[6].as_bytes()).unwrap().hash;
+    for line in &mut unlinked[7..] {
+        let body = match line.find(",\"prevHash\":") {
+            Some(at) => format!("{}}}", &line[..at]),
+            None => line.clone(),
+        };
+        let (sealed, hash) = chain::seal(body.into_bytes(), &prev);
+        *line = String::from_utf8(sealed).unwrap().trim_end().to_owned();
+        prev = hash;
+    }
+    let report = run(&join(&unlinked), None);
+    assert_eq!(
+        failure(&report),
+        Some((Failure::RewrittenChain, 8)),
+        "{report}"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("does not follow the previous checkpoint"),
+        "{report}"
+    );
+    assert!(matches!(
+        run(&join(&lines), Some(&anchors)),
+        VerifyReport::Ok(_)
+    ));
+}
+
+#[test]
 fn truncation_at_a_line_boundary_needs_the_anchor() {
     let (lines, anchors) = trail();
     let cut = join(&lines[..8]);
@@ -305,6 +433,9 @@ fn exit_codes_are_distinct_and_stable() {
         (Failure::TruncatedTail, 13),
         (Failure::RewrittenChain, 14),
         (Failure::BadCheckpointSignature, 15),
+        (Failure::AnchorRolledBack, 16),
+        (Failure::AnchorHistoryBroken, 17),
+        (Failure::AnchorMissing, 18),
     ];
     for (failure, code) in all {
         assert_eq!(failure.exit_code(), code, "{}", failure.as_str());

@@ -93,6 +93,13 @@ pub struct AuditArgs {
     /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints of the audit file; required with --audit-log.
     #[arg(long, env = "KUBEJIT_AUDIT_SIGNING_KEY", requires = "audit_log")]
     pub audit_signing_key: Option<std::path::PathBuf>,
+    /// Name of this writer's trail: its checkpoints are signed with it and anchored in the cluster under
+    /// it. One per replica, stable across restarts (e.g. the StatefulSet pod name). A name whose anchored
+    /// trail the file does not continue is refused; after such a refusal, start a new trail by giving a
+    /// new, never used name. Required by `kubejit controller --audit-log`; without it the CLI does not
+    /// anchor in the cluster.
+    #[arg(long, env = "KUBEJIT_AUDIT_TRAIL", requires = "audit_log", value_parser = parse_trail)]
+    pub audit_trail: Option<kubejit_audit::TrailName>,
     /// Also anchor checkpoints in this file (besides the cluster).
     #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINTS")]
     pub audit_checkpoints: Option<std::path::PathBuf>,
@@ -395,6 +402,12 @@ mod tests {
     }
 }
 
+fn parse_trail(value: &str) -> Result<kubejit_audit::TrailName, String> {
+    value
+        .parse()
+        .map_err(|e: kubejit_audit::AuditError| e.to_string())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check a hash-chained audit file: OK, or the first broken record and why (exit code says which).
@@ -417,9 +430,11 @@ pub struct AuditVerifyArgs {
     /// Without them, truncation after the last in-file checkpoint cannot be detected.
     #[arg(long, env = "KUBEJIT_AUDIT_CHECKPOINTS")]
     pub checkpoints: Option<String>,
-    /// Name of the trail in the cluster anchor (defaults to the file name without extension).
-    #[arg(long, env = "KUBEJIT_AUDIT_TRAIL")]
-    pub trail: Option<String>,
+    /// Name of the trail (the writer's --audit-trail). Required with `--checkpoints from-cluster`; with a
+    /// checkpoint file, selects that trail's checkpoints.
+    #[arg(long, env = "KUBEJIT_AUDIT_TRAIL", value_parser = parse_trail,
+          required_if_eq("checkpoints", "from-cluster"))]
+    pub trail: Option<kubejit_audit::TrailName>,
     #[command(flatten)]
     pub client: ClientArgs,
 }

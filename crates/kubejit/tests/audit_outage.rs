@@ -90,7 +90,10 @@ fn an_expired_grant_is_deleted_while_the_audit_trail_is_down_and_recorded_once_i
     let (trail, _) = ChainedFileSink::open(
         &trail_path,
         SigningKey::from_bytes(&[9; 32]),
-        Box::new(FileAnchor::new(dir.path().join("anchors.jsonl"))),
+        Box::new(FileAnchor::new(
+            dir.path().join("anchors.jsonl"),
+            "outage".parse().unwrap(),
+        )),
         ChainConfig::default(),
         Box::new(SystemClock),
     )

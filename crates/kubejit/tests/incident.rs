@@ -141,6 +141,8 @@ fn a_whole_incident_is_answered_by_the_report() {
             "incident-test",
             "--audit-log",
             trail.to_str().unwrap(),
+            "--audit-trail",
+            "incident-test",
             "--audit-signing-key",
             key.to_str().unwrap(),
             "--audit-checkpoint-every",
@@ -237,7 +239,13 @@ fn a_whole_incident_is_answered_by_the_report() {
         .arg(&trail)
         .arg("--public-key")
         .arg(&public_key)
-        .args(["--checkpoints", "from-cluster", "--kubeconfig"])
+        .args([
+            "--checkpoints",
+            "from-cluster",
+            "--trail",
+            "incident-test",
+            "--kubeconfig",
+        ])
         .arg(cp.admin_kubeconfig())
         .output_bounded()
         .unwrap();

@@ -26,7 +26,10 @@ fn api(user: &str, time: &str, verb: &str, sub: &str, name: &str, code: u16) -> 
 /// An incident trail written through the real chained sink (so checkpoint lines are present).
 fn trail(dir: &std::path::Path) -> Vec<u8> {
     let path = dir.join("trail.jsonl");
-    let anchor = Box::new(FileAnchor::new(dir.join("anchors")));
+    let anchor = Box::new(FileAnchor::new(
+        dir.join("anchors"),
+        "trail".parse().unwrap(),
+    ));
     let config = ChainConfig {
         every_records: 2,
         every: std::time::Duration::from_secs(60),

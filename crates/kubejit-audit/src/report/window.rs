@@ -95,7 +95,8 @@ pub fn windows_for_incident(
             | EventKind::PolicyMatched
             | EventKind::ControllerStarted
             | EventKind::LeadershipAcquired
-            | EventKind::LeadershipLost => {}
+            | EventKind::LeadershipLost
+            | EventKind::TrailTruncated => {}
         }
     })?;
     Ok(windows

@@ -136,9 +136,7 @@ pub(crate) fn error_policy<B: Binding>(obj: Arc<B>, error: &Error, r: Arc<Reaper
             tracing::error!(error = %error, binding = %obj.name_any(), "reconcile panicked; contained");
             Action::requeue(PANIC_RETRY_AFTER)
         }
-        Error::Delete { .. }
-        | Error::Reread { .. }
-        | Error::KeepsChanging { .. } => {
+        Error::Delete { .. } | Error::Reread { .. } | Error::KeepsChanging { .. } => {
             tracing::warn!(error = %error, binding = %obj.name_any(), "reconcile failed; retrying");
             Action::requeue(RETRY_AFTER)
         }

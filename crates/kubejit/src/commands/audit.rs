@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kubejit_audit::report::{self, Scope};
 use kubejit_audit::{
-    Checkpoint, Timestamp, load_checkpoint_file, verify_file, verifying_key_from_pem,
+    Checkpoint, Timestamp, for_trail, load_checkpoint_file, verify_file, verifying_key_from_pem,
 };
 
 use crate::cli::{AuditKeygenArgs, AuditReportArgs, AuditVerifyArgs, ReportFormat};
@@ -35,24 +35,30 @@ pub async fn verify(args: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn load_checkpoints(args: &AuditVerifyArgs) -> anyhow::Result<Option<Vec<Checkpoint>>> {
-    match args.checkpoints.as_deref() {
-        None => Ok(None),
-        Some("from-cluster") => {
+    match (args.checkpoints.as_deref(), &args.trail) {
+        (None, _) => Ok(None),
+        (Some("from-cluster"), Some(trail)) => {
             let client = kubejit_kube::build_client(&args.client.options()).await?;
-            let trail = args.trail.clone().unwrap_or_else(|| {
-                args.file.file_stem().map_or_else(
-                    || "controller".to_owned(),
-                    |s| s.to_string_lossy().into_owned(),
-                )
-            });
-            let checkpoint =
-                kubejit_kube::audit_anchor::load(client, ANCHOR_NAMESPACE, &trail).await?;
-            Ok(Some(vec![checkpoint]))
+            let history = kubejit_kube::audit_anchor::load(client, ANCHOR_NAMESPACE, trail).await?;
+            Ok(Some(history))
         }
-        Some(path) => Ok(Some(
-            load_checkpoint_file(std::path::Path::new(path))
-                .with_context(|| format!("failed to read checkpoints {path}"))?,
-        )),
+        (Some("from-cluster"), None) => anyhow::bail!("--checkpoints from-cluster needs --trail"),
+        (Some(path), trail) => {
+            let all = load_checkpoint_file(std::path::Path::new(path))
+                .with_context(|| format!("failed to read checkpoints {path}"))?;
+            let name = match trail {
+                Some(trail) => trail.to_string(),
+                None => {
+                    let mut names = all.iter().map(|c| c.trail.as_str());
+                    let first = names.next().unwrap_or_default().to_owned();
+                    if names.any(|n| n != first) {
+                        anyhow::bail!("{path} holds checkpoints of several trails: give --trail");
+                    }
+                    first
+                }
+            };
+            Ok(Some(for_trail(all, &name)))
+        }
     }
 }
 

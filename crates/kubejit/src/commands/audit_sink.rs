@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kubejit_audit::{
     AuditError, AuditSink, ChainConfig, ChainedFileSink, Checkpoint, CheckpointAnchor, FileAnchor,
-    Spool, SystemClock, WriterSink, signing_key_from_pem,
+    Spool, SystemClock, TrailName, WriterSink, signing_key_from_pem,
 };
+use kubejit_kube::audit_anchor::AnchorFlusher;
 
 use crate::cli::AuditArgs;
 
@@ -16,9 +17,23 @@ use crate::cli::AuditArgs;
 pub const ANCHOR_NAMESPACE: &str = "kubejit-system";
 
 /// Sends each checkpoint to every anchor; the first failure is reported (the sink retries later).
+/// The first anchor is the primary one: its head is what the file is checked against on open (the
+/// others are copies, and only ever move forward).
 struct Anchors(Vec<Box<dyn CheckpointAnchor>>);
 
 impl CheckpointAnchor for Anchors {
+    fn trail(&self) -> &TrailName {
+        self.0[0].trail()
+    }
+
+    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+        self.0[0].head()
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        self.0[0].keeps_checkpoints()
+    }
+
     fn anchor(&self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
         let mut first_error = None;
         for a in &self.0 {
@@ -30,17 +45,36 @@ impl CheckpointAnchor for Anchors {
     }
 }
 
+/// No anchor at all (a CLI trail without --audit-trail or --audit-checkpoints): checkpoints are still
+/// signed into the file, but truncating it cannot be detected.
+struct Unanchored(TrailName);
+
+impl CheckpointAnchor for Unanchored {
+    fn trail(&self) -> &TrailName {
+        &self.0
+    }
+
+    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(None)
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+
+    fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
 /// Seals the trail and waits for the last checkpoint to be anchored; call once on shutdown.
 pub struct AuditGuard {
-    sealed: Option<(
-        Arc<ChainedFileSink>,
-        kubejit_kube::audit_anchor::AnchorFlusher,
-    )>,
+    sealed: Option<(Arc<ChainedFileSink>, Option<AnchorFlusher>)>,
 }
 
 impl AuditGuard {
     pub async fn close(self) {
-        let Some((sink, mut flusher)) = self.sealed else {
+        let Some((sink, flusher)) = self.sealed else {
             return;
         };
         // Write + fsync: on a blocking thread, never on the async workers.
@@ -50,7 +84,9 @@ impl AuditGuard {
             Ok(Err(error)) => tracing::warn!(%error, "failed to seal the audit log on shutdown"),
             Err(error) => tracing::warn!(%error, "the task sealing the audit log failed"),
         }
-        if !flusher.flush(Duration::from_secs(5)).await {
+        if let Some(mut flusher) = flusher
+            && !flusher.flush(Duration::from_secs(5)).await
+        {
             tracing::warn!(
                 "the last audit checkpoint was not anchored in the cluster before shutdown"
             );
@@ -68,6 +104,8 @@ pub fn spool(args: &AuditArgs) -> Option<Spool> {
     }
 }
 
+/// Opens the sink. `trail` names the trail and anchors it in the cluster; without it the trail is named
+/// after the file and anchored only in `--audit-checkpoints`, if given.
 pub async fn open(
     args: &AuditArgs,
     client: kube::Client,
@@ -83,28 +121,38 @@ pub async fn open(
         .with_context(|| format!("failed to read {}", key_path.display()))?;
     let key = signing_key_from_pem(&pem)
         .with_context(|| format!("{} is not an Ed25519 PKCS#8 PEM key", key_path.display()))?;
-    let trail = path.file_stem().map_or_else(
-        || "controller".to_owned(),
-        |s| s.to_string_lossy().into_owned(),
-    );
-    let (cluster, flusher) =
-        kubejit_kube::audit_anchor::cluster_anchor(client, ANCHOR_NAMESPACE, &trail);
-    let mut anchors: Vec<Box<dyn CheckpointAnchor>> = vec![Box::new(cluster)];
-    if let Some(file) = &args.audit_checkpoints {
-        anchors.push(Box::new(FileAnchor::new(file)));
+    let trail = match &args.audit_trail {
+        Some(trail) => trail.clone(),
+        None => path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .parse()
+            .context("the audit log's file name is not a valid trail name: give --audit-trail")?,
+    };
+    let mut anchors: Vec<Box<dyn CheckpointAnchor>> = Vec::new();
+    let mut flusher = None;
+    if let Some(trail) = &args.audit_trail {
+        let (cluster, flush) =
+            kubejit_kube::audit_anchor::cluster_anchor(client, ANCHOR_NAMESPACE, trail.clone())
+                .await
+                .context("failed to read the audit trail's anchor in the cluster")?;
+        anchors.push(Box::new(cluster));
+        flusher = Some(flush);
     }
+    if let Some(file) = &args.audit_checkpoints {
+        anchors.push(Box::new(FileAnchor::new(file, trail.clone())));
+    }
+    let anchor: Box<dyn CheckpointAnchor> = match anchors.is_empty() {
+        true => Box::new(Unanchored(trail)),
+        false => Box::new(Anchors(anchors)),
+    };
     let config = ChainConfig {
         every_records: args.audit_checkpoint_every,
         every: args.audit_checkpoint_interval,
     };
-    let (sink, _) = ChainedFileSink::open(
-        path,
-        key,
-        Box::new(Anchors(anchors)),
-        config,
-        Box::new(SystemClock),
-    )
-    .with_context(|| format!("failed to open audit log {}", path.display()))?;
+    let (sink, _) = ChainedFileSink::open(path, key, anchor, config, Box::new(SystemClock))
+        .with_context(|| format!("failed to open audit log {}", path.display()))?;
     let sink = Arc::new(sink);
     // Time-based checkpoints while the trail is idle, and retries of failed anchors.
     let ticking = Arc::clone(&sink);

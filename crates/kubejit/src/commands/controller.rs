@@ -15,11 +15,25 @@ use crate::commands::audit_sink;
 const AUDIT_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    let mut audit_args = args.audit.clone();
+    if audit_args.audit_log.is_some() && audit_args.audit_trail.is_none() {
+        // The controller's trail is always anchored in the cluster, under a name the operator chose
+        // and that survives restarts: a name made up per process would let a truncated file restart
+        // as a "new" trail unnoticed.
+        let from_identity = args.holder_identity.as_deref().map(str::parse).transpose();
+        audit_args.audit_trail = from_identity
+            .context("--holder-identity is not a valid trail name: give --audit-trail")?;
+        anyhow::ensure!(
+            audit_args.audit_trail.is_some(),
+            "--audit-log needs --audit-trail NAME (or --holder-identity): a name per replica, stable \
+             across restarts (e.g. the StatefulSet pod name), under which its checkpoints are anchored"
+        );
+    }
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (sink, guard): (Arc<dyn AuditSink>, _) =
-        audit_sink::open(&args.audit, client.clone()).await?;
+        audit_sink::open(&audit_args, client.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let spool = audit_sink::spool(&args.audit);
+    let spool = audit_sink::spool(&audit_args);
     // Reads a spool left by an earlier run: file I/O, so on a blocking thread.
     let auditor_clock = Arc::clone(&clock);
     let audit = tokio::task::spawn_blocking(move || Auditor::new(sink, spool, auditor_clock))
