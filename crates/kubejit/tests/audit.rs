@@ -305,7 +305,6 @@ fn truncated_trail_is_refused_on_restart_and_a_new_named_trail_starts() {
     eventually(Duration::from_secs(30), "the new trail anchored", || {
         (anchored_sequence(cp, "trunc-a2") >= 2).then_some(())
     });
-    settle_before_sigterm();
     let (status, log) = ctl.stop();
     assert!(status.success(), "{log}");
     let (code, out) = verify(cp, &fresh, &public_key, "trunc-a2");
@@ -368,7 +367,6 @@ fn two_replicas_keep_separate_anchor_entries() {
                 .then_some(())
         },
     );
-    settle_before_sigterm();
     let (status, log) = b.stop();
     assert!(status.success(), "{log}");
     assert_eq!(
@@ -403,11 +401,4 @@ fn two_replicas_keep_separate_anchor_entries() {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-/// Issue 8 §8 (fixed separately): a SIGTERM in the first instants of a leadership term can leave the
-/// controller's shutdown pending forever. These tests are about the trail, not shutdown, so they let a
-/// new term settle before stopping it. Not a timing assertion: nothing here depends on how long it takes.
-fn settle_before_sigterm() {
-    std::thread::sleep(Duration::from_secs(1));
 }
