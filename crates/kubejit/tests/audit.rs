@@ -170,7 +170,6 @@ fn controller_trail_verifies_and_tampering_is_detected() {
     eventually(Duration::from_secs(30), "two anchored checkpoints", || {
         (anchored_sequence(cp, "trail-a") >= 2).then_some(())
     });
-    settle_before_sigterm();
     let (status, log) = ctl.stop();
     assert!(status.success(), "{log}");
     let text = std::fs::read_to_string(&trail_file).unwrap();
@@ -224,7 +223,6 @@ fn admin_rollback_splice_or_deletion_of_the_anchor_is_detected() {
             (!history.is_empty()).then_some(history)
         },
     );
-    settle_before_sigterm();
     let (status, log) = ctl.stop();
     assert!(status.success(), "{log}");
     let full = anchored_history(cp, "rollback-a");
@@ -268,7 +266,6 @@ fn truncated_trail_is_refused_on_restart_and_a_new_named_trail_starts() {
     eventually(Duration::from_secs(30), "two anchored checkpoints", || {
         (anchored_sequence(cp, "trunc-a") >= 2).then_some(())
     });
-    settle_before_sigterm();
     let (status, log) = ctl.stop();
     assert!(status.success(), "{log}");
 
@@ -357,7 +354,6 @@ fn two_replicas_keep_separate_anchor_entries() {
             && anchored_sequence(cp, "audit-replica-b") >= 1)
             .then_some(())
     });
-    settle_before_sigterm();
     let (status, log) = a.stop();
     assert!(status.success(), "{log}");
     let a_final = anchored_history(cp, "audit-replica-a");
