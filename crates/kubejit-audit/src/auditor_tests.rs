@@ -4,29 +4,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
-use crate::{Actor, ChainConfig, ChainedFileSink, EventKind, FileAnchor, Timestamp};
+use crate::{Actor, ChainConfig, ChainedFileSink, EventKind, FileAnchor};
 
-/// A clock tests move by hand.
-#[derive(Clone)]
-struct ManualClock(Arc<Mutex<Timestamp>>);
-
-impl ManualClock {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(
-            Timestamp::parse("2024-05-01T10:00:00Z").unwrap(),
-        )))
-    }
-    fn advance(&self, seconds: i64) {
-        let mut now = self.0.lock().unwrap();
-        *now = Timestamp::new(now.get() + time::Duration::seconds(seconds));
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
+use crate::test_clock::ManualClock;
 
 /// An in-memory sink that fails while `down`, or after `budget` more writes; `knows_ids` makes it
 /// answer `find_recorded` like a trail file does (otherwise it behaves like a stream).

@@ -17,6 +17,8 @@ pub mod report;
 mod resume;
 pub mod sink;
 pub mod spool;
+#[cfg(test)]
+mod test_clock;
 mod timestamp;
 pub mod verify;
 

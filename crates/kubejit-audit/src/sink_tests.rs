@@ -6,27 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::{Actor, EventKind, FileAnchor, TrailName, load_checkpoint_file, verify_file};
 
-/// A clock tests move by hand.
-#[derive(Clone)]
-struct ManualClock(Arc<Mutex<Timestamp>>);
-
-impl ManualClock {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(
-            Timestamp::parse("2024-05-01T10:00:00Z").unwrap(),
-        )))
-    }
-    fn advance(&self, seconds: i64) {
-        let mut now = self.0.lock().unwrap();
-        *now = Timestamp::new(now.get() + time::Duration::seconds(seconds));
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
+use crate::test_clock::ManualClock;
 
 fn trail() -> TrailName {
     "trail".parse().unwrap()

@@ -11,7 +11,7 @@
 mod grant_support;
 mod support;
 
-use grant_support::{annotation, grant, kubejit_as, namespace_with_role, policy_for};
+use grant_support::{annotate_as, annotation, grant, kubejit_as, namespace_with_role, policy_for};
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
 use support::install_kubejit;
@@ -70,9 +70,7 @@ fn annotate(
     name: &str,
     changes: &[&str],
 ) -> (bool, String) {
-    let mut args = vec!["annotate", "rolebinding", name, "-n", ns, "--overwrite"];
-    args.extend_from_slice(changes);
-    let out = cp.kubectl_as(user, &args).unwrap();
+    let out = annotate_as(cp, user, ns, name, changes);
     (out.success, out.stderr)
 }
 

@@ -12,7 +12,7 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotation, audit_records, binding_exists, grant, kubejit_as,
+    admin_binding, annotate_as, annotation, audit_records, binding_exists, grant, kubejit_as,
     namespace_with_role, policy_for, records_for,
 };
 use kubejit_testenv::{ControlPlane, shared};
@@ -395,20 +395,7 @@ fn admission_policy_stops_engineers_editing_grant_annotations() {
         ),
     ];
     for (binding, change) in &attempts {
-        let out = cp
-            .kubectl_as(
-                "carol",
-                &[
-                    "annotate",
-                    "rolebinding",
-                    binding,
-                    "-n",
-                    &ns,
-                    "--overwrite",
-                    change,
-                ],
-            )
-            .unwrap();
+        let out = annotate_as(cp, "carol", &ns, binding, &[change]);
         assert!(!out.success, "carol must not {change} on {binding}");
         assert!(
             out.stderr.contains("kubejit-grant-annotations"),
@@ -419,12 +406,7 @@ fn admission_policy_stops_engineers_editing_grant_annotations() {
     assert_eq!(annotation(cp, &ns, &name, EXPIRES_AT), original);
     assert_eq!(annotation(cp, &ns, "oncall-debug", EXPIRES_AT), "");
     // Unrelated edits stay possible.
-    let out = cp
-        .kubectl_as(
-            "carol",
-            &["annotate", "rolebinding", &name, "-n", &ns, "note=looking"],
-        )
-        .unwrap();
+    let out = annotate_as(cp, "carol", &ns, &name, &["note=looking"]);
     assert!(out.success, "{}", out.stderr);
 
     // Even the grant admin must name themselves, write a valid zone-qualified time, and stay under the cap.
@@ -443,16 +425,8 @@ fn admission_policy_stops_engineers_editing_grant_annotations() {
         ],
     ];
     for changes in &irene_attempts {
-        let mut args = vec![
-            "annotate",
-            "rolebinding",
-            name.as_str(),
-            "-n",
-            &ns,
-            "--overwrite",
-        ];
-        args.extend(changes.iter().map(String::as_str));
-        let out = cp.kubectl_as("irene", &args).unwrap();
+        let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+        let out = annotate_as(cp, "irene", &ns, &name, &changes);
         assert!(!out.success, "irene must not {changes:?}");
         assert!(
             out.stderr.contains("kubejit-grant-annotations"),
@@ -460,21 +434,9 @@ fn admission_policy_stops_engineers_editing_grant_annotations() {
             out.stderr
         );
     }
-    let out = cp
-        .kubectl_as(
-            "irene",
-            &[
-                "annotate",
-                "rolebinding",
-                &name,
-                "-n",
-                &ns,
-                "--overwrite",
-                &format!("{EXPIRES_AT}={original}"),
-                "debugging.kubernetes.io/incident=INC-7",
-            ],
-        )
-        .unwrap();
+    let restore = format!("{EXPIRES_AT}={original}");
+    let changes = [restore.as_str(), "debugging.kubernetes.io/incident=INC-7"];
+    let out = annotate_as(cp, "irene", &ns, &name, &changes);
     assert!(
         out.success,
         "the admin group may edit grants: {}",

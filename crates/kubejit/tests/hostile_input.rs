@@ -13,7 +13,8 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, binding_exists, grant, kubejit_as, namespace_with_role, policy_for, records_for,
+    admin_binding, annotate_as, binding_exists, grant, kubejit_as, namespace_with_role, policy_for,
+    records_for,
 };
 use kubejit_core::text::is_deceptive;
 use kubejit_testenv::{ControlPlane, shared};
@@ -217,20 +218,7 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         "debugging.kubernetes.io/incident=INC-4242\u{202e}",
         "kubejit.dev/reason=checkout\u{200b} 500s",
     ] {
-        let out = cp
-            .kubectl_as(
-                "irene",
-                &[
-                    "annotate",
-                    "rolebinding",
-                    &name,
-                    "-n",
-                    &ns,
-                    "--overwrite",
-                    change,
-                ],
-            )
-            .unwrap();
+        let out = annotate_as(cp, "irene", &ns, &name, &[change]);
         assert!(!out.success, "{change:?} must be refused by the apiserver");
         assert!(
             out.stderr.contains("kubejit-grant-annotations"),
@@ -319,20 +307,7 @@ fn the_admission_policy_and_the_reaper_read_expires_at_alike() {
     let mut disagreements = Vec::new();
     for value in &spellings {
         let change = format!("{EXPIRES_AT}={value}");
-        let out = cp
-            .kubectl_as(
-                "irene",
-                &[
-                    "annotate",
-                    "rolebinding",
-                    &name,
-                    "-n",
-                    &ns,
-                    "--overwrite",
-                    &change,
-                ],
-            )
-            .unwrap();
+        let out = annotate_as(cp, "irene", &ns, &name, &[&change]);
         let kubejit = kubejit_core::parse_expires_at(value).is_ok();
         if out.success != kubejit {
             disagreements.push(format!(

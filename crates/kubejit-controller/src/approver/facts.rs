@@ -1,6 +1,8 @@
 //! Reads a CertificateSigningRequest into the pure `CsrFacts` the core decision takes.
 
-use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestCondition,
+};
 use kubejit_core::{CsrFacts, annotations};
 
 /// Copies what the decision needs; nothing is interpreted here.
@@ -25,14 +27,18 @@ pub fn facts(csr: &CertificateSigningRequest) -> CsrFacts {
 
 /// Approved or Denied already (by us, a person, or anyone): never touched again.
 pub fn is_decided(csr: &CertificateSigningRequest) -> bool {
+    has_condition(csr, |c| c.type_ == "Approved" || c.type_ == "Denied")
+}
+
+/// Whether any of the CSR's status conditions satisfies `pred`.
+pub fn has_condition(
+    csr: &CertificateSigningRequest,
+    pred: impl Fn(&CertificateSigningRequestCondition) -> bool,
+) -> bool {
     csr.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conds| {
-            conds
-                .iter()
-                .any(|c| c.type_ == "Approved" || c.type_ == "Denied")
-        })
+        .is_some_and(|conds| conds.iter().any(pred))
 }
 
 #[cfg(test)]

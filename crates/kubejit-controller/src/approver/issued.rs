@@ -42,14 +42,9 @@ pub async fn check_certificate(
 
 /// An `Approved` condition with kubejit's own reason.
 fn approved_by_kubejit(csr: &CertificateSigningRequest) -> bool {
-    csr.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|conds| {
-            conds
-                .iter()
-                .any(|c| c.type_ == "Approved" && c.reason.as_deref() == Some(APPROVED_REASON))
-        })
+    super::facts::has_condition(csr, |c| {
+        c.type_ == "Approved" && c.reason.as_deref() == Some(APPROVED_REASON)
+    })
 }
 
 async fn raise_alarm(

@@ -105,6 +105,19 @@ pub fn grant(cp: &ControlPlane, ns: &str, group: &str, ttl: &str, extra: &[&str]
         .to_owned()
 }
 
+/// `kubectl annotate --overwrite rolebinding <name> <changes…>` as `user`.
+pub fn annotate_as(
+    cp: &ControlPlane,
+    user: &str,
+    ns: &str,
+    name: &str,
+    changes: &[&str],
+) -> kubejit_testenv::KubectlOutput {
+    let mut args = vec!["annotate", "rolebinding", name, "-n", ns, "--overwrite"];
+    args.extend_from_slice(changes);
+    cp.kubectl_as(user, &args).unwrap()
+}
+
 /// Whether the RoleBinding exists (as admin).
 pub fn binding_exists(cp: &ControlPlane, ns: &str, name: &str) -> bool {
     cp.admin(&["get", "rolebinding", name, "-n", ns, "-o", "name"])
