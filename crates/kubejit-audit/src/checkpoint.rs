@@ -170,6 +170,29 @@ pub trait CheckpointAnchor: Send + Sync {
     fn anchor(&self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
 }
 
+/// No anchor at all (a CLI trail without `--audit-trail` or `--audit-checkpoints`): checkpoints are
+/// still signed into the file, but truncating it cannot be detected.
+#[derive(Debug, Clone)]
+pub struct Unanchored(pub TrailName);
+
+impl CheckpointAnchor for Unanchored {
+    fn trail(&self) -> &TrailName {
+        &self.0
+    }
+
+    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
+        Ok(None)
+    }
+
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+
+    fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
+        Ok(())
+    }
+}
+
 /// Appends each checkpoint as one JSON line to a file; read back with [`load_checkpoints`]. One file may
 /// hold several trails; readers select one with [`for_trail`].
 #[derive(Debug, Clone)]

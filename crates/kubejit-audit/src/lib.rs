@@ -27,7 +27,7 @@ pub use auditor::{After, Auditor, Replayed};
 pub use backoff::Backoff;
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{
-    Checkpoint, CheckpointAnchor, FileAnchor, Link, TrailName, for_trail, key_id,
+    Checkpoint, CheckpointAnchor, FileAnchor, Link, TrailName, Unanchored, for_trail, key_id,
     load_checkpoint_file, load_checkpoints, signing_key_from_pem, verifying_key_from_pem,
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};

@@ -296,24 +296,6 @@ fn failure_of(report: &VerifyReport) -> Option<crate::Failure> {
     }
 }
 
-/// Stores nothing, like a CLI trail without any anchor.
-struct Nowhere(TrailName);
-
-impl CheckpointAnchor for Nowhere {
-    fn trail(&self) -> &TrailName {
-        &self.0
-    }
-    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
-        Ok(None)
-    }
-    fn keeps_checkpoints(&self) -> bool {
-        false
-    }
-    fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
-        Ok(())
-    }
-}
-
 #[test]
 fn without_an_anchor_a_reopened_trail_links_to_its_newest_checkpoint() {
     let dir = Dir::new();
@@ -323,7 +305,7 @@ fn without_an_anchor_a_reopened_trail_links_to_its_newest_checkpoint() {
         every: Duration::from_secs(3600),
     };
     for round in 0..3 {
-        let anchor = Box::new(Nowhere(name("cli")));
+        let anchor = Box::new(crate::Unanchored(name("cli")));
         let (sink, _) =
             ChainedFileSink::open(&file, key(), anchor, config, Box::new(SystemClock)).unwrap();
         let mut event = AuditEvent::new(
@@ -340,7 +322,7 @@ fn without_an_anchor_a_reopened_trail_links_to_its_newest_checkpoint() {
     let err = ChainedFileSink::open(
         &file,
         key(),
-        Box::new(Nowhere(name("other"))),
+        Box::new(crate::Unanchored(name("other"))),
         config,
         Box::new(SystemClock),
     )

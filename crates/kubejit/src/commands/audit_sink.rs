@@ -45,28 +45,6 @@ impl CheckpointAnchor for Anchors {
     }
 }
 
-/// No anchor at all (a CLI trail without --audit-trail or --audit-checkpoints): checkpoints are still
-/// signed into the file, but truncating it cannot be detected.
-struct Unanchored(TrailName);
-
-impl CheckpointAnchor for Unanchored {
-    fn trail(&self) -> &TrailName {
-        &self.0
-    }
-
-    fn head(&self) -> Result<Option<Checkpoint>, AuditError> {
-        Ok(None)
-    }
-
-    fn keeps_checkpoints(&self) -> bool {
-        false
-    }
-
-    fn anchor(&self, _: &Checkpoint) -> Result<(), AuditError> {
-        Ok(())
-    }
-}
-
 /// Seals the trail and waits for the last checkpoint to be anchored; call once on shutdown.
 pub struct AuditGuard {
     sealed: Option<(Arc<ChainedFileSink>, Option<AnchorFlusher>)>,
@@ -144,7 +122,7 @@ pub async fn open(
         anchors.push(Box::new(FileAnchor::new(file, trail.clone())));
     }
     let anchor: Box<dyn CheckpointAnchor> = match anchors.is_empty() {
-        true => Box::new(Unanchored(trail)),
+        true => Box::new(kubejit_audit::Unanchored(trail)),
         false => Box::new(Anchors(anchors)),
     };
     let config = ChainConfig {
