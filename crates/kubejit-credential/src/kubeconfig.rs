@@ -61,17 +61,20 @@ impl KubeconfigDoc {
             .get(field)
     }
 
-    /// `context` or, when `None`, the current context's name.
+    /// `context` or, when `None`, the current context's name (as kubectl chooses); the context must exist.
     pub fn context_name(&self, context: Option<&str>) -> Result<String, CredentialError> {
-        let name = context
-            .map(str::to_owned)
-            .or_else(|| {
-                self.doc
-                    .get("current-context")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
+        let name = match context {
+            Some(name) => name.to_owned(),
+            None => self
+                .doc
+                .get("current-context")
+                .and_then(Value::as_str)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| CredentialError::NoCurrentContext {
+                    path: self.path.clone(),
+                })?,
+        };
         self.named("contexts", &name, "context")
             .map(|_| name.clone())
             .ok_or(CredentialError::NoSuchContext {

@@ -49,6 +49,31 @@ fn finds_context_server_and_current_context() {
 }
 
 #[test]
+fn without_a_current_context_the_error_names_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    for current in ["", "current-context: \"\"\n"] {
+        let path = tmp.path().join("config");
+        let text = BASE.replace("current-context: alice@prod\n", current);
+        assert_ne!(
+            text, BASE,
+            "BASE lost its current-context; update this test"
+        );
+        std::fs::write(&path, text).unwrap();
+        let d = KubeconfigDoc::read(&path).unwrap();
+        let err = d.context_name(None).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::NoCurrentContext { .. }),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains("pass --context"), "{message}");
+        assert!(message.contains("kubectl config use-context"), "{message}");
+        // An explicit context still works without a current one.
+        assert_eq!(d.context_name(Some("alice@prod")).unwrap(), "alice@prod");
+    }
+}
+
+#[test]
 fn adds_exec_user_and_context_and_keeps_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let mut d = doc(&tmp);

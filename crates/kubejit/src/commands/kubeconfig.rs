@@ -21,9 +21,10 @@ pub struct AddUserArgs {
     /// Name of the new user and context (e.g. alice-oncall).
     #[arg(long, env = "KUBEJIT_NAME")]
     pub name: String,
-    /// Your everyday context, which files the requests; the new context uses its cluster and namespace.
+    /// Your everyday context, which files the requests; the new context uses its cluster and namespace
+    /// (default: the kubeconfig's current context, as kubectl chooses).
     #[arg(long, env = "KUBEJIT_CONTEXT")]
-    pub context: String,
+    pub context: Option<String>,
     /// Group the certificates should carry (repeat for several).
     #[arg(short, long = "group", env = "KUBEJIT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
     pub groups: Vec<GroupName>,
@@ -59,17 +60,23 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
         .and_then(|p| p.canonicalize())
         .context("failed to find the kubejit binary's path")?;
     let mut doc = KubeconfigDoc::read(&path)?;
-    doc.context_name(Some(&args.context))?;
+    let context = doc.context_name(args.context.as_deref())?;
+    if args.context.is_none() {
+        eprintln!(
+            "using the current context {context:?} as the asking context (pass --context to choose another)"
+        );
+    }
     anyhow::ensure!(
-        !doc.uses_kubejit_exec(&args.context)?,
-        "context {:?} is itself a kubejit exec user; --context must be your everyday identity",
-        args.context
+        !doc.uses_kubejit_exec(&context)?,
+        "context {context:?} is itself a kubejit exec user; --context must be your everyday identity",
     );
+    // The plugin is pinned to the context resolved now: following a later `use-context` could point
+    // it at the elevated context itself.
     let stanza = ExecUser {
         name: args.name.clone(),
-        asking_context: args.context.clone(),
+        asking_context: context.clone(),
         command,
-        args: plugin_args(args, &path),
+        args: plugin_args(args, &path, &context),
     };
     doc.add_exec_user(&stanza)?;
     doc.write()?;
@@ -83,13 +90,13 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The `kubejit credential …` arguments kubectl will pass, with the kubeconfig pinned to an absolute path.
-fn plugin_args(args: &AddUserArgs, kubeconfig: &std::path::Path) -> Vec<String> {
+fn plugin_args(args: &AddUserArgs, kubeconfig: &std::path::Path, context: &str) -> Vec<String> {
     let mut out = vec![
         "credential".to_owned(),
         "--kubeconfig".to_owned(),
         kubeconfig.to_string_lossy().into_owned(),
     ];
-    out.extend(["--context".to_owned(), args.context.clone()]);
+    out.extend(["--context".to_owned(), context.to_owned()]);
     for group in &args.groups {
         out.extend(["--group".to_owned(), group.as_str().to_owned()]);
     }
