@@ -235,3 +235,36 @@ fn add_user_without_any_context_names_the_fix() {
         "left untouched"
     );
 }
+
+#[test]
+fn add_user_with_several_kubeconfig_files_passes_them_all_to_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::write(&first, "apiVersion: v1\nkind: Config\n").unwrap();
+    let second = dir.path().join("second");
+    std::fs::write(&second, KUBECONFIG).unwrap();
+    let missing = dir.path().join("missing");
+    let listed = std::env::join_paths([&missing, &first, &second]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall"])
+        .env("KUBECONFIG", &listed)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
+    let written = std::fs::read_to_string(&first).unwrap();
+    // kubectl's --kubeconfig names one file, so the files that exist go to the plugin in its env.
+    let existing = std::env::join_paths([
+        first.canonicalize().unwrap(),
+        second.canonicalize().unwrap(),
+    ])
+    .unwrap();
+    let items: Vec<&str> = written.lines().map(str::trim).collect();
+    assert!(items.contains(&"- name: KUBECONFIG"), "{written}");
+    let value = format!("value: {}", existing.to_str().unwrap());
+    assert!(items.contains(&value.as_str()), "{written}");
+    assert!(!items.contains(&"- --kubeconfig"), "{written}");
+}
