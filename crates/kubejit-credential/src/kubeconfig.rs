@@ -125,7 +125,7 @@ impl KubeconfigDoc {
     }
 
     fn named(&self, list: &str, name: &str, field: &str) -> Option<&Value> {
-        let file = &self.files[self.holder(list, name)?];
+        let file = self.files.get(self.holder(list, name)?)?;
         entry(&file.doc, list, name)?.get(field)
     }
 

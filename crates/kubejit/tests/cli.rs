@@ -268,3 +268,26 @@ fn add_user_with_several_kubeconfig_files_passes_them_all_to_the_plugin() {
     assert!(items.contains(&value.as_str()), "{written}");
     assert!(!items.contains(&"- --kubeconfig"), "{written}");
 }
+
+/// kubectl skips a listed file only when it does not exist; one it cannot read is an error, so
+/// kubejit must not quietly merge a different set of files.
+#[test]
+fn add_user_stops_on_a_listed_kubeconfig_it_cannot_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let second = dir.path().join("second");
+    std::fs::write(&second, KUBECONFIG).unwrap();
+    let listed = std::env::join_paths([not_a_dir.join("config"), second.clone()]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall"])
+        .env("KUBECONFIG", &listed)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed to resolve kubeconfig"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
+}

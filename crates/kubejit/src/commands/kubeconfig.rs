@@ -92,10 +92,18 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
 /// invocation); missing `$KUBECONFIG` entries are skipped as kubectl skips them.
 fn existing_paths(args: &AddUserArgs) -> anyhow::Result<Vec<PathBuf>> {
     let listed = resolve_paths(args.kubeconfig.as_deref());
-    let paths: Vec<PathBuf> = listed
-        .iter()
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
+    let mut paths = Vec::new();
+    for path in &listed {
+        match path.canonicalize() {
+            Ok(path) => paths.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Skipping a file kubectl would read could pick another context than kubectl's: stop.
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to resolve kubeconfig {}", path.display()));
+            }
+        }
+    }
     anyhow::ensure!(
         !paths.is_empty(),
         "kubeconfig {} not found; pass --kubeconfig",
