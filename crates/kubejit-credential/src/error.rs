@@ -78,6 +78,11 @@ pub enum CredentialError {
     )]
     NoSuchContext { path: PathBuf, context: String },
     #[error(
+        "kubeconfig {path} has no current context; pass --context NAME \
+         (list them with `kubectl config get-contexts`) or run `kubectl config use-context NAME`"
+    )]
+    NoCurrentContext { path: PathBuf },
+    #[error(
         "kubeconfig {path} has no cluster {cluster:?} for context {context:?}; fix the context's cluster"
     )]
     NoSuchCluster {

@@ -1,81 +1,152 @@
 //! Kubeconfig reading and editing: find a context's server, and write the exec user stanza
 //! (`kubejit kubeconfig add-user`) so that nobody has to hand-write it.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
 use crate::{CredentialError, write_private_atomic};
 
-/// The kubeconfig kubectl would use: an explicit path, else the first entry of `$KUBECONFIG`, else
-/// `~/.kube/config`.
-pub fn resolve_path(explicit: Option<&Path>) -> PathBuf {
-    if let Some(path) = explicit {
-        return path.to_path_buf();
-    }
-    let from_env = std::env::var_os("KUBECONFIG")
-        .and_then(|v| std::env::split_paths(&v).find(|p| !p.as_os_str().is_empty()));
-    from_env.unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").unwrap_or_default();
-        PathBuf::from(home).join(".kube").join("config")
-    })
+/// The kubeconfig files kubectl would read, in precedence order: an explicit path alone, else every
+/// entry of `$KUBECONFIG` (empty entries and repeats dropped), else `~/.kube/config`.
+pub fn resolve_paths(explicit: Option<&Path>) -> Vec<PathBuf> {
+    paths_from(
+        explicit,
+        std::env::var_os("KUBECONFIG"),
+        std::env::var_os("HOME"),
+    )
 }
 
-/// A parsed kubeconfig (kept as YAML so that editing preserves everything we do not touch).
+/// `resolve_paths` with the environment passed in, so tests need not mutate the process's.
+fn paths_from(
+    explicit: Option<&Path>,
+    kubeconfig: Option<OsString>,
+    home: Option<OsString>,
+) -> Vec<PathBuf> {
+    if let Some(path) = explicit {
+        return vec![path.to_path_buf()];
+    }
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for path in kubeconfig.iter().flat_map(std::env::split_paths) {
+        if !path.as_os_str().is_empty() && !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        paths.push(
+            PathBuf::from(home.unwrap_or_default())
+                .join(".kube")
+                .join("config"),
+        );
+    }
+    paths
+}
+
+/// Several paths shown the way `$KUBECONFIG` lists them.
+pub fn display_paths(paths: &[PathBuf]) -> PathBuf {
+    std::env::join_paths(paths)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| paths.first().cloned().unwrap_or_default())
+}
+
+/// One kubeconfig file, kept as YAML so that editing preserves everything we do not touch.
+#[derive(Debug, Clone)]
+struct KubeconfigFile {
+    path: PathBuf,
+    doc: Value,
+    dirty: bool,
+}
+
+/// The merged view of one or more kubeconfig files, read and edited by kubectl's rules: the first file
+/// that names a cluster, user or context wins, and so does the first file that sets `current-context`;
+/// an entry is edited in the file that holds it, and a new entry goes to the first file.
 #[derive(Debug, Clone)]
 pub struct KubeconfigDoc {
-    pub path: PathBuf,
-    doc: Value,
+    files: Vec<KubeconfigFile>,
 }
 
 impl KubeconfigDoc {
+    /// Reads one file, which must exist.
     pub fn read(path: &Path) -> Result<Self, CredentialError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| CredentialError::ReadKubeconfig {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let doc =
-            serde_yaml::from_str(&text).map_err(|source| CredentialError::ParseKubeconfig {
-                path: path.to_path_buf(),
-                source,
-            })?;
         Ok(Self {
-            path: path.to_path_buf(),
-            doc,
+            files: vec![read_file(path)?],
         })
     }
 
-    /// Writes the document back atomically, owner-only (kubeconfigs hold credentials).
-    pub fn write(&self) -> Result<(), CredentialError> {
-        let text = serde_yaml::to_string(&self.doc).map_err(CredentialError::RenderKubeconfig)?;
-        write_private_atomic(&self.path, text.as_bytes())
+    /// Reads the files `paths` lists, skipping those that do not exist as kubectl does; at least one
+    /// must exist.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CredentialError> {
+        let mut files = Vec::new();
+        for path in paths {
+            match read_file(path) {
+                Ok(file) => files.push(file),
+                Err(CredentialError::ReadKubeconfig { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if files.is_empty() {
+            return Err(CredentialError::ReadKubeconfig {
+                path: display_paths(paths),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
+        Ok(Self { files })
+    }
+
+    /// The files read, in precedence order.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    fn display_path(&self) -> PathBuf {
+        display_paths(&self.paths())
+    }
+
+    /// Writes back, atomically and owner-only (kubeconfigs hold credentials), each file that was
+    /// edited; returns their paths.
+    pub fn write(&self) -> Result<Vec<PathBuf>, CredentialError> {
+        let mut written = Vec::new();
+        for file in self.files.iter().filter(|f| f.dirty) {
+            let text =
+                serde_yaml::to_string(&file.doc).map_err(CredentialError::RenderKubeconfig)?;
+            write_private_atomic(&file.path, text.as_bytes())?;
+            written.push(file.path.clone());
+        }
+        Ok(written)
+    }
+
+    /// Index of the first file whose `list` has an entry `name`.
+    fn holder(&self, list: &str, name: &str) -> Option<usize> {
+        self.files
+            .iter()
+            .position(|f| entry(&f.doc, list, name).is_some())
     }
 
     fn named(&self, list: &str, name: &str, field: &str) -> Option<&Value> {
-        self.doc
-            .get(list)?
-            .as_sequence()?
-            .iter()
-            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))?
-            .get(field)
+        let file = self.files.get(self.holder(list, name)?)?;
+        entry(&file.doc, list, name)?.get(field)
     }
 
-    /// `context` or, when `None`, the current context's name.
+    /// `context` or, when `None`, the current context's name (as kubectl chooses); the context must exist.
     pub fn context_name(&self, context: Option<&str>) -> Result<String, CredentialError> {
-        let name = context
-            .map(str::to_owned)
-            .or_else(|| {
-                self.doc
-                    .get("current-context")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
+        let name = match context {
+            Some(name) => name.to_owned(),
+            None => self
+                .files
+                .iter()
+                .filter_map(|f| f.doc.get("current-context").and_then(Value::as_str))
+                .find(|name| !name.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| CredentialError::NoCurrentContext {
+                    path: self.display_path(),
+                })?,
+        };
         self.named("contexts", &name, "context")
             .map(|_| name.clone())
             .ok_or(CredentialError::NoSuchContext {
-                path: self.path.clone(),
+                path: self.display_path(),
                 context: name,
             })
     }
@@ -83,7 +154,7 @@ impl KubeconfigDoc {
     fn context_field(&self, context: &str, field: &str) -> Result<String, CredentialError> {
         let ctx = self.named("contexts", context, "context").ok_or_else(|| {
             CredentialError::NoSuchContext {
-                path: self.path.clone(),
+                path: self.display_path(),
                 context: context.to_owned(),
             }
         })?;
@@ -102,7 +173,7 @@ impl KubeconfigDoc {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| CredentialError::NoSuchCluster {
-                path: self.path.clone(),
+                path: self.display_path(),
                 context: context.to_owned(),
                 cluster,
             })
@@ -141,21 +212,19 @@ impl KubeconfigDoc {
         if !namespace.is_empty() {
             context.insert("namespace".into(), namespace.into());
         }
-        upsert(
-            &mut self.doc,
-            "users",
-            &stanza.name,
-            "user",
-            stanza.user_value(),
-        );
-        upsert(
-            &mut self.doc,
-            "contexts",
-            &stanza.name,
-            "context",
-            Value::Mapping(context),
-        );
+        self.upsert("users", &stanza.name, "user", stanza.user_value());
+        self.upsert("contexts", &stanza.name, "context", Value::Mapping(context));
         Ok(())
+    }
+
+    /// Sets entry `name` of `list` in the file that holds it, else in the first file (as
+    /// `kubectl config set-*` does).
+    fn upsert(&mut self, list: &str, name: &str, field: &str, value: Value) {
+        let index = self.holder(list, name).unwrap_or(0);
+        if let Some(file) = self.files.get_mut(index) {
+            upsert(&mut file.doc, list, name, field, value);
+            file.dirty = true;
+        }
     }
 }
 
@@ -170,6 +239,8 @@ pub struct ExecUser {
     pub command: PathBuf,
     /// Arguments after the command, starting with `credential`.
     pub args: Vec<String>,
+    /// Environment kubectl sets for the plugin (`KUBECONFIG` when the asking context spans files).
+    pub env: Vec<(String, String)>,
 }
 
 impl ExecUser {
@@ -183,10 +254,45 @@ impl ExecUser {
             "installHint": "kubejit is not installed: see https://github.com/kubejit/kubejit",
         }))
         .unwrap_or(Value::Null);
+        let mut exec = exec;
+        if !self.env.is_empty()
+            && let Some(map) = exec.as_mapping_mut()
+        {
+            let env = self
+                .env
+                .iter()
+                .map(|(name, value)| serde_json::json!({ "name": name, "value": value }));
+            let env = serde_yaml::to_value(env.collect::<Vec<_>>()).unwrap_or(Value::Null);
+            map.insert("env".into(), env);
+        }
         let mut user = Mapping::new();
         user.insert("exec".into(), exec);
         Value::Mapping(user)
     }
+}
+
+fn read_file(path: &Path) -> Result<KubeconfigFile, CredentialError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialError::ReadKubeconfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let doc = serde_yaml::from_str(&text).map_err(|source| CredentialError::ParseKubeconfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(KubeconfigFile {
+        path: path.to_path_buf(),
+        doc,
+        dirty: false,
+    })
+}
+
+/// The entry `name` of the list `list` (`clusters`, `users`, `contexts`).
+fn entry<'a>(doc: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
+    doc.get(list)?
+        .as_sequence()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
 }
 
 /// Replaces the entry `name` in the list `list` (creating either as needed) with `{name, field: value}`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kubejit_core::{GroupName, Incident, Ttl};
 use kubejit_kube::{ClientOptions, build_client};
 
-use crate::kubeconfig::{KubeconfigDoc, resolve_path};
+use crate::kubeconfig::{KubeconfigDoc, display_paths, resolve_paths};
 use crate::request::{CsrMeta, create_csr, csr_object, wait_for_certificate, who_am_i};
 use crate::verify::{Expected, verify_certificate};
 use crate::{
@@ -41,7 +41,7 @@ impl CredentialRequest {
     fn cache_key(&self, server: String) -> CacheKey {
         CacheKey {
             server,
-            kubeconfig: resolve_path(self.kubeconfig.as_deref())
+            kubeconfig: display_paths(&resolve_paths(self.kubeconfig.as_deref()))
                 .to_string_lossy()
                 .into_owned(),
             context: self.context.clone().unwrap_or_default(),
@@ -102,7 +102,7 @@ pub fn get_credential(
 }
 
 fn asking_server(req: &CredentialRequest) -> Result<String, CredentialError> {
-    let doc = KubeconfigDoc::read(&resolve_path(req.kubeconfig.as_deref()))?;
+    let doc = KubeconfigDoc::load(&resolve_paths(req.kubeconfig.as_deref()))?;
     let context = doc.context_name(req.context.as_deref())?;
     doc.context_server(&context)
 }
@@ -110,7 +110,7 @@ fn asking_server(req: &CredentialRequest) -> Result<String, CredentialError> {
 /// The asking context must be a different identity than the plugin (or we would recurse) and must
 /// talk to the cluster kubectl wants a credential for.
 fn check_asking_context(req: &CredentialRequest, target: &str) -> Result<(), CredentialError> {
-    let doc = KubeconfigDoc::read(&resolve_path(req.kubeconfig.as_deref()))?;
+    let doc = KubeconfigDoc::load(&resolve_paths(req.kubeconfig.as_deref()))?;
     let context = doc.context_name(req.context.as_deref())?;
     if doc.uses_kubejit_exec(&context)? {
         return Err(CredentialError::RecursiveContext { context });

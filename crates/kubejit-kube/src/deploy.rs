@@ -72,12 +72,7 @@ mod tests {
     /// or neither Prometheus nor the kubelet's probes reach the pod.
     #[test]
     fn the_deployment_serves_metrics_on_the_pod_network() {
-        let deployment = MANIFESTS
-            .iter()
-            .find(|(name, _)| *name == "controller/deployment.yaml")
-            .map(|(_, text)| *text)
-            .unwrap_or_default();
-        let value: serde_yaml::Value = serde_yaml::from_str(deployment).unwrap();
+        let value = deployment();
         let args = &value["spec"]["template"]["spec"]["containers"][0]["args"];
         let args: Vec<&str> = args
             .as_sequence()
@@ -86,5 +81,75 @@ mod tests {
             .filter_map(serde_yaml::Value::as_str)
             .collect();
         assert!(args.contains(&"--http-addr=0.0.0.0:9090"), "{args:?}");
+    }
+
+    fn deployment() -> serde_yaml::Value {
+        let text = MANIFESTS
+            .iter()
+            .find(|(name, _)| *name == "controller/deployment.yaml")
+            .map(|(_, text)| *text)
+            .unwrap_or_default();
+        serde_yaml::from_str(text).unwrap()
+    }
+
+    const DOCKERFILE: &str = include_str!("../../../deploy/image/Dockerfile");
+
+    /// `:latest` would run whatever was pushed last against manifests written for this version.
+    #[test]
+    fn the_deployment_pins_the_workspace_version() {
+        let image = &deployment()["spec"]["template"]["spec"]["containers"][0]["image"];
+        let want = format!("ghcr.io/kubejit/kubejit:{}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(image.as_str(), Some(want.as_str()));
+        let command = format!("docker build -f deploy/image/Dockerfile -t {want} .");
+        let docs = include_str!("../../../docs/controller.md");
+        for (name, text) in [
+            ("deploy/image/Dockerfile", DOCKERFILE),
+            ("docs/controller.md", docs),
+        ] {
+            assert!(text.contains(&command), "{name} must show `{command}`");
+        }
+        let rust = format!("ARG RUST_VERSION={}\n", env!("CARGO_PKG_RUST_VERSION"));
+        assert!(
+            DOCKERFILE.contains(&rust),
+            "the image builds with the workspace's rust-version"
+        );
+    }
+
+    /// Non-root (checked by the kubelet, so numeric and equal to the image's USER), read-only root
+    /// filesystem, no privilege escalation, no capabilities, the runtime's seccomp profile.
+    #[test]
+    fn the_deployment_and_the_image_are_locked_down() {
+        let pod = &deployment()["spec"]["template"]["spec"];
+        let security = &pod["securityContext"];
+        assert_eq!(security["runAsNonRoot"].as_bool(), Some(true));
+        assert_eq!(
+            security["seccompProfile"]["type"].as_str(),
+            Some("RuntimeDefault")
+        );
+        let (uid, gid) = (&security["runAsUser"], &security["runAsGroup"]);
+        let (uid, gid) = (uid.as_u64().unwrap(), gid.as_u64().unwrap());
+        assert!(uid != 0 && gid != 0, "{uid}:{gid}");
+        let user = format!("\nUSER {uid}:{gid}\n");
+        assert!(DOCKERFILE.contains(&user), "the image runs as{user}");
+        let container = &pod["containers"][0]["securityContext"];
+        assert_eq!(container["allowPrivilegeEscalation"].as_bool(), Some(false));
+        assert_eq!(container["readOnlyRootFilesystem"].as_bool(), Some(true));
+        let drop: Vec<&str> = container["capabilities"]["drop"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(serde_yaml::Value::as_str)
+            .collect();
+        assert_eq!(drop, ["ALL"]);
+        assert!(
+            container["capabilities"]["add"].is_null(),
+            "no capability added back"
+        );
+        let last_stage = DOCKERFILE.rsplit("\nFROM ").next().unwrap_or_default();
+        assert!(
+            last_stage.starts_with("gcr.io/distroless/static-debian12:nonroot\n"),
+            "the image holds the binary and CA roots only: {last_stage}"
+        );
+        assert!(DOCKERFILE.contains("cargo build --release --locked -p kubejit"));
     }
 }

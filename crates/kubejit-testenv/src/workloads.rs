@@ -1,5 +1,6 @@
 //! Workloads on the simulated node: the Node object, Running pods with their own log content,
-//! and the local TCP echo server that port-forwards reach.
+//! and the local TCP echo server that port-forwards reach (it answers an HTTP GET too, so that
+//! `curl` through a port-forward works).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,7 +13,8 @@ use serde_json::json;
 
 use crate::{ControlPlane, Error};
 
-/// Echoes every byte back; the target of every forwarded pod port.
+/// Echoes every byte back, or answers an HTTP GET with the request as the body; the target of every
+/// forwarded pod port.
 #[derive(Debug)]
 pub(crate) struct EchoServer {
     port: u16,
@@ -23,11 +25,33 @@ pub(crate) struct EchoServer {
 fn echo(mut conn: TcpStream) {
     let _ = conn.set_nonblocking(false);
     let mut buf = [0u8; 4096];
+    let mut first = true;
     while let Ok(n) = conn.read(&mut buf) {
-        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+        if n == 0 {
+            break;
+        }
+        // `curl` through a port-forward (the sandbox walkthrough) needs an HTTP answer; it
+        // sends its whole small request at once, and closing after the answer lets it exit.
+        if first && buf[..n].starts_with(b"GET ") {
+            let _ = conn.write_all(&http_echo(&buf[..n]));
+            break;
+        }
+        first = false;
+        if conn.write_all(&buf[..n]).is_err() {
             break;
         }
     }
+}
+
+/// An HTTP/1.0 200 whose body is the request, then the connection closes.
+fn http_echo(request: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        request.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(request);
+    out
 }
 
 impl EchoServer {
@@ -148,5 +172,38 @@ impl ControlPlane {
             &pod_ref,
         ])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn exchange(server: &EchoServer, request: &[u8], read: usize) -> Vec<u8> {
+        let mut conn = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        conn.write_all(request).unwrap();
+        let mut reply = vec![0u8; read];
+        conn.read_exact(&mut reply).unwrap();
+        reply
+    }
+
+    #[test]
+    fn echoes_bytes_and_answers_an_http_get() {
+        let server = EchoServer::start().unwrap();
+        assert_eq!(exchange(&server, b"ping\n", 5), b"ping\n");
+        let get = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut conn = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        conn.write_all(get).unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap(); // ends: the server closes after answering
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("Content-Length: {}", get.len())),
+            "{head}"
+        );
+        assert_eq!(body.as_bytes(), get);
     }
 }

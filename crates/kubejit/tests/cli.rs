@@ -169,3 +169,125 @@ fn audit_verify_refuses_a_line_too_long_to_read() {
         "{stderr}"
     );
 }
+
+const KUBECONFIG: &str = r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: { server: "https://prod.invalid:6443" }
+users:
+- name: alice
+  user: { token: not-a-secret }
+contexts:
+- name: alice@prod
+  context: { cluster: prod, user: alice }
+current-context: alice@prod
+"#;
+
+fn add_user_without_context(config: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall", "--kubeconfig"])
+        .arg(config)
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap()
+}
+
+#[test]
+fn add_user_defaults_to_the_current_context_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(&config, KUBECONFIG).unwrap();
+    let out = add_user_without_context(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("using the current context \"alice@prod\""),
+        "{stderr}"
+    );
+    // The exec args as YAML list items, in order.
+    let written = std::fs::read_to_string(&config).unwrap();
+    let items: Vec<&str> = written.lines().map(str::trim).collect();
+    let pinned = items
+        .windows(2)
+        .any(|w| w == ["- --context", "- alice@prod"]);
+    assert!(
+        pinned,
+        "the plugin is pinned to the resolved context:\n{written}"
+    );
+}
+
+#[test]
+fn add_user_without_any_context_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let text = KUBECONFIG.replace("current-context: alice@prod\n", "");
+    std::fs::write(&config, &text).unwrap();
+    let out = add_user_without_context(&config);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no current context"), "{stderr}");
+    assert!(stderr.contains("pass --context"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        text,
+        "left untouched"
+    );
+}
+
+#[test]
+fn add_user_with_several_kubeconfig_files_passes_them_all_to_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::write(&first, "apiVersion: v1\nkind: Config\n").unwrap();
+    let second = dir.path().join("second");
+    std::fs::write(&second, KUBECONFIG).unwrap();
+    let missing = dir.path().join("missing");
+    let listed = std::env::join_paths([&missing, &first, &second]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall"])
+        .env("KUBECONFIG", &listed)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
+    let written = std::fs::read_to_string(&first).unwrap();
+    // kubectl's --kubeconfig names one file, so the files that exist go to the plugin in its env.
+    let existing = std::env::join_paths([
+        first.canonicalize().unwrap(),
+        second.canonicalize().unwrap(),
+    ])
+    .unwrap();
+    let items: Vec<&str> = written.lines().map(str::trim).collect();
+    assert!(items.contains(&"- name: KUBECONFIG"), "{written}");
+    let value = format!("value: {}", existing.to_str().unwrap());
+    assert!(items.contains(&value.as_str()), "{written}");
+    assert!(!items.contains(&"- --kubeconfig"), "{written}");
+}
+
+/// kubectl skips a listed file only when it does not exist; one it cannot read is an error, so
+/// kubejit must not quietly merge a different set of files.
+#[test]
+fn add_user_stops_on_a_listed_kubeconfig_it_cannot_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let second = dir.path().join("second");
+    std::fs::write(&second, KUBECONFIG).unwrap();
+    let listed = std::env::join_paths([not_a_dir.join("config"), second.clone()]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall"])
+        .env("KUBECONFIG", &listed)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed to resolve kubeconfig"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
+}

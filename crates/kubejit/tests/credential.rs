@@ -419,3 +419,75 @@ fn ttl_below_the_csr_floor_is_refused() {
         stderr(&out)
     );
 }
+
+/// `KUBECONFIG` listing two files, as many engineers have: add-user (without `--context`) takes the
+/// current context from the merged view, writes the new user and context to the first file only, and
+/// kubectl through the plugin — which reads the same merged view — is alice with the group.
+#[test]
+fn kubeconfig_spread_over_two_files_is_merged_as_kubectl_merges_it() {
+    let cp = shared();
+    install_requester_rbac(cp);
+    let ns = namespace_for_group();
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::write(&first, "apiVersion: v1\nkind: Config\npreferences: {}\n").unwrap();
+    let second = dir.path().join("second");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &second).unwrap();
+    let second_before = std::fs::read(&second).unwrap();
+    let kubeconfig = std::env::join_paths([&first, &second]).unwrap();
+    let incident = format!("INC-{}", unique_namespace("m"));
+    let cache = dir.path().join("cache");
+    let add = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .args([
+            "kubeconfig",
+            "add-user",
+            "--name",
+            "oncall",
+            "--group",
+            GROUP,
+        ])
+        .args(["--incident", &incident, "--cache-dir"])
+        .arg(&cache)
+        .output_bounded()
+        .unwrap();
+    assert!(add.status.success(), "{}", stderr(&add));
+    assert!(
+        stderr(&add).contains("using the current context \"alice\""),
+        "{}",
+        stderr(&add)
+    );
+    assert_eq!(
+        std::fs::read(&second).unwrap(),
+        second_before,
+        "second untouched"
+    );
+    let written = std::fs::read_to_string(&first).unwrap();
+    assert!(written.contains("name: oncall"), "{written}");
+
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident,
+        Verdict::ApproveWithKubectl {
+            kubectl: cp.binaries().kubectl(),
+        },
+    );
+    let pods = Command::new(cp.binaries().kubectl())
+        .env("KUBECONFIG", &kubeconfig)
+        .args([
+            "--context",
+            "oncall",
+            "get",
+            "pods",
+            "-n",
+            &ns,
+            "-o",
+            "name",
+        ])
+        .output_bounded()
+        .unwrap();
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(stdout(&pods).trim(), "pod/api");
+}

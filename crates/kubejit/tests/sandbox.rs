@@ -22,6 +22,43 @@ fn kubectl(kubectl: &str, kubeconfig: &str, args: &[&str]) -> std::process::Outp
         .unwrap()
 }
 
+/// The walkthrough's port-forward step with the tool it names: `curl` (a fresh machine may lack `nc`).
+fn curl_through_port_forward(k: &str, kubeconfig: &str) {
+    let mut pf = Command::new(k)
+        .env_remove("KUBECONFIG")
+        .args(["--kubeconfig", kubeconfig])
+        .args([
+            "port-forward",
+            "-n",
+            "payments",
+            "pod/checkout-api",
+            ":8080",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(pf.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    // Keep draining: kubectl prints a line per connection and dies of SIGPIPE if nobody reads.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("kubectl port-forward did not start: {line:?}"));
+    let curl = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{port}/ping")])
+        .output_bounded()
+        .expect("the walkthrough uses curl: install it (apt-get install curl)");
+    let _ = pf.kill();
+    let _ = kubejit_testenv::wait_within(&mut pf, Duration::from_secs(30));
+    assert!(curl.status.success(), "curl failed: {curl:?}");
+    let body = String::from_utf8_lossy(&curl.stdout);
+    assert!(body.starts_with("GET /ping HTTP/1.1\r\n"), "{body:?}");
+}
+
 #[test]
 fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
@@ -53,6 +90,7 @@ fn sandbox_runs_the_walkthrough_and_cleans_up_on_ctrl_c() {
     assert_eq!(String::from_utf8_lossy(&exec.stdout), "hi\n");
     let logs = kubectl(k, alice, &["logs", "-n", "payments", "checkout-api"]);
     assert!(String::from_utf8_lossy(&logs.stdout).contains("payment provider timeout"));
+    curl_through_port_forward(k, alice);
     let denied = kubectl(k, mallory, &["get", "pods", "-n", "payments"]);
     assert!(String::from_utf8_lossy(&denied.stderr).contains("forbidden"));
 

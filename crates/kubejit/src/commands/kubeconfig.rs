@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kubejit_core::{GroupName, Incident, Reason, Ttl};
-use kubejit_credential::kubeconfig::{ExecUser, KubeconfigDoc, resolve_path};
+use kubejit_credential::kubeconfig::{ExecUser, KubeconfigDoc, display_paths, resolve_paths};
 
 use super::credential::parse_certificate_ttl;
 
@@ -21,9 +21,10 @@ pub struct AddUserArgs {
     /// Name of the new user and context (e.g. alice-oncall).
     #[arg(long, env = "KUBEJIT_NAME")]
     pub name: String,
-    /// Your everyday context, which files the requests; the new context uses its cluster and namespace.
+    /// Your everyday context, which files the requests; the new context uses its cluster and namespace
+    /// (default: the kubeconfig's current context, as kubectl chooses).
     #[arg(long, env = "KUBEJIT_CONTEXT")]
-    pub context: String,
+    pub context: Option<String>,
     /// Group the certificates should carry (repeat for several).
     #[arg(short, long = "group", env = "KUBEJIT_GROUP", value_delimiter = ',', value_parser = GroupName::parse)]
     pub groups: Vec<GroupName>,
@@ -39,7 +40,8 @@ pub struct AddUserArgs {
     /// Cache directory for the plugin (default: the plugin's default).
     #[arg(long, env = "KUBEJIT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Kubeconfig file to edit (default: $KUBECONFIG's first file, then ~/.kube/config).
+    /// Kubeconfig file to edit (default: the files in $KUBECONFIG, merged as kubectl does, then
+    /// ~/.kube/config).
     #[arg(long, env = "KUBEJIT_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 }
@@ -51,45 +53,87 @@ pub fn run(command: &KubeconfigCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
-    let path = resolve_path(args.kubeconfig.as_deref());
-    let path = path
-        .canonicalize()
-        .with_context(|| format!("kubeconfig {} not found; pass --kubeconfig", path.display()))?;
+    let paths = existing_paths(args)?;
     let command = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .context("failed to find the kubejit binary's path")?;
-    let mut doc = KubeconfigDoc::read(&path)?;
-    doc.context_name(Some(&args.context))?;
+    let mut doc = KubeconfigDoc::load(&paths)?;
+    let context = doc.context_name(args.context.as_deref())?;
+    if args.context.is_none() {
+        eprintln!(
+            "using the current context {context:?} as the asking context (pass --context to choose another)"
+        );
+    }
     anyhow::ensure!(
-        !doc.uses_kubejit_exec(&args.context)?,
-        "context {:?} is itself a kubejit exec user; --context must be your everyday identity",
-        args.context
+        !doc.uses_kubejit_exec(&context)?,
+        "context {context:?} is itself a kubejit exec user; --context must be your everyday identity",
     );
+    // The plugin is pinned to the context resolved now: following a later `use-context` could point
+    // it at the elevated context itself.
     let stanza = ExecUser {
         name: args.name.clone(),
-        asking_context: args.context.clone(),
+        asking_context: context.clone(),
         command,
-        args: plugin_args(args, &path),
+        args: plugin_args(args, &paths, &context),
+        env: plugin_env(&paths),
     };
     doc.add_exec_user(&stanza)?;
-    doc.write()?;
+    let written = doc.write()?;
     eprintln!(
         "added user and context {:?} to {}; try `kubectl --context {} auth whoami`",
         args.name,
-        path.display(),
+        display_paths(&written).display(),
         args.name
     );
     Ok(ExitCode::SUCCESS)
 }
 
+/// The kubeconfig files kubectl would read, made absolute (they are pinned into the plugin's
+/// invocation); missing `$KUBECONFIG` entries are skipped as kubectl skips them.
+fn existing_paths(args: &AddUserArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let listed = resolve_paths(args.kubeconfig.as_deref());
+    let mut paths = Vec::new();
+    for path in &listed {
+        match path.canonicalize() {
+            Ok(path) => paths.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Skipping a file kubectl would read could pick another context than kubectl's: stop.
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to resolve kubeconfig {}", path.display()));
+            }
+        }
+    }
+    anyhow::ensure!(
+        !paths.is_empty(),
+        "kubeconfig {} not found; pass --kubeconfig",
+        display_paths(&listed).display()
+    );
+    Ok(paths)
+}
+
+/// Several files are passed to the plugin as kubectl received them, in `KUBECONFIG` (kubectl's
+/// `--kubeconfig` names one file only); one file is pinned with `--kubeconfig` instead.
+fn plugin_env(paths: &[PathBuf]) -> Vec<(String, String)> {
+    match paths {
+        [] | [_] => Vec::new(),
+        several => vec![(
+            "KUBECONFIG".to_owned(),
+            display_paths(several).to_string_lossy().into_owned(),
+        )],
+    }
+}
+
 /// The `kubejit credential …` arguments kubectl will pass, with the kubeconfig pinned to an absolute path.
-fn plugin_args(args: &AddUserArgs, kubeconfig: &std::path::Path) -> Vec<String> {
-    let mut out = vec![
-        "credential".to_owned(),
-        "--kubeconfig".to_owned(),
-        kubeconfig.to_string_lossy().into_owned(),
-    ];
-    out.extend(["--context".to_owned(), args.context.clone()]);
+fn plugin_args(args: &AddUserArgs, paths: &[PathBuf], context: &str) -> Vec<String> {
+    let mut out = vec!["credential".to_owned()];
+    if let [kubeconfig] = paths {
+        out.extend([
+            "--kubeconfig".to_owned(),
+            kubeconfig.to_string_lossy().into_owned(),
+        ]);
+    }
+    out.extend(["--context".to_owned(), context.to_owned()]);
     for group in &args.groups {
         out.extend(["--group".to_owned(), group.as_str().to_owned()]);
     }
