@@ -169,3 +169,32 @@ fn audit_verify_refuses_a_line_too_long_to_read() {
         "{stderr}"
     );
 }
+
+/// `-v` is a counted flag; its variable takes the count. Debug lines come from the client's
+/// libraries, which log at debug while connecting (here to a port nothing listens on).
+#[test]
+fn verbosity_comes_from_kubejit_verbose_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\n\
+         clusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: x}}]\n\
+         contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let run = |verbose: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .env_remove("KUBEJIT_LOG")
+            .env("KUBEJIT_VERBOSE", verbose)
+            .args(["grants", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output_bounded()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(!run("0").contains(" DEBUG "));
+    assert!(run("2").contains(" DEBUG "));
+}
