@@ -1,4 +1,4 @@
-//! clap types for every subcommand; parsing raw input into validated kubejit-core types happens here.
+//! clap types for every subcommand; values with a syntax of their own are parsed here, once.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kubejit_core::{GroupName, NamespaceName, ObjectName, Reason, Ttl, UserName};
