@@ -411,6 +411,31 @@ mod tests {
         assert!(err.to_string().contains("cluster-role"), "{err}");
     }
 
+    /// `grants` and `revoke` take the namespace as Kubernetes would: anything else is a usage error,
+    /// before any request is built from it.
+    #[test]
+    fn grants_and_revoke_refuse_a_namespace_kubernetes_would_not_accept() {
+        for args in [
+            &["kubejit", "grants", "-n", "pay\u{202e}ments"][..],
+            &["kubejit", "grants", "-n", "../kube-system"],
+            &["kubejit", "revoke", "jit-x", "-n", "Payments"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(
+                err.to_string().contains("not a valid Kubernetes name"),
+                "{args:?}: {err}"
+            );
+        }
+        let cli = Cli::try_parse_from(["kubejit", "revoke", "jit-x", "-n", "payments"]).unwrap();
+        let Command::Revoke(args) = cli.command else {
+            panic!("not a revoke");
+        };
+        assert_eq!(
+            args.namespace.as_ref().map(NamespaceName::as_str),
+            Some("payments")
+        );
+    }
+
     #[test]
     fn bad_namespace_is_a_clear_error() {
         let err = Cli::try_parse_from([
