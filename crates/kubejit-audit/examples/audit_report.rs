@@ -1,5 +1,6 @@
-//! Runs the incident report from the command line until the `kubejit` binary wires it in; also the
-//! benchmark driver.
+//! The incident report's benchmark driver (docs/audit.md, Benchmarks): the library behind
+//! `kubejit audit report`, without the binary, plus scan statistics on stderr. People use
+//! `kubejit audit report`, whose flags differ (`-o`, `--apiserver-log`).
 //!
 //! Usage: `audit_report [--user U [--since T] [--until T] | --incident INC --trail FILE]
 //!         [--format table|json|markdown] <apiserver-audit.log>`

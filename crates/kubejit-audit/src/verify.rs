@@ -41,7 +41,20 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Stable process exit code for `kubejit audit verify` (table in `docs/audit.md`).
+    /// Every failure, in exit-code order: the `kubejit` binary's table of exit codes is built from it.
+    pub const ALL: [Failure; 9] = [
+        Failure::EditedRecord,
+        Failure::DeletedRecord,
+        Failure::ReorderedRecords,
+        Failure::TruncatedTail,
+        Failure::RewrittenChain,
+        Failure::BadCheckpointSignature,
+        Failure::AnchorRolledBack,
+        Failure::AnchorHistoryBroken,
+        Failure::AnchorMissing,
+    ];
+
+    /// Stable process exit code for `kubejit audit verify` (tables in `docs/audit.md` and `docs/cli.md`).
     pub fn exit_code(self) -> u8 {
         match self {
             Failure::EditedRecord => 10,

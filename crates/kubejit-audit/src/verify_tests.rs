@@ -440,6 +440,29 @@ fn exit_codes_are_distinct_and_stable() {
     for (failure, code) in all {
         assert_eq!(failure.exit_code(), code, "{}", failure.as_str());
     }
+    assert_eq!(
+        Failure::ALL.map(Failure::exit_code),
+        all.map(|(_, code)| code)
+    );
+}
+
+/// A new `Failure` must be added to this match, and so to `Failure::ALL` (the binary's exit-code table).
+#[test]
+fn all_lists_every_failure_once() {
+    let position = |failure: Failure| match failure {
+        Failure::EditedRecord => 0,
+        Failure::DeletedRecord => 1,
+        Failure::ReorderedRecords => 2,
+        Failure::TruncatedTail => 3,
+        Failure::RewrittenChain => 4,
+        Failure::BadCheckpointSignature => 5,
+        Failure::AnchorRolledBack => 6,
+        Failure::AnchorHistoryBroken => 7,
+        Failure::AnchorMissing => 8,
+    };
+    for (index, failure) in Failure::ALL.into_iter().enumerate() {
+        assert_eq!(position(failure), index, "{}", failure.as_str());
+    }
 }
 
 #[test]

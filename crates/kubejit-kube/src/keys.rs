@@ -1,9 +1,7 @@
 //! Label and annotation keys that kubejit reads and writes; one place so nothing drifts.
 
-/// RFC 3339 UTC instant after which a kubejit grant must be deleted.
-pub const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
-/// The incident reference a grant or certificate was issued for.
-pub const INCIDENT: &str = "debugging.kubernetes.io/incident";
+// The two keys core decisions read are defined in core, once; the glue re-exports them.
+pub use kubejit_core::annotations::{EXPIRES_AT, INCIDENT};
 /// Standard "managed by" label; kubejit's value is [`MANAGER`].
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY`] on objects kubejit created.

@@ -1,4 +1,4 @@
-//! clap types for every subcommand; parsing raw input into validated kubejit-core types happens here.
+//! clap types for every subcommand; values with a syntax of their own are parsed here, once.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kubejit_core::{GroupName, NamespaceName, ObjectName, Reason, Ttl, UserName};
@@ -23,7 +23,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// More diagnostics on stderr (-v, -vv). KUBEJIT_LOG takes a tracing filter for finer control.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// As a variable it takes the count: KUBEJIT_VERBOSE=2 is -vv.
+    #[arg(short, long, global = true, env = "KUBEJIT_VERBOSE", action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
@@ -201,9 +202,10 @@ pub struct GrantsArgs {
         short,
         long,
         env = "KUBEJIT_NAMESPACE",
-        conflicts_with = "all_namespaces"
+        conflicts_with = "all_namespaces",
+        value_parser = NamespaceName::parse
     )]
-    pub namespace: Option<String>,
+    pub namespace: Option<NamespaceName>,
     /// Every namespace, and ClusterRoleBinding grants.
     #[arg(short = 'A', long, env = "KUBEJIT_ALL_NAMESPACES")]
     pub all_namespaces: bool,
@@ -222,8 +224,8 @@ pub struct RevokeArgs {
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,
     /// Namespace of the grant (default: the kubeconfig context's namespace).
-    #[arg(short, long, env = "KUBEJIT_NAMESPACE", conflicts_with = "cluster")]
-    pub namespace: Option<String>,
+    #[arg(short, long, env = "KUBEJIT_NAMESPACE", conflicts_with = "cluster", value_parser = NamespaceName::parse)]
+    pub namespace: Option<NamespaceName>,
     /// The grant is a ClusterRoleBinding.
     #[arg(long, env = "KUBEJIT_CLUSTER")]
     pub cluster: bool,
@@ -308,6 +310,7 @@ pub struct SandboxArgs {
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// Shell to generate completions for.
+    #[arg(env = "KUBEJIT_SHELL")]
     pub shell: clap_complete::Shell,
 }
 
@@ -319,6 +322,118 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every subcommand, with its command path (global ones once per command).
+    fn all_arguments(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            out.push((path.to_owned(), arg.clone()));
+        }
+        for sub in command.get_subcommands() {
+            // clap's generated `help` subcommand is not ours.
+            if sub.get_name() != "help" {
+                all_arguments(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+    }
+
+    /// README and docs/cli.md promise a `KUBEJIT_*` variable for every flag; a new flag without one
+    /// fails here.
+    #[test]
+    fn every_argument_has_a_kubejit_variable() {
+        let mut command = Cli::command();
+        command.build();
+        let mut args = Vec::new();
+        all_arguments(&command, "kubejit", &mut args);
+        let missing: Vec<String> = args
+            .iter()
+            .filter(|(_, arg)| !matches!(arg.get_id().as_str(), "help" | "version"))
+            .filter(|(_, arg)| {
+                arg.get_env()
+                    .and_then(|v| v.to_str())
+                    .is_none_or(|v| !v.starts_with("KUBEJIT_"))
+            })
+            .map(|(path, arg)| format!("{path} {}", arg.get_id()))
+            .collect();
+        assert!(
+            args.len() > 50,
+            "the walk found only {} arguments",
+            args.len()
+        );
+        assert_eq!(missing, Vec::<String>::new());
+    }
+
+    #[test]
+    fn since_and_until_are_parsed_by_clap() {
+        let parse = |args: &[&str]| {
+            let mut full = vec!["kubejit", "audit", "report", "--apiserver-log", "a.log"];
+            full.extend_from_slice(args);
+            Cli::try_parse_from(full)
+        };
+        let cli = parse(&["--user", "alice", "--since", "2026-11-26T09:00:00Z"]).unwrap();
+        let Command::Audit(AuditCommand::Report(report)) = cli.command else {
+            panic!("not a report");
+        };
+        assert_eq!(
+            report.since.map(|t| t.to_string()).as_deref(),
+            Some("2026-11-26T09:00:00Z")
+        );
+        let err = parse(&["--user", "alice", "--until", "11:00"]).unwrap_err();
+        assert!(err.to_string().contains("RFC 3339"), "{err}");
+    }
+
+    /// The spelling docs/grants.md shows; `ClusterRole` (the Kubernetes kind) is not a value clap knows.
+    #[test]
+    fn role_kind_is_spelled_cluster_role() {
+        let parse = |kind: &str| {
+            Cli::try_parse_from([
+                "kubejit",
+                "grant",
+                "-n",
+                "p",
+                "-g",
+                "g",
+                "--role",
+                "view",
+                "--role-kind",
+                kind,
+            ])
+        };
+        let Command::Grant(args) = parse("cluster-role").unwrap().command else {
+            panic!("not a grant");
+        };
+        assert_eq!(args.role_kind, RoleKindArg::ClusterRole);
+        let Command::Grant(args) = parse("role").unwrap().command else {
+            panic!("not a grant");
+        };
+        assert_eq!(args.role_kind, RoleKindArg::Role);
+        let err = parse("Clusterrole").unwrap_err();
+        assert!(err.to_string().contains("cluster-role"), "{err}");
+    }
+
+    /// `grants` and `revoke` take the namespace as Kubernetes would: anything else is a usage error,
+    /// before any request is built from it.
+    #[test]
+    fn grants_and_revoke_refuse_a_namespace_kubernetes_would_not_accept() {
+        for args in [
+            &["kubejit", "grants", "-n", "pay\u{202e}ments"][..],
+            &["kubejit", "grants", "-n", "../kube-system"],
+            &["kubejit", "revoke", "jit-x", "-n", "Payments"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert!(
+                err.to_string().contains("not a valid Kubernetes name"),
+                "{args:?}: {err}"
+            );
+        }
+        let cli = Cli::try_parse_from(["kubejit", "revoke", "jit-x", "-n", "payments"]).unwrap();
+        let Command::Revoke(args) = cli.command else {
+            panic!("not a revoke");
+        };
+        assert_eq!(
+            args.namespace.as_ref().map(NamespaceName::as_str),
+            Some("payments")
+        );
     }
 
     #[test]
@@ -402,6 +517,12 @@ mod tests {
     }
 }
 
+/// An RFC 3339 instant, read as the kube-apiserver audit log writes it.
+fn parse_instant(value: &str) -> Result<kubejit_audit::Timestamp, String> {
+    kubejit_audit::Timestamp::parse(value)
+        .map_err(|e| format!("{e} (RFC 3339, e.g. 2026-11-26T09:00:00Z)"))
+}
+
 fn parse_trail(value: &str) -> Result<kubejit_audit::TrailName, String> {
     value
         .parse()
@@ -422,6 +543,7 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
     /// The audit file written by `kubejit controller --audit-log`.
+    #[arg(env = "KUBEJIT_AUDIT_LOG")]
     pub file: std::path::PathBuf,
     /// Public key (PEM) matching the controller's --audit-signing-key.
     #[arg(long, env = "KUBEJIT_AUDIT_PUBLIC_KEY")]
@@ -455,12 +577,12 @@ pub struct AuditReportArgs {
     /// Report on one user instead.
     #[arg(long, env = "KUBEJIT_USER")]
     pub user: Option<String>,
-    /// With --user: from this instant (RFC 3339).
-    #[arg(long, requires = "user")]
-    pub since: Option<String>,
-    /// With --user: until this instant (RFC 3339).
-    #[arg(long, requires = "user")]
-    pub until: Option<String>,
+    /// With --user: from this instant (RFC 3339, e.g. 2026-11-26T09:00:00Z).
+    #[arg(long, env = "KUBEJIT_SINCE", requires = "user", value_parser = parse_instant)]
+    pub since: Option<kubejit_audit::Timestamp>,
+    /// With --user: until this instant (RFC 3339, e.g. 2026-11-26T11:00:00Z).
+    #[arg(long, env = "KUBEJIT_UNTIL", requires = "user", value_parser = parse_instant)]
+    pub until: Option<kubejit_audit::Timestamp>,
     /// kubejit's audit trail (JSON lines, chained or not).
     #[arg(long, env = "KUBEJIT_AUDIT_LOG")]
     pub trail: Option<std::path::PathBuf>,
@@ -474,6 +596,6 @@ pub struct AuditReportArgs {
 #[derive(Debug, Args)]
 pub struct AuditKeygenArgs {
     /// Where to write the private key (PKCS#8 PEM, mode 0600). Refuses to overwrite.
-    #[arg(long)]
+    #[arg(long, env = "KUBEJIT_AUDIT_KEY_OUT")]
     pub out: std::path::PathBuf,
 }

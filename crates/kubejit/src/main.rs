@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod exit;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(exit::FAILURE);
         }
     };
     let code = match runtime.block_on(commands::run(cli)) {
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         Err(error) => {
             // The whole chain once, outermost first: each layer adds context, none repeats its source.
             eprintln!("error: {}", shown(&format!("{error:#}")));
-            ExitCode::FAILURE
+            ExitCode::from(exit::FAILURE)
         }
     };
     // Dropping a runtime waits for every blocking task; a stuck one (a write to a hung disk) must
@@ -55,7 +56,8 @@ fn usage_error(error: &clap::Error) -> ExitCode {
         error.exit();
     }
     eprint!("{}", shown(&error.render().to_string()));
-    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+    // clap's usage errors exit 2 (`exit::USAGE`, checked by a test); no other outcome uses it.
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(exit::USAGE))
 }
 
 /// `text` with control and format characters other than newlines escaped as `\u{…}`: error

@@ -291,3 +291,32 @@ fn add_user_stops_on_a_listed_kubeconfig_it_cannot_resolve() {
     assert!(stderr.contains("failed to resolve kubeconfig"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
 }
+
+/// `-v` is a counted flag; its variable takes the count. Debug lines come from the client's
+/// libraries, which log at debug while connecting (here to a port nothing listens on).
+#[test]
+fn verbosity_comes_from_kubejit_verbose_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\n\
+         clusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\n\
+         users: [{name: u, user: {token: x}}]\n\
+         contexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let run = |verbose: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .env_remove("KUBEJIT_LOG")
+            .env("KUBEJIT_VERBOSE", verbose)
+            .args(["grants", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output_bounded()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(!run("0").contains(" DEBUG "));
+    assert!(run("2").contains(" DEBUG "));
+}

@@ -240,7 +240,7 @@ fn denial_exits_non_zero_with_the_reason() {
         "incident reference 'foo' does not match ^INC-[0-9]+$ required by policy payments-oncall";
     let _approver = engineer.approver(Verdict::Deny(reason.to_owned()));
     let out = engineer.plugin("alice", &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!("denied: {reason}")),
         "{}",

@@ -112,6 +112,74 @@ fn a_grant_gives_exec_until_its_deadline_then_the_binding_is_deleted_and_exec_is
     );
 }
 
+/// `--role-kind cluster-role` (the spelling docs/grants.md shows) binds a ClusterRole inside one
+/// namespace: the grantee gets its permissions there and nowhere else.
+#[test]
+fn a_grant_can_bind_a_cluster_role_in_one_namespace() {
+    // The controller's start installs deploy/ (the AccessPolicy CRD, the granters' RBAC).
+    let (cp, _) = controller();
+    let ns = namespace_with_role(cp, "grant-clusterrole");
+    let elsewhere = namespace_with_role(cp, "grant-clusterrole-other");
+    // The granters' `bind` rule names oncall-debug, for Roles and ClusterRoles alike.
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": { "name": "oncall-debug" },
+        "rules": [{ "apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"] }],
+    });
+    cp.apply(&role.to_string()).unwrap();
+    let policy = json!({
+        "apiVersion": "kubejit.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": { "name": format!("grants-{ns}") },
+        "spec": {
+            "requesters": { "groups": ["kubejit-granters"] },
+            "maxTTL": "1h",
+            "incident": { "pattern": "INC-[0-9]+" },
+            "approval": { "mode": "Auto" },
+            "grants": [{
+                "name": "cluster-role",
+                "roles": [{ "kind": "ClusterRole", "name": "oncall-debug" }],
+                "namespaces": [ns],
+                "subjects": { "groups": ["oncall-payments"] },
+                "maxTTL": "10m",
+            }],
+        },
+    });
+    cp.apply(&policy.to_string()).unwrap();
+    let list_configmaps = |ns: &str| {
+        cp.kubectl_as("alice", &["get", "configmaps", "-n", ns])
+            .unwrap()
+    };
+    assert_forbidden(&list_configmaps(&ns), "alice", &["get", "configmaps"]);
+
+    let extra = ["--role", "oncall-debug", "--role-kind", "cluster-role"];
+    let name = grant(cp, &ns, "oncall-payments", "5m", &extra);
+    let kind = cp
+        .admin(&[
+            "get",
+            "rolebinding",
+            &name,
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.roleRef.kind}",
+        ])
+        .unwrap();
+    assert_eq!(kind.stdout, "ClusterRole");
+    let listed = list_configmaps(&ns);
+    assert!(
+        listed.success,
+        "alice lists configmaps in {ns}: {}",
+        listed.stderr
+    );
+    assert_forbidden(
+        &list_configmaps(&elsewhere),
+        "alice",
+        &["get", "configmaps"],
+    );
+}
+
 #[test]
 fn malformed_and_unannotated_bindings_are_never_deleted() {
     let (cp, ctl) = controller();

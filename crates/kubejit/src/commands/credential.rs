@@ -10,10 +10,7 @@ use clap::Args;
 use kubejit_core::{GroupName, Incident, Reason, Ttl};
 use kubejit_credential::{CredentialError, CredentialRequest, ExecInfo, get_credential};
 
-/// Exit code when an approver or policy denied the request.
-pub const EXIT_DENIED: u8 = 2;
-/// Exit code when nobody decided within --timeout.
-pub const EXIT_TIMEOUT: u8 = 3;
+use crate::exit;
 
 #[derive(Debug, Args)]
 pub struct CredentialArgs {
@@ -66,20 +63,20 @@ pub fn run(args: &CredentialArgs) -> ExitCode {
         Ok(json) => {
             let mut out = std::io::stdout().lock();
             match writeln!(out, "{json}").and_then(|()| out.flush()) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => ExitCode::from(exit::SUCCESS),
                 Err(e) => report(
                     &anyhow::anyhow!(e).context("failed to write the ExecCredential"),
-                    ExitCode::FAILURE,
+                    ExitCode::from(exit::FAILURE),
                 ),
             }
         }
         Err(error) => {
             let code = match &error {
-                CredentialError::Denied { .. } => ExitCode::from(EXIT_DENIED),
+                CredentialError::Denied { .. } => ExitCode::from(exit::CREDENTIAL_DENIED),
                 CredentialError::Timeout { .. } | CredentialError::LockTimeout { .. } => {
-                    ExitCode::from(EXIT_TIMEOUT)
+                    ExitCode::from(exit::CREDENTIAL_TIMEOUT)
                 }
-                _ => ExitCode::FAILURE,
+                _ => ExitCode::from(exit::FAILURE),
             };
             report(&anyhow::Error::new(error), code)
         }

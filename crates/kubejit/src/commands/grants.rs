@@ -67,7 +67,7 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let scope = match (args.all_namespaces, args.namespace) {
         (true, _) => Scope::All,
-        (false, Some(ns)) => Scope::Namespace(ns),
+        (false, Some(ns)) => Scope::Namespace(ns.as_str().to_owned()),
         (false, None) => Scope::Namespace(client.default_namespace().to_owned()),
     };
     let rows: Vec<GrantRow> =
@@ -89,9 +89,10 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
     let revoked = if args.cluster {
         kubejit_grants::revoke::<ClusterRoleBinding>(&session, None, &args.grant, reason, now).await
     } else {
-        let ns = args
-            .namespace
-            .unwrap_or_else(|| session.client.default_namespace().to_owned());
+        let ns = args.namespace.as_ref().map_or_else(
+            || session.client.default_namespace().to_owned(),
+            |ns| ns.as_str().to_owned(),
+        );
         kubejit_grants::revoke::<RoleBinding>(&session, Some(&ns), &args.grant, reason, now).await
     };
     close(guard).await;

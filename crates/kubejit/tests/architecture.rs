@@ -1,0 +1,91 @@
+//! docs/architecture.md's dependency table is the real crate graph: every crate in `crates/`, and
+//! exactly the kubejit crates each one's `Cargo.toml` depends on.
+
+// Integration tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+type Graph = BTreeMap<String, Vec<String>>;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+}
+
+/// The kubejit crates named in a manifest's `[dependencies]` section (not dev- or build-).
+fn kubejit_dependencies(manifest: &str) -> Vec<String> {
+    let mut in_dependencies = false;
+    let mut deps: Vec<String> = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        let name = line.split(['.', '=', ' ']).next().unwrap_or_default();
+        if in_dependencies && name.starts_with("kubejit") {
+            deps.push(name.to_owned());
+        }
+    }
+    deps.sort();
+    deps
+}
+
+fn from_manifests() -> Graph {
+    std::fs::read_dir(repo().join("crates"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .map(|dir| {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            (name, kubejit_dependencies(&manifest))
+        })
+        .collect()
+}
+
+/// Rows like "| `kubejit-kube` | `kubejit-audit`, `kubejit-core` |".
+fn from_docs() -> Graph {
+    let doc = std::fs::read_to_string(repo().join("docs/architecture.md")).unwrap();
+    doc.lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `")?.split('|').map(str::trim);
+            let name = cells.next()?.trim_end_matches('`').to_owned();
+            let mut deps: Vec<String> = cells
+                .next()?
+                .split(',')
+                .map(|d| d.trim().trim_matches('`').to_owned())
+                .filter(|d| d.starts_with("kubejit"))
+                .collect();
+            deps.sort();
+            Some((name, deps))
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_graph_is_the_real_one() {
+    let real = from_manifests();
+    assert!(real.len() >= 8, "found only {real:?}");
+    assert_eq!(from_docs(), real);
+}
+
+#[test]
+fn dependencies_point_down_the_layers() {
+    let layer = |name: &str| match name {
+        "kubejit" => 4,
+        "kubejit-credential" | "kubejit-grants" | "kubejit-controller" => 3,
+        "kubejit-kube" => 2,
+        "kubejit-audit" => 1,
+        "kubejit-core" | "kubejit-testenv" => 0,
+        other => panic!("{other} has no layer in docs/architecture.md; add it there and here"),
+    };
+    for (name, deps) in from_manifests() {
+        for dep in deps {
+            assert!(layer(&dep) < layer(&name), "{name} depends on {dep}");
+        }
+    }
+}
