@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use grant_support::{
     admin_binding, annotate_as, annotation, audit_records, binding_exists, grant, kubejit_as,
-    namespace_with_role, policy_for, records_for,
+    namespace_with_role, policy_for, policy_for_role, records_for,
 };
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
@@ -128,25 +128,7 @@ fn a_grant_can_bind_a_cluster_role_in_one_namespace() {
         "rules": [{ "apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"] }],
     });
     cp.apply(&role.to_string()).unwrap();
-    let policy = json!({
-        "apiVersion": "kubejit.dev/v1alpha1",
-        "kind": "AccessPolicy",
-        "metadata": { "name": format!("grants-{ns}") },
-        "spec": {
-            "requesters": { "groups": ["kubejit-granters"] },
-            "maxTTL": "1h",
-            "incident": { "pattern": "INC-[0-9]+" },
-            "approval": { "mode": "Auto" },
-            "grants": [{
-                "name": "cluster-role",
-                "roles": [{ "kind": "ClusterRole", "name": "oncall-debug" }],
-                "namespaces": [ns],
-                "subjects": { "groups": ["oncall-payments"] },
-                "maxTTL": "10m",
-            }],
-        },
-    });
-    cp.apply(&policy.to_string()).unwrap();
+    policy_for_role(cp, &ns, "10m", "ClusterRole");
     let list_configmaps = |ns: &str| {
         cp.kubectl_as("alice", &["get", "configmaps", "-n", ns])
             .unwrap()

@@ -44,6 +44,11 @@ pub fn namespace_with_role(cp: &ControlPlane, prefix: &str) -> String {
 /// An AccessPolicy letting kubejit-granters grant oncall-debug in `ns` to the on-call groups,
 /// at most `max_ttl`, for incidents matching INC-<digits>.
 pub fn policy_for(cp: &ControlPlane, ns: &str, max_ttl: &str) {
+    policy_for_role(cp, ns, max_ttl, "Role");
+}
+
+/// [`policy_for`], granting `oncall-debug` of the given kind (`Role` or `ClusterRole`).
+pub fn policy_for_role(cp: &ControlPlane, ns: &str, max_ttl: &str, role_kind: &str) {
     let policy = json!({
         "apiVersion": "kubejit.dev/v1alpha1",
         "kind": "AccessPolicy",
@@ -55,7 +60,7 @@ pub fn policy_for(cp: &ControlPlane, ns: &str, max_ttl: &str) {
             "approval": { "mode": "Auto" },
             "grants": [{
                 "name": "debug",
-                "roles": [{ "kind": "Role", "name": "oncall-debug" }],
+                "roles": [{ "kind": role_kind, "name": "oncall-debug" }],
                 "namespaces": [ns],
                 "subjects": { "groups": ["oncall-payments", "oncall-checkout"] },
                 "maxTTL": max_ttl,
