@@ -6,6 +6,7 @@
 //! seen, lifecycle facts) go through [`crate::Context::record_after`]: primary sink, else the spool,
 //! else memory, replayed by [`replay`] — never dropped and never holding up the next deadline.
 
+use crate::error::chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,18 +188,6 @@ fn report(m: &Metrics, r: &Replayed) {
             "replayed kept audit records into the trail"
         ),
     }
-}
-
-/// An error with its sources, for logs and Events.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -20,3 +20,15 @@ pub enum Error {
     #[error(transparent)]
     Permissions(#[from] kubejit_kube::PermissionError),
 }
+
+/// An error with its sources, for logs and Events.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -12,8 +12,8 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotate_as, annotation, audit_records, binding_exists, grant, kubejit_as,
-    namespace_with_role, policy_for, policy_for_role, records_for,
+    admin_binding, annotate_as, annotation, audit_records, binding_exists, events, grant,
+    kubejit_as, namespace_with_role, policy_for, policy_for_role, records_for,
 };
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
@@ -191,10 +191,7 @@ fn malformed_and_unannotated_bindings_are_never_deleted() {
     );
 
     let warned = || {
-        let events = cp
-            .admin(&["get", "events.events.k8s.io", "-n", &ns, "-o", "json"])
-            .unwrap()
-            .stdout;
+        let events = events(cp, &ns);
         malformed
             .iter()
             .all(|(name, _)| events.contains(&format!("\"name\": \"{name}\"")))

@@ -13,8 +13,8 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotate_as, binding_exists, grant, kubejit_as, namespace_with_role, policy_for,
-    records_for,
+    admin_binding, annotate_as, binding_exists, events, grant, kubejit_as, namespace_with_role,
+    policy_for, records_for,
 };
 use kubejit_core::text::is_deceptive;
 use kubejit_testenv::{ControlPlane, shared};
@@ -42,12 +42,6 @@ fn poisoned_values() -> Vec<(&'static str, String)> {
         ("jit-huge", "9".repeat(10_000)),
         ("jit-bidi", "2030-01-02T15:04:05Z\u{202e}".to_owned()),
     ]
-}
-
-fn events(cp: &ControlPlane, ns: &str) -> String {
-    cp.admin(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
-        .unwrap()
-        .stdout
 }
 
 /// Grants `count` short grants and waits for every one to be deleted by the reaper.

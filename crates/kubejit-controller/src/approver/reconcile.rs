@@ -138,21 +138,10 @@ pub fn error_policy(
     app.ctx.approver.error(error.metric_label());
     let delay = app.next_backoff(&csr.uid().unwrap_or_default());
     tracing::warn!(
-        error = %error_chain(error),
+        error = %crate::error::chain(error),
         csr = %csr.name_any(),
         retry_in = ?delay,
         "failed to decide CSR; it stays undecided"
     );
     Action::requeue(delay)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -123,6 +123,13 @@ pub fn annotate_as(
     cp.kubectl_as(user, &args).unwrap()
 }
 
+/// Every Event in `ns` as JSON (as admin).
+pub fn events(cp: &ControlPlane, ns: &str) -> String {
+    cp.admin(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
+        .unwrap()
+        .stdout
+}
+
 /// Whether the RoleBinding exists (as admin).
 pub fn binding_exists(cp: &ControlPlane, ns: &str, name: &str) -> bool {
     cp.admin(&["get", "rolebinding", name, "-n", ns, "-o", "name"])
