@@ -2,7 +2,7 @@
 //! subcommand, flag or value breaks this test instead of a reader.
 //!
 //! What counts as a command line:
-//! - in a ```sh / ```bash / ```console block: every line that is not blank and not a `# comment`;
+//! - in a ```sh / ```bash / ```shell / ```console block: every line that is not blank and not a `# comment`;
 //! - in a block without a language: a line starting with a `$ ` prompt, or whose first word is
 //!   `kubejit`, `kubectl` or `cargo` (the rest of such blocks is program output or a diagram);
 //! - ```yaml and ```json blocks hold no commands.
@@ -109,7 +109,7 @@ fn is_command(lang: &str, line: &str) -> bool {
         return false;
     }
     match lang {
-        "sh" | "bash" | "console" => true,
+        "sh" | "bash" | "shell" | "console" => true,
         "" => matches!(
             line.split_whitespace().next(),
             Some("kubejit" | "kubectl" | "cargo")
