@@ -136,6 +136,9 @@ fn walkthrough(
     let kubejit = std::env::current_exe()
         .map(|p| shown(&p))
         .unwrap_or_else(|_| "kubejit".to_owned());
+    // Built line by line: a `\` continuation in a Rust string would eat the commands' indentation.
+    // Every indented line is a command that tests/sandbox.rs runs as printed; its `# comment` says
+    // what it must do (`# Forbidden…`, `# … then Forbidden`, `# shows TEXT`).
     let mut lines = vec![
         String::new(),
         format!("kubejit sandbox is running (API server {}).", cp.server()),
@@ -172,7 +175,6 @@ fn walkthrough(
         String::new(),
         "Press Ctrl-C to stop; everything the sandbox started and wrote is removed.".to_owned(),
     ]);
-    // Built line by line: a `\` continuation in a Rust string would eat the commands' indentation.
     lines.join("\n")
 }
 
