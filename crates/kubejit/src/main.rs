@@ -2,6 +2,8 @@
 
 mod cli;
 mod commands;
+#[cfg(test)]
+mod docs_examples;
 mod exit;
 
 use std::process::ExitCode;

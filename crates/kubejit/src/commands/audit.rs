@@ -96,6 +96,13 @@ pub fn report(args: &AuditReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn keygen(args: &AuditKeygenArgs) -> anyhow::Result<ExitCode> {
+    print!("{}", write_signing_key(&args.out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Generates an Ed25519 checkpoint-signing key, writes the private half to `out` (a new 0600 file;
+/// an existing one is never overwritten) and returns the public key PEM. The sandbox uses it too.
+pub fn write_signing_key(out: &std::path::Path) -> anyhow::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
         .context("failed to generate an Ed25519 key")?;
@@ -103,15 +110,9 @@ pub fn keygen(args: &AuditKeygenArgs) -> anyhow::Result<ExitCode> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&args.out)
-        .with_context(|| {
-            format!(
-                "failed to create {} (it must not exist yet)",
-                args.out.display()
-            )
-        })?;
+        .open(out)
+        .with_context(|| format!("failed to create {} (it must not exist yet)", out.display()))?;
     file.write_all(key.serialize_pem().as_bytes())
-        .with_context(|| format!("failed to write {}", args.out.display()))?;
-    print!("{}", key.public_key_pem());
-    Ok(ExitCode::SUCCESS)
+        .with_context(|| format!("failed to write {}", out.display()))?;
+    Ok(key.public_key_pem())
 }

@@ -1,5 +1,6 @@
-//! `kubejit sandbox`: a real local control plane with an on-call Role, until Ctrl-C.
+//! `kubejit sandbox`: a real local control plane with kubejit installed and running, until Ctrl-C.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -7,10 +8,18 @@ use kubejit_core::{GroupName, NamespaceName, ObjectName, OncallRole};
 use kubejit_testenv::{ControlPlane, Options, PodSpec, Progress, ensure_built};
 use serde_json::json;
 
-use crate::cli::{Output, SandboxArgs, SandboxOutput};
+use crate::cli::{AuditArgs, Output, SandboxArgs, SandboxOutput};
+use crate::commands::audit_sink;
 use crate::commands::manifests::oncall_role_text;
 
 const GROUP: &str = "oncall-payments";
+/// The group alice's short-lived certificates carry (the AccessPolicy `sandbox-certificates` allows it).
+const CERT_GROUP: &str = "kubejit:payments-debug";
+/// The sandbox's audit trail: its name (anchored in the cluster under it) and files in the sandbox dir.
+const TRAIL: &str = "sandbox";
+const TRAIL_FILE: &str = "kubejit-audit.jsonl";
+const SIGNING_KEY_FILE: &str = "audit-signing.pem";
+const PUBLIC_KEY_FILE: &str = "audit-signing.pub";
 const PODS: [(&str, &str); 2] = [
     (
         "checkout-api",
@@ -31,7 +40,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("sandbox set-up task failed")??;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let controller = start_controller(&cp, shutdown.clone()).await?;
+    let (controller, audit) = start_controller(&cp, shutdown.clone()).await?;
     announce(&cp, &args)?;
     crate::commands::wait_for_shutdown().await;
     eprintln!("kubejit sandbox: stopping, removing every process and file it created");
@@ -39,6 +48,8 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     if let Ok(Err(error)) = controller.await {
         eprintln!("kubejit sandbox: the controller stopped with an error: {error:#}");
     }
+    // Seals the trail with a last signed checkpoint, as the controller does on SIGTERM.
+    audit.close().await;
     tokio::task::spawn_blocking(move || cp.stop())
         .await
         .context("sandbox teardown task failed")?;
@@ -69,7 +80,7 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
         ephemeral_containers: false,
     };
     cp.apply(&oncall_role_text(&role, Output::Yaml)?)?;
-    eprintln!("[sandbox] installing kubejit (deploy/) and a sandbox AccessPolicy");
+    eprintln!("[sandbox] installing kubejit (deploy/) and the sandbox's AccessPolicies");
     cp.apply(&kubejit_kube::deploy::install_yaml())?;
     cp.admin(&[
         "wait",
@@ -78,6 +89,8 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
         "crd/accesspolicies.kubejit.dev",
     ])?;
     cp.apply(&sandbox_policy(namespace.as_str()))?;
+    cp.apply(&certificate_policy())?;
+    cp.apply(&requester_binding())?;
     Ok(cp)
 }
 
@@ -96,7 +109,10 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
                     "carol": cp.kubeconfig("carol")?, "irene": cp.kubeconfig("irene")?, "mallory": outsider,
                 },
                 "oncallGroup": GROUP,
+                "certificateGroup": CERT_GROUP,
                 "auditLog": cp.audit_log(),
+                "auditTrail": { "name": TRAIL, "file": cp.dir().join(TRAIL_FILE),
+                                "publicKey": cp.dir().join(PUBLIC_KEY_FILE) },
                 "dir": cp.dir(),
             });
             println!("{doc}");
@@ -112,51 +128,125 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
 fn walkthrough(
     cp: &ControlPlane,
     ns: &NamespaceName,
-    kubectl: &std::path::Path,
-    oncall: &std::path::Path,
-    outsider: &std::path::Path,
+    kubectl: &Path,
+    oncall: &Path,
+    outsider: &Path,
 ) -> String {
-    let path = |p: &std::path::Path| p.display().to_string();
-    let user = |name: &str| cp.kubeconfig(name).map(|p| path(&p)).unwrap_or_default();
-    let bin = kubectl.parent().map(path).unwrap_or_default();
+    let bin = kubectl.parent().map(shown).unwrap_or_default();
     let kubejit = std::env::current_exe()
-        .map(|p| path(&p))
+        .map(|p| shown(&p))
         .unwrap_or_else(|_| "kubejit".to_owned());
     // Built line by line: a `\` continuation in a Rust string would eat the commands' indentation.
-    [
+    // Every indented line is a command that tests/sandbox.rs runs as printed; its `# comment` says
+    // what it must do (`# Forbidden…`, `# … then Forbidden`, `# shows TEXT`).
+    let mut lines = vec![
         String::new(),
         format!("kubejit sandbox is running (API server {}).", cp.server()),
         String::new(),
         format!("alice is an on-call engineer in group {GROUP}; the Role oncall-debug in namespace {ns} is bound to it."),
         "Try, in another terminal (the upstream kubectl 1.37 built for the sandbox comes first on PATH):".to_owned(),
         String::new(),
-        format!("  export PATH={bin}:$PATH KUBECONFIG={}", path(oncall)),
+        format!("  export PATH={bin}:$PATH KUBECONFIG={}", shown(oncall)),
         "  kubectl auth whoami".to_owned(),
         format!("  kubectl get pods -n {ns}"),
         format!("  kubectl logs -n {ns} checkout-api"),
         format!("  kubectl exec -n {ns} checkout-api -- echo hi"),
         format!("  kubectl port-forward -n {ns} pod/checkout-api 18080:8080 &"),
-        "  curl -s http://127.0.0.1:18080/ping                             # the pod echoes the request (no curl? install it: apt-get install curl)".to_owned(),
+        "  curl -s --retry 5 --retry-connrefused http://127.0.0.1:18080/ping   # the pod echoes the request (no curl? apt-get install curl)".to_owned(),
         "  kill %1                                                         # stops the port-forward".to_owned(),
         format!("  kubectl delete pod -n {ns} checkout-api                     # Forbidden: the Role does not write"),
         format!("  kubectl get secrets -n {ns}                                 # Forbidden"),
         format!("  kubectl auth can-i --list -n {ns}"),
+    ];
+    lines.extend(certificate_steps(cp, &kubejit));
+    lines.extend(grant_steps(cp, ns, &kubejit, outsider));
+    lines.extend(audit_steps(cp, &kubejit));
+    lines.extend([
+        String::new(),
+        format!(
+            "The cluster admin's kubeconfig: {}",
+            shown(cp.admin_kubeconfig())
+        ),
+        format!("The kube-apiserver audit log:   {}", shown(cp.audit_log())),
+        format!(
+            "kubejit's audit records:        {}",
+            shown(&cp.dir().join(TRAIL_FILE))
+        ),
+        String::new(),
+        "Press Ctrl-C to stop; everything the sandbox started and wrote is removed.".to_owned(),
+    ]);
+    lines.join("\n")
+}
+
+fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn user_kubeconfig(cp: &ControlPlane, name: &str) -> String {
+    cp.kubeconfig(name).map(|p| shown(&p)).unwrap_or_default()
+}
+
+/// alice's elevated identity: a kubeconfig user backed by `kubejit credential`.
+fn certificate_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
+    let cache = shown(&cp.dir().join("credentials"));
+    vec![
+        String::new(),
+        "Short-lived certificates: alice's everyday identity may only ask. kubectl runs `kubejit credential`, which".to_owned(),
+        format!("files a request for group {CERT_GROUP}; the AccessPolicy sandbox-certificates allows it, kubejit's"),
+        "controller approves it and kube-controller-manager signs a certificate that lives 15 minutes:".to_owned(),
+        String::new(),
+        format!("  {kubejit} kubeconfig add-user --name alice-oncall --group {CERT_GROUP} --incident INC-1 --cache-dir {cache}"),
+        format!("  kubectl --context alice-oncall auth whoami                     # shows {CERT_GROUP} among alice's groups"),
+    ]
+}
+
+/// A grant by irene to carol's group, and mallory who gets nothing.
+fn grant_steps(
+    cp: &ControlPlane,
+    ns: &NamespaceName,
+    kubejit: &str,
+    outsider: &Path,
+) -> Vec<String> {
+    let (irene, carol) = (user_kubeconfig(cp, "irene"), user_kubeconfig(cp, "carol"));
+    vec![
         String::new(),
         "Just in time: the kubejit controller runs inside this sandbox. carol (oncall-checkout) has no access".to_owned(),
         "until irene, an incident commander, grants it; the grant deletes itself when it expires:".to_owned(),
         String::new(),
-        format!("  KUBECONFIG={} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 2m", user("irene")),
-        format!("  KUBECONFIG={} kubectl get pods -n {ns}   # works for two minutes, then Forbidden", user("carol")),
-        format!("  KUBECONFIG={} {kubejit} grants -n {ns}", user("irene")),
+        format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m"),
+        format!("  KUBECONFIG={carol} kubectl get pods -n {ns}   # works for a minute, then Forbidden"),
+        format!("  KUBECONFIG={irene} {kubejit} grants -n {ns}"),
         String::new(),
-        format!("mallory is in no on-call group and gets nothing:  KUBECONFIG={} kubectl get pods -n {ns}", path(outsider)),
-        format!("The cluster admin's kubeconfig: {}", path(cp.admin_kubeconfig())),
-        format!("The kube-apiserver audit log:   {}", path(cp.audit_log())),
-        format!("kubejit's audit records:        {}", path(&cp.dir().join("kubejit-audit.jsonl"))),
+        "mallory is in no on-call group and gets nothing:".to_owned(),
         String::new(),
-        "Press Ctrl-C to stop; everything the sandbox started and wrote is removed.".to_owned(),
+        format!("  KUBECONFIG={} kubectl get pods -n {ns}   # Forbidden", shown(outsider)),
     ]
-    .join("\n")
+}
+
+/// The trail kubejit wrote during the walkthrough: verified against the cluster's anchor, then joined
+/// with the kube-apiserver's audit log.
+fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
+    let trail = shown(&cp.dir().join(TRAIL_FILE));
+    let public_key = shown(&cp.dir().join(PUBLIC_KEY_FILE));
+    let admin = shown(cp.admin_kubeconfig());
+    let apiserver_log = shown(cp.audit_log());
+    vec![
+        String::new(),
+        "Audit: kubejit's controller writes a hash-chained trail; every record is sealed by a checkpoint signed"
+            .to_owned(),
+        "with a key the sandbox generated and anchored in the cluster (ConfigMap kubejit-system/kubejit-audit-checkpoints)."
+            .to_owned(),
+        "Verify it (as the admin, who may read the anchor), then ask who did what under INC-1 (the trail joined"
+            .to_owned(),
+        "with the kube-apiserver's audit log):".to_owned(),
+        String::new(),
+        format!(
+            "  {kubejit} audit verify {trail} --public-key {public_key} --checkpoints from-cluster --trail {TRAIL} --kubeconfig {admin}"
+        ),
+        format!(
+            "  {kubejit} audit report --incident INC-1 --trail {trail} --apiserver-log {apiserver_log}"
+        ),
+    ]
 }
 
 /// Lets incident commanders (irene) grant the on-call Role in the sandbox namespace to
@@ -183,27 +273,77 @@ fn sandbox_policy(namespace: &str) -> String {
     .to_string()
 }
 
-/// kubejit's controllers (approver and reaper) in this process, as the controller ServiceAccount;
-/// audit records go to a file in the sandbox's directory.
+/// Lets alice's group ask for certificates carrying [`CERT_GROUP`] (and nothing else) for up to an
+/// hour under an `INC-<digits>` incident; the controller approves them.
+fn certificate_policy() -> String {
+    json!({
+        "apiVersion": "kubejit.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": { "name": "sandbox-certificates" },
+        "spec": {
+            "requesters": { "groups": [GROUP] },
+            "certificateGroups": [CERT_GROUP],
+            "maxTTL": "1h",
+            "incident": { "pattern": "^INC-[0-9]+$" },
+            "approval": { "mode": "Auto" },
+        },
+    })
+    .to_string()
+}
+
+/// The shipped `kubejit-requester` ClusterRole (deploy/rbac/requester.yaml, which binds it to
+/// `kubejit-requesters`) also bound to alice's group, as an admin adapts it to their identity provider.
+fn requester_binding() -> String {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": { "name": "kubejit-requesters-sandbox" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubejit-requester" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": GROUP }],
+    })
+    .to_string()
+}
+
+/// The audit flags the sandbox's controller runs with, as production's: a chained trail in the
+/// sandbox dir named [`TRAIL`], anchored in the cluster, signed by a key generated here (its public
+/// half beside it for `kubejit audit verify`). Every record is sealed at once: a walkthrough is short.
+fn audit_args(dir: &Path) -> anyhow::Result<AuditArgs> {
+    let key = dir.join(SIGNING_KEY_FILE);
+    let public_key = crate::commands::audit::write_signing_key(&key)?;
+    std::fs::write(dir.join(PUBLIC_KEY_FILE), public_key)
+        .context("failed to write the sandbox's audit public key")?;
+    Ok(AuditArgs {
+        audit_log: Some(dir.join(TRAIL_FILE)),
+        audit_signing_key: Some(key),
+        audit_trail: Some(TRAIL.parse().context("invalid sandbox trail name")?),
+        audit_checkpoints: None,
+        audit_checkpoint_every: 1,
+        audit_checkpoint_interval: std::time::Duration::from_secs(60),
+        audit_spool: None,
+    })
+}
+
+/// kubejit's controllers (approver and reaper) in this process, as the controller ServiceAccount,
+/// writing the sandbox's audit trail; the guard seals it on shutdown.
 async fn start_controller(
     cp: &ControlPlane,
     shutdown: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+    audit_sink::AuditGuard,
+)> {
     let options = kubejit_kube::ClientOptions {
         kubeconfig: Some(cp.kubeconfig(kubejit_testenv::CONTROLLER_SA)?),
         context: None,
     };
     let client = kubejit_kube::build_client(&options).await?;
-    let trail_path = cp.dir().join("kubejit-audit.jsonl");
-    let trail =
-        std::fs::File::create(&trail_path).context("failed to create the sandbox audit file")?;
-    let sink = std::sync::Arc::new(kubejit_audit::WriterSink::new(trail, "sandbox audit file"));
+    let args = audit_args(cp.dir())?;
+    let (sink, guard) = audit_sink::open(&args, client.clone()).await?;
     let clock: std::sync::Arc<dyn kubejit_audit::Clock> =
         std::sync::Arc::new(kubejit_audit::SystemClock);
-    let spool = kubejit_audit::Spool::beside(&trail_path);
     let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
         sink,
-        Some(spool),
+        audit_sink::spool(&args),
         std::sync::Arc::clone(&clock),
     ));
     let config = kubejit_controller::Config {
@@ -218,9 +358,10 @@ async fn start_controller(
             reaper: true,
         },
     };
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         kubejit_controller::run(client, config, audit, clock, shutdown)
             .await
             .context("kubejit controller failed")
-    }))
+    });
+    Ok((task, guard))
 }

@@ -1,0 +1,502 @@
+//! Every command shown in README.md and docs/*.md is checked against the code, so a renamed or removed
+//! subcommand, flag or value breaks this test instead of a reader.
+//!
+//! What counts as a command line:
+//! - in a ```sh / ```bash / ```shell / ```console block: every line that is not blank and not a `# comment`;
+//! - in a block without a language: a line starting with a `$ ` prompt, or whose first word is
+//!   `kubejit`, `kubectl` or `cargo` (the rest of such blocks is program output or a diagram);
+//! - ```yaml and ```json blocks hold no commands.
+//!
+//! How a line is read (a small shell reader, not a shell):
+//! - a trailing `\` joins the next line; a `$ ` prompt is dropped; an unquoted `#` starts a comment;
+//! - single and double quotes group words as in sh; `$VAR`, `~` and `$(…)` are left unexpanded
+//!   (the values they stand in are paths, which clap takes as they are);
+//! - `<name>` (unquoted) is a placeholder the reader fills in: it is checked as the value `x`;
+//! - `|`, `||`, `&&`, `;` and `&` separate commands; `>`, `>>`, `<` and `2>` drop themselves and
+//!   their file; leading `NAME=value` words are dropped, except `KUBEJIT_*` ones, which clap would
+//!   read and this test cannot set (an example uses the flag instead);
+//! - `/usr/bin/time -v` in front of a command is dropped.
+//!
+//! What is checked, by the command's first word:
+//! - `kubejit` (or a path ending in `/kubejit`) and `kubectl jit`: the words parse with [`Cli`]:
+//!   subcommand and flags exist and every value passes its parser;
+//! - `kubectl`: its `-f`/`-k` paths exist in the repository, and a resource `get` names that is not a
+//!   built-in kind is one of the AccessPolicy CRD's names;
+//! - `cargo`: `-p` names a workspace crate, `--test`/`--bench` one of its test or bench targets, and
+//!   the words after `cargo run --` parse as a `kubejit` command line;
+//! - `target/release/examples/NAME`: a crate has that example;
+//! - `hyperfine`: each quoted command it times is checked by these rules;
+//! - `ln`, `jq`: plumbing with nothing of kubejit's in it;
+//! - anything else fails until a rule is added here, or it is listed in [`SKIPPED`] with a reason.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::cli::Cli;
+
+/// Commands this machine cannot check, each with why; every entry must still match a docs line.
+const SKIPPED: &[(&str, &str)] = &[(
+    "docker build",
+    "needs a container engine, which the test machines lack; the Dockerfile it names is checked to exist",
+)];
+
+/// Kinds `kubectl get` may name in the docs besides kubejit's own CRD.
+const BUILTIN_KINDS: &[&str] = &[
+    "pods",
+    "secrets",
+    "csr",
+    "certificatesigningrequests",
+    "rolebindings",
+    "clusterrolebindings",
+    "configmaps",
+    "events",
+    "leases",
+    "namespaces",
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A command line found in a doc, with where it was found.
+#[derive(Debug)]
+struct Example {
+    place: String,
+    line: String,
+}
+
+/// Every command line of one markdown file, continuations joined.
+fn examples(name: &str, text: &str) -> Vec<Example> {
+    let mut out = Vec::new();
+    let mut fence: Option<String> = None;
+    let mut pending: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        if let Some(lang) = trimmed.strip_prefix("```") {
+            fence = match fence {
+                None => Some(lang.trim().to_owned()),
+                Some(_) => None,
+            };
+            continue;
+        }
+        let Some(lang) = fence.as_deref() else {
+            continue;
+        };
+        let (start, mut line) = match pending.take() {
+            Some((start, head)) => (start, format!("{head} {trimmed}")),
+            None => (i + 1, trimmed.to_owned()),
+        };
+        if let Some(head) = line.strip_suffix('\\') {
+            pending = Some((start, head.trim_end().to_owned()));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("$ ") {
+            line = rest.to_owned();
+        } else if !is_command(lang, &line) {
+            continue;
+        }
+        out.push(Example {
+            place: format!("{name}:{start}"),
+            line,
+        });
+    }
+    out
+}
+
+fn is_command(lang: &str, line: &str) -> bool {
+    if line.is_empty() || line.starts_with('#') {
+        return false;
+    }
+    match lang {
+        "sh" | "bash" | "shell" | "console" => true,
+        "" => matches!(
+            line.split_whitespace().next(),
+            Some("kubejit" | "kubectl" | "cargo")
+        ),
+        _ => false,
+    }
+}
+
+/// A word as the shell would pass it, or an operator between commands.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    /// `|`, `||`, `&&`, `;`, `&`: the next command starts.
+    Separator,
+    /// `>`, `>>`, `<`, `2>`: the next word is a file, not an argument.
+    Redirect,
+}
+
+/// Splits a line into words as sh would (see the module docs for what is and is not handled).
+fn tokens(line: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&c) = chars.peek() else {
+            return Ok(out);
+        };
+        match c {
+            '#' => return Ok(out),
+            '|' | '&' | ';' => {
+                chars.next();
+                chars.next_if(|n| *n == c);
+                out.push(Token::Separator);
+            }
+            '>' => {
+                chars.next();
+                chars.next_if(|n| *n == '>');
+                out.push(Token::Redirect);
+            }
+            '<' => {
+                chars.next();
+                let name: String =
+                    std::iter::from_fn(|| chars.next_if(|n| *n != '>' && !n.is_whitespace()))
+                        .collect();
+                match chars.next_if(|n| *n == '>') {
+                    Some(_) if !name.is_empty() => out.push(Token::Word("x".to_owned())),
+                    _ => {
+                        out.push(Token::Redirect);
+                        out.push(Token::Word(name));
+                    }
+                }
+            }
+            _ => out.push(word(&mut chars)?),
+        }
+    }
+}
+
+/// One word, quotes removed; `2>` (a digit right before `>`) is a redirect.
+fn word(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, String> {
+    let mut w = String::new();
+    while let Some(c) = chars.next_if(|c| !c.is_whitespace() && !"|&;<>".contains(*c)) {
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => w.push(c),
+                    None => return Err("unclosed '".to_owned()),
+                }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => w.extend(chars.next()),
+                    Some(c) => w.push(c),
+                    None => return Err("unclosed \"".to_owned()),
+                }
+            },
+            '\\' => w.extend(chars.next()),
+            c => w.push(c),
+        }
+    }
+    if chars.peek() == Some(&'>') && w.chars().all(|c| c.is_ascii_digit()) && !w.is_empty() {
+        chars.next();
+        return Ok(Token::Redirect);
+    }
+    Ok(Token::Word(w))
+}
+
+/// The commands of a line, each as its words (redirections and their files removed).
+fn commands(line: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut out = vec![Vec::new()];
+    let mut tokens = tokens(line)?.into_iter();
+    while let Some(token) = tokens.next() {
+        match token {
+            Token::Word(w) => {
+                if let Some(command) = out.last_mut() {
+                    command.push(w);
+                }
+            }
+            Token::Separator => out.push(Vec::new()),
+            Token::Redirect => {
+                tokens.next();
+            }
+        }
+    }
+    out.retain(|c| !c.is_empty());
+    Ok(out)
+}
+
+/// Checks one command (its words); `Ok(Some(reason))` when it is skipped.
+fn check(words: &[String]) -> Result<Option<&'static str>, String> {
+    let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+    while let Some(first) = words.first()
+        && let Some((name, _)) = first.split_once('=')
+        && !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        if name.starts_with("KUBEJIT_") {
+            return Err(format!(
+                "{name}=…: show the flag instead (this test cannot set variables)"
+            ));
+        }
+        words.remove(0);
+    }
+    if words.starts_with(&["/usr/bin/time", "-v"]) {
+        words.drain(..2);
+    }
+    let joined = words.join(" ");
+    if let Some((_, reason)) = SKIPPED
+        .iter()
+        .find(|(prefix, _)| joined.starts_with(prefix))
+    {
+        check_paths(&words, "-f")?;
+        return Ok(Some(reason));
+    }
+    match words.as_slice() {
+        [] => Ok(None),
+        ["kubectl", "jit", rest @ ..] => parse_kubejit(rest).map(|()| None),
+        [first, rest @ ..] if *first == "kubejit" || first.ends_with("/kubejit") => {
+            parse_kubejit(rest).map(|()| None)
+        }
+        ["kubectl", ..] => check_kubectl(&words).map(|()| None),
+        ["cargo", rest @ ..] => check_cargo(rest).map(|()| None),
+        [first, ..] if first.starts_with("target/release/examples/") => {
+            example_exists(first.trim_start_matches("target/release/examples/")).map(|()| None)
+        }
+        ["hyperfine", rest @ ..] => {
+            for timed in rest.iter().filter(|w| w.contains(' ')) {
+                for command in commands(timed)? {
+                    check(&command)?;
+                }
+            }
+            Ok(None)
+        }
+        ["ln" | "jq", ..] => Ok(None),
+        [first, ..] => Err(format!(
+            "no rule for `{first}`: add one to docs_examples.rs"
+        )),
+    }
+}
+
+fn parse_kubejit(args: &[&str]) -> Result<(), String> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse_from(std::iter::once("kubejit").chain(args.iter().copied())) {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => Ok(()),
+        Err(e) => Err(e.render().to_string()),
+    }
+}
+
+/// The value after each `flag` names a file or directory of the repository (`-` is stdin).
+fn check_paths(words: &[&str], flag: &str) -> Result<(), String> {
+    for pair in words.windows(2) {
+        if pair[0] == flag && pair[1] != "-" && !repo().join(pair[1]).exists() {
+            return Err(format!("{} does not exist in the repository", pair[1]));
+        }
+    }
+    Ok(())
+}
+
+fn check_kubectl(words: &[&str]) -> Result<(), String> {
+    check_paths(words, "-f")?;
+    check_paths(words, "-k")?;
+    let Some(at) = words.iter().position(|w| *w == "get") else {
+        return Ok(());
+    };
+    let crd = std::fs::read_to_string(repo().join("deploy/crds/accesspolicies.kubejit.dev.yaml"))
+        .map_err(|e| e.to_string())?;
+    match words.get(at + 1) {
+        Some(kind) if !BUILTIN_KINDS.contains(kind) && !crd_names(&crd).contains(kind) => {
+            Err(format!(
+                "`kubectl get {kind}`: neither a built-in kind nor a name of the AccessPolicy CRD"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `plural`, `singular`, `shortNames` and `categories` of the CRD, read from its YAML.
+fn crd_names(crd: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    for line in crd.lines().map(str::trim) {
+        for key in ["plural:", "singular:", "shortNames:", "categories:"] {
+            if let Some(value) = line.strip_prefix(key) {
+                let list = value.trim().trim_start_matches('[').trim_end_matches(']');
+                names.extend(list.split(',').map(|n| n.trim().trim_matches('"')));
+            }
+        }
+    }
+    names
+}
+
+fn check_cargo(words: &[&str]) -> Result<(), String> {
+    if let Some(at) = words.iter().position(|w| *w == "--")
+        && words.first() == Some(&"run")
+    {
+        return parse_kubejit(&words[at + 1..]);
+    }
+    let package = words.windows(2).find(|p| p[0] == "-p").map(|p| p[1]);
+    let dir = repo().join("crates").join(package.unwrap_or("kubejit"));
+    if !dir.join("Cargo.toml").exists() {
+        return Err(format!("no workspace crate {}", dir.display()));
+    }
+    for (flag, sub) in [("--test", "tests"), ("--bench", "benches")] {
+        if let Some(target) = words.windows(2).find(|p| p[0] == flag).map(|p| p[1])
+            && !dir.join(sub).join(format!("{target}.rs")).exists()
+            && !dir.join(sub).join(target).join("main.rs").exists()
+        {
+            return Err(format!("{} has no {sub}/{target}", dir.display()));
+        }
+    }
+    Ok(())
+}
+
+fn example_exists(name: &str) -> Result<(), String> {
+    let crates = std::fs::read_dir(repo().join("crates")).map_err(|e| e.to_string())?;
+    let found = crates.flatten().any(|c| {
+        c.path()
+            .join("examples")
+            .join(format!("{name}.rs"))
+            .exists()
+    });
+    match found {
+        true => Ok(()),
+        false => Err(format!("no crate has the example {name}")),
+    }
+}
+
+// Tests: a panic is how a test fails.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<(String, String)> {
+        let mut files = vec![repo().join("README.md")];
+        let mut docs: Vec<PathBuf> = std::fs::read_dir(repo().join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        docs.sort();
+        files.extend(docs);
+        files
+            .into_iter()
+            .map(|p| {
+                let name = p.strip_prefix(repo()).unwrap().display().to_string();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_in_the_docs_matches_the_code() {
+        let mut failures = Vec::new();
+        let mut kubejit_lines = 0;
+        let mut skipped = Vec::new();
+        for (name, text) in docs() {
+            for example in examples(&name, &text) {
+                let result = commands(&example.line).and_then(|commands| {
+                    commands.iter().try_fold(None, |skip, c| {
+                        if c.iter()
+                            .any(|w| w == "kubejit" || w.ends_with("/kubejit") || w == "jit")
+                        {
+                            kubejit_lines += 1;
+                        }
+                        Ok(check(c)?.or(skip))
+                    })
+                });
+                match result {
+                    Ok(Some(reason)) => {
+                        eprintln!("skipped {}: {} ({reason})", example.place, example.line);
+                        skipped.push(example.line.clone());
+                    }
+                    Ok(None) => {}
+                    Err(e) => failures.push(format!("{}: {}\n  {e}", example.place, example.line)),
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        // The walk found the examples: far more than a handful of kubejit command lines exist.
+        assert!(
+            kubejit_lines > 25,
+            "only {kubejit_lines} kubejit lines found"
+        );
+        for (prefix, _) in SKIPPED {
+            assert!(
+                skipped.iter().any(|l| l.starts_with(prefix)),
+                "SKIPPED lists `{prefix}`, which no doc shows any more: remove it"
+            );
+        }
+    }
+
+    /// The reader itself: each rule of the module docs, on a line that exercises it.
+    #[test]
+    fn shell_lines_are_read_by_the_documented_rules() {
+        let words = |line: &str| commands(line).unwrap();
+        let s = |v: &[&str]| v.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            words(r#"kubejit grant --reason "checkout 500s" -n p   # why"#),
+            [s(&[
+                "kubejit",
+                "grant",
+                "--reason",
+                "checkout 500s",
+                "-n",
+                "p"
+            ])]
+        );
+        assert_eq!(
+            words("kubejit extend <grant> -n payments"),
+            [s(&["kubejit", "extend", "x", "-n", "payments"])]
+        );
+        assert_eq!(
+            words("kubejit manifests install | kubectl apply -f -"),
+            [
+                s(&["kubejit", "manifests", "install"]),
+                s(&["kubectl", "apply", "-f", "-"])
+            ]
+        );
+        assert_eq!(
+            words("kubejit audit keygen --out k.pem > k.pub 2>/dev/null"),
+            [s(&["kubejit", "audit", "keygen", "--out", "k.pem"])]
+        );
+        assert_eq!(
+            words("hyperfine 'kubejit --version'"),
+            [s(&["hyperfine", "kubejit --version"])]
+        );
+        let found = examples(
+            "t.md",
+            "```sh\nkubejit grants \\\n  -A\n# note\n```\n```\n$ kubectl get ap\nNAME\n```\n",
+        );
+        let lines: Vec<&str> = found.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(lines, ["kubejit grants -A", "kubectl get ap"]);
+        assert_eq!(found[0].place, "t.md:2");
+    }
+
+    /// A renamed flag, a bad value, an unknown command and a missing file each fail the check.
+    #[test]
+    fn drift_is_caught() {
+        let check_line = |line: &str| -> Result<(), String> {
+            for c in commands(line)? {
+                check(&c)?;
+            }
+            Ok(())
+        };
+        for good in [
+            "kubejit grants -A -o wide",
+            "KUBECONFIG=/k kubectl jit grants -A",
+            "cargo run -- sandbox",
+            "kubectl apply -f deploy/rbac/requester.yaml",
+            "kubectl get accesspolicies",
+            "kubejit --version",
+        ] {
+            assert_eq!(check_line(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "kubejit grants --all",
+            "kubejit grant -n p --ttl soon",
+            "kubejit grnat -n p",
+            "KUBEJIT_TTL=1h kubejit grant -n p",
+            "kubectl apply -f deploy/rbac/nope.yaml",
+            "kubectl get accesspolicy-typo",
+            "cargo test -p kubejit --test nope",
+            "cargo run -- sandboxx",
+            "make sandbox",
+        ] {
+            assert!(check_line(bad).is_err(), "{bad}");
+        }
+    }
+}
