@@ -13,6 +13,7 @@ mod error;
 pub mod escape;
 pub mod event;
 mod lines;
+pub mod record;
 pub mod report;
 mod resume;
 pub mod sink;
@@ -32,8 +33,15 @@ pub use checkpoint::{
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::AuditError;
-pub use event::{Actor, ActorKind, AuditEvent, Decision, EventKind, ObjectRef, SCHEMA_VERSION};
+pub use event::{
+    AuditEvent, AuditedGrant, CertificateDecided, CertificateOutcome, CsrRef, GrantChanged,
+    GrantExpired, GrantMalformed, GrantRevoked, GrantSource, Lifecycle, MismatchAlarm,
+    TrailTruncated,
+};
 pub use lines::MAX_LINE_BYTES;
+pub use record::{
+    Actor, ActorKind, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Verdict,
+};
 pub use sink::{
     AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Clock, Recorded, StdoutSink,
     SystemClock, WriterSink,

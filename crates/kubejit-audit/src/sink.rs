@@ -22,12 +22,12 @@ use ed25519_dalek::SigningKey;
 use crate::chain::{self, CheckpointRecord};
 use crate::checkpoint::{Checkpoint, CheckpointAnchor, Link, key_id};
 use crate::resume::{self, Outcome, Resumed};
-use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
+use crate::{AuditError, Stamped, Timestamp, escape::to_json_line};
 
 /// Accepts audit events. Implementations are shared between tasks (`Arc<dyn AuditSink>`).
 pub trait AuditSink: Send + Sync {
     /// Durably records `event`, assigning its sequence number. On `Err` nothing was recorded.
-    fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError>;
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError>;
 
     /// Which of `ids` (`eventId`s) this sink already holds, so a replay of spooled records writes each
     /// exactly once. A stream cannot tell and answers none: replay into it is at-least-once, and
@@ -103,10 +103,10 @@ impl<W: Write + Send> WriterSink<W> {
 }
 
 impl<W: Write + Send> AuditSink for WriterSink<W> {
-    fn record(&self, mut event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         let mut state = lock(&self.state);
         let (writer, next) = &mut *state;
-        event.sequence = *next;
+        let event = event.sequenced(*next);
         let mut line = to_json_line(&event)?;
         line.push(b'\n');
         let write = writer.write_all(&line).and_then(|()| writer.flush());
@@ -402,10 +402,10 @@ fn refuse(path: PathBuf, trail: String, refusal: &resume::Refusal, now: Timestam
 }
 
 impl AuditSink for ChainedFileSink {
-    fn record(&self, mut event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        event.sequence = state.last_sequence + 1;
+        let event = event.sequenced(state.last_sequence + 1);
         let (sequence, hash) = self.append(&mut state, &event)?;
         state.since_checkpoint += 1;
         let now = self.clock.now();

@@ -3,7 +3,7 @@
 use super::*;
 use crate::report::{Scope, build};
 use crate::{
-    Actor, AuditEvent, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SigningKey,
+    Actor, AuditRecord, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SigningKey,
 };
 use crate::{SystemClock, Timestamp};
 
@@ -37,7 +37,7 @@ fn trail(dir: &std::path::Path) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[1; 32]);
     let (sink, _) =
         ChainedFileSink::open(&path, key, anchor, config, Box::new(SystemClock)).unwrap();
-    let mut approved = AuditEvent::new(
+    let mut approved = AuditRecord::blank(
         EventKind::CertificateApproved,
         Actor::controller("csr"),
         at("10:00:00"),
@@ -46,11 +46,11 @@ fn trail(dir: &std::path::Path) -> Vec<u8> {
     approved.groups = vec!["kubejit:oncall".into()];
     approved.incident = Some("INC-7".into());
     approved.expires_at = Some(at("10:30:00"));
-    sink.record(approved).unwrap();
-    let mut other = AuditEvent::new(EventKind::GrantCreated, Actor::user("bob"), at("10:00:00"));
+    sink.record(approved.stamped()).unwrap();
+    let mut other = AuditRecord::blank(EventKind::GrantCreated, Actor::user("bob"), at("10:00:00"));
     other.subject = Some("bob".into());
     other.incident = Some("INC-8".into());
-    sink.record(other).unwrap();
+    sink.record(other.stamped()).unwrap();
     std::fs::read(path).unwrap()
 }
 

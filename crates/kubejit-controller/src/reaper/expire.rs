@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use kubejit_audit::{Actor, EventKind, Timestamp};
+use kubejit_audit::Timestamp;
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::event::{self, Kind};
+use super::record;
 use super::step::{Step, step};
 use super::tracker::{Key, State};
 use super::{Error, reconcile::Reaper};
@@ -101,11 +102,8 @@ pub(crate) async fn record_expired<B: Binding>(
     deadline: OffsetDateTime,
     now: Timestamp,
 ) -> Kept {
-    let actor = Actor::controller(&ctx.controller_name);
-    let mut record = GrantView::of(binding).audit_event(EventKind::GrantExpired, actor, now);
-    record.decision_reason = Some("expired".to_owned());
-    record.expires_at = Some(Timestamp::new(deadline));
-    ctx.record_after(record).await
+    let event = record::expired(&ctx.controller_name, &GrantView::of(binding), deadline);
+    ctx.record_after(event.at(now)).await
 }
 
 /// The watch saw a binding disappear while we were expiring it, before our delete's answer: that
