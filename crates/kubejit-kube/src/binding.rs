@@ -4,6 +4,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::{Api, Client, Resource, ResourceExt};
+use kubejit_audit::{AuditedGrant, ObjectRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -104,10 +105,99 @@ impl GrantView {
         view
     }
 
+    /// The grant as an audit record describes it: every user and service account whole, untrusted
+    /// annotations escaped and bounded, the expiry only when it parses. Which fact a record states
+    /// (and who acted) is decided by the crate that emits it.
+    pub fn audited(&self) -> AuditedGrant {
+        AuditedGrant {
+            binding: ObjectRef {
+                kind: self.kind.to_owned(),
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                uid: self.uid.clone(),
+            },
+            role: self.role.clone(),
+            users: self
+                .users
+                .iter()
+                .chain(&self.service_accounts)
+                .cloned()
+                .collect(),
+            groups: self.groups.clone(),
+            incident: AuditedGrant::annotation(self.incident.as_deref()),
+            reason: AuditedGrant::annotation(self.reason.as_deref()),
+            expires_at: AuditedGrant::expiry(self.expires_at.as_deref()),
+        }
+    }
+
     /// Users, groups and service accounts in one human list: `alice, group:oncall-payments`.
     pub fn subjects_text(&self) -> String {
         let users = self.users.iter().chain(&self.service_accounts).cloned();
         let groups = self.groups.iter().map(|g| format!("group:{g}"));
         users.chain(groups).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+
+    use super::*;
+
+    fn subject(kind: &str, name: &str) -> Subject {
+        Subject {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: (kind == "ServiceAccount").then(|| "ns".to_owned()),
+            ..Subject::default()
+        }
+    }
+
+    /// Each user stays whole (`a,b` is one user), service accounts count as users, and hostile
+    /// annotations reach the record escaped and bounded; valid values pass unchanged.
+    #[test]
+    fn grants_keep_users_whole_and_annotations_plain() {
+        let mut rb = RoleBinding {
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".to_owned()),
+                kind: "Role".to_owned(),
+                name: "oncall-debug".to_owned(),
+            },
+            subjects: Some(vec![
+                subject("User", "a,b"),
+                subject("User", "carol"),
+                subject("ServiceAccount", "sa"),
+                subject("Group", "oncall"),
+            ]),
+            ..RoleBinding::default()
+        };
+        rb.metadata.annotations = Some(BTreeMap::from([
+            (keys::INCIDENT.to_owned(), "INC-1\u{202e}".to_owned()),
+            (keys::REASON.to_owned(), "x".repeat(10_000)),
+            (keys::EXPIRES_AT.to_owned(), "soon".to_owned()),
+        ]));
+        let grant = GrantView::of(&rb).audited();
+        assert_eq!(grant.users, ["a,b", "carol", "system:serviceaccount:ns:sa"]);
+        assert_eq!(grant.groups, ["oncall"]);
+        assert_eq!(grant.role, "Role/oncall-debug");
+        assert_eq!(grant.incident.as_deref(), Some("INC-1\\u{202e}"));
+        assert_eq!(grant.expires_at, None);
+        let reason = grant.reason.unwrap();
+        assert!(reason.chars().count() <= 256 && reason.ends_with("more characters]"));
+
+        rb.metadata.annotations = Some(BTreeMap::from([
+            (keys::INCIDENT.to_owned(), "INC-12345".to_owned()),
+            (keys::REASON.to_owned(), "checkout 500s".to_owned()),
+            (
+                keys::EXPIRES_AT.to_owned(),
+                "2030-01-02T15:04:05Z".to_owned(),
+            ),
+        ]));
+        let grant = GrantView::of(&rb).audited();
+        assert_eq!(grant.incident.as_deref(), Some("INC-12345"));
+        assert_eq!(grant.reason.as_deref(), Some("checkout 500s"));
+        assert!(grant.expires_at.is_some());
     }
 }

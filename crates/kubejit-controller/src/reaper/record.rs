@@ -1,36 +1,11 @@
-//! What the reaper records: a binding as an audited grant, and the grant facts it attests to
-//! (seen created or extended, expired, malformed). The grant→audit mapping lives with its emitter.
+//! What the reaper records: the grant facts it attests to (seen created or extended, expired,
+//! malformed), built here, with the controller that emits them.
 
 use kubejit_audit::{
-    Actor, AuditEvent, AuditedGrant, GrantChanged, GrantExpired, GrantMalformed, GrantSource,
-    ObjectRef, Timestamp,
+    Actor, AuditEvent, GrantChanged, GrantExpired, GrantMalformed, GrantSource, Timestamp,
 };
 use kubejit_kube::GrantView;
 use time::OffsetDateTime;
-
-/// A binding as the trail records it: every user and service account whole, untrusted annotations
-/// escaped and bounded, the expiry only when it parses.
-pub(crate) fn audited(view: &GrantView) -> AuditedGrant {
-    AuditedGrant {
-        binding: ObjectRef {
-            kind: view.kind.to_owned(),
-            namespace: view.namespace.clone(),
-            name: view.name.clone(),
-            uid: view.uid.clone(),
-        },
-        role: view.role.clone(),
-        users: view
-            .users
-            .iter()
-            .chain(&view.service_accounts)
-            .cloned()
-            .collect(),
-        groups: view.groups.clone(),
-        incident: AuditedGrant::annotation(view.incident.as_deref()),
-        reason: AuditedGrant::annotation(view.reason.as_deref()),
-        expires_at: AuditedGrant::expiry(view.expires_at.as_deref()),
-    }
-}
 
 /// The actor of a grant the reaper saw appear or change: the admission-checked granter annotation,
 /// or `unknown` when a tool wrote none (only cluster admins can, bypassing the admission policy).
@@ -48,7 +23,7 @@ pub(crate) enum Seen {
 pub(crate) fn observed(view: &GrantView, seen: Seen) -> AuditEvent {
     let fact = GrantChanged {
         actor: granter(view),
-        grant: audited(view),
+        grant: view.audited(),
         source: GrantSource::Observed,
     };
     match seen {
@@ -60,7 +35,7 @@ pub(crate) fn observed(view: &GrantView, seen: Seen) -> AuditEvent {
 pub(crate) fn expired(controller: &str, view: &GrantView, deadline: OffsetDateTime) -> AuditEvent {
     AuditEvent::GrantExpired(GrantExpired {
         controller: controller.to_owned(),
-        grant: audited(view),
+        grant: view.audited(),
         deadline: Timestamp::new(deadline),
     })
 }
@@ -68,7 +43,7 @@ pub(crate) fn expired(controller: &str, view: &GrantView, deadline: OffsetDateTi
 pub(crate) fn malformed(controller: &str, view: &GrantView, problem: &str) -> AuditEvent {
     AuditEvent::GrantMalformed(GrantMalformed {
         controller: controller.to_owned(),
-        grant: audited(view),
+        grant: view.audited(),
         problem: problem.to_owned(),
     })
 }
