@@ -14,7 +14,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backoff::Backoff;
-use crate::{AuditError, AuditSink, Clock, Recorded, Spool, Stamped};
+use kubejit_core::Clock;
+
+use crate::{AuditError, AuditSink, Recorded, Spool, Stamped, Timestamp};
 
 /// How [`Auditor::record_after`] kept a record.
 #[derive(Debug)]
@@ -122,7 +124,7 @@ impl Auditor {
     /// Records an action already taken; see [`After`]. Blocking I/O, like every sink.
     pub fn record_after(&self, event: Stamped) -> After {
         let mut kept = lock(&self.state);
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         let mut primary_error = None;
         // Older kept records go first, so the trail keeps the order in which things happened.
         if kept.pending() == 0 && kept.backoff.due(now) {
@@ -163,7 +165,7 @@ impl Auditor {
     /// was due. Call from a timer.
     pub fn replay_due(&self) -> Option<Replayed> {
         let mut kept = lock(&self.state);
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         if kept.pending() == 0 || !kept.backoff.due(now) {
             return None;
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::{Actor, AuditRecord, ChainConfig, ChainedFileSink, EventKind, FileAnchor};
 
-use crate::test_clock::ManualClock;
+use kubejit_core::ManualClock;
 
 /// An in-memory sink that fails while `down`, or after `budget` more writes; `knows_ids` makes it
 /// answer `find_recorded` like a trail file does (otherwise it behaves like a stream).
@@ -65,7 +65,7 @@ fn event(clock: &ManualClock, name: &str) -> Stamped {
     let mut e = AuditRecord::blank(
         EventKind::GrantExpired,
         Actor::controller("test"),
-        clock.now(),
+        Timestamp::new(clock.now()),
     );
     e.subject = Some(name.to_owned());
     e.stamped()

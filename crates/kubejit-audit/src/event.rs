@@ -207,8 +207,8 @@ impl AuditEvent {
     }
 
     /// Stamps the fact with when it happened and a fresh random id: what sinks take.
-    pub fn at(self, time: Timestamp) -> Stamped {
-        Stamped::new(self.into_record(time, new_event_id()))
+    pub fn at(self, time: impl Into<Timestamp>) -> Stamped {
+        Stamped::new(self.into_record(time.into(), new_event_id()))
     }
 
     /// The flat wire record of this fact (`sequence` 0: the sink assigns it).

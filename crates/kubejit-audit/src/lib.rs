@@ -18,8 +18,6 @@ pub mod report;
 mod resume;
 pub mod sink;
 pub mod spool;
-#[cfg(test)]
-mod test_clock;
 mod timestamp;
 pub mod verify;
 
@@ -43,8 +41,7 @@ pub use record::{
     Actor, ActorKind, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Verdict,
 };
 pub use sink::{
-    AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Clock, Recorded, StdoutSink,
-    SystemClock, WriterSink,
+    AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Recorded, StdoutSink, WriterSink,
 };
 pub use spool::{Spool, spool_path};
 pub use timestamp::Timestamp;

@@ -9,9 +9,10 @@ use ed25519_dalek::SigningKey;
 use super::*;
 use crate::{Actor, AuditRecord, EventKind, spool_path};
 use crate::{
-    AuditError, AuditSink, ChainConfig, ChainedFileSink, CheckpointAnchor, FileAnchor, SystemClock,
-    TrailName, VerifyReport, for_trail, load_checkpoint_file, verify_file,
+    AuditError, AuditSink, ChainConfig, ChainedFileSink, CheckpointAnchor, FileAnchor, TrailName,
+    VerifyReport, for_trail, load_checkpoint_file, verify_file,
 };
+use kubejit_core::SystemClock;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[11; 32])

@@ -18,6 +18,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use kubejit_core::Clock;
 
 use crate::chain::{self, CheckpointRecord};
 use crate::checkpoint::{Checkpoint, CheckpointAnchor, Link, key_id};
@@ -59,21 +60,6 @@ pub enum CheckpointOutcome {
         error: AuditError,
     },
     WriteFailed(AuditError),
-}
-
-/// Source of "now" for time-based checkpoints, injectable in tests.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
 }
 
 /// Writes each event as one JSON line to any writer (stdout in-cluster, for the log pipeline).
@@ -220,7 +206,9 @@ impl ChainedFileSink {
         {
             Outcome::Resumed(resumed) => resumed,
             Outcome::BrokenTail(reason) => return Err(AuditError::BrokenTail { path, reason }),
-            Outcome::Refused(refusal) => return Err(refuse(path, trail, &refusal, clock.now())),
+            Outcome::Refused(refusal) => {
+                return Err(refuse(path, trail, &refusal, Timestamp::new(clock.now())));
+            }
         };
         let Resumed {
             last_sequence,
@@ -235,7 +223,7 @@ impl ChainedFileSink {
             last_sequence,
             last_hash,
             since_checkpoint: if sealed { 0 } else { 1 },
-            last_checkpoint_at: clock.now(),
+            last_checkpoint_at: Timestamp::new(clock.now()),
             last_checkpoint,
             unanchored: None,
             poisoned: false,
@@ -271,7 +259,7 @@ impl ChainedFileSink {
     pub fn seal_now(&self) -> Result<CheckpointOutcome, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         Ok(self.checkpoint(&mut state, now))
     }
 
@@ -280,7 +268,7 @@ impl ChainedFileSink {
     pub fn tick(&self) -> Result<Option<CheckpointOutcome>, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         Ok(self.checkpoint_if_due(&mut state, now))
     }
 
@@ -408,7 +396,7 @@ impl AuditSink for ChainedFileSink {
         let event = event.sequenced(state.last_sequence + 1);
         let (sequence, hash) = self.append(&mut state, &event)?;
         state.since_checkpoint += 1;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         let checkpoint = self.checkpoint_if_due(&mut state, now);
         Ok(Recorded {
             sequence,

@@ -8,7 +8,7 @@ use crate::{
     Actor, AuditRecord, EventKind, FileAnchor, TrailName, load_checkpoint_file, verify_file,
 };
 
-use crate::test_clock::ManualClock;
+use kubejit_core::ManualClock;
 
 fn trail() -> TrailName {
     "trail".parse().unwrap()

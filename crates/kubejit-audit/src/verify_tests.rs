@@ -9,8 +9,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::{
     Actor, AuditRecord, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor,
-    MAX_LINE_BYTES, SystemClock, Timestamp, load_checkpoint_file,
+    MAX_LINE_BYTES, Timestamp, load_checkpoint_file,
 };
+use kubejit_core::SystemClock;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[3; 32])

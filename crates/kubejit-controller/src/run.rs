@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kubejit_audit::{AuditEvent, Auditor, Clock, Lifecycle};
+use kubejit_audit::{AuditEvent, Auditor, Lifecycle};
+use kubejit_core::Clock;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 

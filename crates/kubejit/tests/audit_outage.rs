@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use grant_support::{admin_binding, audit_records, binding_exists, namespace_with_role};
 use kubejit_audit::{
-    AuditError, AuditRecord, AuditSink, Auditor, ChainConfig, ChainedFileSink, Clock, FileAnchor,
-    Recorded, SigningKey, Spool, Stamped, SystemClock,
+    AuditError, AuditRecord, AuditSink, Auditor, ChainConfig, ChainedFileSink, FileAnchor,
+    Recorded, SigningKey, Spool, Stamped,
 };
+use kubejit_core::{Clock, SystemClock};
 use serde_json::{Value, json};
 use support::{eventually, http_get, install_kubejit};
 use tokio_util::sync::CancellationToken;

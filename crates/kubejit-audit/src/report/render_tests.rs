@@ -1,11 +1,12 @@
 //! Tests for report rendering and the end-to-end join of a real trail with an apiserver log.
 
 use super::*;
+use crate::Timestamp;
 use crate::report::{Scope, build};
 use crate::{
     Actor, AuditRecord, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SigningKey,
 };
-use crate::{SystemClock, Timestamp};
+use kubejit_core::SystemClock;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(&format!("2024-05-01T{s}Z")).unwrap()

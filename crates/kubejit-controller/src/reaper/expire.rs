@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use kubejit_audit::Timestamp;
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 use tracing::Instrument;
@@ -73,7 +72,7 @@ pub(crate) async fn expire<B: Binding>(
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
-    let lag = (now.get() - deadline).as_seconds_f64().max(0.0);
+    let lag = (now - deadline).as_seconds_f64().max(0.0);
     ctx.reaper.deletion_lag.observe(lag);
     ctx.reaper.deleted.inc();
     let ours = r.tracker.finish_expired(&ctx.reaper, key);
@@ -100,7 +99,7 @@ pub(crate) async fn record_expired<B: Binding>(
     ctx: &crate::Context,
     binding: &B,
     deadline: OffsetDateTime,
-    now: Timestamp,
+    now: OffsetDateTime,
 ) -> Kept {
     let event = record::expired(&ctx.controller_name, &GrantView::of(binding), deadline);
     ctx.record_after(event.at(now)).await
@@ -111,7 +110,7 @@ pub(crate) async fn record_expired<B: Binding>(
 /// binding that is gone, so the record is written here. Exactly once: see `Tracker::claim_gone`.
 pub(crate) fn record_gone<B: Binding>(ctx: &Arc<crate::Context>, binding: &B) {
     let now = ctx.clock.now();
-    let Step::Expire { deadline } = step(binding.annotations(), now.get()) else {
+    let Step::Expire { deadline } = step(binding.annotations(), now) else {
         return;
     };
     let (ctx, binding) = (Arc::clone(ctx), binding.clone());

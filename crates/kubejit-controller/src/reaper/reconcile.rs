@@ -46,7 +46,7 @@ async fn reconcile_one<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Act
     async move {
         let mut current = (*obj).clone();
         for _ in 0..MAX_ATTEMPTS {
-            let s = step(current.annotations(), r.ctx.clock.now().get());
+            let s = step(current.annotations(), r.ctx.clock.now());
             match handle(&r, &current, key.clone(), &s).await? {
                 Expired::Done => return Ok(action(&s)),
                 Expired::Changed(Some(fresh)) => current = fresh,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kubejit_audit::{
     AuditError, AuditSink, ChainConfig, ChainedFileSink, Checkpoint, CheckpointAnchor, FileAnchor,
-    Spool, SystemClock, TrailName, WriterSink, signing_key_from_pem,
+    Spool, TrailName, WriterSink, signing_key_from_pem,
 };
 use kubejit_kube::audit_anchor::AnchorFlusher;
 
@@ -129,8 +129,14 @@ pub async fn open(
         every_records: args.audit_checkpoint_every,
         every: args.audit_checkpoint_interval,
     };
-    let (sink, _) = ChainedFileSink::open(path, key, anchor, config, Box::new(SystemClock))
-        .with_context(|| format!("failed to open audit log {}", path.display()))?;
+    let (sink, _) = ChainedFileSink::open(
+        path,
+        key,
+        anchor,
+        config,
+        Box::new(kubejit_core::SystemClock),
+    )
+    .with_context(|| format!("failed to open audit log {}", path.display()))?;
     let sink = Arc::new(sink);
     // Time-based checkpoints while the trail is idle, and retries of failed anchors.
     let ticking = Arc::clone(&sink);

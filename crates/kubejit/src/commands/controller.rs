@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kubejit_audit::{AuditSink, Auditor, Clock, SystemClock};
+use kubejit_audit::{AuditSink, Auditor};
 use kubejit_controller::{Config, Controllers};
+use kubejit_core::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ControllerArgs, ControllerName};

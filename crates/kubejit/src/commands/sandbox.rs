@@ -198,8 +198,8 @@ async fn start_controller(
     let trail =
         std::fs::File::create(&trail_path).context("failed to create the sandbox audit file")?;
     let sink = std::sync::Arc::new(kubejit_audit::WriterSink::new(trail, "sandbox audit file"));
-    let clock: std::sync::Arc<dyn kubejit_audit::Clock> =
-        std::sync::Arc::new(kubejit_audit::SystemClock);
+    let clock: std::sync::Arc<dyn kubejit_core::Clock> =
+        std::sync::Arc::new(kubejit_core::SystemClock);
     let spool = kubejit_audit::Spool::beside(&trail_path);
     let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
         sink,
