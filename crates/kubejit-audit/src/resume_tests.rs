@@ -7,7 +7,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 
 use super::*;
-use crate::{Actor, AuditRecord, EventKind, spool_path};
+use crate::{Actor, AuditRecord, EventKind, Stamped, spool_path};
 use crate::{
     AuditError, AuditSink, ChainConfig, ChainedFileSink, CheckpointAnchor, FileAnchor, TrailName,
     VerifyReport, for_trail, load_checkpoint_file, verify_file,
@@ -74,6 +74,11 @@ fn lines(path: &Path) -> Vec<String> {
         .lines()
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// A record with no fields but its kind, from a controller named `test`.
+fn lifecycle(kind: EventKind) -> Stamped {
+    AuditRecord::blank(kind, Actor::controller("test"), Timestamp::now()).stamped()
 }
 
 fn spooled(path: &Path) -> Vec<AuditRecord> {
@@ -192,15 +197,8 @@ fn a_new_explicitly_named_trail_starts_after_a_refusal() {
     // A new name on a fresh file starts a new chain; the old trail's anchor entry is untouched.
     std::fs::remove_file(&file).unwrap();
     let sink = dir.open(&dir.file("a2"), "a2").unwrap();
-    sink.record(
-        AuditRecord::blank(
-            EventKind::ControllerStarted,
-            Actor::controller("test"),
-            Timestamp::now(),
-        )
-        .stamped(),
-    )
-    .unwrap();
+    sink.record(lifecycle(EventKind::ControllerStarted))
+        .unwrap();
     sink.seal_now().unwrap();
     drop(sink);
     assert!(
@@ -231,15 +229,8 @@ fn honest_restarts_resume_and_re_anchor_what_the_anchor_lacks() {
     );
     let sink = dir.open(&file, "a").unwrap();
     assert_eq!(lines(&dir.anchors()).len(), anchored.len(), "re-anchored");
-    sink.record(
-        AuditRecord::blank(
-            EventKind::LeadershipAcquired,
-            Actor::controller("test"),
-            Timestamp::now(),
-        )
-        .stamped(),
-    )
-    .unwrap();
+    sink.record(lifecycle(EventKind::LeadershipAcquired))
+        .unwrap();
     sink.seal_now().unwrap();
     drop(sink);
     assert!(
@@ -261,15 +252,8 @@ fn a_crash_before_the_first_checkpoint_resumes_and_seals() {
     };
     let (sink, _) =
         ChainedFileSink::open(&file, key(), anchor, config, Box::new(SystemClock)).unwrap();
-    sink.record(
-        AuditRecord::blank(
-            EventKind::ControllerStarted,
-            Actor::controller("test"),
-            Timestamp::now(),
-        )
-        .stamped(),
-    )
-    .unwrap();
+    sink.record(lifecycle(EventKind::ControllerStarted))
+        .unwrap();
     drop(sink); // no checkpoint, nothing anchored
     let sink = dir.open(&file, "a").unwrap();
     drop(sink);
