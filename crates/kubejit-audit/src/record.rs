@@ -145,8 +145,8 @@ pub(crate) fn new_event_id() -> String {
 
 /// A record stamped with its time and id, ready for a sink. Made only from a typed event
 /// ([`crate::AuditEvent::at`]) or read back from a spool that a writer filled, so no writer can hand
-/// a sink a record it filled in by hand.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// a sink a record it filled in by hand (it is not `Deserialize` for the same reason).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Stamped(AuditRecord);
 

@@ -93,12 +93,13 @@ impl Spool {
             let Some(body) = buf.strip_suffix(b"\n") else {
                 return Ok(events);
             };
-            let event = serde_json::from_slice(body).map_err(|source| AuditError::ParseSpool {
+            // A writer put it there: only an event made by `AuditEvent::at` is ever appended.
+            let record = serde_json::from_slice(body).map_err(|source| AuditError::ParseSpool {
                 path: self.path.clone(),
                 line,
                 source,
             })?;
-            events.push(event);
+            events.push(Stamped::new(record));
         }
     }
 
