@@ -1,8 +1,12 @@
 //! kubejit's tamper-evident audit trail: typed events, sinks, the signed hash chain and its verifier, and
 //! the incident report that joins the trail with the kube-apiserver audit log.
 //!
-//! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
-//! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
+//! Writers build a typed [`AuditEvent`] (one variant per fact) and stamp it ([`AuditEvent::at`]); sinks
+//! take only [`Stamped`] events, and the flat [`AuditRecord`] is what readers parse.
+//!
+//! Pure library: std I/O only, no Kubernetes client, no async runtime. The Kubernetes glue opens a
+//! trail for every writer (`kubejit_kube::open_audit`) and plugs in a [`CheckpointAnchor`] that stores
+//! checkpoints on a cluster object. See `docs/audit.md`.
 
 pub mod anchor_history;
 mod auditor;
