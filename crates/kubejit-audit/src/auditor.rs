@@ -14,7 +14,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::backoff::Backoff;
-use crate::{AuditError, AuditEvent, AuditSink, Clock, Recorded, Spool};
+use kubejit_core::Clock;
+
+use crate::{AuditError, AuditSink, Recorded, Spool, Stamped, Timestamp};
 
 /// How [`Auditor::record_after`] kept a record.
 #[derive(Debug)]
@@ -67,7 +69,7 @@ struct Kept {
     /// Records in the spool file. An unreadable spool counts as one, so replay keeps reporting it.
     spooled: u64,
     /// Records neither sink accepted.
-    held: Vec<AuditEvent>,
+    held: Vec<Stamped>,
     /// Ids this process replayed into the primary since the spool was last cleared (for sinks that
     /// cannot answer `find_recorded`).
     delivered: HashSet<String>,
@@ -115,14 +117,14 @@ impl Auditor {
     }
 
     /// Records that gate an action: durable in the primary, or `Err` and the action must not happen.
-    pub fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError> {
+    pub fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         self.primary.record(event)
     }
 
     /// Records an action already taken; see [`After`]. Blocking I/O, like every sink.
-    pub fn record_after(&self, event: AuditEvent) -> After {
+    pub fn record_after(&self, event: Stamped) -> After {
         let mut kept = lock(&self.state);
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         let mut primary_error = None;
         // Older kept records go first, so the trail keeps the order in which things happened.
         if kept.pending() == 0 && kept.backoff.due(now) {
@@ -163,7 +165,7 @@ impl Auditor {
     /// was due. Call from a timer.
     pub fn replay_due(&self) -> Option<Replayed> {
         let mut kept = lock(&self.state);
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         if kept.pending() == 0 || !kept.backoff.due(now) {
             return None;
         }
@@ -187,11 +189,11 @@ impl Auditor {
         };
         events.extend(kept.held.iter().cloned());
         // Spooled and held records may interleave (the spool failed for a while): replay by time.
-        events.sort_by_key(|e| e.time);
-        let ids = events.iter().map(|e| e.event_id.clone()).collect();
+        events.sort_by_key(Stamped::time);
+        let ids = events.iter().map(|e| e.event_id().to_owned()).collect();
         let present = self.primary.find_recorded(&ids)?;
         for event in events {
-            let id = event.event_id.clone();
+            let id = event.event_id().to_owned();
             if present.contains(&id) || kept.delivered.contains(&id) {
                 tally.duplicates = tally.duplicates.saturating_add(1);
                 continue;
@@ -211,7 +213,7 @@ impl Auditor {
 }
 
 impl AuditSink for Auditor {
-    fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         self.primary.record(event)
     }
 

@@ -4,15 +4,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
-use crate::{Actor, ChainConfig, ChainedFileSink, EventKind, FileAnchor};
+use crate::{Actor, AuditRecord, ChainConfig, ChainedFileSink, EventKind, FileAnchor};
 
-use crate::test_clock::ManualClock;
+use kubejit_core::ManualClock;
 
 /// An in-memory sink that fails while `down`, or after `budget` more writes; `knows_ids` makes it
 /// answer `find_recorded` like a trail file does (otherwise it behaves like a stream).
 #[derive(Default)]
 struct Memory {
-    records: Mutex<Vec<AuditEvent>>,
+    records: Mutex<Vec<Stamped>>,
     down: AtomicBool,
     budget: Mutex<Option<usize>>,
     calls: AtomicUsize,
@@ -22,7 +22,7 @@ struct Memory {
 impl Memory {
     fn ids(&self) -> Vec<String> {
         let records = self.records.lock().unwrap();
-        records.iter().map(|e| e.event_id.clone()).collect()
+        records.iter().map(|e| e.event_id().to_owned()).collect()
     }
     fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
@@ -30,7 +30,7 @@ impl Memory {
 }
 
 impl AuditSink for Memory {
-    fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let mut budget = self.budget.lock().unwrap();
         let exhausted = budget.is_some_and(|b| b == 0);
@@ -47,7 +47,7 @@ impl AuditSink for Memory {
         records.push(event.clone());
         Ok(Recorded {
             sequence: records.len() as u64,
-            event_id: event.event_id,
+            event_id: event.event_id().to_owned(),
             hash: None,
             checkpoint: None,
         })
@@ -61,14 +61,14 @@ impl AuditSink for Memory {
     }
 }
 
-fn event(clock: &ManualClock, name: &str) -> AuditEvent {
-    let mut e = AuditEvent::new(
+fn event(clock: &ManualClock, name: &str) -> Stamped {
+    let mut e = AuditRecord::blank(
         EventKind::GrantExpired,
         Actor::controller("test"),
-        clock.now(),
+        Timestamp::new(clock.now()),
     );
     e.subject = Some(name.to_owned());
-    e
+    e.stamped()
 }
 
 fn auditor(primary: &Arc<Memory>, spool: Option<Spool>, clock: &ManualClock) -> Auditor {
@@ -83,7 +83,7 @@ fn with_the_primary_up_a_record_after_goes_straight_to_it() {
     let a = auditor(&memory, Some(Spool::new(dir.path().join("s"))), &clock);
     let e = event(&clock, "alice");
     assert!(matches!(a.record_after(e.clone()), After::Recorded(_)));
-    assert_eq!(memory.ids(), vec![e.event_id]);
+    assert_eq!(memory.ids(), vec![e.event_id().to_owned()]);
     assert_eq!(a.pending(), 0);
     assert!(a.replay_due().is_none());
 }
@@ -150,7 +150,11 @@ fn a_down_primary_spools_then_replays_with_backoff_in_order() {
     assert_eq!((r.replayed, r.duplicates, r.pending), (3, 0, 0));
     assert_eq!(
         memory.ids(),
-        vec![first.event_id, second.event_id, third.event_id]
+        vec![
+            first.event_id().to_owned(),
+            second.event_id().to_owned(),
+            third.event_id().to_owned()
+        ]
     );
     assert!(spool.read().unwrap().is_empty());
     assert!(a.replay_due().is_none(), "nothing left to replay");
@@ -181,7 +185,7 @@ fn a_replay_interrupted_before_the_spool_is_cleared_writes_nothing_twice() {
     .unwrap();
     let sink = Arc::new(sink);
     let spool = Spool::beside(&trail);
-    let events: Vec<AuditEvent> = (0..3).map(|n| event(&clock, &format!("u{n}"))).collect();
+    let events: Vec<Stamped> = (0..3).map(|n| event(&clock, &format!("u{n}"))).collect();
     for e in &events {
         spool.append(e).unwrap();
     }
@@ -200,7 +204,12 @@ fn a_replay_interrupted_before_the_spool_is_cleared_writes_nothing_twice() {
     assert_eq!((r.replayed, r.duplicates, r.pending), (1, 2, 0));
     let text = std::fs::read_to_string(&trail).unwrap();
     for e in &events {
-        assert_eq!(text.matches(&e.event_id).count(), 1, "{}", e.event_id);
+        assert_eq!(
+            text.matches(e.event_id()).count(),
+            1,
+            "{}",
+            e.event_id().to_owned()
+        );
     }
     assert!(spool.read().unwrap().is_empty());
 }
@@ -211,7 +220,7 @@ fn a_stream_primary_failing_mid_replay_gets_no_duplicates_from_this_process() {
     let memory = Arc::new(Memory::default());
     let a = auditor(&memory, Some(Spool::new(dir.path().join("s"))), &clock);
     memory.set_down(true);
-    let events: Vec<AuditEvent> = (0..3).map(|n| event(&clock, &format!("u{n}"))).collect();
+    let events: Vec<Stamped> = (0..3).map(|n| event(&clock, &format!("u{n}"))).collect();
     for e in &events {
         a.record_after(e.clone());
     }
@@ -228,7 +237,7 @@ fn a_stream_primary_failing_mid_replay_gets_no_duplicates_from_this_process() {
     let r = a.replay_due().unwrap();
     assert!(r.error.is_none(), "{r:?}");
     assert_eq!((r.replayed, r.duplicates), (2, 1));
-    let want: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let want: Vec<String> = events.iter().map(|e| e.event_id().to_owned()).collect();
     assert_eq!(memory.ids(), want);
 }
 
@@ -262,7 +271,7 @@ fn without_a_usable_spool_records_are_held_in_memory_and_replayed() {
             r.error.is_none() && r.replayed == 1 && r.pending == 0,
             "{r:?}"
         );
-        assert_eq!(memory.ids(), vec![e.event_id.clone()]);
+        assert_eq!(memory.ids(), vec![e.event_id().to_owned()]);
     }
 }
 

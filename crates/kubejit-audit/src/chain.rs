@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Checkpoint, Timestamp, event::SCHEMA_VERSION};
+use crate::{Checkpoint, Timestamp, record::SCHEMA_VERSION};
 
 /// `prevHash` of the first record in a trail.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -1,8 +1,12 @@
 //! kubejit's tamper-evident audit trail: typed events, sinks, the signed hash chain and its verifier, and
 //! the incident report that joins the trail with the kube-apiserver audit log.
 //!
-//! Pure library: std I/O only, no Kubernetes client, no async runtime. The binary and the controllers
-//! plug in a [`CheckpointAnchor`] that stores checkpoints on a cluster object. See `docs/audit.md`.
+//! Writers build a typed [`AuditEvent`] (one variant per fact) and stamp it ([`AuditEvent::at`]); sinks
+//! take only [`Stamped`] events, and the flat [`AuditRecord`] is what readers parse.
+//!
+//! Pure library: std I/O only, no Kubernetes client, no async runtime. The Kubernetes glue opens a
+//! trail for every writer (`kubejit_kube::open_audit`) and plugs in a [`CheckpointAnchor`] that stores
+//! checkpoints on a cluster object. See `docs/audit.md`.
 
 pub mod anchor_history;
 mod auditor;
@@ -13,12 +17,11 @@ mod error;
 pub mod escape;
 pub mod event;
 mod lines;
+pub mod record;
 pub mod report;
 mod resume;
 pub mod sink;
 pub mod spool;
-#[cfg(test)]
-mod test_clock;
 mod timestamp;
 pub mod verify;
 
@@ -32,11 +35,17 @@ pub use checkpoint::{
 };
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use error::AuditError;
-pub use event::{Actor, ActorKind, AuditEvent, Decision, EventKind, ObjectRef, SCHEMA_VERSION};
+pub use event::{
+    AuditEvent, AuditedGrant, CertificateDecided, CertificateOutcome, CsrRef, GrantChanged,
+    GrantExpired, GrantMalformed, GrantRevoked, GrantSource, Lifecycle, MismatchAlarm,
+    TrailTruncated,
+};
 pub use lines::MAX_LINE_BYTES;
+pub use record::{
+    Actor, ActorKind, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Verdict,
+};
 pub use sink::{
-    AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Clock, Recorded, StdoutSink,
-    SystemClock, WriterSink,
+    AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Recorded, StdoutSink, WriterSink,
 };
 pub use spool::{Spool, spool_path};
 pub use timestamp::Timestamp;

@@ -4,15 +4,14 @@
 //!
 //! The walk costs the records written since the anchored checkpoint (normally a handful), not the file.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 
 use crate::chain::{self, GENESIS_HASH, OpenedLine};
-use crate::escape::to_json_line;
-use crate::{Actor, AuditEvent, Checkpoint, Decision, EventKind, ObjectRef, Timestamp};
+use crate::{AuditError, AuditEvent, Checkpoint, Spool, Timestamp, TrailTruncated};
 
 /// Where the chain continues.
 #[derive(Debug)]
@@ -347,13 +346,6 @@ impl<'a> ReverseLines<'a> {
     }
 }
 
-/// The fallback spool for the trail at `path`: `<path>.spool`, one `AuditEvent` JSON line each.
-pub(crate) fn spool_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".spool");
-    PathBuf::from(name)
-}
-
 /// Appends (and fsyncs) a `trailTruncated` record of `refusal` to the trail's fallback spool: the trail
 /// itself must not be written, and the refusal must still be on record.
 pub(crate) fn spool_refusal(
@@ -361,33 +353,15 @@ pub(crate) fn spool_refusal(
     trail: &str,
     refusal: &Refusal,
     now: Timestamp,
-) -> Result<PathBuf, String> {
-    let mut event = AuditEvent::new(
-        EventKind::TrailTruncated,
-        Actor::controller("kubejit-audit"),
-        now,
-    );
-    event.decision = Some(Decision::Denied);
-    event.decision_reason = Some(refusal.reason.to_owned());
-    event.reason = Some(refusal.detail.clone());
-    event.object = Some(ObjectRef {
-        kind: "AuditTrail".to_owned(),
-        namespace: None,
-        name: trail.to_owned(),
-        uid: None,
+) -> Result<PathBuf, AuditError> {
+    let event = AuditEvent::TrailTruncated(TrailTruncated {
+        trail: trail.to_owned(),
+        reason: refusal.reason.to_owned(),
+        detail: refusal.detail.clone(),
     });
-    let spool = spool_path(path);
-    let mut line = to_json_line(&event).map_err(|e| e.to_string())?;
-    line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spool)
-        .map_err(|e| format!("{}: {e}", spool.display()))?;
-    file.write_all(&line)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| format!("{}: {e}", spool.display()))?;
-    Ok(spool)
+    let spool = Spool::beside(path);
+    spool.append(&event.at(now))?;
+    Ok(spool.path().to_owned())
 }
 
 #[cfg(test)]

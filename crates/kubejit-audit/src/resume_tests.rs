@@ -7,10 +7,12 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 
 use super::*;
+use crate::{Actor, AuditRecord, EventKind, Stamped, spool_path};
 use crate::{
-    AuditError, AuditSink, ChainConfig, ChainedFileSink, CheckpointAnchor, FileAnchor, SystemClock,
-    TrailName, VerifyReport, for_trail, load_checkpoint_file, verify_file,
+    AuditError, AuditSink, ChainConfig, ChainedFileSink, CheckpointAnchor, FileAnchor, TrailName,
+    VerifyReport, for_trail, load_checkpoint_file, verify_file,
 };
+use kubejit_core::SystemClock;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[11; 32])
@@ -50,13 +52,13 @@ impl Dir {
     fn write(&self, trail: &str, n: u64) {
         let sink = self.open(&self.file(trail), trail).unwrap();
         for i in 0..n {
-            let mut event = AuditEvent::new(
+            let mut event = AuditRecord::blank(
                 EventKind::GrantCreated,
                 Actor::controller("test"),
                 Timestamp::now(),
             );
             event.subject = Some(format!("user-{i}"));
-            sink.record(event).unwrap();
+            sink.record(event.stamped()).unwrap();
         }
         sink.seal_now().unwrap();
     }
@@ -74,7 +76,12 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn spooled(path: &Path) -> Vec<AuditEvent> {
+/// A record with no fields but its kind, from a controller named `test`.
+fn lifecycle(kind: EventKind) -> Stamped {
+    AuditRecord::blank(kind, Actor::controller("test"), Timestamp::now()).stamped()
+}
+
+fn spooled(path: &Path) -> Vec<AuditRecord> {
     std::fs::read_to_string(spool_path(path))
         .unwrap_or_default()
         .lines()
@@ -190,12 +197,8 @@ fn a_new_explicitly_named_trail_starts_after_a_refusal() {
     // A new name on a fresh file starts a new chain; the old trail's anchor entry is untouched.
     std::fs::remove_file(&file).unwrap();
     let sink = dir.open(&dir.file("a2"), "a2").unwrap();
-    sink.record(AuditEvent::new(
-        EventKind::ControllerStarted,
-        Actor::controller("test"),
-        Timestamp::now(),
-    ))
-    .unwrap();
+    sink.record(lifecycle(EventKind::ControllerStarted))
+        .unwrap();
     sink.seal_now().unwrap();
     drop(sink);
     assert!(
@@ -226,12 +229,8 @@ fn honest_restarts_resume_and_re_anchor_what_the_anchor_lacks() {
     );
     let sink = dir.open(&file, "a").unwrap();
     assert_eq!(lines(&dir.anchors()).len(), anchored.len(), "re-anchored");
-    sink.record(AuditEvent::new(
-        EventKind::LeadershipAcquired,
-        Actor::controller("test"),
-        Timestamp::now(),
-    ))
-    .unwrap();
+    sink.record(lifecycle(EventKind::LeadershipAcquired))
+        .unwrap();
     sink.seal_now().unwrap();
     drop(sink);
     assert!(
@@ -253,12 +252,8 @@ fn a_crash_before_the_first_checkpoint_resumes_and_seals() {
     };
     let (sink, _) =
         ChainedFileSink::open(&file, key(), anchor, config, Box::new(SystemClock)).unwrap();
-    sink.record(AuditEvent::new(
-        EventKind::ControllerStarted,
-        Actor::controller("test"),
-        Timestamp::now(),
-    ))
-    .unwrap();
+    sink.record(lifecycle(EventKind::ControllerStarted))
+        .unwrap();
     drop(sink); // no checkpoint, nothing anchored
     let sink = dir.open(&file, "a").unwrap();
     drop(sink);
@@ -308,13 +303,13 @@ fn without_an_anchor_a_reopened_trail_links_to_its_newest_checkpoint() {
         let anchor = Box::new(crate::Unanchored(name("cli")));
         let (sink, _) =
             ChainedFileSink::open(&file, key(), anchor, config, Box::new(SystemClock)).unwrap();
-        let mut event = AuditEvent::new(
+        let mut event = AuditRecord::blank(
             EventKind::GrantCreated,
             Actor::user("irene"),
             Timestamp::now(),
         );
         event.subject = Some(format!("round-{round}"));
-        sink.record(event).unwrap();
+        sink.record(event.stamped()).unwrap();
     }
     let report = verify_file(&file, None, &key().verifying_key()).unwrap();
     assert!(matches!(report, VerifyReport::Ok(_)), "{report}");

@@ -18,16 +18,17 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use kubejit_core::Clock;
 
 use crate::chain::{self, CheckpointRecord};
 use crate::checkpoint::{Checkpoint, CheckpointAnchor, Link, key_id};
 use crate::resume::{self, Outcome, Resumed};
-use crate::{AuditError, AuditEvent, Timestamp, escape::to_json_line};
+use crate::{AuditError, Stamped, Timestamp, escape::to_json_line};
 
 /// Accepts audit events. Implementations are shared between tasks (`Arc<dyn AuditSink>`).
 pub trait AuditSink: Send + Sync {
     /// Durably records `event`, assigning its sequence number. On `Err` nothing was recorded.
-    fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError>;
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError>;
 
     /// Which of `ids` (`eventId`s) this sink already holds, so a replay of spooled records writes each
     /// exactly once. A stream cannot tell and answers none: replay into it is at-least-once, and
@@ -61,21 +62,6 @@ pub enum CheckpointOutcome {
     WriteFailed(AuditError),
 }
 
-/// Source of "now" for time-based checkpoints, injectable in tests.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
 /// Writes each event as one JSON line to any writer (stdout in-cluster, for the log pipeline).
 #[derive(Debug)]
 pub struct WriterSink<W> {
@@ -103,10 +89,10 @@ impl<W: Write + Send> WriterSink<W> {
 }
 
 impl<W: Write + Send> AuditSink for WriterSink<W> {
-    fn record(&self, mut event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         let mut state = lock(&self.state);
         let (writer, next) = &mut *state;
-        event.sequence = *next;
+        let event = event.sequenced(*next);
         let mut line = to_json_line(&event)?;
         line.push(b'\n');
         let write = writer.write_all(&line).and_then(|()| writer.flush());
@@ -220,7 +206,9 @@ impl ChainedFileSink {
         {
             Outcome::Resumed(resumed) => resumed,
             Outcome::BrokenTail(reason) => return Err(AuditError::BrokenTail { path, reason }),
-            Outcome::Refused(refusal) => return Err(refuse(path, trail, &refusal, clock.now())),
+            Outcome::Refused(refusal) => {
+                return Err(refuse(path, trail, &refusal, Timestamp::new(clock.now())));
+            }
         };
         let Resumed {
             last_sequence,
@@ -235,7 +223,7 @@ impl ChainedFileSink {
             last_sequence,
             last_hash,
             since_checkpoint: if sealed { 0 } else { 1 },
-            last_checkpoint_at: clock.now(),
+            last_checkpoint_at: Timestamp::new(clock.now()),
             last_checkpoint,
             unanchored: None,
             poisoned: false,
@@ -271,7 +259,7 @@ impl ChainedFileSink {
     pub fn seal_now(&self) -> Result<CheckpointOutcome, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         Ok(self.checkpoint(&mut state, now))
     }
 
@@ -280,7 +268,7 @@ impl ChainedFileSink {
     pub fn tick(&self) -> Result<Option<CheckpointOutcome>, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         Ok(self.checkpoint_if_due(&mut state, now))
     }
 
@@ -402,13 +390,13 @@ fn refuse(path: PathBuf, trail: String, refusal: &resume::Refusal, now: Timestam
 }
 
 impl AuditSink for ChainedFileSink {
-    fn record(&self, mut event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         let mut state = lock(&self.state);
         self.ensure_usable(&state)?;
-        event.sequence = state.last_sequence + 1;
+        let event = event.sequenced(state.last_sequence + 1);
         let (sequence, hash) = self.append(&mut state, &event)?;
         state.since_checkpoint += 1;
-        let now = self.clock.now();
+        let now = Timestamp::new(self.clock.now());
         let checkpoint = self.checkpoint_if_due(&mut state, now);
         Ok(Recorded {
             sequence,

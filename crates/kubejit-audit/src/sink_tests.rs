@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::{Actor, EventKind, FileAnchor, TrailName, load_checkpoint_file, verify_file};
+use crate::{
+    Actor, AuditRecord, EventKind, FileAnchor, TrailName, load_checkpoint_file, verify_file,
+};
 
-use crate::test_clock::ManualClock;
+use kubejit_core::ManualClock;
 
 fn trail() -> TrailName {
     "trail".parse().unwrap()
@@ -37,8 +39,12 @@ fn key() -> SigningKey {
     SigningKey::from_bytes(&[7; 32])
 }
 
-fn event(n: u64) -> AuditEvent {
-    let mut e = AuditEvent::new(
+fn event(n: u64) -> Stamped {
+    record(n).stamped()
+}
+
+fn record(n: u64) -> AuditRecord {
+    let mut e = AuditRecord::blank(
         EventKind::GrantCreated,
         Actor::controller("test"),
         Timestamp::now(),
@@ -185,10 +191,10 @@ fn refuses_to_append_to_a_broken_tail() {
 fn resumes_after_a_record_longer_than_the_tail_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let sink = open(dir.path(), every(1000, 3600), ManualClock::new());
-    let mut big = event(1);
+    let mut big = record(1);
     big.reason = Some("x".repeat(200_000));
     sink.record(event(0)).unwrap();
-    sink.record(big).unwrap();
+    sink.record(big.stamped()).unwrap();
     drop(sink);
     let sink = open(dir.path(), every(1000, 3600), ManualClock::new());
     // Reopening sealed records 1-2 with checkpoint 3.
@@ -263,7 +269,7 @@ fn writer_sink_numbers_events_and_reports_failures() {
     assert_eq!(sink.record(event(1)).unwrap().sequence, 1);
     assert_eq!(sink.record(event(2)).unwrap().sequence, 2);
     let out = sink.state.into_inner().unwrap().0;
-    let lines: Vec<AuditEvent> = out
+    let lines: Vec<AuditRecord> = out
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).unwrap())

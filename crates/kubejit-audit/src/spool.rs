@@ -2,7 +2,7 @@
 //! in a local JSON-lines file until they are replayed into the trail.
 //!
 //! Format (shared with every kubejit writer): for a trail at `X` the spool is `X.spool`; one serialized
-//! [`AuditEvent`] per line, appended and fsync'd one at a time, sequence `0` (the trail assigns it on
+//! record ([`Stamped`]) per line, appended and fsync'd one at a time, sequence `0` (the trail assigns it on
 //! replay). A crash mid-append can leave a torn last line; it was never acknowledged, so readers skip
 //! it and the next append cuts it off first.
 
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::escape::to_json_line;
 use crate::lines::{Line, MAX_LINE_BYTES, read_line};
-use crate::{AuditError, AuditEvent};
+use crate::{AuditError, Stamped};
 
 /// A spool file. Not synchronised: its one owner ([`crate::Auditor`]) serialises access.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ impl Spool {
     }
 
     /// Appends `event` as one line and fsyncs it; returns only once it is durable.
-    pub fn append(&self, event: &AuditEvent) -> Result<(), AuditError> {
+    pub fn append(&self, event: &Stamped) -> Result<(), AuditError> {
         let mut line = to_json_line(event)?;
         line.push(b'\n');
         let created = !self.path.exists();
@@ -67,7 +67,7 @@ impl Spool {
     }
 
     /// Every whole record in the spool, oldest first; empty when there is no spool file.
-    pub fn read(&self) -> Result<Vec<AuditEvent>, AuditError> {
+    pub fn read(&self) -> Result<Vec<Stamped>, AuditError> {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -93,12 +93,13 @@ impl Spool {
             let Some(body) = buf.strip_suffix(b"\n") else {
                 return Ok(events);
             };
-            let event = serde_json::from_slice(body).map_err(|source| AuditError::ParseSpool {
+            // A writer put it there: only an event made by `AuditEvent::at` is ever appended.
+            let record = serde_json::from_slice(body).map_err(|source| AuditError::ParseSpool {
                 path: self.path.clone(),
                 line,
                 source,
             })?;
-            events.push(event);
+            events.push(Stamped::new(record));
         }
     }
 
@@ -163,16 +164,16 @@ fn cut_torn_tail(file: &mut File) -> std::io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Actor, EventKind, Timestamp};
+    use crate::{Actor, AuditRecord, EventKind, Timestamp};
 
-    fn event(name: &str) -> AuditEvent {
-        let mut e = AuditEvent::new(
+    fn event(name: &str) -> Stamped {
+        let mut e = AuditRecord::blank(
             EventKind::GrantExpired,
             Actor::controller("test"),
             Timestamp::parse("2024-05-01T10:00:00Z").unwrap(),
         );
         e.subject = Some(name.to_owned());
-        e
+        e.stamped()
     }
 
     #[test]

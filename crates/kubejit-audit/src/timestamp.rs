@@ -12,6 +12,12 @@ use crate::AuditError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
 
+impl From<OffsetDateTime> for Timestamp {
+    fn from(time: OffsetDateTime) -> Self {
+        Self::new(time)
+    }
+}
+
 impl Timestamp {
     /// Wraps `time`, converting it to UTC so two equal instants always serialize identically.
     ///

@@ -8,9 +8,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::{
-    Actor, AuditEvent, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor,
-    MAX_LINE_BYTES, SystemClock, Timestamp, load_checkpoint_file,
+    Actor, AuditRecord, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor,
+    MAX_LINE_BYTES, Timestamp, load_checkpoint_file,
 };
+use kubejit_core::SystemClock;
 
 fn key() -> SigningKey {
     SigningKey::from_bytes(&[3; 32])
@@ -31,14 +32,14 @@ fn trail() -> (Vec<String>, Vec<Checkpoint>) {
     let (sink, _) =
         ChainedFileSink::open(&path, key(), anchor, config, Box::new(SystemClock)).unwrap();
     for n in 1..=8 {
-        let mut event = AuditEvent::new(
+        let mut event = AuditRecord::blank(
             EventKind::GrantCreated,
             Actor::controller("test"),
             Timestamp::now(),
         );
         event.subject = Some(format!("user-{n}"));
         event.reason = Some("injection \"},\n{\"kind\":\"grantRevoked\u{1b}[2J\u{2028}".into());
-        sink.record(event).unwrap();
+        sink.record(event.stamped()).unwrap();
     }
     sink.seal_now().unwrap();
     let text = std::fs::read_to_string(&path).unwrap();

@@ -10,7 +10,7 @@ use crate::error::chain;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubejit_audit::{After, AuditEvent, EventKind, Replayed};
+use kubejit_audit::{After, EventKind, Replayed, Stamped};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -89,9 +89,9 @@ pub(crate) enum Kept {
 
 impl Context {
     /// Records an action already taken, off the async workers; never fails and never drops it.
-    pub(crate) async fn record_after(&self, event: AuditEvent) -> Kept {
+    pub(crate) async fn record_after(&self, event: Stamped) -> Kept {
         let (auditor, metrics) = (Arc::clone(&self.audit), self.audit_metrics.clone());
-        let kind = event.kind;
+        let kind = event.kind();
         // Counted on the writing thread, so a write that outlives the wait below is counted too.
         let write = tokio::task::spawn_blocking(move || {
             let kept = count(&metrics, auditor.record_after(event), kind);

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use kubejit_audit::{Auditor, Clock};
+use kubejit_audit::Auditor;
+use kubejit_core::Clock;
 use prometheus_client::registry::Registry;
 
 /// Shared state handed to every reconcile; tests build it with their own clock and sink.

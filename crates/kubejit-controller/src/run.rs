@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kubejit_audit::{Actor, AuditEvent, Auditor, Clock, EventKind};
+use kubejit_audit::{AuditEvent, Auditor, Lifecycle};
+use kubejit_core::Clock;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -77,7 +78,7 @@ pub async fn run(
     // Lifecycle facts are recorded in order, off the async workers, by one task.
     let (lifecycle, facts) = tokio::sync::mpsc::unbounded_channel();
     let recording = tokio::spawn(record_lifecycle(Arc::clone(&ctx), facts));
-    let _ = lifecycle.send(EventKind::ControllerStarted);
+    let _ = lifecycle.send(AuditEvent::ControllerStarted);
     ready.store(true, Ordering::Relaxed);
 
     let lease = LeaseConfig {
@@ -90,9 +91,9 @@ pub async fn run(
     let on_change = |leading: bool| {
         tracing::info!(leading, holder = %config.holder_identity, "leadership changed");
         let _ = lifecycle.send(if leading {
-            EventKind::LeadershipAcquired
+            AuditEvent::LeadershipAcquired
         } else {
-            EventKind::LeadershipLost
+            AuditEvent::LeadershipLost
         });
     };
     let controllers = config.controllers;
@@ -133,19 +134,20 @@ pub async fn run(
     led
 }
 
+/// Which lifecycle fact (`AuditEvent::ControllerStarted`, …); the process fills in who.
+type LifecycleFact = fn(Lifecycle) -> AuditEvent;
+
 /// Lifecycle facts are worth recording but never block anything: kept and replayed if the trail is
 /// down, like every record of something already done.
 async fn record_lifecycle(
     ctx: Arc<Context>,
-    mut facts: tokio::sync::mpsc::UnboundedReceiver<EventKind>,
+    mut facts: tokio::sync::mpsc::UnboundedReceiver<LifecycleFact>,
 ) {
     while let Some(kind) = facts.recv().await {
-        let mut event = AuditEvent::new(
-            kind,
-            Actor::controller(&ctx.controller_name),
-            ctx.clock.now(),
-        );
-        event.subject = Some(ctx.identity.clone());
-        ctx.record_after(event).await;
+        let fact = Lifecycle {
+            controller: ctx.controller_name.clone(),
+            identity: ctx.identity.clone(),
+        };
+        ctx.record_after(kind(fact).at(ctx.clock.now())).await;
     }
 }

@@ -12,6 +12,7 @@
 )]
 
 pub mod annotations;
+pub mod clock;
 pub mod csr;
 pub mod expiry;
 pub mod grant;
@@ -27,6 +28,9 @@ pub mod ttl;
 #[cfg(test)]
 mod testutil;
 
+#[cfg(any(test, feature = "testutil"))]
+pub use clock::ManualClock;
+pub use clock::{Clock, SystemClock};
 pub use csr::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, decide};
 pub use expiry::{ExpiryDecision, ExpiryError, decide_expiry, format_expires_at, parse_expires_at};
 pub use grant::{

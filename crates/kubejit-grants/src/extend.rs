@@ -2,7 +2,6 @@
 
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, PostParams};
-use kubejit_audit::EventKind;
 use kubejit_core::{
     GrantAction, GrantRequest, GroupName, NamespaceName, ObjectName, RoleKind, RoleRef, Subjects,
     Ttl, UserName, decide_grant, parse_expires_at,
@@ -10,7 +9,7 @@ use kubejit_core::{
 use kubejit_kube::{GrantView, keys};
 use time::OffsetDateTime;
 
-use crate::create::allowed_event;
+use crate::audit::{self, Change};
 use crate::revoke::describe;
 use crate::{Error, Session, policies};
 
@@ -43,13 +42,10 @@ pub async fn extend(
     let extended = GrantView::of(&binding);
     let user = &session.requester.username;
     session
-        .record(allowed_event(
-            &extended,
-            &plan,
-            EventKind::GrantExtended,
-            user,
+        .record(
+            audit::allowed(&extended, &plan, user, Change::Extended),
             now,
-        ))
+        )
         .await?;
     // `binding` still carries the resourceVersion we read: the replace is conditional.
     match api.replace(name, &PostParams::default(), &binding).await {

@@ -1,11 +1,10 @@
 //! `kubejit revoke`: audit record, then a delete conditional on the uid and resourceVersion read.
 
 use kube::api::{DeleteParams, Preconditions};
-use kubejit_audit::{Actor, EventKind, Timestamp};
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 
-use crate::{Error, Session};
+use crate::{Error, Session, audit};
 
 /// How a revoke ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +32,8 @@ pub async fn revoke<B: Binding>(
     if view.expires_at.is_none() {
         return Err(Error::NotAGrant { what });
     }
-    let actor = Actor::user(session.requester.username.clone());
-    let mut event = view.audit_event(EventKind::GrantRevoked, actor, Timestamp::new(now));
-    event.decision_reason = Some("revoked".to_owned());
-    event.reason = reason.map(str::to_owned).or(event.reason);
-    session.record(event).await?;
+    let event = audit::revoked(&view, &session.requester.username, reason);
+    session.record(event, now).await?;
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: view.uid.clone(),

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use kube::api::{Api, PostParams};
-use kubejit_audit::{AuditEvent, AuditSink};
+use kubejit_audit::{AuditEvent, AuditSink, Timestamp};
 use kubejit_core::Requester;
+use time::OffsetDateTime;
 
 use crate::Error;
 
@@ -49,13 +50,14 @@ impl Session {
         })
     }
 
-    /// Records `event` if an audit sink is configured; an error means the action must not happen.
-    /// The write + fsync runs on a blocking thread, never on the async workers.
-    pub(crate) async fn record(&self, event: AuditEvent) -> Result<(), Error> {
+    /// Records `event` (which happened at `now`) if an audit sink is configured; an error means the
+    /// action must not happen. The write + fsync runs on a blocking thread, never on the async workers.
+    pub(crate) async fn record(&self, event: AuditEvent, now: OffsetDateTime) -> Result<(), Error> {
         let Some(sink) = self.audit.clone() else {
             return Ok(());
         };
-        tokio::task::spawn_blocking(move || sink.record(event))
+        let stamped = event.at(Timestamp::new(now));
+        tokio::task::spawn_blocking(move || sink.record(stamped))
             .await
             .map_err(Error::AuditTask)?
             .map(|_| ())

@@ -4,7 +4,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::{Api, Client, Resource, ResourceExt};
-use kubejit_audit::{Actor, AuditEvent, EventKind, ObjectRef, Timestamp};
+use kubejit_audit::{AuditedGrant, ObjectRef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -50,9 +50,6 @@ impl Binding for ClusterRoleBinding {
         Api::all(client)
     }
 }
-
-/// The longest incident or reason annotation an audit record carries (the longest valid one).
-const ANNOTATION_SHOWN_MAX: usize = kubejit_core::reason::REASON_MAX;
 
 /// A binding flattened to what listing, auditing and events need. Annotation values are raw
 /// (untrusted): `expires_at` may be malformed.
@@ -108,55 +105,36 @@ impl GrantView {
         view
     }
 
+    /// The grant as an audit record describes it: every user and service account whole, untrusted
+    /// annotations escaped and bounded, the expiry only when it parses. Which fact a record states
+    /// (and who acted) is decided by the crate that emits it.
+    pub fn audited(&self) -> AuditedGrant {
+        AuditedGrant {
+            binding: ObjectRef {
+                kind: self.kind.to_owned(),
+                namespace: self.namespace.clone(),
+                name: self.name.clone(),
+                uid: self.uid.clone(),
+            },
+            role: self.role.clone(),
+            users: self
+                .users
+                .iter()
+                .chain(&self.service_accounts)
+                .cloned()
+                .collect(),
+            groups: self.groups.clone(),
+            incident: AuditedGrant::annotation(self.incident.as_deref()),
+            reason: AuditedGrant::annotation(self.reason.as_deref()),
+            expires_at: AuditedGrant::expiry(self.expires_at.as_deref()),
+        }
+    }
+
     /// Users, groups and service accounts in one human list: `alice, group:oncall-payments`.
     pub fn subjects_text(&self) -> String {
         let users = self.users.iter().chain(&self.service_accounts).cloned();
         let groups = self.groups.iter().map(|g| format!("group:{g}"));
         users.chain(groups).collect::<Vec<_>>().join(", ")
-    }
-
-    /// An audit record about this grant, with every grant field filled in.
-    pub fn audit_event(&self, kind: EventKind, actor: Actor, time: Timestamp) -> AuditEvent {
-        let mut event = AuditEvent::new(kind, actor, time);
-        let users: Vec<&str> = self
-            .users
-            .iter()
-            .chain(&self.service_accounts)
-            .map(String::as_str)
-            .collect();
-        // `subject` is for people; `users` keeps each name whole (a username may contain a comma).
-        event.subject = (!users.is_empty()).then(|| users.join(","));
-        event.users = users.iter().map(|&u| u.to_owned()).collect();
-        event.groups.clone_from(&self.groups);
-        event.namespace.clone_from(&self.namespace);
-        event.role = Some(self.role.clone());
-        // Annotations are read back from the apiserver: a cluster admin (who bypasses the admission
-        // policy) can put anything there. Valid values (incident ≤ 128, reason ≤ 256 characters, no
-        // control or format characters) pass unchanged; anything else is escaped and cut.
-        let bounded = |v: &Option<String>| {
-            v.as_deref()
-                .map(|v| kubejit_core::text::escape_bounded(v, ANNOTATION_SHOWN_MAX))
-        };
-        event.incident = bounded(&self.incident);
-        event.reason = bounded(&self.reason);
-        event.expires_at = self
-            .expires_at
-            .as_deref()
-            .and_then(|v| kubejit_core::parse_expires_at(v).ok())
-            .map(Timestamp::new);
-        event.object = Some(ObjectRef {
-            kind: self.kind.to_owned(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            uid: self.uid.clone(),
-        });
-        event
-    }
-
-    /// The audit actor for a change made by the granter: the admission-checked annotation, or
-    /// `unknown` when a tool wrote none (only cluster admins can, bypassing the admission policy).
-    pub fn granter(&self) -> Actor {
-        Actor::user(self.granted_by.as_deref().unwrap_or("unknown"))
     }
 }
 
@@ -165,48 +143,61 @@ mod tests {
     use std::collections::BTreeMap;
 
     use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-    use kubejit_audit::{Actor, EventKind, Timestamp};
 
     use super::*;
 
-    fn user(name: &str) -> Subject {
+    fn subject(kind: &str, name: &str) -> Subject {
         Subject {
-            kind: "User".to_owned(),
+            kind: kind.to_owned(),
             name: name.to_owned(),
+            namespace: (kind == "ServiceAccount").then(|| "ns".to_owned()),
             ..Subject::default()
         }
     }
 
-    /// Each user stays whole (`a,b` is one user) and hostile annotations reach the record escaped
-    /// and bounded; valid values pass unchanged.
+    /// Each user stays whole (`a,b` is one user), service accounts count as users, and hostile
+    /// annotations reach the record escaped and bounded; valid values pass unchanged.
     #[test]
-    fn audit_records_keep_users_whole_and_annotations_plain() {
+    fn grants_keep_users_whole_and_annotations_plain() {
         let mut rb = RoleBinding {
             role_ref: RoleRef {
                 api_group: Some("rbac.authorization.k8s.io".to_owned()),
                 kind: "Role".to_owned(),
                 name: "oncall-debug".to_owned(),
             },
-            subjects: Some(vec![user("a,b"), user("carol")]),
+            subjects: Some(vec![
+                subject("User", "a,b"),
+                subject("User", "carol"),
+                subject("ServiceAccount", "sa"),
+                subject("Group", "oncall"),
+            ]),
             ..RoleBinding::default()
         };
         rb.metadata.annotations = Some(BTreeMap::from([
             (keys::INCIDENT.to_owned(), "INC-1\u{202e}".to_owned()),
             (keys::REASON.to_owned(), "x".repeat(10_000)),
+            (keys::EXPIRES_AT.to_owned(), "soon".to_owned()),
         ]));
-        let time = Timestamp::parse("2030-01-02T15:04:05Z").unwrap();
-        let event = GrantView::of(&rb).audit_event(EventKind::GrantCreated, Actor::user("g"), time);
-        assert_eq!(event.users, ["a,b", "carol"]);
-        assert_eq!(event.incident.as_deref(), Some("INC-1\\u{202e}"));
-        let reason = event.reason.unwrap();
+        let grant = GrantView::of(&rb).audited();
+        assert_eq!(grant.users, ["a,b", "carol", "system:serviceaccount:ns:sa"]);
+        assert_eq!(grant.groups, ["oncall"]);
+        assert_eq!(grant.role, "Role/oncall-debug");
+        assert_eq!(grant.incident.as_deref(), Some("INC-1\\u{202e}"));
+        assert_eq!(grant.expires_at, None);
+        let reason = grant.reason.unwrap();
         assert!(reason.chars().count() <= 256 && reason.ends_with("more characters]"));
 
         rb.metadata.annotations = Some(BTreeMap::from([
             (keys::INCIDENT.to_owned(), "INC-12345".to_owned()),
             (keys::REASON.to_owned(), "checkout 500s".to_owned()),
+            (
+                keys::EXPIRES_AT.to_owned(),
+                "2030-01-02T15:04:05Z".to_owned(),
+            ),
         ]));
-        let event = GrantView::of(&rb).audit_event(EventKind::GrantCreated, Actor::user("g"), time);
-        assert_eq!(event.incident.as_deref(), Some("INC-12345"));
-        assert_eq!(event.reason.as_deref(), Some("checkout 500s"));
+        let grant = GrantView::of(&rb).audited();
+        assert_eq!(grant.incident.as_deref(), Some("INC-12345"));
+        assert_eq!(grant.reason.as_deref(), Some("checkout 500s"));
+        assert!(grant.expires_at.is_some());
     }
 }

@@ -1,6 +1,7 @@
 //! Kubernetes glue: turns kubejit-core values into API objects, builds clients, holds well-known keys.
 
 pub mod audit_anchor;
+pub mod audit_trail;
 pub mod binding;
 pub mod client;
 pub mod deploy;
@@ -10,6 +11,7 @@ pub mod output;
 pub mod permissions;
 pub mod policy;
 
+pub use audit_trail::{AuditGuard, AuditOptions, AuditTrailError, TrailOptions, open_audit};
 pub use binding::{Binding, GrantView};
 pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;

@@ -77,6 +77,36 @@ impl ClientArgs {
     }
 }
 
+impl AuditArgs {
+    /// The audit front door's options; an audit log needs its signing key.
+    pub fn options(&self) -> anyhow::Result<kubejit_kube::AuditOptions> {
+        let file = match &self.audit_log {
+            None => None,
+            Some(log) => {
+                let signing_key = self.audit_signing_key.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--audit-log needs --audit-signing-key (an Ed25519 PKCS#8 PEM key)"
+                    )
+                })?;
+                Some(kubejit_kube::TrailOptions {
+                    log: log.clone(),
+                    signing_key,
+                    name: self.audit_trail.clone(),
+                    checkpoints: self.audit_checkpoints.clone(),
+                    chain: kubejit_audit::ChainConfig {
+                        every_records: self.audit_checkpoint_every,
+                        every: self.audit_checkpoint_interval,
+                    },
+                })
+            }
+        };
+        Ok(kubejit_kube::AuditOptions {
+            file,
+            spool: self.audit_spool.clone(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ControllerName {
     /// Approves or denies kube-apiserver-client CSRs by AccessPolicy.

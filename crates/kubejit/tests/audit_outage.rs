@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use grant_support::{admin_binding, audit_records, binding_exists, namespace_with_role};
 use kubejit_audit::{
-    AuditError, AuditEvent, AuditSink, Auditor, ChainConfig, ChainedFileSink, Clock, FileAnchor,
-    Recorded, SigningKey, Spool, SystemClock,
+    AuditError, AuditRecord, AuditSink, Auditor, ChainConfig, ChainedFileSink, FileAnchor,
+    Recorded, SigningKey, Spool, Stamped,
 };
+use kubejit_core::{Clock, SystemClock};
 use serde_json::{Value, json};
 use support::{eventually, http_get, install_kubejit};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +37,7 @@ struct Switchable {
 }
 
 impl AuditSink for Switchable {
-    fn record(&self, event: AuditEvent) -> Result<Recorded, AuditError> {
+    fn record(&self, event: Stamped) -> Result<Recorded, AuditError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(AuditError::Write {
                 target: "the test's audit trail".to_owned(),
@@ -177,10 +178,11 @@ fn an_expired_grant_is_deleted_while_the_audit_trail_is_down_and_recorded_once_i
     assert!(records(&trail_path, "grantExpired", name).is_empty());
     // The record is written after the delete, so it may follow it by a moment.
     let spooled = eventually(BOUND, "the grantExpired record in the spool", || {
-        let found: Vec<AuditEvent> = spool
+        let found: Vec<AuditRecord> = spool
             .read()
             .unwrap()
-            .into_iter()
+            .iter()
+            .map(|e| e.record().clone())
             .filter(|e| e.kind == kubejit_audit::EventKind::GrantExpired)
             .filter(|e| e.object.as_ref().is_some_and(|o| o.name == name))
             .collect();

@@ -241,7 +241,7 @@ fn group_grants_select_every_member_and_nobody_else() {
 /// A username with a comma is one user: a grant to `a,b` selects `a,b`'s requests, not `a`'s or `b`'s.
 #[test]
 fn a_username_with_a_comma_is_one_user() {
-    let mut created = crate::AuditEvent::new(
+    let mut created = crate::AuditRecord::blank(
         crate::EventKind::GrantCreated,
         crate::Actor::user("granter"),
         at("10:00:00"),

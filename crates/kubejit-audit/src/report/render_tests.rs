@@ -1,11 +1,12 @@
 //! Tests for report rendering and the end-to-end join of a real trail with an apiserver log.
 
 use super::*;
+use crate::Timestamp;
 use crate::report::{Scope, build};
 use crate::{
-    Actor, AuditEvent, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SigningKey,
+    Actor, AuditRecord, AuditSink, ChainConfig, ChainedFileSink, EventKind, FileAnchor, SigningKey,
 };
-use crate::{SystemClock, Timestamp};
+use kubejit_core::SystemClock;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(&format!("2024-05-01T{s}Z")).unwrap()
@@ -37,7 +38,7 @@ fn trail(dir: &std::path::Path) -> Vec<u8> {
     let key = SigningKey::from_bytes(&[1; 32]);
     let (sink, _) =
         ChainedFileSink::open(&path, key, anchor, config, Box::new(SystemClock)).unwrap();
-    let mut approved = AuditEvent::new(
+    let mut approved = AuditRecord::blank(
         EventKind::CertificateApproved,
         Actor::controller("csr"),
         at("10:00:00"),
@@ -46,11 +47,11 @@ fn trail(dir: &std::path::Path) -> Vec<u8> {
     approved.groups = vec!["kubejit:oncall".into()];
     approved.incident = Some("INC-7".into());
     approved.expires_at = Some(at("10:30:00"));
-    sink.record(approved).unwrap();
-    let mut other = AuditEvent::new(EventKind::GrantCreated, Actor::user("bob"), at("10:00:00"));
+    sink.record(approved.stamped()).unwrap();
+    let mut other = AuditRecord::blank(EventKind::GrantCreated, Actor::user("bob"), at("10:00:00"));
     other.subject = Some("bob".into());
     other.incident = Some("INC-8".into());
-    sink.record(other).unwrap();
+    sink.record(other.stamped()).unwrap();
     std::fs::read(path).unwrap()
 }
 

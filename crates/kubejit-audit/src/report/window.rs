@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AuditError, AuditEvent, EventKind, Timestamp};
+use crate::{AuditError, AuditRecord, EventKind, Timestamp};
 
 /// A period during which `subject` held access kubejit granted (or the window the user asked about).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,12 +87,10 @@ pub fn windows_for_incident(
                     windows[i].0.until = Some(until);
                 }
             }
-            EventKind::CertificateRequested
-            | EventKind::CertificateDenied
+            EventKind::CertificateDenied
             | EventKind::CertificatePending
             | EventKind::CertificateMismatch
             | EventKind::GrantMalformed
-            | EventKind::PolicyMatched
             | EventKind::ControllerStarted
             | EventKind::LeadershipAcquired
             | EventKind::LeadershipLost
@@ -105,7 +103,7 @@ pub fn windows_for_incident(
         .collect())
 }
 
-fn opened_window(event: AuditEvent) -> AccessWindow {
+fn opened_window(event: AuditRecord) -> AccessWindow {
     let source = match event.kind {
         EventKind::CertificateApproved => "certificate",
         _ => "grant",
@@ -130,7 +128,7 @@ fn opened_window(event: AuditEvent) -> AccessWindow {
 }
 
 /// Identifies the grant or certificate an event is about: uid, else name, else subject/namespace/role.
-fn object_key(event: &AuditEvent) -> String {
+fn object_key(event: &AuditRecord) -> String {
     match &event.object {
         Some(object) => match &object.uid {
             Some(uid) => format!("uid:{uid}"),
@@ -153,7 +151,7 @@ fn object_key(event: &AuditEvent) -> String {
 /// Calls `f` with each event of the trail, skipping checkpoint lines and blank lines.
 fn for_each_event(
     mut trail: impl BufRead,
-    mut f: impl FnMut(AuditEvent),
+    mut f: impl FnMut(AuditRecord),
 ) -> Result<(), AuditError> {
     let mut line = Vec::new();
     for number in 1u64.. {
@@ -169,7 +167,7 @@ fn for_each_event(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<AuditEvent>(&line) {
+        match serde_json::from_slice::<AuditRecord>(&line) {
             Ok(event) => f(event),
             Err(_) if serde_json::from_slice::<CheckpointProbe>(&line).is_ok() => {}
             Err(source) => {
@@ -199,7 +197,7 @@ mod tests {
         incident: Option<&str>,
         expires: Option<&str>,
     ) -> String {
-        let mut e = AuditEvent::new(kind, Actor::controller("c"), at(time));
+        let mut e = AuditRecord::blank(kind, Actor::controller("c"), at(time));
         e.subject = Some(format!("{name}-user"));
         e.incident = incident.map(str::to_owned);
         e.expires_at = expires.map(at);

@@ -6,7 +6,7 @@
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use kubejit_audit::{Actor, AuditEvent, EventKind, ObjectRef};
+use kubejit_audit::{AuditEvent, CsrRef, MismatchAlarm, Stamped};
 use kubejit_core::annotations;
 use kubejit_core::csr::{CertificateMismatch, check_issued, parse_request};
 
@@ -16,7 +16,7 @@ use super::state::Approver;
 use super::write::write_audit;
 
 /// Event reason and audit `decisionReason` of the alarm.
-pub const MISMATCH_REASON: &str = "CertificateMismatch";
+pub const MISMATCH_REASON: &str = MismatchAlarm::REASON;
 
 /// Checks a decided CSR's certificate once it is issued. Only CSRs kubejit approved are checked (a
 /// person's approval of a Manual request is the person's call). Each CSR is checked once per
@@ -73,32 +73,23 @@ async fn raise_alarm(
     Ok(())
 }
 
-fn alarm_record(app: &Approver, csr: &CertificateSigningRequest, message: &str) -> AuditEvent {
-    let mut event = AuditEvent::new(
-        EventKind::CertificateMismatch,
-        Actor::controller(&app.ctx.controller_name),
-        app.ctx.clock.now(),
-    );
-    event.subject = csr.spec.username.clone();
-    // The groups kubejit approved (when the request still reads; the message says when it does not).
-    event.groups = parse_request(&csr.spec.request.0)
-        .map(|r| r.subject.organizations)
-        .unwrap_or_default();
-    event.incident = csr
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(annotations::INCIDENT))
-        .cloned();
-    event.decision_reason = Some(MISMATCH_REASON.to_owned());
-    event.reason = Some(message.to_owned());
-    event.object = Some(ObjectRef {
-        kind: "CertificateSigningRequest".to_owned(),
-        namespace: None,
-        name: csr.name_any(),
-        uid: csr.uid(),
-    });
-    event
+fn alarm_record(app: &Approver, csr: &CertificateSigningRequest, message: &str) -> Stamped {
+    let incident = csr.metadata.annotations.as_ref();
+    AuditEvent::CertificateMismatch(MismatchAlarm {
+        controller: app.ctx.controller_name.clone(),
+        csr: CsrRef {
+            name: csr.name_any(),
+            uid: csr.uid(),
+        },
+        username: csr.spec.username.clone(),
+        // The groups kubejit approved (when the request still reads; the message says when it does not).
+        groups: parse_request(&csr.spec.request.0)
+            .map(|r| r.subject.organizations)
+            .unwrap_or_default(),
+        incident: incident.and_then(|a| a.get(annotations::INCIDENT)).cloned(),
+        message: message.to_owned(),
+    })
+    .at(app.ctx.clock.now())
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
-//! How a core `Decision` shows up in the cluster: condition type, Event reason, audit kind, metric labels.
+//! How a core `Decision` shows up in the cluster: condition type, Event reason, metric labels.
 
-use kubejit_audit::{Decision as AuditDecision, EventKind};
 use kubejit_core::Decision;
 
 /// Condition/metric reason of an automatic approval.
@@ -40,22 +39,6 @@ impl Outcome {
             Self::Approved => APPROVED_REASON,
             Self::Pending => PENDING_REASON,
             Self::Denied => "Denied",
-        }
-    }
-
-    pub fn audit_kind(self) -> EventKind {
-        match self {
-            Self::Approved => EventKind::CertificateApproved,
-            Self::Denied => EventKind::CertificateDenied,
-            Self::Pending => EventKind::CertificatePending,
-        }
-    }
-
-    pub fn audit_decision(self) -> AuditDecision {
-        match self {
-            Self::Approved => AuditDecision::Allowed,
-            Self::Denied => AuditDecision::Denied,
-            Self::Pending => AuditDecision::Pending,
         }
     }
 

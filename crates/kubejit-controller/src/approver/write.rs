@@ -11,8 +11,8 @@ use k8s_openapi::jiff;
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use kubejit_audit::{Actor, AuditEvent, ObjectRef, Timestamp};
-use kubejit_core::{CsrFacts, Decision, GroupName, text};
+use kubejit_audit::{AuditEvent, CertificateDecided, CertificateOutcome, CsrRef, Stamped};
+use kubejit_core::{Allowed, CsrFacts, Decision, text};
 
 use super::error::Error;
 use super::outcome::{Outcome, machine_reason};
@@ -29,7 +29,7 @@ pub async fn record_audit(
 }
 
 /// Records `event` about CSR `name`; returns once it is durable.
-pub async fn write_audit(app: &Approver, name: String, event: AuditEvent) -> Result<(), Error> {
+pub async fn write_audit(app: &Approver, name: String, event: Stamped) -> Result<(), Error> {
     let sink = Arc::clone(&app.ctx.audit);
     // Sinks do blocking I/O (write + fsync): keep it off the async workers.
     tokio::task::spawn_blocking(move || sink.record(event))
@@ -47,43 +47,52 @@ fn audit_event(
     csr: &CertificateSigningRequest,
     facts: &CsrFacts,
     decision: &Decision,
-) -> AuditEvent {
-    let outcome = Outcome::of(decision);
-    let now = app.ctx.clock.now();
-    let mut event = AuditEvent::new(
-        outcome.audit_kind(),
-        Actor::controller(&app.ctx.controller_name),
-        now,
-    );
-    event.subject = Some(facts.username.clone());
-    event.users = vec![facts.username.clone()];
-    event.incident = recorded_incident(facts, decision);
-    event.decision = Some(outcome.audit_decision());
-    event.decision_reason = Some(machine_reason(decision).to_owned());
-    event.reason = Some(shown_message(decision));
-    event.ttl_seconds = facts.expiration_seconds.and_then(|s| u64::try_from(s).ok());
-    event.object = Some(ObjectRef {
-        kind: "CertificateSigningRequest".to_owned(),
-        namespace: None,
-        name: csr.name_any(),
-        uid: csr.uid(),
-    });
-    match decision {
-        Decision::Approve { allowed, .. } | Decision::Pending { allowed, .. } => {
-            event.policy = Some(allowed.policy.as_str().to_owned());
-            event.groups = allowed
-                .groups
-                .iter()
-                .map(GroupName::as_str)
-                .map(str::to_owned)
-                .collect();
-            event.ttl_seconds = Some(allowed.ttl.as_secs());
-            event.expires_at = expires_at(now, allowed.ttl.as_secs(), outcome);
+) -> Stamped {
+    let groups = |allowed: &Allowed| {
+        allowed
+            .groups
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect()
+    };
+    let (outcome, groups) = match decision {
+        Decision::Approve { allowed, .. } => {
+            let outcome = CertificateOutcome::Approved {
+                policy: allowed.policy.as_str().to_owned(),
+                ttl_seconds: allowed.ttl.as_secs(),
+            };
+            (outcome, groups(allowed))
+        }
+        Decision::Pending { allowed, .. } => {
+            let outcome = CertificateOutcome::Pending {
+                policy: allowed.policy.as_str().to_owned(),
+                ttl_seconds: allowed.ttl.as_secs(),
+            };
+            (outcome, groups(allowed))
         }
         // A denied request's groups are the requester's, as the apiserver authenticated them.
-        Decision::Deny { .. } => event.groups = facts.groups.clone(),
-    }
-    event
+        Decision::Deny { .. } => {
+            let requested = facts.expiration_seconds.and_then(|s| u64::try_from(s).ok());
+            let outcome = CertificateOutcome::Denied {
+                requested_ttl_seconds: requested,
+            };
+            (outcome, facts.groups.clone())
+        }
+    };
+    AuditEvent::CertificateDecided(CertificateDecided {
+        controller: app.ctx.controller_name.clone(),
+        csr: CsrRef {
+            name: csr.name_any(),
+            uid: csr.uid(),
+        },
+        username: facts.username.clone(),
+        groups,
+        incident: recorded_incident(facts, decision),
+        outcome,
+        decision_reason: machine_reason(decision).to_owned(),
+        message: shown_message(decision),
+    })
+    .at(app.ctx.clock.now())
 }
 
 /// The longest unvalidated incident kept in an audit record (escaped, with a cut marker).
@@ -108,18 +117,6 @@ fn recorded_incident(facts: &CsrFacts, decision: &Decision) -> Option<String> {
 /// requester's username and CSR fields, which nobody validated, so they are escaped here, once.
 fn shown_message(decision: &Decision) -> String {
     text::escape(decision.message()).into_owned()
-}
-
-/// Upper bound of the certificate's notAfter: the signer starts counting when it signs, after this.
-fn expires_at(now: Timestamp, ttl_secs: u64, outcome: Outcome) -> Option<Timestamp> {
-    match outcome {
-        Outcome::Approved => {
-            let secs = i64::try_from(ttl_secs).ok()?;
-            let at = now.get().checked_add(time::Duration::seconds(secs))?;
-            Some(Timestamp::new(at))
-        }
-        Outcome::Denied | Outcome::Pending => None,
-    }
 }
 
 /// Adds the Approved or Denied condition through the approval subresource. The body carries the

@@ -38,7 +38,7 @@ pub(crate) async fn publish<B: Binding>(
     note: String,
 ) {
     let namespace = binding.namespace().unwrap_or_else(|| "default".to_owned());
-    let now = ctx.clock.now().get();
+    let now = ctx.clock.now();
     let event = Event {
         metadata: ObjectMeta {
             name: Some(format!(

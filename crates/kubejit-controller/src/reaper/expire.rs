@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use kubejit_audit::{Actor, EventKind, Timestamp};
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::event::{self, Kind};
+use super::record;
 use super::step::{Step, step};
 use super::tracker::{Key, State};
 use super::{Error, reconcile::Reaper};
@@ -72,7 +72,7 @@ pub(crate) async fn expire<B: Binding>(
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
-    let lag = (now.get() - deadline).as_seconds_f64().max(0.0);
+    let lag = (now - deadline).as_seconds_f64().max(0.0);
     ctx.reaper.deletion_lag.observe(lag);
     ctx.reaper.deleted.inc();
     let ours = r.tracker.finish_expired(&ctx.reaper, key);
@@ -99,13 +99,10 @@ pub(crate) async fn record_expired<B: Binding>(
     ctx: &crate::Context,
     binding: &B,
     deadline: OffsetDateTime,
-    now: Timestamp,
+    now: OffsetDateTime,
 ) -> Kept {
-    let actor = Actor::controller(&ctx.controller_name);
-    let mut record = GrantView::of(binding).audit_event(EventKind::GrantExpired, actor, now);
-    record.decision_reason = Some("expired".to_owned());
-    record.expires_at = Some(Timestamp::new(deadline));
-    ctx.record_after(record).await
+    let event = record::expired(&ctx.controller_name, &GrantView::of(binding), deadline);
+    ctx.record_after(event.at(now)).await
 }
 
 /// The watch saw a binding disappear while we were expiring it, before our delete's answer: that
@@ -113,7 +110,7 @@ pub(crate) async fn record_expired<B: Binding>(
 /// binding that is gone, so the record is written here. Exactly once: see `Tracker::claim_gone`.
 pub(crate) fn record_gone<B: Binding>(ctx: &Arc<crate::Context>, binding: &B) {
     let now = ctx.clock.now();
-    let Step::Expire { deadline } = step(binding.annotations(), now.get()) else {
+    let Step::Expire { deadline } = step(binding.annotations(), now) else {
         return;
     };
     let (ctx, binding) = (Arc::clone(ctx), binding.clone());

@@ -12,6 +12,7 @@ mod event;
 mod expire;
 mod metrics;
 mod reconcile;
+mod record;
 mod step;
 mod tracker;
 mod watch;

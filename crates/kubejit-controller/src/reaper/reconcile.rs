@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubejit_audit::{Actor, EventKind};
 use kubejit_core::ExpiryError;
 use kubejit_kube::{Binding, GrantView};
 use tracing::Instrument;
@@ -14,6 +13,7 @@ use tracing::Instrument;
 use super::Error;
 use super::event::{self, Kind};
 use super::expire::{Expired, deferred_warning, describe, expire, key_of};
+use super::record;
 use super::step::{Step, action, malformed_reason, step};
 use super::tracker::{Key, Seen, State, Tracker};
 
@@ -46,7 +46,7 @@ async fn reconcile_one<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Act
     async move {
         let mut current = (*obj).clone();
         for _ in 0..MAX_ATTEMPTS {
-            let s = step(current.annotations(), r.ctx.clock.now().get());
+            let s = step(current.annotations(), r.ctx.clock.now());
             match handle(&r, &current, key.clone(), &s).await? {
                 Expired::Done => return Ok(action(&s)),
                 Expired::Changed(Some(fresh)) => current = fresh,
@@ -87,14 +87,13 @@ async fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) {
     let value = view.expires_at.clone().unwrap_or_default();
     let (kind, fact) = match r.tracker.seen(&key, view.uid.as_deref(), &value) {
         Seen::Same => return,
-        Seen::New => (EventKind::GrantCreated, "grantCreated"),
-        Seen::Changed => (EventKind::GrantExtended, "grantExtended"),
+        Seen::New => (record::Seen::Created, "grantCreated"),
+        Seen::Changed => (record::Seen::Extended, "grantExtended"),
     };
-    let mut record = view.audit_event(kind, view.granter(), r.ctx.clock.now());
-    record.decision_reason = Some("observed".to_owned());
+    let event = record::observed(&view, kind).at(r.ctx.clock.now());
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
-    let kept = r.ctx.record_after(record).await;
+    let kept = r.ctx.record_after(event).await;
     deferred_warning(&r.ctx, obj, fact, kept).await;
 }
 
@@ -111,10 +110,9 @@ async fn malformed<B: Binding>(
         return Ok(());
     }
     let view = GrantView::of(obj);
-    let actor = Actor::controller(&r.ctx.controller_name);
-    let mut record = view.audit_event(EventKind::GrantMalformed, actor, r.ctx.clock.now());
-    record.decision_reason = Some(malformed_reason(reason).to_owned());
-    let kept = r.ctx.record_after(record).await;
+    let problem = malformed_reason(reason);
+    let event = record::malformed(&r.ctx.controller_name, &view, problem);
+    let kept = r.ctx.record_after(event.at(r.ctx.clock.now())).await;
     deferred_warning(&r.ctx, obj, "grantMalformed", kept).await;
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, rv, State::Malformed);

@@ -11,7 +11,7 @@ use kubejit_audit::{
 };
 
 use crate::cli::{AuditKeygenArgs, AuditReportArgs, AuditVerifyArgs, ReportFormat};
-use crate::commands::audit_sink::ANCHOR_NAMESPACE;
+use kubejit_kube::audit_trail::ANCHOR_NAMESPACE;
 
 pub async fn verify(args: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     let pem = std::fs::read_to_string(&args.public_key)

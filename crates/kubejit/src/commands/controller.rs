@@ -4,12 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kubejit_audit::{AuditSink, Auditor, Clock, SystemClock};
 use kubejit_controller::{Config, Controllers};
+use kubejit_core::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ControllerArgs, ControllerName};
-use crate::commands::audit_sink;
 
 /// Flushing the audit trail (file fsync, checkpoint anchor write) after the controllers stopped.
 const AUDIT_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
@@ -30,16 +29,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let (sink, guard): (Arc<dyn AuditSink>, _) =
-        audit_sink::open(&audit_args, client.clone()).await?;
+    let (audit, guard) = kubejit_kube::open_audit(&audit_args.options()?, client.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let spool = audit_sink::spool(&audit_args);
-    // Reads a spool left by an earlier run: file I/O, so on a blocking thread.
-    let auditor_clock = Arc::clone(&clock);
-    let audit = tokio::task::spawn_blocking(move || Auditor::new(sink, spool, auditor_clock))
-        .await
-        .context("failed to open the audit spool")?;
-    let audit = Arc::new(audit);
     let holder = args
         .holder_identity
         .clone()

@@ -1,18 +1,19 @@
 //! `kubejit grant`, `grants`, `revoke` and `extend`: thin wrappers over kubejit-grants.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
+use kubejit_audit::AuditSink;
 use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
 use kubejit_grants::{GrantRow, ListFormat, NewGrant, Revoked, Scope, Session};
-use kubejit_kube::GrantView;
+use kubejit_kube::{AuditGuard, GrantView};
 use time::OffsetDateTime;
 
 use crate::cli::{
     AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, GrantsOutput, RevokeArgs, RoleKindArg,
 };
-use crate::commands::audit_sink::{self, AuditGuard};
 
 /// The CLI records to `--audit-log` when given; otherwise the controller's trail is the record.
 /// The guard seals the audit file (and anchors its last checkpoint) when the command is done.
@@ -23,8 +24,9 @@ async fn session(
     let client = kubejit_kube::build_client(&client.options()).await?;
     let (sink, guard) = match audit.audit_log {
         Some(_) => {
-            let (sink, guard) = audit_sink::open(audit, client.clone()).await?;
-            (Some(sink), Some(guard))
+            let (auditor, guard) =
+                kubejit_kube::open_audit(&audit.options()?, client.clone()).await?;
+            (Some(auditor as Arc<dyn AuditSink>), Some(guard))
         }
         None => (None, None),
     };

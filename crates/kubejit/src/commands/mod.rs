@@ -1,7 +1,6 @@
 //! Thin command implementations: each turns parsed arguments into library calls and output.
 
 mod audit;
-mod audit_sink;
 mod completions;
 mod controller;
 pub mod credential;

@@ -8,8 +8,7 @@ use kubejit_core::{GroupName, NamespaceName, ObjectName, OncallRole};
 use kubejit_testenv::{ControlPlane, Options, PodSpec, Progress, ensure_built};
 use serde_json::json;
 
-use crate::cli::{AuditArgs, Output, SandboxArgs, SandboxOutput};
-use crate::commands::audit_sink;
+use crate::cli::{Output, SandboxArgs, SandboxOutput};
 use crate::commands::manifests::oncall_role_text;
 
 const GROUP: &str = "oncall-payments";
@@ -307,19 +306,23 @@ fn requester_binding() -> String {
 /// The audit flags the sandbox's controller runs with, as production's: a chained trail in the
 /// sandbox dir named [`TRAIL`], anchored in the cluster, signed by a key generated here (its public
 /// half beside it for `kubejit audit verify`). Every record is sealed at once: a walkthrough is short.
-fn audit_args(dir: &Path) -> anyhow::Result<AuditArgs> {
+fn audit_options(dir: &Path) -> anyhow::Result<kubejit_kube::AuditOptions> {
     let key = dir.join(SIGNING_KEY_FILE);
     let public_key = crate::commands::audit::write_signing_key(&key)?;
     std::fs::write(dir.join(PUBLIC_KEY_FILE), public_key)
         .context("failed to write the sandbox's audit public key")?;
-    Ok(AuditArgs {
-        audit_log: Some(dir.join(TRAIL_FILE)),
-        audit_signing_key: Some(key),
-        audit_trail: Some(TRAIL.parse().context("invalid sandbox trail name")?),
-        audit_checkpoints: None,
-        audit_checkpoint_every: 1,
-        audit_checkpoint_interval: std::time::Duration::from_secs(60),
-        audit_spool: None,
+    Ok(kubejit_kube::AuditOptions {
+        file: Some(kubejit_kube::TrailOptions {
+            log: dir.join(TRAIL_FILE),
+            signing_key: key,
+            name: Some(TRAIL.parse().context("invalid sandbox trail name")?),
+            checkpoints: None,
+            chain: kubejit_audit::ChainConfig {
+                every_records: 1,
+                every: std::time::Duration::from_secs(60),
+            },
+        }),
+        spool: None,
     })
 }
 
@@ -330,22 +333,19 @@ async fn start_controller(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<(
     tokio::task::JoinHandle<anyhow::Result<()>>,
-    audit_sink::AuditGuard,
+    kubejit_kube::AuditGuard,
 )> {
     let options = kubejit_kube::ClientOptions {
         kubeconfig: Some(cp.kubeconfig(kubejit_testenv::CONTROLLER_SA)?),
         context: None,
     };
     let client = kubejit_kube::build_client(&options).await?;
-    let args = audit_args(cp.dir())?;
-    let (sink, guard) = audit_sink::open(&args, client.clone()).await?;
-    let clock: std::sync::Arc<dyn kubejit_audit::Clock> =
-        std::sync::Arc::new(kubejit_audit::SystemClock);
-    let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
-        sink,
-        audit_sink::spool(&args),
-        std::sync::Arc::clone(&clock),
-    ));
+    let options = audit_options(cp.dir())?;
+    let (audit, guard) = kubejit_kube::open_audit(&options, client.clone())
+        .await
+        .context("failed to open the sandbox's audit trail")?;
+    let clock: std::sync::Arc<dyn kubejit_core::Clock> =
+        std::sync::Arc::new(kubejit_core::SystemClock);
     let config = kubejit_controller::Config {
         lease_namespace: "kubejit-system".to_owned(),
         lease_name: "kubejit-controller".to_owned(),
