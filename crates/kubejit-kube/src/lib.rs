@@ -9,9 +9,11 @@ pub mod manifests;
 pub mod output;
 pub mod permissions;
 pub mod policy;
+pub mod request;
 
 pub use binding::{Binding, GrantView};
 pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};
+pub use request::{AccessApproval, AccessRequest};
 pub use permissions::{Needed, PermissionError, check as check_permissions, whoami};
