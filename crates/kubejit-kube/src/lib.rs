@@ -15,5 +15,5 @@ pub use binding::{Binding, GrantView};
 pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};
-pub use request::{AccessApproval, AccessRequest};
 pub use permissions::{Needed, PermissionError, check as check_permissions, whoami};
+pub use request::{AccessApproval, AccessRequest};

@@ -73,7 +73,10 @@ fn check<K: Resource<DynamicType = ()>>(text: &str, full: &Value) {
     let mut got = BTreeSet::new();
     value_paths(full, "", &mut got);
     got.retain(|p| !p.starts_with("metadata") && p != "apiVersion" && p != "kind");
-    assert_eq!(got, want, "Rust fields (left) and CRD schema (right) differ");
+    assert_eq!(
+        got, want,
+        "Rust fields (left) and CRD schema (right) differ"
+    );
     let columns = version["additionalPrinterColumns"].as_array().unwrap();
     for column in columns {
         let path = column["jsonPath"].as_str().unwrap().trim_start_matches('.');
@@ -118,13 +121,13 @@ fn the_access_request_crd_matches_the_types() {
         version["subresources"]["status"].is_object(),
         "status is a subresource, so a spec writer cannot set it"
     );
-    let phases: Vec<&str> = version["schema"]["openAPIV3Schema"]["properties"]["status"]
-        ["properties"]["phase"]["enum"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let phases: Vec<&str> =
+        version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["phase"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
     let ours: Vec<&str> = kubejit_core::request::Phase::ALL
         .iter()
         .map(|p| p.as_str())
