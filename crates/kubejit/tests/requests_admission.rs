@@ -193,6 +193,42 @@ fn nobody_asks_in_someone_elses_name() {
         .unwrap()
         .stdout;
     assert_eq!(requester, "carol");
+
+    // `kubectl get accessrequests` shows who asked for what, for how long, and where it stands.
+    let out = cp
+        .kubectl_as("carol", &["get", "accessrequests", "-n", &ns])
+        .unwrap();
+    assert!(out.success, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "REQUESTER",
+            "ROLE",
+            "CERTIFICATE-GROUPS",
+            "TTL",
+            "INCIDENT",
+            "PHASE",
+            "EXPIRES-AT",
+            "AGE"
+        ]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..5],
+        ["honest", "carol", "oncall-debug", "1h", "INC-12345"]
+    );
+    let wide = cp
+        .kubectl_as("carol", &["get", "areq", "-n", &ns, "-o", "wide"])
+        .unwrap();
+    assert!(
+        wide.stdout.lines().next().unwrap().contains("REASON"),
+        "{}",
+        wide.stdout
+    );
+    assert!(wide.stdout.contains("checkout latency"), "{}", wide.stdout);
 }
 
 #[test]
@@ -399,4 +435,23 @@ fn nobody_decides_in_someone_elses_name_and_decisions_are_immutable() {
         .unwrap()
         .stdout;
     assert_eq!(decision, "Approve");
+    let out = cp
+        .kubectl_as("oscar", &["get", "accessapprovals", "-n", &ns])
+        .unwrap();
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "REQUEST", "DECISION", "APPROVER", "AGE"]);
+    let row: Vec<&str> = out
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..4], ["oscar", "r", "Approve", "oscar"]);
 }
