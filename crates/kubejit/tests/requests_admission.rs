@@ -455,3 +455,119 @@ fn nobody_decides_in_someone_elses_name_and_decisions_are_immutable() {
         .collect();
     assert_eq!(row[..4], ["oscar", "r", "Approve", "oscar"]);
 }
+
+/// `kubejit request` fills in the requester from a SelfSubjectReview (so admission admits it), and
+/// `kubejit requests` lists what was asked.
+#[test]
+fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
+    let cp = shared();
+    let ns = namespace(cp, "areq-cli");
+    let carol = cp.kubeconfig("carol").unwrap();
+    let carol = carol.to_str().unwrap();
+    let out = support::kubejit(&[
+        "request",
+        "--kubeconfig",
+        carol,
+        "-n",
+        &ns,
+        "--role",
+        "oncall-debug",
+        "--role-kind",
+        "cluster-role",
+        "--group",
+        "oncall-checkout",
+        "--ttl",
+        "1h",
+        "--incident",
+        "INC-12345",
+        "--reason",
+        "checkout latency",
+        "--name",
+        "asked",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("requested {ns}/asked as carol")),
+        "{stdout}"
+    );
+    let stored: Value = serde_json::from_str(
+        &cp.admin(&["get", "accessrequest", "asked", "-n", &ns, "-o", "json"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(stored["spec"]["requester"], identity(cp, "carol"));
+    assert_eq!(
+        stored["spec"]["subjects"],
+        json!({"groups": ["oncall-checkout"]})
+    );
+    assert_eq!(
+        stored["spec"]["role"],
+        json!({"kind": "ClusterRole", "name": "oncall-debug"})
+    );
+    assert_eq!(stored["spec"]["ttl"], "1h");
+
+    // A reason is mandatory; clap refuses before anything is sent.
+    let out = support::kubejit(&["request", "--kubeconfig", carol, "-n", &ns, "--role", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = support::kubejit(&["requests", "--kubeconfig", carol, "-n", &ns]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row,
+        [
+            "asked",
+            "carol",
+            "ClusterRole/oncall-debug",
+            "1h",
+            "INC-12345",
+            "-",
+            "-"
+        ]
+    );
+    let out = support::kubejit(&["requests", "--kubeconfig", carol, "-n", &ns, "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["metadata"]["name"], "asked");
+    assert_eq!(listed["kind"], "AccessRequest");
+
+    // carol may list only where she may ask; an approver sees every namespace.
+    let out = support::kubejit(&["requests", "--kubeconfig", carol, "-A"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to list AccessRequests"));
+    let oscar = cp.kubeconfig("oscar").unwrap();
+    let out = support::kubejit(&[
+        "requests",
+        "--kubeconfig",
+        oscar.to_str().unwrap(),
+        "-A",
+        "-o",
+        "wide",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = table.lines().find(|l| l.starts_with(&ns)).unwrap();
+    assert!(
+        line.contains("group:oncall-checkout") && line.contains("checkout latency"),
+        "{line}"
+    );
+}

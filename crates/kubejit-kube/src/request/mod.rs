@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::NamespaceResourceScope;
+use kube::core::{NamespaceResourceScope, TypeMeta};
 use kubejit_core::request::{
     AccessApprovalSpec, AccessRequestSpec, AccessRequestStatus, ApprovalFacts, Recorded,
     RequestFacts, RequestSpecError,
@@ -19,9 +19,18 @@ use time::OffsetDateTime;
 
 use crate::policy::{GROUP, VERSION};
 
+mod api;
+mod table;
+
+pub use api::{RequestError, create, identity, list, new_request};
+pub use table::{RequestsFormat, render_requests};
+
 /// One AccessRequest as stored in the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessRequest {
+    /// `apiVersion` and `kind`: the apiserver requires them on create.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<TypeMeta>,
     pub metadata: ObjectMeta,
     pub spec: AccessRequestSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +40,8 @@ pub struct AccessRequest {
 /// One AccessApproval as stored in the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessApproval {
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<TypeMeta>,
     pub metadata: ObjectMeta,
     pub spec: AccessApprovalSpec,
 }
@@ -65,6 +76,14 @@ macro_rules! namespaced_resource {
 
 namespaced_resource!(AccessRequest, "AccessRequest", "accessrequests");
 namespaced_resource!(AccessApproval, "AccessApproval", "accessapprovals");
+
+/// `apiVersion`/`kind` of `K`, for objects kubejit creates.
+pub fn type_meta<K: kube::Resource<DynamicType = ()>>() -> TypeMeta {
+    TypeMeta {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+    }
+}
 
 /// `metadata.creationTimestamp`, which the apiserver always sets; an object without one (never stored)
 /// counts as created at the epoch, so every deadline derived from it has already passed (fail closed).

@@ -8,6 +8,7 @@ pub mod credential;
 mod grants;
 pub mod kubeconfig;
 mod manifests;
+pub mod requests;
 mod sandbox;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grants(args) => grants::list(args).await,
         Command::Revoke(args) => grants::revoke(*args).await,
         Command::Extend(args) => grants::extend(*args).await,
+        Command::Request(args) => requests::request(*args).await,
+        Command::Requests(args) => requests::list(args).await,
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),
