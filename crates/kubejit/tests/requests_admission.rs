@@ -339,6 +339,21 @@ fn only_the_requester_withdraws() {
         "carol withdraws her own request: {}",
         out.stderr
     );
+
+    // The fence must not wedge namespace deletion: Kubernetes' namespace controller (impersonated
+    // here; the test control plane's controller manager does not empty namespaces) deletes a
+    // requester's request like any other object.
+    honest_request(cp, &ns, "left-behind");
+    let namespace_controller = "--as=system:serviceaccount:kube-system:namespace-controller";
+    let out = cp.admin(&[
+        "delete",
+        "accessrequest",
+        "left-behind",
+        "-n",
+        &ns,
+        namespace_controller,
+    ]);
+    assert!(out.is_ok(), "{out:?}");
 }
 
 fn approval(ns: &str, name: &str, uid: &str, approver: Value) -> Value {
