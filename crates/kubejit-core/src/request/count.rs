@@ -110,7 +110,25 @@ pub fn tally(request: &RequestFacts, quorum: Quorum<'_>, approvals: &[ApprovalFa
             at: approval.created_at,
         });
     }
+    out.records = bounded(out.records);
     out
+}
+
+/// The most approval records `status.approvals` holds (the CRD's `maxItems`).
+pub const MAX_RECORDED_APPROVALS: usize = 64;
+
+/// Keeps the record within the CRD's bound, so a flood of approvals can never make the status
+/// unwritable: the ones that counted first, then the earliest others; in time order.
+fn bounded(records: Vec<ApprovalRecord>) -> Vec<ApprovalRecord> {
+    if records.len() <= MAX_RECORDED_APPROVALS {
+        return records;
+    }
+    let (mut kept, others): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r.counted);
+    kept.truncate(MAX_RECORDED_APPROVALS);
+    let room = MAX_RECORDED_APPROVALS.saturating_sub(kept.len());
+    kept.extend(others.into_iter().take(room));
+    kept.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
+    kept
 }
 
 fn count_reached(count: usize, quorum: Quorum<'_>) -> bool {

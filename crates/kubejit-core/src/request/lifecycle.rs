@@ -112,7 +112,7 @@ impl RequestVerdict {
         Self {
             phase,
             reason,
-            message: message.into(),
+            message: bounded(message.into()),
             authorized: None,
             approvals: Vec::new(),
             approved_at: None,
@@ -128,6 +128,22 @@ impl RequestVerdict {
         v.action = revoke_if(rec.granted);
         v
     }
+}
+
+/// The longest `status.message` the CRD accepts, in characters.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// Messages quote policy refusals and names; cut to what the CRD accepts so the status stays writable.
+fn bounded(message: String) -> String {
+    if message.chars().count() <= MAX_MESSAGE {
+        return message;
+    }
+    let mut cut: String = message
+        .chars()
+        .take(MAX_MESSAGE.saturating_sub(1))
+        .collect();
+    cut.push('…');
+    cut
 }
 
 fn revoke_if(granted: bool) -> RequestAction {
@@ -353,4 +369,18 @@ fn after(start: OffsetDateTime, ttl: Ttl) -> OffsetDateTime {
         .checked_add(time::Duration::seconds(secs))
         .unwrap_or(start);
     end.replace_nanosecond(0).unwrap_or(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_fit_the_crd() {
+        assert_eq!(bounded("short".into()), "short");
+        let long = bounded("é".repeat(MAX_MESSAGE + 1));
+        assert_eq!(long.chars().count(), MAX_MESSAGE);
+        assert!(long.ends_with('…'));
+        assert_eq!(bounded("x".repeat(MAX_MESSAGE)).len(), MAX_MESSAGE);
+    }
 }

@@ -14,7 +14,7 @@ mod spec;
 mod tests;
 
 pub use authorize::{Authorized, NotAllowed, authorize};
-pub use count::{ApprovalIgnored, Quorum, Tally, tally};
+pub use count::{ApprovalIgnored, MAX_RECORDED_APPROVALS, Quorum, Tally, tally};
 pub use facts::{
     ApprovalFacts, CERTIFICATE_REQUEST_NAMESPACE, RequestFacts, RequestSpecError, Target,
 };

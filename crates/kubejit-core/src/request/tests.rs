@@ -247,6 +247,31 @@ fn the_record_says_why_each_approval_did_or_did_not_count() {
     );
 }
 
+/// A flood of approvals cannot make the status unwritable (the CRD holds 64), nor hide the ones
+/// that counted.
+#[test]
+fn the_approval_record_is_bounded_and_keeps_what_counted() {
+    let mut approvals: Vec<ApprovalFacts> = (0..100)
+        .map(|i| approval("mallory", &[], Approve, i))
+        .collect();
+    approvals.push(approval("oscar", &[], Approve, 500));
+    let v = decide_request(
+        &request("payments"),
+        &policies(),
+        &approvals,
+        rec(None, None, false),
+        secs(501),
+    );
+    assert_eq!(v.phase, Phase::Approved);
+    assert_eq!(v.approvals.len(), MAX_RECORDED_APPROVALS);
+    assert!(
+        v.approvals
+            .iter()
+            .any(|r| r.approver == "oscar" && r.counted)
+    );
+    assert!(v.approvals.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
 #[test]
 fn withdrawal_ends_the_request_and_revokes() {
     let mut r = request("payments");
