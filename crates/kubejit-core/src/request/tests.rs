@@ -435,7 +435,55 @@ fn recorded() -> impl Strategy<Value = Recorded> {
     })
 }
 
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        "[a-z0-9:-]{1,12}",
+        "\\PC{0,20}",
+        Just("system:masters".to_owned()),
+        Just("1h".to_owned()),
+    ]
+}
+
+prop_compose! {
+    fn arbitrary_spec()(
+        user in text(), groups in proptest::collection::vec(text(), 0..3),
+        users in proptest::collection::vec(text(), 0..3),
+        subject_groups in proptest::collection::vec(text(), 0..3),
+        role in proptest::option::of(text()), cert in proptest::collection::vec(text(), 0..3),
+        ttl in proptest::option::of(text()), reason in text(),
+    ) -> AccessRequestSpec {
+        AccessRequestSpec {
+            requester: IdentitySpec { username: user, groups },
+            subjects: Some(crate::policy::SubjectsSpec { users, groups: subject_groups }),
+            role: role.map(|name| crate::policy::RoleRefSpec { kind: crate::policy::RoleKind::Role, name }),
+            certificate_groups: cert,
+            ttl,
+            incident: None,
+            reason,
+        }
+    }
+}
+
 proptest! {
+    /// Whatever a request holds, parsing never panics, and what parses names one target and at
+    /// least one subject; deciding it never panics either.
+    #[test]
+    fn arbitrary_specs_parse_safely(spec in arbitrary_spec(), ns in prop_oneof![Just("payments"), Just(CERTIFICATE_REQUEST_NAMESPACE), Just("Bad NS")]) {
+        match RequestFacts::parse(ns, UID, T0, false, &spec) {
+            Ok(facts) => {
+                prop_assert!(!facts.subjects.is_empty());
+                prop_assert_eq!(spec.role.is_some(), matches!(facts.target, Target::Role { .. }));
+                let v = decide_request(&facts, &policies(), &[], Recorded::default(), T0);
+                prop_assert!(!matches!(v.phase, Phase::Active));
+            }
+            Err(e) => {
+                let v = decide_malformed(&e, Recorded::default());
+                prop_assert_eq!(v.phase, Phase::Denied);
+            }
+        }
+    }
+
     /// No set of approvals by the requester or the request's subjects ever approves a Manual request.
     #[test]
     fn self_interested_approvals_never_grant(
