@@ -586,3 +586,89 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
         "{line}"
     );
 }
+
+/// `kubejit approve|deny` records a decision in the caller's name, tied to the request's uid; a
+/// requester, who holds no create on approvals, cannot.
+#[test]
+fn kubejit_approve_and_deny_record_decisions_in_your_name() {
+    let cp = shared();
+    let ns = namespace(cp, "areq-decide");
+    let uid = honest_request(cp, &ns, "r");
+    let oscar = cp.kubeconfig("oscar").unwrap();
+    let oscar = oscar.to_str().unwrap();
+    let out = support::kubejit(&[
+        "approve",
+        "r",
+        "-n",
+        &ns,
+        "--kubeconfig",
+        oscar,
+        "--comment",
+        "matches INC-12345",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("approved {ns}/r as oscar")),
+        "{stdout}"
+    );
+    let out = support::kubejit(&["deny", "r", "-n", &ns, "--kubeconfig", oscar]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let list: Value = serde_json::from_str(
+        &cp.admin(&["get", "accessapprovals", "-n", &ns, "-o", "json"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut decisions: Vec<(String, String, String, Value)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let s = &a["spec"];
+            (
+                s["decision"].as_str().unwrap().to_owned(),
+                s["requestUID"].as_str().unwrap().to_owned(),
+                s["request"].as_str().unwrap().to_owned(),
+                s["approver"].clone(),
+            )
+        })
+        .collect();
+    decisions.sort_by(|a, b| a.0.cmp(&b.0));
+    let me = identity(cp, "oscar");
+    assert_eq!(
+        decisions,
+        [
+            ("Approve".into(), uid.clone(), "r".into(), me.clone()),
+            ("Deny".into(), uid, "r".into(), me),
+        ]
+    );
+
+    let carol = cp.kubeconfig("carol").unwrap();
+    let out = support::kubejit(&[
+        "approve",
+        "r",
+        "-n",
+        &ns,
+        "--kubeconfig",
+        carol.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("failed to record the decision") && stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    let out = support::kubejit(&["approve", "missing", "-n", &ns, "--kubeconfig", oscar]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to read AccessRequest"));
+}

@@ -4,9 +4,11 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use kubejit_core::request::{AccessRequestSpec, IdentitySpec};
+use kubejit_core::request::{
+    AccessApprovalSpec, AccessRequestSpec, ApprovalDecision, IdentitySpec,
+};
 
-use super::AccessRequest;
+use super::{AccessApproval, AccessRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
@@ -17,6 +19,20 @@ pub enum RequestError {
     #[error("failed to create the AccessRequest in namespace {namespace}")]
     Create {
         namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to read AccessRequest {namespace}/{name}")]
+    Get {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to record the decision on AccessRequest {namespace}/{name}")]
+    Decide {
+        namespace: String,
+        name: String,
         #[source]
         source: kube::Error,
     },
@@ -107,4 +123,48 @@ pub async fn list(
         key(a).cmp(&key(b))
     });
     Ok(items)
+}
+
+/// Records `decision` on the request `namespace/name` as an AccessApproval in the caller's name,
+/// tied to the request's uid (a re-created request of the same name does not inherit it).
+pub async fn decide(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    decision: ApprovalDecision,
+    comment: Option<String>,
+) -> Result<AccessApproval, RequestError> {
+    let requests: Api<AccessRequest> = Api::namespaced(client.clone(), namespace);
+    let request = requests
+        .get(name)
+        .await
+        .map_err(|source| RequestError::Get {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        })?;
+    let approval = AccessApproval {
+        types: Some(super::type_meta::<AccessApproval>()),
+        metadata: ObjectMeta {
+            namespace: Some(namespace.to_owned()),
+            generate_name: Some(format!("{name}-")),
+            ..ObjectMeta::default()
+        },
+        spec: AccessApprovalSpec {
+            request: name.to_owned(),
+            request_uid: request.metadata.uid.unwrap_or_default(),
+            decision,
+            comment,
+            approver: identity(client).await?,
+        },
+    };
+    let approvals: Api<AccessApproval> = Api::namespaced(client.clone(), namespace);
+    approvals
+        .create(&PostParams::default(), &approval)
+        .await
+        .map_err(|source| RequestError::Decide {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        })
 }

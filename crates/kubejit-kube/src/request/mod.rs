@@ -22,7 +22,7 @@ use crate::policy::{GROUP, VERSION};
 mod api;
 mod table;
 
-pub use api::{RequestError, create, identity, list, new_request};
+pub use api::{RequestError, create, decide, identity, list, new_request};
 pub use table::{RequestsFormat, render_requests};
 
 /// One AccessRequest as stored in the cluster.

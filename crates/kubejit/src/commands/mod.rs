@@ -13,6 +13,8 @@ mod sandbox;
 
 use std::process::ExitCode;
 
+use kubejit_core::request::ApprovalDecision;
+
 use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -33,6 +35,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Extend(args) => grants::extend(*args).await,
         Command::Request(args) => requests::request(*args).await,
         Command::Requests(args) => requests::list(args).await,
+        Command::Approve(args) => requests::decide(args, ApprovalDecision::Approve).await,
+        Command::Deny(args) => requests::decide(args, ApprovalDecision::Deny).await,
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),

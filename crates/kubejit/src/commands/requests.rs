@@ -1,4 +1,5 @@
-//! `kubejit request` and `kubejit requests`: ask for access through an AccessRequest, and list them.
+//! `kubejit request`, `requests`, `approve` and `deny`: ask for access through an AccessRequest, list
+//! them, and record a decision as an AccessApproval.
 //!
 //! The requester is whoever the apiserver says you are (SelfSubjectReview), which is also what
 //! admission checks; the decision is the controller's, under AccessPolicy (docs/requests.md).
@@ -6,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, ValueEnum};
-use kubejit_core::request::{AccessRequestSpec, CERTIFICATE_REQUEST_NAMESPACE};
+use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, CERTIFICATE_REQUEST_NAMESPACE};
 use kubejit_core::{
     GroupName, NamespaceName, ObjectName, Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl,
     UserName,
@@ -81,6 +82,51 @@ pub struct RequestsArgs {
     /// Output format (default: a table).
     #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum)]
     pub output: Option<RequestsOutput>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The AccessRequest's name (see `kubejit requests`).
+    #[arg(env = "KUBEJIT_REQUEST", value_parser = parse_name)]
+    pub request: ObjectName,
+    /// Namespace of the request (default: the kubeconfig context's namespace).
+    #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
+    pub namespace: Option<NamespaceName>,
+    /// Why, for the requester and the record.
+    #[arg(long, env = "KUBEJIT_COMMENT", value_parser = Reason::parse)]
+    pub comment: Option<Reason>,
+}
+
+/// `kubejit approve` / `kubejit deny`: whether the decision counts (listed approver, not the
+/// requester, not a subject) is the controller's call under the policy.
+pub async fn decide(args: DecideArgs, decision: ApprovalDecision) -> anyhow::Result<ExitCode> {
+    let client = kubejit_kube::build_client(&args.client.options()).await?;
+    let namespace = args.namespace.as_ref().map_or_else(
+        || client.default_namespace().to_owned(),
+        |ns| ns.as_str().to_owned(),
+    );
+    let comment = args.comment.as_ref().map(|c| c.as_str().to_owned());
+    let approval = request::decide(
+        &client,
+        &namespace,
+        args.request.as_str(),
+        decision,
+        comment,
+    )
+    .await?;
+    let verb = match decision {
+        ApprovalDecision::Approve => "approved",
+        ApprovalDecision::Deny => "denied",
+    };
+    println!(
+        "{verb} {namespace}/{} as {} (recorded as AccessApproval {}); the policy decides whether it counts",
+        args.request,
+        approval.spec.approver.username,
+        approval.metadata.name.as_deref().unwrap_or_default(),
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
