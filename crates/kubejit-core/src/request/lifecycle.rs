@@ -255,10 +255,12 @@ fn judge(
     rec: Recorded,
     now: OffsetDateTime,
 ) -> RequestVerdict {
+    let first_look = rec.phase.is_none_or(|p| p == Phase::Pending) && !rec.granted;
     let approved_at = rec.approved_at.or(match authorized.approval {
-        // Auto: approved at the controller's first look; a status that lost the instant falls
-        // back to the earliest possible one, so the TTL can never be stretched.
-        Approval::Auto if rec.phase.is_none_or(|p| p == Phase::Pending) => Some(now),
+        // Auto: approved at the controller's first look. A record that lost the instant (access
+        // exists, or status says approved) falls back to the earliest possible one, so the TTL
+        // can never be stretched.
+        Approval::Auto if first_look => Some(now),
         Approval::Auto => Some(request.created_at),
         Approval::Manual { .. } => tally.quorum_at,
     });

@@ -143,6 +143,7 @@ fn the_state_machine_table() {
         ("the binding vanished early", "payments", vec![oscar.clone()], rec(Some(Phase::Active), Some(60), false), 100, Phase::Revoked, PhaseReason::AccessRemoved, "none"),
         ("approvals deleted after approval", "payments", vec![], rec(Some(Phase::Active), None, true), 100, Phase::Revoked, PhaseReason::ApprovalsLost, "revoke"),
         ("a rule without approval is Auto", "auto", vec![], fresh, 10, Phase::Approved, PhaseReason::AutoApproved, "grant"),
+        ("auto, status lost while the access exists: no longer life", "auto", vec![], rec(None, None, true), 10, Phase::Active, PhaseReason::Granted, "none"),
         ("auto ignores approvals", "auto", vec![approval("olga", &[], Deny, 5)], fresh, 10, Phase::Approved, PhaseReason::AutoApproved, "grant"),
         ("a namespace no rule covers", "elsewhere", vec![oscar.clone()], fresh, 61, Phase::Denied, PhaseReason::NotAllowed, "none"),
         ("terminal phases stay", "payments", vec![oscar.clone()], rec(Some(Phase::TimedOut), None, false), 61, Phase::TimedOut, PhaseReason::AlreadyEnded, "none"),
@@ -196,6 +197,20 @@ fn the_ttl_counts_from_the_approval_not_the_request() {
         Some(secs(3600)),
         "requeue at the timeout"
     );
+}
+
+/// A status that lost its record while the access exists (a break-glass edit) never lengthens an
+/// Auto grant: the TTL then counts from the request's creation.
+#[test]
+fn a_lost_record_never_lengthens_access() {
+    let v = decide_request(
+        &request("auto"),
+        &policies(),
+        &[],
+        rec(None, None, true),
+        secs(600),
+    );
+    assert_eq!(v.expires_at, Some(secs(1800)));
 }
 
 /// Once recorded, approvedAt does not move: a restarted controller grants the same deadline.

@@ -33,8 +33,21 @@ pub struct AccessRequest {
     pub types: Option<TypeMeta>,
     pub metadata: ObjectMeta,
     pub spec: AccessRequestSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read leniently: a status kubejit cannot read (a break-glass edit the schema still allowed)
+    /// is treated as absent rather than failing the whole list and stalling the controller.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_status"
+    )]
     pub status: Option<AccessRequestStatus>,
+}
+
+fn lenient_status<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<AccessRequestStatus>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// One AccessApproval as stored in the cluster.

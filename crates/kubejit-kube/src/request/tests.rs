@@ -196,3 +196,14 @@ fn facts_read_the_apiserver_timestamps() {
     assert_eq!(recorded.phase, Some(kubejit_core::request::Phase::Active));
     assert!(recorded.approved_at.is_some());
 }
+
+/// A status the schema allows but kubejit cannot read makes only that status unknown; the object
+/// (and so the list it is in) still reads.
+#[test]
+fn an_unreadable_status_does_not_fail_the_object() {
+    let mut value = full_request();
+    value["status"]["approvedAt"] = json!("2030-01-02 10:00:00");
+    let request: AccessRequest = serde_json::from_value(value).unwrap();
+    assert!(request.status.is_none());
+    assert_eq!(request.spec.requester.username, "carol");
+}
