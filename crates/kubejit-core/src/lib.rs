@@ -20,6 +20,7 @@ pub mod incident;
 pub mod names;
 pub mod policy;
 pub mod reason;
+pub mod request;
 pub mod role;
 pub mod subject;
 pub mod text;

@@ -2,7 +2,7 @@
 //! without a checkout: `kubejit manifests install | kubectl apply -f -`.
 
 /// Every file of `deploy/kustomization.yaml`, in its order (a test keeps the two in step).
-pub const MANIFESTS: [(&str, &str); 9] = [
+pub const MANIFESTS: [(&str, &str); 12] = [
     (
         "namespace.yaml",
         include_str!("../../../deploy/namespace.yaml"),
@@ -10,6 +10,14 @@ pub const MANIFESTS: [(&str, &str); 9] = [
     (
         "crds/accesspolicies.kubejit.dev.yaml",
         include_str!("../../../deploy/crds/accesspolicies.kubejit.dev.yaml"),
+    ),
+    (
+        "crds/accessrequests.kubejit.dev.yaml",
+        include_str!("../../../deploy/crds/accessrequests.kubejit.dev.yaml"),
+    ),
+    (
+        "crds/accessapprovals.kubejit.dev.yaml",
+        include_str!("../../../deploy/crds/accessapprovals.kubejit.dev.yaml"),
     ),
     (
         "rbac/controller.yaml",
@@ -34,6 +42,10 @@ pub const MANIFESTS: [(&str, &str); 9] = [
     (
         "admission/grant-annotations.yaml",
         include_str!("../../../deploy/admission/grant-annotations.yaml"),
+    ),
+    (
+        "admission/requests.yaml",
+        include_str!("../../../deploy/admission/requests.yaml"),
     ),
     (
         "controller/deployment.yaml",

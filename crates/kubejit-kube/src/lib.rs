@@ -10,6 +10,7 @@ pub mod manifests;
 pub mod output;
 pub mod permissions;
 pub mod policy;
+pub mod request;
 
 pub use audit_trail::{AuditGuard, AuditOptions, AuditTrailError, TrailOptions, open_audit};
 pub use binding::{Binding, GrantView};
@@ -17,3 +18,4 @@ pub use client::{ClientError, ClientOptions, build_client};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};
 pub use permissions::{Needed, PermissionError, check as check_permissions, whoami};
+pub use request::{AccessApproval, AccessRequest};

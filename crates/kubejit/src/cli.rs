@@ -48,6 +48,14 @@ pub enum Command {
     Revoke(Box<RevokeArgs>),
     /// Move a grant's deadline to now + --ttl, within the policy cap.
     Extend(Box<ExtendArgs>),
+    /// Ask for access through an AccessRequest: a role in a namespace, or certificate groups.
+    Request(Box<crate::commands::requests::RequestArgs>),
+    /// List AccessRequests with their requester, access, TTL, incident and phase.
+    Requests(crate::commands::requests::RequestsArgs),
+    /// Approve an AccessRequest (recorded as an AccessApproval in your name).
+    Approve(crate::commands::requests::DecideArgs),
+    /// Deny an AccessRequest, or revoke one already approved (an AccessApproval in your name).
+    Deny(crate::commands::requests::DecideArgs),
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
     /// kubectl exec credential plugin: a short-lived client certificate for the requested groups.

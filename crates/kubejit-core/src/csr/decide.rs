@@ -318,7 +318,7 @@ fn choose(allowed: Vec<(&NamedPolicy, Allowed)>) -> Option<Decision> {
             ),
             allowed,
         },
-        Approval::Manual { approvers } => Decision::Pending {
+        Approval::Manual { approvers, .. } => Decision::Pending {
             message: format!(
                 "{} (matched {}) requires manual approval by {approvers}, by someone other than {}: {summary}",
                 policy.scope(),

@@ -6,7 +6,8 @@ mod spec;
 mod tests;
 
 pub use model::{
-    AccessPolicy, Approval, GrantRule, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
+    AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule,
+    MAX_APPROVAL_TIMEOUT, MAX_APPROVALS, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
 };
 pub use spec::{
     AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,

@@ -40,9 +40,24 @@ pub enum Approval {
     /// The controller approves as soon as every rule holds.
     Auto,
     /// The controller leaves the CSR pending; one of `approvers` (never the requester, enforced by an
-    /// admission policy) approves with `kubectl certificate approve`.
-    Manual { approvers: Subjects },
+    /// admission policy) approves with `kubectl certificate approve`. An AccessRequest under this
+    /// rule needs `approvals` distinct eligible approvers within `timeout` of its creation.
+    Manual {
+        approvers: Subjects,
+        approvals: u32,
+        timeout: Ttl,
+    },
 }
+
+/// Approvals an AccessRequest needs when a Manual rule does not say.
+pub const DEFAULT_APPROVALS: u32 = 1;
+/// More distinct approvers than this is a typo, and a request nobody can ever satisfy.
+pub const MAX_APPROVALS: u32 = 5;
+/// How long a request waits for approvers when a Manual rule does not say: pending access should not
+/// linger past the shift that asked for it.
+pub const DEFAULT_APPROVAL_TIMEOUT: Ttl = Ttl::constant(3600);
+/// The longest a request may wait for approvers (one week).
+pub const MAX_APPROVAL_TIMEOUT: Ttl = Ttl::constant(7 * 24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRule {
@@ -53,6 +68,8 @@ pub struct GrantRule {
     pub max_ttl: Ttl,
     pub default_ttl: Option<Ttl>,
     pub incident: IncidentRule,
+    /// Who approves an AccessRequest under this rule (`Auto` when the rule does not say).
+    pub approval: Approval,
 }
 
 /// `roleRef` of a grant's RoleBinding.
@@ -100,6 +117,12 @@ pub enum PolicyProblem {
     ApproversWithAuto,
     #[error("mode Manual needs approvers (users or groups)")]
     NoApprovers,
+    #[error("approvals and approvalTimeout are only meaningful with mode Manual; remove them")]
+    ManualOptionsWithAuto,
+    #[error("approvals must be between 1 and {max}")]
+    ApprovalCount { max: u32 },
+    #[error("approvalTimeout {timeout} is longer than {max}; pending requests must not linger")]
+    ApprovalTimeoutTooLong { timeout: Ttl, max: Ttl },
 }
 
 type Problem<T> = Result<T, (String, PolicyProblem)>;
@@ -147,7 +170,7 @@ impl AccessPolicy {
         };
         check_default("spec.defaultTTL", default_ttl, max_ttl)?;
         let incident = parse_incident("spec.incident", &spec.incident)?;
-        let approval = parse_approval(&spec.approval)?;
+        let approval = parse_approval("spec.approval", &spec.approval)?;
         let grants = spec
             .grants
             .iter()
@@ -197,6 +220,10 @@ impl GrantRule {
             Some(i) => parse_incident(&format!("{field}.incident"), i)?,
             None => policy_incident.clone(),
         };
+        let approval = match &spec.approval {
+            Some(a) => parse_approval(&format!("{field}.approval"), a)?,
+            None => Approval::Auto,
+        };
         Ok(Self {
             name,
             roles,
@@ -205,6 +232,7 @@ impl GrantRule {
             max_ttl,
             default_ttl,
             incident,
+            approval,
         })
     }
 }
@@ -284,19 +312,19 @@ fn parse_incident(field: &str, spec: &IncidentSpec) -> Problem<IncidentRule> {
     })
 }
 
-fn parse_approval(spec: &ApprovalSpec) -> Problem<Approval> {
+fn parse_approval(field: &str, spec: &ApprovalSpec) -> Problem<Approval> {
+    let approvers_field = format!("{field}.approvers");
     match (spec.mode, &spec.approvers) {
-        (ApprovalMode::Auto, None) => Ok(Approval::Auto),
-        (ApprovalMode::Auto, Some(_)) => Err((
-            "spec.approval.approvers".to_owned(),
-            PolicyProblem::ApproversWithAuto,
-        )),
-        (ApprovalMode::Manual, None) => Err((
-            "spec.approval.approvers".to_owned(),
-            PolicyProblem::NoApprovers,
-        )),
+        (ApprovalMode::Auto, None) => {
+            if spec.approvals.is_some() || spec.approval_timeout.is_some() {
+                return Err((field.to_owned(), PolicyProblem::ManualOptionsWithAuto));
+            }
+            Ok(Approval::Auto)
+        }
+        (ApprovalMode::Auto, Some(_)) => Err((approvers_field, PolicyProblem::ApproversWithAuto)),
+        (ApprovalMode::Manual, None) => Err((approvers_field, PolicyProblem::NoApprovers)),
         (ApprovalMode::Manual, Some(a)) => {
-            let approvers = parse_subjects("spec.approval.approvers", a).map_err(|(f, p)| {
+            let approvers = parse_subjects(&approvers_field, a).map_err(|(f, p)| {
                 (
                     f,
                     if p == PolicyProblem::NoSubjects {
@@ -306,9 +334,35 @@ fn parse_approval(spec: &ApprovalSpec) -> Problem<Approval> {
                     },
                 )
             })?;
-            Ok(Approval::Manual { approvers })
+            let approvals = spec.approvals.unwrap_or(DEFAULT_APPROVALS);
+            if !(1..=MAX_APPROVALS).contains(&approvals) {
+                let problem = PolicyProblem::ApprovalCount { max: MAX_APPROVALS };
+                return Err((format!("{field}.approvals"), problem));
+            }
+            let timeout = parse_approval_timeout(field, spec.approval_timeout.as_deref())?;
+            Ok(Approval::Manual {
+                approvers,
+                approvals,
+                timeout,
+            })
         }
     }
+}
+
+fn parse_approval_timeout(field: &str, raw: Option<&str>) -> Problem<Ttl> {
+    let field = format!("{field}.approvalTimeout");
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_APPROVAL_TIMEOUT);
+    };
+    let timeout = at(&field, Ttl::parse(raw))?;
+    if timeout > MAX_APPROVAL_TIMEOUT {
+        let problem = PolicyProblem::ApprovalTimeoutTooLong {
+            timeout,
+            max: MAX_APPROVAL_TIMEOUT,
+        };
+        return Err((field, problem));
+    }
+    Ok(timeout)
 }
 
 fn check_unique_rule_names(grants: &[GrantRule]) -> Problem<()> {

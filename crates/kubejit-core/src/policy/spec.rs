@@ -56,7 +56,8 @@ pub struct IncidentSpec {
     pub max_length: Option<u32>,
 }
 
-/// `approval: {mode: Auto}` or `approval: {mode: Manual, approvers: {users: [...], groups: [...]}}`.
+/// `approval: {mode: Auto}` or `approval: {mode: Manual, approvers: {users: [...], groups: [...]},
+/// approvals: 2, approvalTimeout: 1h}`.
 /// A flat struct rather than a tagged enum so the CRD schema stays a plain object CEL can validate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -64,6 +65,13 @@ pub struct ApprovalSpec {
     pub mode: ApprovalMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approvers: Option<SubjectsSpec>,
+    /// How many distinct approvers an AccessRequest needs (Manual only; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<u32>,
+    /// How long an AccessRequest may wait for approvals before it is closed as TimedOut (Manual only;
+    /// default 1h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +101,11 @@ pub struct GrantRuleSpec {
     /// Overrides the policy's `incident` rule for this grant rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<IncidentSpec>,
+    /// Who must approve an AccessRequest under this rule. Absent: `Auto`, which is what a grant rule
+    /// meant before AccessRequests existed (a listed requester obtains the grant without a second
+    /// person). The policy-level `approval` governs certificates only and is not inherited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalSpec>,
 }
 
 /// A role a grant's RoleBinding may reference.

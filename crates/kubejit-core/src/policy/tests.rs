@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::subject::{Subjects, UserName};
 use crate::testutil::policy;
 
 fn base() -> Value {
@@ -203,6 +204,56 @@ fn malformed_policies_are_refused_with_the_field() {
             "longer than maxTTL",
         ),
         (
+            "auto with an approval count",
+            with(&["approval", "approvals"], json!(2)),
+            "spec.approval: approvals and approvalTimeout are only meaningful with mode Manual",
+        ),
+        (
+            "zero approvals",
+            with(
+                &["approval"],
+                json!({"mode": "Manual", "approvers": {"users": ["oscar"]}, "approvals": 0}),
+            ),
+            "spec.approval.approvals: approvals must be between 1 and 5",
+        ),
+        (
+            "too many approvals",
+            with(
+                &["approval"],
+                json!({"mode": "Manual", "approvers": {"users": ["oscar"]}, "approvals": 6}),
+            ),
+            "between 1 and 5",
+        ),
+        (
+            "approval timeout above a week",
+            with(
+                &["approval"],
+                json!({"mode": "Manual", "approvers": {"users": ["oscar"]}, "approvalTimeout": "200h"}),
+            ),
+            "spec.approval.approvalTimeout: approvalTimeout 8days 8h is longer",
+        ),
+        (
+            "approval timeout garbage",
+            with(
+                &["approval"],
+                json!({"mode": "Manual", "approvers": {"users": ["oscar"]}, "approvalTimeout": "soon"}),
+            ),
+            "spec.approval.approvalTimeout",
+        ),
+        (
+            "grant rule manual without approvers",
+            with(&["grants", "0", "approval"], json!({"mode": "Manual"})),
+            "spec.grants[0].approval.approvers: mode Manual needs approvers",
+        ),
+        (
+            "grant rule auto with timeout",
+            with(
+                &["grants", "0", "approval"],
+                json!({"mode": "Auto", "approvalTimeout": "1h"}),
+            ),
+            "spec.grants[0].approval: approvals and approvalTimeout",
+        ),
+        (
             "grant bad rule name",
             with(&["grants", "0", "name"], json!("Debug Rule")),
             "spec.grants[0].name",
@@ -247,8 +298,57 @@ fn manual_approval_keeps_approvers() {
         ),
     );
     match p.policy.approval {
-        Approval::Manual { approvers } => assert_eq!(approvers.groups.len(), 1),
+        Approval::Manual { approvers, .. } => assert_eq!(approvers.groups.len(), 1),
         Approval::Auto => panic!("expected manual"),
+    }
+}
+
+/// Policies written before AccessRequests keep their meaning: a grant rule without `approval` is
+/// Auto (a listed requester gets the grant alone, as with `kubejit grant`), and it does not inherit
+/// the policy's certificate approval.
+#[test]
+fn grant_rules_without_approval_stay_auto() {
+    let spec = with(
+        &["approval"],
+        json!({"mode": "Manual", "approvers": {"groups": ["sre-leads"]}}),
+    );
+    let p = policy("old", spec);
+    assert_eq!(p.policy.grants[0].approval, Approval::Auto);
+}
+
+#[test]
+fn manual_approval_defaults_to_one_approver_within_an_hour() {
+    let rule = json!({"mode": "Manual", "approvers": {"users": ["oscar"]}});
+    let p = policy("m", with(&["grants", "0", "approval"], rule));
+    assert_eq!(
+        p.policy.grants[0].approval,
+        Approval::Manual {
+            approvers: Subjects {
+                users: [UserName::parse("oscar").unwrap()].into(),
+                groups: Default::default(),
+            },
+            approvals: 1,
+            timeout: crate::Ttl::parse("1h").unwrap(),
+        }
+    );
+    let rule = json!({"mode": "Manual", "approvers": {"users": ["oscar", "olga"]},
+                      "approvals": 2, "approvalTimeout": "168h"});
+    let p = policy("m", with(&["grants", "0", "approval"], rule));
+    match &p.policy.grants[0].approval {
+        Approval::Manual {
+            approvals, timeout, ..
+        } => {
+            assert_eq!(*approvals, 2);
+            assert_eq!(*timeout, MAX_APPROVAL_TIMEOUT);
+        }
+        Approval::Auto => panic!("expected manual"),
+    }
+}
+
+#[test]
+fn approval_constants_are_valid_ttls() {
+    for t in [DEFAULT_APPROVAL_TIMEOUT, MAX_APPROVAL_TIMEOUT] {
+        assert_eq!(crate::Ttl::from_secs(t.as_secs()), Ok(t));
     }
 }
 

@@ -7,9 +7,12 @@ pub mod credential;
 mod grants;
 pub mod kubeconfig;
 mod manifests;
+pub mod requests;
 mod sandbox;
 
 use std::process::ExitCode;
+
+use kubejit_core::request::ApprovalDecision;
 
 use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand};
 
@@ -29,6 +32,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Grants(args) => grants::list(args).await,
         Command::Revoke(args) => grants::revoke(*args).await,
         Command::Extend(args) => grants::extend(*args).await,
+        Command::Request(args) => requests::request(*args).await,
+        Command::Requests(args) => requests::list(args).await,
+        Command::Approve(args) => requests::decide(args, ApprovalDecision::Approve).await,
+        Command::Deny(args) => requests::decide(args, ApprovalDecision::Deny).await,
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),

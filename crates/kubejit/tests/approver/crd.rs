@@ -8,6 +8,9 @@ fn policy(name: &str, spec: &str) -> String {
     )
 }
 
+/// A grant rule to append to [`GOOD`] (then its `approval`, indented by four).
+const GRANT_RULE: &str = "  grants:\n  - name: debug\n    roles: [{kind: Role, name: oncall-debug}]\n    namespaces: [payments]\n    subjects: {groups: [oncall-payments]}\n    maxTTL: 1h\n";
+
 const GOOD: &str = "  requesters: {groups: [oncall-payments]}\n  certificateGroups: [kubejit:payments]\n  maxTTL: 1h\n  approval: {mode: Auto}\n";
 
 /// Server-side dry run: the apiserver validates exactly as for a real apply, and nothing is stored.
@@ -33,6 +36,19 @@ fn kubectl_apply_rejects_bad_policy() {
     let (cp, _) = setup();
     let ok = dry_run_apply(cp, &policy("approver-test-crd-ok", GOOD));
     assert!(ok.success, "a good policy applies: {}", ok.stderr);
+    let with_approvals = format!(
+        "{}{GRANT_RULE}    approval: {{mode: Manual, approvers: {{users: [oscar]}}, approvals: 1}}\n",
+        GOOD.replace(
+            "{mode: Auto}",
+            "{mode: Manual, approvers: {groups: [kubejit-approvers]}, approvals: 2, approvalTimeout: 4h}"
+        )
+    );
+    let ok = dry_run_apply(cp, &policy("approver-test-crd-ok", &with_approvals));
+    assert!(
+        ok.success,
+        "approvals and a rule approval apply: {}",
+        ok.stderr
+    );
     let bad = [
         (
             "maxTTL: 5m",
@@ -88,6 +104,32 @@ fn kubectl_apply_rejects_bad_policy() {
             "unknown mode",
             GOOD.replace("{mode: Auto}", "{mode: Sometimes}"),
             "spec.approval.mode",
+        ),
+        (
+            "approvals with Auto",
+            GOOD.replace("{mode: Auto}", "{mode: Auto, approvals: 2}"),
+            "approvals and approvalTimeout are only meaningful with mode Manual",
+        ),
+        (
+            "six approvals",
+            GOOD.replace(
+                "{mode: Auto}",
+                "{mode: Manual, approvers: {users: [oscar]}, approvals: 6}",
+            ),
+            "spec.approval.approvals",
+        ),
+        (
+            "an approval timeout over a week",
+            GOOD.replace(
+                "{mode: Auto}",
+                "{mode: Manual, approvers: {users: [oscar]}, approvalTimeout: 200h}",
+            ),
+            "approvalTimeout must be positive and at most 168h",
+        ),
+        (
+            "a Manual grant rule without approvers",
+            format!("{GOOD}{GRANT_RULE}    approval: {{mode: Manual}}\n"),
+            "a Manual approval needs approvers",
         ),
         (
             "missing maxTTL",

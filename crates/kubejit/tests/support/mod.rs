@@ -96,10 +96,38 @@ pub fn install_kubejit(cp: &kubejit_testenv::ControlPlane) {
             "wait",
             "--for=condition=Established",
             "crd/accesspolicies.kubejit.dev",
+            "crd/accessrequests.kubejit.dev",
+            "crd/accessapprovals.kubejit.dev",
         ])
         .unwrap();
         wait_for_grant_admission(cp);
+        wait_for_request_admission(cp);
     });
+}
+
+/// Like [`wait_for_grant_admission`], for the AccessRequest policies: waits until a server-side dry
+/// run of a request in someone else's name (by the admin, whom no exception covers) is refused by
+/// kubejit-request-requester.
+fn wait_for_request_admission(cp: &kubejit_testenv::ControlPlane) {
+    let probe = serde_json::json!({
+        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessRequest",
+        "metadata": {"name": "kubejit-admission-probe", "namespace": "kubejit-system"},
+        "spec": {"requester": {"username": "nobody"}, "reason": "admission probe",
+                 "role": {"kind": "ClusterRole", "name": "oncall-debug"}},
+    })
+    .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.json");
+    std::fs::write(&file, probe).unwrap();
+    let args = ["create", "--dry-run=server", "-f", file.to_str().unwrap()];
+    eventually(
+        std::time::Duration::from_secs(60),
+        "the AccessRequest admission policy to be enforced",
+        || {
+            let refused = cp.admin(&args).err()?.to_string();
+            refused.contains("kubejit-request-requester").then_some(())
+        },
+    );
 }
 
 /// The apiserver loads admission policies through an informer, a moment after they are created:

@@ -1,0 +1,170 @@
+//! Asking and listing: create an AccessRequest with the requester the apiserver reports, list them.
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use kubejit_core::request::{
+    AccessApprovalSpec, AccessRequestSpec, ApprovalDecision, IdentitySpec,
+};
+
+use super::{AccessApproval, AccessRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("failed to learn who you are (SelfSubjectReview)")]
+    Identify(#[source] kube::Error),
+    #[error("the apiserver reported no username for this client")]
+    NoUsername,
+    #[error("failed to create the AccessRequest in namespace {namespace}")]
+    Create {
+        namespace: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to read AccessRequest {namespace}/{name}")]
+    Get {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("failed to record the decision on AccessRequest {namespace}/{name}")]
+    Decide {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "failed to list AccessRequests: check that deploy/ is applied and you may list accessrequests.kubejit.dev"
+    )]
+    List(#[source] kube::Error),
+}
+
+/// The caller exactly as the apiserver authenticates it: what admission compares `spec.requester`
+/// with, so it is asked for, never assembled from local configuration.
+pub async fn identity(client: &Client) -> Result<IdentitySpec, RequestError> {
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = api
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .map_err(RequestError::Identify)?;
+    let info = review
+        .status
+        .and_then(|s| s.user_info)
+        .ok_or(RequestError::NoUsername)?;
+    Ok(IdentitySpec {
+        username: info.username.ok_or(RequestError::NoUsername)?,
+        groups: info.groups.unwrap_or_default(),
+    })
+}
+
+/// A new request object: named `name`, or by the apiserver from `prefix` when `name` is `None`.
+pub fn new_request(
+    namespace: &str,
+    name: Option<&str>,
+    prefix: &str,
+    spec: AccessRequestSpec,
+) -> AccessRequest {
+    AccessRequest {
+        types: Some(super::type_meta::<AccessRequest>()),
+        metadata: ObjectMeta {
+            namespace: Some(namespace.to_owned()),
+            name: name.map(str::to_owned),
+            generate_name: name.is_none().then(|| format!("{prefix}-")),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "kubejit".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: None,
+    }
+}
+
+pub async fn create(
+    client: &Client,
+    request: &AccessRequest,
+) -> Result<AccessRequest, RequestError> {
+    let namespace = request.metadata.namespace.clone().unwrap_or_default();
+    let api: Api<AccessRequest> = Api::namespaced(client.clone(), &namespace);
+    api.create(&PostParams::default(), request)
+        .await
+        .map_err(|source| RequestError::Create { namespace, source })
+}
+
+/// Requests in one namespace, or in all (`None`), sorted by namespace, then creation, then name.
+pub async fn list(
+    client: &Client,
+    namespace: Option<&str>,
+) -> Result<Vec<AccessRequest>, RequestError> {
+    let api: Api<AccessRequest> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut items = api
+        .list(&ListParams::default())
+        .await
+        .map_err(RequestError::List)?
+        .items;
+    items.sort_by(|a, b| {
+        let key = |r: &AccessRequest| {
+            (
+                r.metadata.namespace.clone(),
+                r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                r.metadata.name.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    Ok(items)
+}
+
+/// Records `decision` on the request `namespace/name` as an AccessApproval in the caller's name,
+/// tied to the request's uid (a re-created request of the same name does not inherit it).
+pub async fn decide(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    decision: ApprovalDecision,
+    comment: Option<String>,
+) -> Result<AccessApproval, RequestError> {
+    let requests: Api<AccessRequest> = Api::namespaced(client.clone(), namespace);
+    let request = requests
+        .get(name)
+        .await
+        .map_err(|source| RequestError::Get {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        })?;
+    let approval = AccessApproval {
+        types: Some(super::type_meta::<AccessApproval>()),
+        metadata: ObjectMeta {
+            namespace: Some(namespace.to_owned()),
+            generate_name: Some(format!("{name}-")),
+            ..ObjectMeta::default()
+        },
+        spec: AccessApprovalSpec {
+            request: name.to_owned(),
+            request_uid: request.metadata.uid.unwrap_or_default(),
+            decision,
+            comment,
+            approver: identity(client).await?,
+        },
+    };
+    let approvals: Api<AccessApproval> = Api::namespaced(client.clone(), namespace);
+    approvals
+        .create(&PostParams::default(), &approval)
+        .await
+        .map_err(|source| RequestError::Decide {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            source,
+        })
+}
