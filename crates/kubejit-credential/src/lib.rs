@@ -12,6 +12,7 @@ mod plugin;
 mod request;
 mod secure_fs;
 mod verify;
+mod yaml_tree;
 
 pub use cache::{Cache, CacheKey, CacheLock, CachedCredential};
 pub use error::CredentialError;

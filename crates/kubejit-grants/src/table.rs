@@ -20,7 +20,7 @@ pub fn render_rows(rows: &[GrantRow], format: ListFormat) -> Result<String, Erro
                 format: "json",
                 source: Box::new(e),
             }),
-        ListFormat::Yaml => serde_yaml::to_string(rows).map_err(|e| Error::Render {
+        ListFormat::Yaml => serde_saphyr::to_string(&rows).map_err(|e| Error::Render {
             format: "yaml",
             source: Box::new(e),
         }),

@@ -12,7 +12,7 @@ pub enum OutputFormat {
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("failed to render YAML")]
-    Yaml(#[source] serde_yaml::Error),
+    Yaml(#[source] serde_saphyr::SerializeError),
     #[error("failed to render JSON")]
     Json(#[source] serde_json::Error),
 }
@@ -25,7 +25,7 @@ pub fn render(objects: &[Value], format: OutputFormat) -> Result<String, OutputE
             let mut out = String::new();
             for obj in objects {
                 out.push_str("---\n");
-                out.push_str(&serde_yaml::to_string(obj).map_err(OutputError::Yaml)?);
+                out.push_str(&serde_saphyr::to_string(obj).map_err(OutputError::Yaml)?);
             }
             Ok(out)
         }
