@@ -69,7 +69,8 @@ pub enum CredentialError {
     ParseKubeconfig {
         path: PathBuf,
         #[source]
-        source: serde_saphyr::Error,
+        // Boxed: the parser's error carries a source snippet and would bloat every Result.
+        source: Box<serde_saphyr::Error>,
     },
     #[error("failed to render kubeconfig")]
     RenderKubeconfig(#[source] serde_saphyr::SerializeError),

@@ -271,7 +271,7 @@ fn read_file(path: &Path) -> Result<KubeconfigFile, CredentialError> {
     })?;
     let doc = serde_saphyr::from_str(&text).map_err(|source| CredentialError::ParseKubeconfig {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(KubeconfigFile {
         path: path.to_path_buf(),
