@@ -34,6 +34,7 @@ pub enum Command {
     #[command(subcommand)]
     Manifests(ManifestsCommand),
     /// Run a local sandbox: a real control plane with an on-call Role to try kubejit on.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
     Controller(Box<ControllerArgs>),
@@ -289,6 +290,7 @@ fn parse_role_name(s: &str) -> Result<ObjectName, kubejit_core::NameError> {
     ObjectName::parse_as("role name", s)
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum SandboxOutput {
     /// A walkthrough for people.
@@ -297,6 +299,7 @@ pub enum SandboxOutput {
     Json,
 }
 
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// How to announce the running sandbox on stdout.
