@@ -17,7 +17,7 @@ mod table;
 pub use create::{NewGrant, create};
 pub use error::Error;
 pub use extend::extend;
-pub use list::{GrantRow, GrantStatus, Scope, list};
+pub use list::{GrantRow, GrantStatus, ListScope, list};
 pub use name::grant_name;
 pub use revoke::{Revoked, revoke};
 pub use session::Session;

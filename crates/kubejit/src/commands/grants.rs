@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
-use kubejit_grants::{GrantRow, ListFormat, NewGrant, Revoked, Scope, Session};
+use kubejit_grants::{GrantRow, ListFormat, ListScope, NewGrant, Revoked, Session};
 use kubejit_kube::GrantView;
 use time::OffsetDateTime;
 
@@ -66,9 +66,9 @@ pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
 pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let scope = match (args.all_namespaces, args.namespace) {
-        (true, _) => Scope::All,
-        (false, Some(ns)) => Scope::Namespace(ns.as_str().to_owned()),
-        (false, None) => Scope::Namespace(client.default_namespace().to_owned()),
+        (true, _) => ListScope::All,
+        (false, Some(ns)) => ListScope::Namespace(ns.as_str().to_owned()),
+        (false, None) => ListScope::Namespace(client.default_namespace().to_owned()),
     };
     let rows: Vec<GrantRow> =
         kubejit_grants::list(&client, &scope, OffsetDateTime::now_utc()).await?;
