@@ -16,7 +16,7 @@ use kubejit_core::{KUBE_APISERVER_CLIENT_SIGNER, Ttl};
 use kubejit_kube::keys;
 
 use crate::CredentialError;
-use crate::plugin::Progress;
+use crate::narrator::Narrator;
 
 /// Annotation carrying the requester's free-text reason next to the incident reference.
 pub const REASON_ANNOTATION: &str = "kubejit.dev/reason";
@@ -145,9 +145,9 @@ pub(crate) async fn wait_for_certificate(
     client: &kube::Client,
     name: &str,
     timeout: Duration,
-    progress: &Progress,
+    narrator: &Narrator,
 ) -> Result<Vec<u8>, CredentialError> {
-    tokio::time::timeout(timeout, watch_decision(client, name, progress))
+    tokio::time::timeout(timeout, watch_decision(client, name, narrator))
         .await
         .unwrap_or_else(|_| {
             Err(CredentialError::Timeout {
@@ -160,7 +160,7 @@ pub(crate) async fn wait_for_certificate(
 async fn watch_decision(
     client: &kube::Client,
     name: &str,
-    progress: &Progress,
+    narrator: &Narrator,
 ) -> Result<Vec<u8>, CredentialError> {
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
@@ -198,7 +198,7 @@ async fn watch_decision(
             }
             Outcome::Approved if !said_approved => {
                 said_approved = true;
-                progress.say(&format!("{name} approved; waiting for the signer"));
+                narrator.say(&format!("{name} approved; waiting for the signer"));
             }
             Outcome::Approved | Outcome::Pending => {}
         }
