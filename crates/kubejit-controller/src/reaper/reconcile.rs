@@ -12,8 +12,8 @@ use kubejit_kube::{Binding, GrantView};
 use tracing::Instrument;
 
 use super::Error;
-use super::event::{self, Kind};
 use super::expire::{Expired, deferred_warning, describe, expire, key_of};
+use super::k8s_event::{self, Kind};
 use super::step::{Step, action, malformed_reason, step};
 use super::tracker::{Key, Seen, State, Tracker};
 
@@ -122,7 +122,7 @@ async fn malformed<B: Binding>(
     tracing::warn!(value = %shown, %reason, "binding has a malformed expires-at; it will never be deleted");
     let note =
         format!("{reason}. kubejit will not delete this binding until the annotation is fixed.");
-    event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
+    k8s_event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
     Ok(())
 }
 
