@@ -21,4 +21,4 @@ pub use list::{GrantRow, GrantStatus, ListScope, list};
 pub use name::grant_name;
 pub use revoke::{Revoked, revoke};
 pub use session::Session;
-pub use table::{ListFormat, render_rows, time_left_text};
+pub use table::{LIST_FORMATS, render_rows, time_left_text};

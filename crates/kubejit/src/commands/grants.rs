@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
-use kubejit_grants::{GrantRow, ListFormat, ListScope, NewGrant, Revoked, Session};
-use kubejit_kube::GrantView;
+use kubejit_grants::{GrantRow, ListScope, NewGrant, Revoked, Session};
+use kubejit_kube::{GrantView, OutputFormat};
 use time::OffsetDateTime;
 
 use crate::cli::{
-    AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, GrantsOutput, RevokeArgs, RoleKindArg,
+    AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg,
 };
 use crate::commands::audit_sink::{self, AuditGuard};
 
@@ -72,12 +72,7 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     };
     let rows: Vec<GrantRow> =
         kubejit_grants::list(&client, &scope, OffsetDateTime::now_utc()).await?;
-    let format = match args.output {
-        None => ListFormat::Table,
-        Some(GrantsOutput::Wide) => ListFormat::Wide,
-        Some(GrantsOutput::Json) => ListFormat::Json,
-        Some(GrantsOutput::Yaml) => ListFormat::Yaml,
-    };
+    let format = args.output.unwrap_or(OutputFormat::Table);
     print!("{}", kubejit_grants::render_rows(&rows, format)?);
     Ok(ExitCode::SUCCESS)
 }
