@@ -18,8 +18,6 @@ use kubejit_kube::keys;
 use crate::CredentialError;
 use crate::narrator::Narrator;
 
-/// Annotation carrying the requester's free-text reason next to the incident reference.
-pub const REASON_ANNOTATION: &str = "kubejit.dev/reason";
 /// Prefix of every CSR kubejit files (`generateName`).
 pub const CSR_NAME_PREFIX: &str = "kubejit-";
 
@@ -52,7 +50,7 @@ pub(crate) fn csr_object(request_pem: &str, meta: &CsrMeta<'_>) -> CertificateSi
         annotations.insert(keys::INCIDENT.to_owned(), incident.to_owned());
     }
     if let Some(reason) = meta.reason {
-        annotations.insert(REASON_ANNOTATION.to_owned(), reason.to_owned());
+        annotations.insert(keys::REASON.to_owned(), reason.to_owned());
     }
     let labels = BTreeMap::from([(keys::MANAGED_BY.to_owned(), keys::MANAGER.to_owned())]);
     CertificateSigningRequest {
@@ -295,6 +293,6 @@ mod tests {
         assert_eq!(csr.spec.expiration_seconds, Some(900));
         let annotations = csr.metadata.annotations.unwrap();
         assert_eq!(annotations[keys::INCIDENT], "INC-1");
-        assert_eq!(annotations[REASON_ANNOTATION], "db down");
+        assert_eq!(annotations[keys::REASON], "db down");
     }
 }
