@@ -12,10 +12,11 @@ use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use super::Error;
 use super::k8s_event::{self, Kind};
+use super::shared::Reaper;
 use super::step::{Step, step};
 use super::tracker::{Key, State};
-use super::{Error, reconcile::Reaper};
 use crate::audit::Kept;
 
 pub(crate) enum Expired<B> {

@@ -12,6 +12,7 @@ mod expire;
 mod k8s_event;
 mod metrics;
 mod reconcile;
+mod shared;
 mod step;
 mod tracker;
 mod watch;
