@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef as K8sRoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
-use kubejit_audit::{Actor, Decision, EventKind, Timestamp};
+use kubejit_audit::EventKind;
 use kubejit_core::{
     GrantAction, GrantPlan, GrantRequest, NamespaceName, Reason, RoleRef, Subjects, Ttl,
     decide_grant,
@@ -13,6 +13,7 @@ use kubejit_core::{
 use kubejit_kube::{GrantView, keys};
 use time::OffsetDateTime;
 
+use crate::audit_record::allowed_event;
 use crate::{Error, Session, grant_name, policies};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -67,23 +68,6 @@ pub async fn create(
             source,
         })?;
     Ok(GrantView::of(&created))
-}
-
-/// The audit record of an allowed create or extend, with the policy that allowed it.
-pub(crate) fn allowed_event(
-    view: &GrantView,
-    plan: &GrantPlan,
-    kind: EventKind,
-    user: &str,
-    now: OffsetDateTime,
-) -> kubejit_audit::AuditEvent {
-    let mut event = view.audit_event(kind, Actor::user(user), Timestamp::new(now));
-    event.policy = Some(plan.policy.to_string());
-    event.decision = Some(Decision::Allowed);
-    event.decision_reason = Some("policyMatched".to_owned());
-    event.ttl_seconds = Some(plan.ttl.as_secs());
-    event.expires_at = Some(Timestamp::new(plan.expires_at));
-    event
 }
 
 /// The RoleBinding for an allowed plan: managed-by label, expiry, incident, granter and reason.

@@ -10,8 +10,8 @@ use kubejit_core::{
 use kubejit_kube::{GrantView, keys};
 use time::OffsetDateTime;
 
-use crate::create::allowed_event;
-use crate::revoke::describe;
+use crate::audit_record::allowed_event;
+use crate::name::describe;
 use crate::{Error, Session, policies};
 
 /// Moves a RoleBinding grant's deadline to `now + ttl`, within the policy cap (the same rule

@@ -4,6 +4,7 @@
 //! (kubejit-core `decide_grant`) before anything is written, writes its audit record before the
 //! change (a failed write blocks it), and makes every write conditional.
 
+mod audit_record;
 mod create;
 mod error;
 mod extend;

@@ -5,6 +5,7 @@ use kubejit_audit::{Actor, EventKind, Timestamp};
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 
+use crate::name::describe;
 use crate::{Error, Session};
 
 /// How a revoke ended.
@@ -50,12 +51,5 @@ pub async fn revoke<B: Binding>(
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Revoked::AlreadyGone(view)),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::Changed { what }),
         Err(source) => Err(Error::Delete { what, source }),
-    }
-}
-
-pub(crate) fn describe<B: Binding>(namespace: Option<&str>, name: &str) -> String {
-    match (B::KIND, namespace) {
-        ("RoleBinding", Some(ns)) => format!("RoleBinding {ns}/{name}"),
-        (kind, _) => format!("{kind} {name}"),
     }
 }
