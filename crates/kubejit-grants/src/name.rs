@@ -2,7 +2,7 @@
 //! binding is named in messages.
 
 use kubejit_kube::Binding;
-use rand::Rng;
+use rand::RngExt;
 
 const MAX_LEN: usize = 63;
 const SUFFIX_LEN: usize = 5;
