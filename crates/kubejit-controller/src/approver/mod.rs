@@ -14,7 +14,7 @@ mod metrics;
 mod outcome;
 mod policies;
 mod reconcile;
-mod state;
+mod shared;
 mod write;
 
 use std::sync::Arc;
@@ -34,7 +34,7 @@ pub use issued::MISMATCH_REASON;
 pub use metrics::Metrics;
 pub use outcome::{APPROVED_REASON, PENDING_REASON};
 
-use state::Approver;
+use shared::Approver;
 
 /// Reconciles in flight at once: enough to keep the apiserver busy, bounded so a burst of CSRs does
 /// not become a burst of memory.
