@@ -217,4 +217,52 @@ mod tests {
         assert!(serde_saphyr::from_str::<Yaml>("a: 1\na: 2\n").is_err());
         assert!(serde_saphyr::from_str::<Yaml>("m:\n  a: 1\n  a: 2\n").is_err());
     }
+
+    /// Strings that would read back as another type unless quoted stay strings through a write and a
+    /// read: an edit must never turn a user's `"true"` token or `"0x1F"` path into a bool or a number.
+    #[test]
+    fn strings_that_look_like_other_types_stay_strings() {
+        let tricky = [
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "true",
+            "False",
+            "null",
+            "~",
+            "",
+            "123",
+            "017",
+            "0x1F",
+            "0o17",
+            "1e3",
+            "1_000",
+            ".inf",
+            "-.nan",
+            "2026-11-30",
+            "=",
+            "<<",
+            "a: b",
+            "- x",
+            "#c",
+            "line\nbreak",
+            " padded ",
+            "'q'",
+            "\"dq\"",
+        ];
+        let tree = Yaml::Sequence(tricky.iter().map(|s| Yaml::from(*s)).collect());
+        let text = serde_saphyr::to_string(&tree).unwrap();
+        let again: Yaml = serde_saphyr::from_str(&text).unwrap();
+        assert_eq!(again, tree, "{text}");
+        // kubectl's parser follows YAML 1.1, where these are booleans: they must be written quoted.
+        for word in ["yes", "no", "on", "off", "y", "n"] {
+            assert!(
+                text.contains(&format!("- \"{word}\"\n")),
+                "{word} unquoted in {text}"
+            );
+        }
+    }
 }

@@ -231,4 +231,26 @@ mod tests {
         assert_eq!(value[0]["secondsLeft"], -3);
         assert_eq!(value[0]["grantedBy"], "irene");
     }
+
+    /// YAML carries exactly the JSON's data (the YAML writer quotes what would otherwise read as
+    /// another type, e.g. a reason "yes" or "123"), and the table formats are the only others.
+    #[test]
+    fn yaml_is_the_json_data() {
+        let mut tricky = row("g", GrantStatus::Malformed, None);
+        tricky.grant.reason = Some("yes".into());
+        tricky.grant.incident = Some("123".into());
+        let rows = [row("a", GrantStatus::Active, Some(60)), tricky];
+        let yaml = render_rows(&rows, OutputFormat::Yaml).unwrap();
+        let json = render_rows(&rows, OutputFormat::Json).unwrap();
+        let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+        let from_json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_yaml, from_json, "{yaml}");
+        for format in OutputFormat::ALL {
+            assert_eq!(
+                render_rows(&rows, format).is_ok(),
+                LIST_FORMATS.contains(&format),
+                "{format}"
+            );
+        }
+    }
 }
