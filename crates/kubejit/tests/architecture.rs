@@ -137,3 +137,23 @@ fn the_binary_without_the_sandbox_feature_links_no_test_harness() {
         );
     }
 }
+
+/// docs/dependencies.md describes what .ci/run does about dependencies; keep the two in step.
+#[test]
+fn ci_runs_the_dependency_checks_the_docs_describe() {
+    let ci = std::fs::read_to_string(repo().join(".ci/run")).unwrap();
+    let docs = std::fs::read_to_string(repo().join("docs/dependencies.md")).unwrap();
+    for step in [
+        "check bans licenses sources",
+        "check advisories",
+        "KUBEJIT_CI_ADVISORIES",
+        "--no-default-features",
+    ] {
+        assert!(ci.contains(step), ".ci/run lacks {step}");
+        assert!(docs.contains(step), "docs/dependencies.md lacks {step}");
+    }
+    let deny = std::fs::read_to_string(repo().join("deny.toml")).unwrap();
+    let skips = deny.lines().filter(|l| l.contains("{ crate = ")).count();
+    let reasons = deny.lines().filter(|l| l.contains("reason = \"")).count();
+    assert_eq!(skips, reasons, "every skipped duplicate says why");
+}
