@@ -21,22 +21,14 @@ pub fn namespace_with_role(cp: &ControlPlane, prefix: &str) -> String {
         ports: &[8080],
     })
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args([
-            "manifests",
-            "oncall-role",
-            "-n",
-            &ns,
-            "-g",
-            "nobody-holds-this-group",
-        ])
-        .output_bounded()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::run_ok(Command::new(env!("CARGO_BIN_EXE_kubejit")).args([
+        "manifests",
+        "oncall-role",
+        "-n",
+        &ns,
+        "-g",
+        "nobody-holds-this-group",
+    ]));
     cp.apply(&String::from_utf8_lossy(&out.stdout)).unwrap();
     ns
 }
