@@ -264,10 +264,7 @@ mod tests {
 
     #[test]
     fn missing_annotation_is_never_managed() {
-        let other = BTreeMap::from([(
-            "debugging.kubernetes.io/incident".to_owned(),
-            "INC-1".to_owned(),
-        )]);
+        let other = BTreeMap::from([(crate::annotations::INCIDENT.to_owned(), "INC-1".to_owned())]);
         assert_eq!(decide_expiry(&other, DEADLINE), ExpiryDecision::NotManaged);
         assert_eq!(
             decide_expiry(&BTreeMap::new(), DEADLINE),

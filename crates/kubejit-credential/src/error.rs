@@ -69,10 +69,11 @@ pub enum CredentialError {
     ParseKubeconfig {
         path: PathBuf,
         #[source]
-        source: serde_yaml::Error,
+        // Boxed: the parser's error carries a source snippet and would bloat every Result.
+        source: Box<serde_saphyr::Error>,
     },
     #[error("failed to render kubeconfig")]
-    RenderKubeconfig(#[source] serde_yaml::Error),
+    RenderKubeconfig(#[source] serde_saphyr::SerializeError),
     #[error(
         "kubeconfig {path} has no context {context:?}; list them with `kubectl config get-contexts`"
     )]

@@ -4,8 +4,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::{Mapping, Value};
-
+use crate::yaml_tree::Yaml as Value;
 use crate::{CredentialError, write_private_atomic};
 
 /// The kubeconfig files kubectl would read, in precedence order: an explicit path alone, else every
@@ -110,7 +109,7 @@ impl KubeconfigDoc {
         let mut written = Vec::new();
         for file in self.files.iter().filter(|f| f.dirty) {
             let text =
-                serde_yaml::to_string(&file.doc).map_err(CredentialError::RenderKubeconfig)?;
+                serde_saphyr::to_string(&file.doc).map_err(CredentialError::RenderKubeconfig)?;
             write_private_atomic(&file.path, text.as_bytes())?;
             written.push(file.path.clone());
         }
@@ -206,11 +205,12 @@ impl KubeconfigDoc {
     pub fn add_exec_user(&mut self, stanza: &ExecUser) -> Result<(), CredentialError> {
         let cluster = self.context_field(&stanza.asking_context, "cluster")?;
         let namespace = self.context_field(&stanza.asking_context, "namespace")?;
-        let mut context = Mapping::new();
-        context.insert("cluster".into(), cluster.into());
-        context.insert("user".into(), stanza.name.clone().into());
+        let mut context = vec![
+            ("cluster".to_owned(), cluster.into()),
+            ("user".to_owned(), stanza.name.clone().into()),
+        ];
         if !namespace.is_empty() {
-            context.insert("namespace".into(), namespace.into());
+            context.push(("namespace".to_owned(), namespace.into()));
         }
         self.upsert("users", &stanza.name, "user", stanza.user_value());
         self.upsert("contexts", &stanza.name, "context", Value::Mapping(context));
@@ -245,29 +245,22 @@ pub struct ExecUser {
 
 impl ExecUser {
     fn user_value(&self) -> Value {
-        let exec = serde_yaml::to_value(serde_json::json!({
+        let mut exec = serde_json::json!({
             "apiVersion": crate::API_VERSION,
             "command": self.command.to_string_lossy(),
             "args": self.args,
             "interactiveMode": "IfAvailable",
             "provideClusterInfo": true,
             "installHint": "kubejit is not installed: see https://github.com/kubejit/kubejit",
-        }))
-        .unwrap_or(Value::Null);
-        let mut exec = exec;
-        if !self.env.is_empty()
-            && let Some(map) = exec.as_mapping_mut()
-        {
+        });
+        if !self.env.is_empty() {
             let env = self
                 .env
                 .iter()
                 .map(|(name, value)| serde_json::json!({ "name": name, "value": value }));
-            let env = serde_yaml::to_value(env.collect::<Vec<_>>()).unwrap_or(Value::Null);
-            map.insert("env".into(), env);
+            exec["env"] = serde_json::Value::Array(env.collect());
         }
-        let mut user = Mapping::new();
-        user.insert("exec".into(), exec);
-        Value::Mapping(user)
+        Value::Mapping(vec![("exec".to_owned(), exec.into())])
     }
 }
 
@@ -276,9 +269,9 @@ fn read_file(path: &Path) -> Result<KubeconfigFile, CredentialError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let doc = serde_yaml::from_str(&text).map_err(|source| CredentialError::ParseKubeconfig {
+    let doc = serde_saphyr::from_str(&text).map_err(|source| CredentialError::ParseKubeconfig {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(KubeconfigFile {
         path: path.to_path_buf(),
@@ -297,26 +290,23 @@ fn entry<'a>(doc: &'a Value, list: &str, name: &str) -> Option<&'a Value> {
 
 /// Replaces the entry `name` in the list `list` (creating either as needed) with `{name, field: value}`.
 fn upsert(doc: &mut Value, list: &str, name: &str, field: &str, value: Value) {
-    if !doc.is_mapping() {
-        *doc = Value::Mapping(Mapping::new());
+    if !matches!(doc, Value::Mapping(_)) {
+        *doc = Value::Mapping(Vec::new());
     }
-    let Some(map) = doc.as_mapping_mut() else {
+    let Some(seq) = doc.entry_or_insert(list, || Value::Sequence(Vec::new())) else {
         return;
     };
-    let seq = map
-        .entry(list.into())
-        .or_insert_with(|| Value::Sequence(Vec::new()));
-    if !seq.is_sequence() {
+    if !matches!(seq, Value::Sequence(_)) {
         *seq = Value::Sequence(Vec::new());
     }
-    let Some(items) = seq.as_sequence_mut() else {
+    let Value::Sequence(items) = seq else {
         return;
     };
     items.retain(|e| e.get("name").and_then(Value::as_str) != Some(name));
-    let mut entry = Mapping::new();
-    entry.insert("name".into(), name.into());
-    entry.insert(field.into(), value);
-    items.push(Value::Mapping(entry));
+    items.push(Value::Mapping(vec![
+        ("name".to_owned(), name.into()),
+        (field.to_owned(), value),
+    ]));
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ fn adds_exec_user_and_context_and_keeps_the_rest() {
     let path = tmp.path().join("config");
     assert_eq!(d.write().unwrap(), vec![path.clone()]);
     let v: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(v["users"].as_array().unwrap().len(), 2);
     assert_eq!(v["users"][0]["user"]["token"], "secret");
     let exec = &v["users"][1]["user"]["exec"];
@@ -193,7 +193,7 @@ fn several_files_new_entries_go_to_the_first_existing_ones_stay() {
         "second untouched"
     );
     let first: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&paths[0]).unwrap()).unwrap();
+        serde_saphyr::from_str(&std::fs::read_to_string(&paths[0]).unwrap()).unwrap();
     assert_eq!(first["users"][0]["name"], "alice-oncall");
     assert_eq!(first["contexts"][1]["name"], "alice-oncall");
     assert_eq!(first["contexts"][1]["context"]["namespace"], "payments");
@@ -221,7 +221,7 @@ fn several_files_new_entries_go_to_the_first_existing_ones_stay() {
         "edited where they are"
     );
     let second: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&paths[1]).unwrap()).unwrap();
+        serde_saphyr::from_str(&std::fs::read_to_string(&paths[1]).unwrap()).unwrap();
     let oncall = second["users"]
         .as_array()
         .unwrap()
@@ -262,7 +262,8 @@ fn exec_env_is_written_as_kubectl_reads_it() {
     d.add_exec_user(&with_env).unwrap();
     d.write().unwrap();
     let v: serde_json::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(tmp.path().join("config")).unwrap()).unwrap();
+        serde_saphyr::from_str(&std::fs::read_to_string(tmp.path().join("config")).unwrap())
+            .unwrap();
     let env = &v["users"][1]["user"]["exec"]["env"];
     assert_eq!(
         env,

@@ -7,17 +7,20 @@ mod cache;
 mod error;
 mod exec;
 pub mod kubeconfig;
+mod narrator;
 mod pkcs10;
 mod plugin;
 mod request;
 mod secure_fs;
 mod verify;
+mod yaml_tree;
 
 pub use cache::{Cache, CacheKey, CacheLock, CachedCredential};
 pub use error::CredentialError;
 pub use exec::{API_VERSION, EXEC_INFO_ENV, ExecCluster, ExecCredential, ExecInfo};
+pub use narrator::Narrator;
 pub use pkcs10::LocalKey;
-pub use plugin::{CredentialRequest, Progress, get_credential};
+pub use plugin::{CredentialRequest, get_credential};
 pub use secure_fs::{check_private_dir, ensure_private_dir, write_private_atomic};
 pub use verify::{Expected, Validity, VerifyError, verify_certificate};
 

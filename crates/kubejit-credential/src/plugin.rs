@@ -7,6 +7,7 @@ use kubejit_core::{GroupName, Incident, Ttl};
 use kubejit_kube::{ClientOptions, build_client};
 
 use crate::kubeconfig::{KubeconfigDoc, display_paths, resolve_paths};
+use crate::narrator::Narrator;
 use crate::request::{CsrMeta, create_csr, csr_object, wait_for_certificate, who_am_i};
 use crate::verify::{Expected, verify_certificate};
 use crate::{
@@ -55,18 +56,6 @@ impl CredentialRequest {
     }
 }
 
-/// Progress for people, on stderr (stdout is reserved for the ExecCredential).
-#[derive(Debug, Clone, Copy)]
-pub struct Progress {
-    pub interactive: bool,
-}
-
-impl Progress {
-    pub fn say(&self, message: &str) {
-        eprintln!("kubejit: {message}");
-    }
-}
-
 /// Returns a credential for kubectl: from the cache when fresh, otherwise by a new request.
 pub fn get_credential(
     req: &CredentialRequest,
@@ -81,11 +70,11 @@ pub fn get_credential(
     if let Some(hit) = cache.load_fresh(&key, now_unix())? {
         return Ok(hit.exec_credential());
     }
-    let progress = Progress {
+    let narrator = Narrator {
         interactive: info.interactive,
     };
     let _lock = cache.lock(&key, req.timeout, || {
-        progress
+        narrator
             .say("another kubejit credential is requesting the same certificate; waiting for it");
     })?;
     if let Some(hit) = cache.load_fresh(&key, now_unix())? {
@@ -96,7 +85,7 @@ pub fn get_credential(
         .enable_all()
         .build()
         .map_err(CredentialError::Runtime)?;
-    let issued = runtime.block_on(issue(req, &progress))?;
+    let issued = runtime.block_on(issue(req, &narrator))?;
     cache.store(&key, &issued)?;
     Ok(issued.exec_credential())
 }
@@ -128,7 +117,7 @@ fn check_asking_context(req: &CredentialRequest, target: &str) -> Result<(), Cre
 /// Key, CSR, decision, verification. Everything the apiserver returns is checked before it is kept.
 async fn issue(
     req: &CredentialRequest,
-    progress: &Progress,
+    narrator: &Narrator,
 ) -> Result<CachedCredential, CredentialError> {
     let options = ClientOptions {
         kubeconfig: req.kubeconfig.clone(),
@@ -149,21 +138,21 @@ async fn issue(
         reason: req.reason.as_deref(),
     };
     let name = create_csr(&client, &csr_object(&pem, &meta)).await?;
-    progress.say(&describe(&name, &username, &group_refs, req.ttl, incident));
-    if progress.interactive {
-        progress.say(&format!(
+    narrator.say(&describe(&name, &username, &group_refs, req.ttl, incident));
+    if narrator.interactive {
+        narrator.say(&format!(
             "waiting up to {}s for a decision (`kubectl get csr {name}`)",
             req.timeout.as_secs()
         ));
     }
-    let cert = wait_for_certificate(&client, &name, req.timeout, progress).await?;
+    let cert = wait_for_certificate(&client, &name, req.timeout, narrator).await?;
     let expected = Expected {
         public_key_raw: key.public_key_raw(),
         common_name: &username,
         groups: &group_refs,
     };
     let validity = verify_certificate(&cert, &expected, now_unix())?;
-    progress.say(&format!(
+    narrator.say(&format!(
         "{name} issued; certificate valid until {}",
         crate::rfc3339(validity.not_after)
     ));

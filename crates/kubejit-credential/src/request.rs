@@ -16,10 +16,8 @@ use kubejit_core::{KUBE_APISERVER_CLIENT_SIGNER, Ttl};
 use kubejit_kube::keys;
 
 use crate::CredentialError;
-use crate::plugin::Progress;
+use crate::narrator::Narrator;
 
-/// Annotation carrying the requester's free-text reason next to the incident reference.
-pub const REASON_ANNOTATION: &str = "kubejit.dev/reason";
 /// Prefix of every CSR kubejit files (`generateName`).
 pub const CSR_NAME_PREFIX: &str = "kubejit-";
 
@@ -52,7 +50,7 @@ pub(crate) fn csr_object(request_pem: &str, meta: &CsrMeta<'_>) -> CertificateSi
         annotations.insert(keys::INCIDENT.to_owned(), incident.to_owned());
     }
     if let Some(reason) = meta.reason {
-        annotations.insert(REASON_ANNOTATION.to_owned(), reason.to_owned());
+        annotations.insert(keys::REASON.to_owned(), reason.to_owned());
     }
     let labels = BTreeMap::from([(keys::MANAGED_BY.to_owned(), keys::MANAGER.to_owned())]);
     CertificateSigningRequest {
@@ -145,9 +143,9 @@ pub(crate) async fn wait_for_certificate(
     client: &kube::Client,
     name: &str,
     timeout: Duration,
-    progress: &Progress,
+    narrator: &Narrator,
 ) -> Result<Vec<u8>, CredentialError> {
-    tokio::time::timeout(timeout, watch_decision(client, name, progress))
+    tokio::time::timeout(timeout, watch_decision(client, name, narrator))
         .await
         .unwrap_or_else(|_| {
             Err(CredentialError::Timeout {
@@ -160,7 +158,7 @@ pub(crate) async fn wait_for_certificate(
 async fn watch_decision(
     client: &kube::Client,
     name: &str,
-    progress: &Progress,
+    narrator: &Narrator,
 ) -> Result<Vec<u8>, CredentialError> {
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
@@ -198,7 +196,7 @@ async fn watch_decision(
             }
             Outcome::Approved if !said_approved => {
                 said_approved = true;
-                progress.say(&format!("{name} approved; waiting for the signer"));
+                narrator.say(&format!("{name} approved; waiting for the signer"));
             }
             Outcome::Approved | Outcome::Pending => {}
         }
@@ -295,6 +293,6 @@ mod tests {
         assert_eq!(csr.spec.expiration_seconds, Some(900));
         let annotations = csr.metadata.annotations.unwrap();
         assert_eq!(annotations[keys::INCIDENT], "INC-1");
-        assert_eq!(annotations[REASON_ANNOTATION], "db down");
+        assert_eq!(annotations[keys::REASON], "db down");
     }
 }

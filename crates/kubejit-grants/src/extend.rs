@@ -10,7 +10,7 @@ use kubejit_kube::{GrantView, keys};
 use time::OffsetDateTime;
 
 use crate::audit::{self, Change};
-use crate::revoke::describe;
+use crate::name::describe;
 use crate::{Error, Session, policies};
 
 /// Moves a RoleBinding grant's deadline to `now + ttl`, within the policy cap (the same rule

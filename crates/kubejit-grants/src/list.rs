@@ -11,7 +11,7 @@ use crate::Error;
 
 /// Which bindings to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
+pub enum ListScope {
     /// RoleBindings in one namespace.
     Namespace(String),
     /// RoleBindings in every namespace and ClusterRoleBindings.
@@ -70,14 +70,14 @@ impl GrantRow {
 /// Lists grants sorted by namespace and name, RoleBindings before ClusterRoleBindings.
 pub async fn list(
     client: &kube::Client,
-    scope: &Scope,
+    scope: &ListScope,
     now: OffsetDateTime,
 ) -> Result<Vec<GrantRow>, Error> {
     let mut rows = match scope {
-        Scope::Namespace(ns) => list_kind::<RoleBinding>(client, Some(ns), now).await?,
-        Scope::All => list_kind::<RoleBinding>(client, None, now).await?,
+        ListScope::Namespace(ns) => list_kind::<RoleBinding>(client, Some(ns), now).await?,
+        ListScope::All => list_kind::<RoleBinding>(client, None, now).await?,
     };
-    if *scope == Scope::All {
+    if *scope == ListScope::All {
         rows.extend(list_kind::<ClusterRoleBinding>(client, None, now).await?);
     }
     Ok(rows)

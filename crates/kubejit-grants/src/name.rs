@@ -1,6 +1,8 @@
-//! Readable, unique binding names: `jit-<incident>-<role>-<random>`.
+//! Binding names: readable, unique ones for new grants (`jit-<incident>-<role>-<random>`), and how a
+//! binding is named in messages.
 
-use rand::Rng;
+use kubejit_kube::Binding;
+use rand::RngExt;
 
 const MAX_LEN: usize = 63;
 const SUFFIX_LEN: usize = 5;
@@ -37,6 +39,14 @@ fn slug(value: &str) -> String {
         }
     }
     out.trim_matches('-').to_owned()
+}
+
+/// `RoleBinding ns/name` or `ClusterRoleBinding name`, as errors and results name a binding.
+pub(crate) fn describe<B: Binding>(namespace: Option<&str>, name: &str) -> String {
+    match (B::KIND, namespace) {
+        ("RoleBinding", Some(ns)) => format!("RoleBinding {ns}/{name}"),
+        (kind, _) => format!("{kind} {name}"),
+    }
 }
 
 #[cfg(test)]

@@ -2,12 +2,12 @@
 
 use kube::api::{Api, ListParams};
 use kubejit_core::NamedPolicy;
-use kubejit_kube::policy::{AccessPolicy, parse_all};
+use kubejit_kube::policy::{AccessPolicyResource, parse_all};
 
 use crate::Error;
 
 pub(crate) async fn load(client: &kube::Client) -> Result<Vec<NamedPolicy>, Error> {
-    let api: Api<AccessPolicy> = Api::all(client.clone());
+    let api: Api<AccessPolicyResource> = Api::all(client.clone());
     let list = api
         .list(&ListParams::default())
         .await

@@ -4,6 +4,7 @@ use kube::api::{DeleteParams, Preconditions};
 use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 
+use crate::name::describe;
 use crate::{Error, Session, audit};
 
 /// How a revoke ended.
@@ -46,12 +47,5 @@ pub async fn revoke<B: Binding>(
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(Revoked::AlreadyGone(view)),
         Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::Changed { what }),
         Err(source) => Err(Error::Delete { what, source }),
-    }
-}
-
-pub(crate) fn describe<B: Binding>(namespace: Option<&str>, name: &str) -> String {
-    match (B::KIND, namespace) {
-        ("RoleBinding", Some(ns)) => format!("RoleBinding {ns}/{name}"),
-        (kind, _) => format!("{kind} {name}"),
     }
 }

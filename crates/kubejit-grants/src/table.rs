@@ -1,34 +1,39 @@
 //! Renders listed grants: a table (normal or wide) for people, JSON or YAML for scripts.
 
+use kubejit_kube::{OutputError, OutputFormat};
+
 use crate::{Error, GrantRow, GrantStatus};
 
-/// `kubejit grants -o …`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
-    Table,
-    Wide,
-    Json,
-    Yaml,
-}
+/// The formats [`render_rows`] produces (`kubejit grants -o …`; a table when `-o` is absent).
+pub const LIST_FORMATS: [OutputFormat; 4] = [
+    OutputFormat::Table,
+    OutputFormat::Wide,
+    OutputFormat::Json,
+    OutputFormat::Yaml,
+];
 
 /// Renders rows; an empty table says so instead of printing only headers.
-pub fn render_rows(rows: &[GrantRow], format: ListFormat) -> Result<String, Error> {
+pub fn render_rows(rows: &[GrantRow], format: OutputFormat) -> Result<String, Error> {
     match format {
-        ListFormat::Json => serde_json::to_string_pretty(rows)
+        OutputFormat::Json => serde_json::to_string_pretty(rows)
             .map(|s| s + "\n")
             .map_err(|e| Error::Render {
                 format: "json",
                 source: Box::new(e),
             }),
-        ListFormat::Yaml => serde_yaml::to_string(rows).map_err(|e| Error::Render {
+        OutputFormat::Yaml => serde_saphyr::to_string(&rows).map_err(|e| Error::Render {
             format: "yaml",
             source: Box::new(e),
         }),
-        ListFormat::Table | ListFormat::Wide if rows.is_empty() => {
+        OutputFormat::Table | OutputFormat::Wide if rows.is_empty() => {
             Ok("No grants found.\n".to_owned())
         }
-        ListFormat::Table => Ok(table(rows, false)),
-        ListFormat::Wide => Ok(table(rows, true)),
+        OutputFormat::Table => Ok(table(rows, false)),
+        OutputFormat::Wide => Ok(table(rows, true)),
+        unsupported @ (OutputFormat::Markdown | OutputFormat::Text) => Err(Error::Render {
+            format: unsupported.name(),
+            source: Box::new(OutputError::Unsupported(unsupported)),
+        }),
     }
 }
 
@@ -187,9 +192,9 @@ mod tests {
             ),
             row("jit-old", GrantStatus::Expired, Some(-3)),
         ];
-        insta::assert_snapshot!(render_rows(&rows, ListFormat::Wide).unwrap());
+        insta::assert_snapshot!(render_rows(&rows, OutputFormat::Wide).unwrap());
         assert_eq!(
-            render_rows(&[], ListFormat::Table).unwrap(),
+            render_rows(&[], OutputFormat::Table).unwrap(),
             "No grants found.\n"
         );
     }
@@ -202,7 +207,7 @@ mod tests {
         r.grant.users = vec!["mallory\u{202e}ecila".into()];
         r.grant.groups = vec!["on\u{200b}call".into()];
         r.grant.reason = Some(format!("fix\u{2066}{}", "x".repeat(5000)));
-        let out = render_rows(&[r], ListFormat::Wide).unwrap();
+        let out = render_rows(&[r], OutputFormat::Wide).unwrap();
         assert!(
             !out.chars()
                 .any(|c| c != '\n' && kubejit_core::text::is_deceptive(c)),
@@ -218,12 +223,34 @@ mod tests {
     fn json_has_status_and_time_left() {
         let out = render_rows(
             &[row("g", GrantStatus::Expired, Some(-3))],
-            ListFormat::Json,
+            OutputFormat::Json,
         )
         .unwrap();
         let value: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(value[0]["status"], "expired");
         assert_eq!(value[0]["secondsLeft"], -3);
         assert_eq!(value[0]["grantedBy"], "irene");
+    }
+
+    /// YAML carries exactly the JSON's data (the YAML writer quotes what would otherwise read as
+    /// another type, e.g. a reason "yes" or "123"), and the table formats are the only others.
+    #[test]
+    fn yaml_is_the_json_data() {
+        let mut tricky = row("g", GrantStatus::Malformed, None);
+        tricky.grant.reason = Some("yes".into());
+        tricky.grant.incident = Some("123".into());
+        let rows = [row("a", GrantStatus::Active, Some(60)), tricky];
+        let yaml = render_rows(&rows, OutputFormat::Yaml).unwrap();
+        let json = render_rows(&rows, OutputFormat::Json).unwrap();
+        let from_yaml: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+        let from_json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(from_yaml, from_json, "{yaml}");
+        for format in OutputFormat::ALL {
+            assert_eq!(
+                render_rows(&rows, format).is_ok(),
+                LIST_FORMATS.contains(&format),
+                "{format}"
+            );
+        }
     }
 }

@@ -28,7 +28,6 @@ use crate::keys;
 
 /// The ConfigMap whose annotations hold each trail's checkpoint history.
 pub const CONFIGMAP: &str = "kubejit-audit-checkpoints";
-const ANNOTATION_PREFIX: &str = "kubejit.dev/audit-checkpoint.";
 /// Checkpoints a writer remembers beyond the stored window, so it can still move forward after the
 /// entry was rolled back by up to this many checkpoints (deeper rollbacks are a conflict it reports).
 const REMEMBERED: usize = 1024;
@@ -53,7 +52,7 @@ pub enum AnchorError {
 
 /// The annotation that holds `trail`'s history.
 pub fn annotation(trail: &TrailName) -> String {
-    format!("{ANNOTATION_PREFIX}{trail}")
+    format!("{}{trail}", keys::AUDIT_CHECKPOINT_PREFIX)
 }
 
 /// Appends checkpoints to the writer's chain and wakes the writer task; never fails.

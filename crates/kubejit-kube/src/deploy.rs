@@ -87,21 +87,21 @@ mod tests {
         let value = deployment();
         let args = &value["spec"]["template"]["spec"]["containers"][0]["args"];
         let args: Vec<&str> = args
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
-            .filter_map(serde_yaml::Value::as_str)
+            .filter_map(serde_json::Value::as_str)
             .collect();
         assert!(args.contains(&"--http-addr=0.0.0.0:9090"), "{args:?}");
     }
 
-    fn deployment() -> serde_yaml::Value {
+    fn deployment() -> serde_json::Value {
         let text = MANIFESTS
             .iter()
             .find(|(name, _)| *name == "controller/deployment.yaml")
             .map(|(_, text)| *text)
             .unwrap_or_default();
-        serde_yaml::from_str(text).unwrap()
+        serde_saphyr::from_str(text).unwrap()
     }
 
     const DOCKERFILE: &str = include_str!("../../../deploy/image/Dockerfile");
@@ -147,10 +147,10 @@ mod tests {
         assert_eq!(container["allowPrivilegeEscalation"].as_bool(), Some(false));
         assert_eq!(container["readOnlyRootFilesystem"].as_bool(), Some(true));
         let drop: Vec<&str> = container["capabilities"]["drop"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
-            .filter_map(serde_yaml::Value::as_str)
+            .filter_map(serde_json::Value::as_str)
             .collect();
         assert_eq!(drop, ["ALL"]);
         assert!(

@@ -11,5 +11,13 @@ pub const COMPONENT: &str = "app.kubernetes.io/component";
 /// Username of whoever created or last extended a grant; the admission policy makes it equal the
 /// requesting user, so the controller can trust it as the audit actor.
 pub const GRANTED_BY: &str = "kubejit.dev/granted-by";
-/// Justification typed with `kubejit grant --reason` (untrusted, informational).
+/// Justification typed with `kubejit grant --reason` or `kubejit credential --reason` (on the binding or
+/// the CSR; untrusted, informational).
 pub const REASON: &str = "kubejit.dev/reason";
+/// Prefix of the annotations (one per trail) on the audit checkpoint ConfigMap.
+pub const AUDIT_CHECKPOINT_PREFIX: &str = "kubejit.dev/audit-checkpoint.";
+
+/// An Event's `reportingController` for one of kubejit's controllers: `kubejit.dev/<controller>`.
+pub fn reporting_controller(controller: &str) -> String {
+    format!("kubejit.dev/{controller}")
+}

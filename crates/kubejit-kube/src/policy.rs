@@ -16,14 +16,15 @@ pub const VERSION: &str = "v1alpha1";
 pub const KIND: &str = "AccessPolicy";
 pub const PLURAL: &str = "accesspolicies";
 
-/// One AccessPolicy object as stored in the cluster.
+/// One AccessPolicy object as stored in the cluster (the CRD type; kubejit-core's `AccessPolicy` is the
+/// validated model it parses into).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessPolicy {
+pub struct AccessPolicyResource {
     pub metadata: ObjectMeta,
     pub spec: AccessPolicySpec,
 }
 
-impl kube::Resource for AccessPolicy {
+impl kube::Resource for AccessPolicyResource {
     type DynamicType = ();
     type Scope = ClusterResourceScope;
 
@@ -47,7 +48,7 @@ impl kube::Resource for AccessPolicy {
     }
 }
 
-impl AccessPolicy {
+impl AccessPolicyResource {
     /// Validates into trusted policy. A policy that does not validate is skipped by callers
     /// (fail closed: it can never allow anything) and reported.
     pub fn parse(&self) -> Result<NamedPolicy, PolicyError> {
@@ -59,7 +60,7 @@ impl AccessPolicy {
 }
 
 /// Validates every policy; returns the valid ones (sorted by name) and the errors of the others.
-pub fn parse_all(policies: &[AccessPolicy]) -> (Vec<NamedPolicy>, Vec<PolicyError>) {
+pub fn parse_all(policies: &[AccessPolicyResource]) -> (Vec<NamedPolicy>, Vec<PolicyError>) {
     let mut valid = Vec::new();
     let mut invalid = Vec::new();
     for p in policies {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
+use rand::Rng;
 
 use crate::binaries::Binaries;
 use crate::kubeconfig::{write_private, write_token_kubeconfig};

@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use rand::Rng;
+use rand::RngExt;
 
 use crate::{ControlPlane, Options, ensure_built};
 

@@ -1,7 +1,27 @@
 //! clap types for every subcommand; values with a syntax of their own are parsed here, once.
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kubejit_core::{GroupName, NamespaceName, ObjectName, Reason, Ttl, UserName};
+use kubejit_kube::OutputFormat;
+
+/// `-o` that accepts exactly `formats`: every command shares kubejit-kube's [`OutputFormat`] and offers
+/// the subset its renderer produces.
+pub fn output_formats(formats: &[OutputFormat]) -> impl TypedValueParser<Value = OutputFormat> {
+    let names = formats.iter().map(|f| PossibleValue::new(f.name()));
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<OutputFormat>())
+}
+
+/// What `kubejit audit report` prints.
+pub const REPORT_FORMATS: [OutputFormat; 3] = [
+    OutputFormat::Table,
+    OutputFormat::Json,
+    OutputFormat::Markdown,
+];
+
+/// What `kubejit sandbox` prints: a walkthrough (text) or one JSON object for scripts.
+#[cfg(feature = "sandbox")]
+pub const SANDBOX_FORMATS: [OutputFormat; 2] = [OutputFormat::Text, OutputFormat::Json];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Manifests(ManifestsCommand),
     /// Run a local sandbox: a real control plane with an on-call Role to try kubejit on.
+    #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
     /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
     Controller(Box<ControllerArgs>),
@@ -224,13 +245,6 @@ pub struct GrantArgs {
     pub reason: Option<Reason>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum GrantsOutput {
-    Wide,
-    Json,
-    Yaml,
-}
-
 #[derive(Debug, Args)]
 pub struct GrantsArgs {
     #[command(flatten)]
@@ -248,8 +262,8 @@ pub struct GrantsArgs {
     #[arg(short = 'A', long, env = "KUBEJIT_ALL_NAMESPACES")]
     pub all_namespaces: bool,
     /// Output format (default: a table).
-    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum)]
-    pub output: Option<GrantsOutput>,
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_parser = output_formats(&kubejit_grants::LIST_FORMATS))]
+    pub output: Option<OutputFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -298,12 +312,6 @@ pub enum ManifestsCommand {
     Install,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Output {
-    Yaml,
-    Json,
-}
-
 #[derive(Debug, Args)]
 pub struct OncallRoleArgs {
     /// Namespace the on-call engineers may debug.
@@ -319,27 +327,23 @@ pub struct OncallRoleArgs {
     #[arg(long, env = "KUBEJIT_ROLE_NAME", default_value = kubejit_core::role::DEFAULT_ROLE_NAME, value_parser = parse_role_name)]
     pub name: ObjectName,
     /// Output format.
-    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum, default_value_t = Output::Yaml)]
-    pub output: Output,
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", default_value_t = OutputFormat::Yaml,
+          value_parser = output_formats(&OutputFormat::OBJECTS))]
+    pub output: OutputFormat,
 }
 
 fn parse_role_name(s: &str) -> Result<ObjectName, kubejit_core::NameError> {
     ObjectName::parse_as("role name", s)
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum SandboxOutput {
-    /// A walkthrough for people.
-    Text,
-    /// One JSON object (paths, server, users) for scripts, printed once the sandbox is ready.
-    Json,
-}
-
+#[cfg(feature = "sandbox")]
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// How to announce the running sandbox on stdout.
-    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum, default_value_t = SandboxOutput::Text)]
-    pub output: SandboxOutput,
+    /// How to announce the running sandbox on stdout: a walkthrough for people (text), or one JSON
+    /// object (paths, server, users) for scripts, printed once the sandbox is ready.
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", default_value_t = OutputFormat::Text,
+          value_parser = output_formats(&SANDBOX_FORMATS))]
+    pub output: OutputFormat,
     /// Namespace that gets the demo pods and the on-call Role.
     #[arg(long, env = "KUBEJIT_SANDBOX_NAMESPACE", default_value = "payments", value_parser = NamespaceName::parse)]
     pub namespace: NamespaceName,
@@ -599,13 +603,6 @@ pub struct AuditVerifyArgs {
     pub client: ClientArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ReportFormat {
-    Table,
-    Json,
-    Markdown,
-}
-
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("scope").required(true).args(["incident", "user"])))]
 pub struct AuditReportArgs {
@@ -627,8 +624,9 @@ pub struct AuditReportArgs {
     /// The kube-apiserver audit log (`--audit-log-path`, JSON lines). Streamed, never loaded whole.
     #[arg(long, env = "KUBEJIT_APISERVER_AUDIT_LOG")]
     pub apiserver_log: std::path::PathBuf,
-    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum, default_value_t = ReportFormat::Table)]
-    pub output: ReportFormat,
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", default_value_t = OutputFormat::Table,
+          value_parser = output_formats(&REPORT_FORMATS))]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -141,20 +141,13 @@ fn controller_exit(
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the controller did not exit within 60 s: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let Some(status) = support::poll(Duration::from_secs(60), || child.try_wait().unwrap()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the controller did not exit within 60 s: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     };
     (status, std::fs::read_to_string(&log).unwrap())
 }

@@ -32,16 +32,11 @@ fn works_as_a_kubectl_plugin() {
         "-g",
         "oncall-payments",
     ];
-    let via_kubectl = Command::new(binaries.kubectl())
-        .env("PATH", path)
-        .arg("jit")
-        .args(args)
-        .output_bounded()
-        .unwrap();
-    assert!(
-        via_kubectl.status.success(),
-        "{}",
-        String::from_utf8_lossy(&via_kubectl.stderr)
+    let via_kubectl = support::run_ok(
+        Command::new(binaries.kubectl())
+            .env("PATH", path)
+            .arg("jit")
+            .args(args),
     );
     assert_eq!(via_kubectl.stdout, kubejit(&args).stdout);
 }

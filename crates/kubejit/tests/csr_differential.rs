@@ -12,7 +12,7 @@
 mod support;
 
 #[allow(dead_code)]
-#[path = "approver/fixture.rs"]
+#[path = "support/approver_fixture.rs"]
 mod fixture;
 
 use std::collections::BTreeSet;
@@ -358,9 +358,10 @@ fn judge(cp: &ControlPlane, ctl: &support::ControllerProcess, name: &str) -> Exp
         "{name}"
     );
     let record = fixture::wait_audit(ctl, name, "certificateApproved");
-    let (cn, orgs) = fixture::eventually(&format!("the certificate of {name}"), || {
-        certificate_subject(&fixture::get_csr(cp, name))
-    });
+    let (cn, orgs) =
+        support::eventually(fixture::WAIT, &format!("the certificate of {name}"), || {
+            certificate_subject(&fixture::get_csr(cp, name))
+        });
     assert_eq!(
         record["subject"],
         cn.as_str(),
@@ -495,7 +496,7 @@ fn a_certificate_that_differs_from_the_approval_raises_one_alarm() {
     let later = fixture::Csr::new("after-mismatch", "dora", "approver-test:flip");
     fixture::create_ok(cp, fixture::As::Impersonating("dora", REQUESTERS), &later);
     fixture::wait_decided(cp, &later.name);
-    fixture::eventually("the later certificate", || {
+    support::eventually(fixture::WAIT, "the later certificate", || {
         fixture::get_csr(cp, &later.name)["status"]["certificate"]
             .as_str()
             .map(str::to_owned)

@@ -6,6 +6,7 @@
 // Integration tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/grants.rs"]
 mod grant_support;
 mod support;
 

@@ -7,6 +7,8 @@
 // Integration tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/grants.rs"]
+mod grant_support;
 mod support;
 
 use kubejit_testenv::BoundedOutput;
@@ -52,23 +54,7 @@ fn policies(cp: &ControlPlane, ns: &str) {
             "approval": { "mode": "Auto" },
         },
     });
-    let grants = json!({
-        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessPolicy",
-        "metadata": { "name": format!("grants-{ns}") },
-        "spec": {
-            "requesters": { "groups": ["kubejit-granters"] },
-            "maxTTL": "1h",
-            "incident": { "pattern": "INC-[0-9]+" },
-            "approval": { "mode": "Auto" },
-            "grants": [{
-                "name": "debug",
-                "roles": [{ "kind": "Role", "name": "oncall-debug" }],
-                "namespaces": [ns],
-                "subjects": { "groups": [CERT_GROUP] },
-                "maxTTL": "10m",
-            }],
-        },
-    });
+    let grants = grant_support::grant_policy(ns, "10m", "Role", &[CERT_GROUP]);
     cp.apply(&format!("{certs}\n---\n{grants}")).unwrap();
     let requester = REQUESTER_RBAC.replace(
         "  kind: Group\n  name: kubejit-requesters",

@@ -12,7 +12,7 @@ use kubejit_core::csr::{CertificateMismatch, check_issued, parse_request};
 
 use super::error::Error;
 use super::outcome::APPROVED_REASON;
-use super::state::Approver;
+use super::shared::Approver;
 use super::write::write_audit;
 
 /// Event reason and audit `decisionReason` of the alarm.

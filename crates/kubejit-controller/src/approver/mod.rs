@@ -14,7 +14,7 @@ mod metrics;
 mod outcome;
 mod policies;
 mod reconcile;
-mod state;
+mod shared;
 mod write;
 
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller, Error as
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kubejit_core::KUBE_APISERVER_CLIENT_SIGNER;
-use kubejit_kube::Needed;
+use kubejit_kube::{Needed, policy};
 use tokio_util::sync::CancellationToken;
 
 pub use error::Error;
@@ -34,7 +34,7 @@ pub use issued::MISMATCH_REASON;
 pub use metrics::Metrics;
 pub use outcome::{APPROVED_REASON, PENDING_REASON};
 
-use state::Approver;
+use shared::Approver;
 
 /// Reconciles in flight at once: enough to keep the apiserver busy, bounded so a burst of CSRs does
 /// not become a burst of memory.
@@ -48,8 +48,8 @@ pub fn required_permissions() -> Vec<Needed> {
         Needed::cluster("watch", certs, "certificatesigningrequests"),
         Needed::cluster("update", certs, "certificatesigningrequests").subresource("approval"),
         Needed::cluster("approve", certs, "signers").named(KUBE_APISERVER_CLIENT_SIGNER),
-        Needed::cluster("list", "kubejit.dev", "accesspolicies"),
-        Needed::cluster("watch", "kubejit.dev", "accesspolicies"),
+        Needed::cluster("list", policy::GROUP, policy::PLURAL),
+        Needed::cluster("watch", policy::GROUP, policy::PLURAL),
         Needed::cluster("create", "events.k8s.io", "events"),
         Needed::cluster("patch", "events.k8s.io", "events"),
     ]

@@ -11,7 +11,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event as WatchEvent};
 use kube::{Api, Resource, ResourceExt};
 use kubejit_core::NamedPolicy;
-use kubejit_kube::policy::AccessPolicy;
+use kubejit_kube::policy::AccessPolicyResource;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -29,9 +29,12 @@ pub async fn watch_policies(
     term: CancellationToken,
 ) {
     let (reader, writer) = reflector::store();
-    let stream = watcher::watcher(Api::<AccessPolicy>::all(client), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
+    let stream = watcher::watcher(
+        Api::<AccessPolicyResource>::all(client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer);
     let mut stream = std::pin::pin!(stream);
     let mut reported = HashSet::new();
     loop {
@@ -56,7 +59,7 @@ pub async fn watch_policies(
 
 /// Parses every stored policy; each invalid one is reported once per resourceVersion.
 async fn parse(
-    reader: &Store<AccessPolicy>,
+    reader: &Store<AccessPolicyResource>,
     recorder: &Recorder,
     metrics: &Metrics,
     reported: &mut HashSet<(String, String)>,
@@ -84,7 +87,7 @@ async fn parse(
 }
 
 async fn report_invalid(
-    policy: &AccessPolicy,
+    policy: &AccessPolicyResource,
     error: &kubejit_core::PolicyError,
     recorder: &Recorder,
     metrics: &Metrics,

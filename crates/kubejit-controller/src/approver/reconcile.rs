@@ -11,7 +11,7 @@ use super::error::Error;
 use super::facts::{facts, is_decided};
 use super::issued::check_certificate;
 use super::outcome::{Outcome, machine_reason};
-use super::state::Approver;
+use super::shared::Approver;
 use super::write::{latency_secs, publish_event, record_audit, write_condition};
 
 /// How often a 409 makes us re-read and re-decide within one reconcile before backing off.

@@ -16,7 +16,7 @@ use kubejit_core::{Allowed, CsrFacts, Decision, text};
 
 use super::error::Error;
 use super::outcome::{Outcome, machine_reason};
-use super::state::Approver;
+use super::shared::Approver;
 
 /// Writes the audit record; returns only once it is durable. An error blocks the decision.
 pub async fn record_audit(

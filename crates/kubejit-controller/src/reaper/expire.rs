@@ -11,11 +11,12 @@ use kubejit_kube::{Binding, GrantView};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::event::{self, Kind};
+use super::Error;
+use super::k8s_event::{self, Kind};
 use super::record;
+use super::shared::Reaper;
 use super::step::{Step, step};
 use super::tracker::{Key, State};
-use super::{Error, reconcile::Reaper};
 use crate::audit::Kept;
 
 pub(crate) enum Expired<B> {
@@ -88,7 +89,7 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         true => Some(record_expired(ctx, binding, deadline, now).await),
         false => None,
     };
-    event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+    k8s_event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
     if let Some(kept) = kept {
         deferred_warning(ctx, binding, "grantExpired", kept).await;
     }
@@ -141,7 +142,7 @@ pub(crate) async fn deferred_warning<B: Binding>(
         B::KIND,
         binding.name_any()
     );
-    event::publish(ctx, binding, Kind::Warning, "AuditRecordDeferred", note).await;
+    k8s_event::publish(ctx, binding, Kind::Warning, "AuditRecordDeferred", note).await;
 }
 
 pub(crate) fn describe(key: &Key) -> String {

@@ -8,11 +8,12 @@
 //! replayed). Bindings without the annotation, and malformed ones, are never deleted.
 
 mod error;
-mod event;
 mod expire;
+mod k8s_event;
 mod metrics;
 mod reconcile;
 mod record;
+mod shared;
 mod step;
 mod tracker;
 mod watch;

@@ -1,6 +1,5 @@
 //! One reconcile of one binding: decide (pure), then record, warn, wait or expire.
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,22 +10,16 @@ use kubejit_kube::{Binding, GrantView};
 use tracing::Instrument;
 
 use super::Error;
-use super::event::{self, Kind};
 use super::expire::{Expired, deferred_warning, describe, expire, key_of};
+use super::k8s_event::{self, Kind};
 use super::record;
+use super::shared::Reaper;
 use super::step::{Step, action, malformed_reason, step};
-use super::tracker::{Key, Seen, State, Tracker};
+use super::tracker::{Key, Seen, State};
 
 /// A 409 is re-read and re-decided; a binding that changes this often under us is retried later.
 const MAX_ATTEMPTS: usize = 3;
 const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// Shared by every reconcile of one binding kind.
-pub(crate) struct Reaper<B> {
-    pub ctx: Arc<crate::Context>,
-    pub tracker: Tracker,
-    pub kind: PhantomData<fn() -> B>,
-}
 
 /// A reconcile that panicked is retried this much later: soon enough to recover once the cause
 /// (a transient state) is gone, rarely enough not to spin on a poisoned object.
@@ -120,7 +113,7 @@ async fn malformed<B: Binding>(
     tracing::warn!(value = %shown, %reason, "binding has a malformed expires-at; it will never be deleted");
     let note =
         format!("{reason}. kubejit will not delete this binding until the annotation is fixed.");
-    event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
+    k8s_event::publish(&r.ctx, obj, Kind::Warning, "MalformedExpiresAt", note).await;
     Ok(())
 }
 

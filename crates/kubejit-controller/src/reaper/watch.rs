@@ -10,7 +10,8 @@ use kubejit_kube::{Binding, keys};
 use tokio_util::sync::CancellationToken;
 
 use super::expire::{key_of, record_gone};
-use super::reconcile::{Reaper, error_policy, reconcile};
+use super::reconcile::{error_policy, reconcile};
+use super::shared::Reaper;
 use super::tracker::Tracker;
 
 /// Reconciles in flight at once; bounds memory and the burst on the apiserver.

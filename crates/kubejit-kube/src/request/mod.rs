@@ -23,7 +23,7 @@ mod api;
 mod table;
 
 pub use api::{RequestError, create, decide, identity, list, new_request};
-pub use table::{RequestsFormat, render_requests};
+pub use table::{REQUESTS_FORMATS, render_requests};
 
 /// One AccessRequest as stored in the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,18 +5,18 @@ use kubejit_core::text;
 use super::AccessRequest;
 use crate::output::{OutputError, OutputFormat, render};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestsFormat {
-    Table,
-    Wide,
-    Json,
-    Yaml,
-}
+/// The `-o` values `kubejit requests` offers.
+pub const REQUESTS_FORMATS: [OutputFormat; 4] = [
+    OutputFormat::Table,
+    OutputFormat::Wide,
+    OutputFormat::Json,
+    OutputFormat::Yaml,
+];
 
 /// Renders requests; `all_namespaces` adds the NAMESPACE column.
 pub fn render_requests(
     requests: &[AccessRequest],
-    format: RequestsFormat,
+    format: OutputFormat,
     all_namespaces: bool,
 ) -> Result<String, OutputError> {
     let objects = || -> Result<Vec<serde_json::Value>, OutputError> {
@@ -32,10 +32,10 @@ pub fn render_requests(
             .collect()
     };
     match format {
-        RequestsFormat::Json => render(&objects()?, OutputFormat::Json),
-        RequestsFormat::Yaml => render(&objects()?, OutputFormat::Yaml),
-        RequestsFormat::Table => Ok(table(requests, false, all_namespaces)),
-        RequestsFormat::Wide => Ok(table(requests, true, all_namespaces)),
+        OutputFormat::Json | OutputFormat::Yaml => render(&objects()?, format),
+        OutputFormat::Table => Ok(table(requests, false, all_namespaces)),
+        OutputFormat::Wide => Ok(table(requests, true, all_namespaces)),
+        OutputFormat::Markdown | OutputFormat::Text => Err(OutputError::Unsupported(format)),
     }
 }
 
@@ -165,16 +165,16 @@ mod tests {
 
     #[test]
     fn table_and_wide() {
-        let table = render_requests(&requests(), RequestsFormat::Table, false).unwrap();
+        let table = render_requests(&requests(), OutputFormat::Table, false).unwrap();
         insta::assert_snapshot!("requests_table", table);
-        let wide = render_requests(&requests(), RequestsFormat::Wide, true).unwrap();
+        let wide = render_requests(&requests(), OutputFormat::Wide, true).unwrap();
         insta::assert_snapshot!("requests_wide_all_namespaces", wide);
     }
 
     /// JSON is what `kubectl apply -f` reads back: typed objects with apiVersion and kind.
     #[test]
     fn json_is_a_list_of_typed_objects() {
-        let out = render_requests(&requests(), RequestsFormat::Json, false).unwrap();
+        let out = render_requests(&requests(), OutputFormat::Json, false).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["kind"], "List");
         assert_eq!(v["items"][0]["kind"], "AccessRequest");

@@ -14,7 +14,7 @@ const APPROVAL_CRD: &str = include_str!("../../../../deploy/crds/accessapprovals
 const POLICY_CRD: &str = include_str!("../../../../deploy/crds/accesspolicies.kubejit.dev.yaml");
 
 fn crd(text: &str) -> Value {
-    serde_yaml::from_str(text).unwrap()
+    serde_saphyr::from_str(text).unwrap()
 }
 
 /// Every property path in an OpenAPI schema ("spec.requester.username", "spec.subjects.users[]").

@@ -10,8 +10,10 @@ use kubejit_audit::{
     Checkpoint, for_trail, load_checkpoint_file, verify_file, verifying_key_from_pem,
 };
 
-use crate::cli::{AuditKeygenArgs, AuditReportArgs, AuditVerifyArgs, ReportFormat};
 use kubejit_kube::audit_trail::ANCHOR_NAMESPACE;
+use kubejit_kube::{OutputError, OutputFormat};
+
+use crate::cli::{AuditKeygenArgs, AuditReportArgs, AuditVerifyArgs};
 
 pub async fn verify(args: &AuditVerifyArgs) -> anyhow::Result<ExitCode> {
     let pem = std::fs::read_to_string(&args.public_key)
@@ -87,9 +89,13 @@ pub fn report(args: &AuditReportArgs) -> anyhow::Result<ExitCode> {
     let built = report::build(&scope, trail, log)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     match args.output {
-        ReportFormat::Table => report::table(&built, &mut out)?,
-        ReportFormat::Json => report::json(&built, &mut out)?,
-        ReportFormat::Markdown => report::markdown(&built, &mut out)?,
+        OutputFormat::Table => report::table(&built, &mut out)?,
+        OutputFormat::Json => report::json(&built, &mut out)?,
+        OutputFormat::Markdown => report::markdown(&built, &mut out)?,
+        // The CLI offers only REPORT_FORMATS.
+        other @ (OutputFormat::Wide | OutputFormat::Yaml | OutputFormat::Text) => {
+            return Err(OutputError::Unsupported(other).into());
+        }
     }
     out.flush().context("failed to write the report")?;
     Ok(ExitCode::SUCCESS)

@@ -7,12 +7,12 @@ use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kubejit_audit::AuditSink;
 use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
-use kubejit_grants::{GrantRow, ListFormat, NewGrant, Revoked, Scope, Session};
-use kubejit_kube::{AuditGuard, GrantView};
+use kubejit_grants::{GrantRow, ListScope, NewGrant, Revoked, Session};
+use kubejit_kube::{AuditGuard, GrantView, OutputFormat};
 use time::OffsetDateTime;
 
 use crate::cli::{
-    AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, GrantsOutput, RevokeArgs, RoleKindArg,
+    AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg,
 };
 
 /// The CLI records to `--audit-log` when given; otherwise the controller's trail is the record.
@@ -68,18 +68,13 @@ pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
 pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let scope = match (args.all_namespaces, args.namespace) {
-        (true, _) => Scope::All,
-        (false, Some(ns)) => Scope::Namespace(ns.as_str().to_owned()),
-        (false, None) => Scope::Namespace(client.default_namespace().to_owned()),
+        (true, _) => ListScope::All,
+        (false, Some(ns)) => ListScope::Namespace(ns.as_str().to_owned()),
+        (false, None) => ListScope::Namespace(client.default_namespace().to_owned()),
     };
     let rows: Vec<GrantRow> =
         kubejit_grants::list(&client, &scope, OffsetDateTime::now_utc()).await?;
-    let format = match args.output {
-        None => ListFormat::Table,
-        Some(GrantsOutput::Wide) => ListFormat::Wide,
-        Some(GrantsOutput::Json) => ListFormat::Json,
-        Some(GrantsOutput::Yaml) => ListFormat::Yaml,
-    };
+    let format = args.output.unwrap_or(OutputFormat::Table);
     print!("{}", kubejit_grants::render_rows(&rows, format)?);
     Ok(ExitCode::SUCCESS)
 }

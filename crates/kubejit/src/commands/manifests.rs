@@ -7,7 +7,7 @@ use anyhow::Context;
 use kubejit_core::OncallRole;
 use kubejit_kube::{OutputFormat, oncall_role_manifests, render};
 
-use crate::cli::{OncallRoleArgs, Output};
+use crate::cli::OncallRoleArgs;
 
 pub fn oncall_role(args: &OncallRoleArgs) -> anyhow::Result<ExitCode> {
     let spec = OncallRole {
@@ -24,15 +24,11 @@ pub fn oncall_role(args: &OncallRoleArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The rendered Role + RoleBinding; also used by the sandbox.
-pub fn oncall_role_text(spec: &OncallRole, output: Output) -> anyhow::Result<String> {
+pub fn oncall_role_text(spec: &OncallRole, output: OutputFormat) -> anyhow::Result<String> {
     let (role, binding) = oncall_role_manifests(spec);
     let objects = [
         serde_json::to_value(&role)?,
         serde_json::to_value(&binding)?,
     ];
-    let format = match output {
-        Output::Yaml => OutputFormat::Yaml,
-        Output::Json => OutputFormat::Json,
-    };
-    Ok(render(&objects, format)?)
+    Ok(render(&objects, output)?)
 }

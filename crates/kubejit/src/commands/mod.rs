@@ -8,6 +8,7 @@ mod grants;
 pub mod kubeconfig;
 mod manifests;
 pub mod requests;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", kubejit_kube::deploy::install_yaml());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Controller(args) => controller::run(*args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,

@@ -6,13 +6,14 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Args, ValueEnum};
+use clap::{ArgGroup, Args};
 use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, CERTIFICATE_REQUEST_NAMESPACE};
 use kubejit_core::{
     GroupName, NamespaceName, ObjectName, Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl,
     UserName,
 };
-use kubejit_kube::request::{self, RequestsFormat};
+use kubejit_kube::OutputFormat;
+use kubejit_kube::request;
 
 use crate::cli::{ClientArgs, RoleKindArg};
 
@@ -62,13 +63,6 @@ fn parse_name(s: &str) -> Result<ObjectName, kubejit_core::NameError> {
     ObjectName::parse_as("request name", s)
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum RequestsOutput {
-    Wide,
-    Json,
-    Yaml,
-}
-
 #[derive(Debug, Args)]
 pub struct RequestsArgs {
     #[command(flatten)]
@@ -79,9 +73,10 @@ pub struct RequestsArgs {
     /// Every namespace.
     #[arg(short = 'A', long, env = "KUBEJIT_ALL_NAMESPACES")]
     pub all_namespaces: bool,
-    /// Output format (default: a table).
-    #[arg(short, long, env = "KUBEJIT_OUTPUT", value_enum)]
-    pub output: Option<RequestsOutput>,
+    /// Output format.
+    #[arg(short, long, env = "KUBEJIT_OUTPUT", default_value = "table",
+          value_parser = crate::cli::output_formats(&request::REQUESTS_FORMATS))]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -187,15 +182,9 @@ pub async fn list(args: RequestsArgs) -> anyhow::Result<ExitCode> {
         (false, None) => Some(client.default_namespace().to_owned()),
     };
     let requests = request::list(&client, namespace.as_deref()).await?;
-    let format = match args.output {
-        None => RequestsFormat::Table,
-        Some(RequestsOutput::Wide) => RequestsFormat::Wide,
-        Some(RequestsOutput::Json) => RequestsFormat::Json,
-        Some(RequestsOutput::Yaml) => RequestsFormat::Yaml,
-    };
     print!(
         "{}",
-        request::render_requests(&requests, format, args.all_namespaces)?
+        request::render_requests(&requests, args.output, args.all_namespaces)?
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kubejit_core::{GroupName, NamespaceName, ObjectName, OncallRole};
+use kubejit_kube::{OutputError, OutputFormat};
 use kubejit_testenv::{ControlPlane, Options, PodSpec, Progress, ensure_built};
 use serde_json::json;
 
-use crate::cli::{Output, SandboxArgs, SandboxOutput};
+use crate::cli::SandboxArgs;
 use crate::commands::manifests::oncall_role_text;
 
 const GROUP: &str = "oncall-payments";
@@ -78,7 +79,7 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
         groups: vec![GroupName::parse(GROUP)?],
         ephemeral_containers: false,
     };
-    cp.apply(&oncall_role_text(&role, Output::Yaml)?)?;
+    cp.apply(&oncall_role_text(&role, OutputFormat::Yaml)?)?;
     eprintln!("[sandbox] installing kubejit (deploy/) and the sandbox's AccessPolicies");
     cp.apply(&kubejit_kube::deploy::install_yaml())?;
     cp.admin(&[
@@ -98,7 +99,7 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
     let oncall = cp.kubeconfig("alice")?;
     let outsider = cp.kubeconfig("mallory")?;
     match args.output {
-        SandboxOutput::Json => {
+        OutputFormat::Json => {
             let doc = json!({
                 "server": cp.server(),
                 "namespace": args.namespace,
@@ -116,10 +117,15 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
             });
             println!("{doc}");
         }
-        SandboxOutput::Text => println!(
+        OutputFormat::Text => println!(
             "{}",
             walkthrough(cp, &args.namespace, &kubectl, &oncall, &outsider)
         ),
+        // The CLI offers only SANDBOX_FORMATS.
+        other @ (OutputFormat::Table
+        | OutputFormat::Wide
+        | OutputFormat::Yaml
+        | OutputFormat::Markdown) => return Err(OutputError::Unsupported(other).into()),
     }
     Ok(())
 }

@@ -69,14 +69,14 @@ fn approver_throughput() {
     );
 }
 
-/// Polls (admin list, 100 ms) until every labelled CSR has a decision; (elapsed, approved count).
+/// Polls (admin list) until every labelled CSR has a decision; (elapsed, approved count).
 fn wait_all_decided(
     cp: &kubejit_testenv::ControlPlane,
     label: &str,
     ctl: &crate::support::ControllerProcess,
 ) -> (Duration, usize) {
     let start = Instant::now();
-    loop {
+    let done = crate::support::poll(Duration::from_secs(60), || {
         let out = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
         let list: Value = serde_json::from_str(&out.stdout).unwrap();
         let items: Vec<&Value> = list["items"]
@@ -94,27 +94,26 @@ fn wait_all_decided(
             .copied()
             .filter_map(|c| crate::fixture::decision_of(c).map(|_| c))
             .collect();
-        if items.len() == COUNT && decided.len() == COUNT {
-            let approved = decided
-                .iter()
-                .filter(|c| crate::fixture::decision_of(c).is_some_and(|d| d.0 == "Approved"))
-                .count();
-            return (start.elapsed(), approved);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "only {} of {} ({COUNT} expected) decided; controller log tail: {}",
-            decided.len(),
-            items.len(),
-            ctl.log_text()
-                .lines()
-                .rev()
-                .take(30)
-                .collect::<Vec<_>>()
-                .join("\n")
+        let approved = decided
+            .iter()
+            .filter(|c| crate::fixture::decision_of(c).is_some_and(|d| d.0 == "Approved"))
+            .count();
+        (items.len() == COUNT && decided.len() == COUNT).then_some(approved)
+    });
+    let Some(approved) = done else {
+        let tail: Vec<String> = ctl
+            .log_text()
+            .lines()
+            .rev()
+            .take(30)
+            .map(str::to_owned)
+            .collect();
+        panic!(
+            "not all {COUNT} CSRs decided within 60 s; controller log tail: {}",
+            tail.join("\n")
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    };
+    (start.elapsed(), approved)
 }
 
 /// VmHWM: the process's peak resident set, in KiB.

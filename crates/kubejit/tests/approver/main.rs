@@ -9,6 +9,7 @@ mod support;
 mod bench;
 mod crd;
 mod deny;
+#[path = "../support/approver_fixture.rs"]
 mod fixture;
 mod manual;
 
@@ -28,7 +29,7 @@ fn auto_policy_approves_a_valid_request_with_audit_event_and_metrics() {
     );
     assert!(message.contains("policy approver-test-auto"), "{message}");
     // The signer (kube-controller-manager) issues the certificate once approved.
-    fixture::eventually("the issued certificate", || {
+    support::eventually(fixture::WAIT, "the issued certificate", || {
         fixture::get_csr(cp, &csr.name)["status"]["certificate"]
             .as_str()
             .map(str::to_owned)

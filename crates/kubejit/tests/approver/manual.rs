@@ -62,7 +62,7 @@ fn manual_policy_waits_for_another_approver_and_self_approval_is_rejected() {
         (type_.as_str(), reason.as_str()),
         ("Approved", "KubectlApprove")
     );
-    fixture::eventually("carol's certificate", || {
+    crate::support::eventually(fixture::WAIT, "carol's certificate", || {
         fixture::get_csr(cp, &carols.name)["status"]["certificate"]
             .as_str()
             .map(str::to_owned)

@@ -1,4 +1,7 @@
-//! Helpers shared by kubejit's integration tests.
+//! Helpers shared by kubejit's integration tests, all in this one tree: this file (the binary, kubectl,
+//! the controller process, and `poll`/`eventually`, the one polling loop), `grants.rs` (grant and reaper
+//! tests), `approver_fixture.rs` (the CSR approver tests' CSRs and controller) and `approver.rs` (a
+//! stand-in approver for tests that must not depend on kubejit's).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -215,21 +218,18 @@ pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
 
 impl ControllerProcess {
     fn wait_ready(&mut self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while http_get(self.http_port, "/readyz").is_none_or(|b| !b.starts_with("ok")) {
+        let ready = poll(std::time::Duration::from_secs(30), || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "controller exited ({status}): {}",
                     std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "controller not ready: {}",
-                self.log_text()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+            http_get(self.http_port, "/readyz")
+                .is_some_and(|b| b.starts_with("ok"))
+                .then_some(())
+        });
+        assert!(ready.is_some(), "controller not ready: {}", self.log_text());
     }
 
     pub fn metrics(&self) -> String {
@@ -303,9 +303,10 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     resp.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
-/// Polls `probe` every 50 ms until it yields a value or `bound` passes. Tests wait for outcomes with
-/// generous bounds; they never assert how fast something happened.
-fn poll<T>(bound: std::time::Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+/// Polls `probe` every 50 ms until it yields a value or `bound` passes: the one polling loop of the
+/// integration tests. Tests wait for outcomes with generous bounds; they never assert how fast
+/// something happened. [`eventually`] is the variant that fails the test on timeout.
+pub fn poll<T>(bound: std::time::Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + bound;
     loop {
         if let Some(value) = probe() {

@@ -58,7 +58,9 @@ pub(crate) async fn publish<B: Binding>(
         // cut to what an Event holds (escaping first, so the cut never splits an escape's meaning).
         note: Some(fit_note(kubejit_core::text::escape(&note).into_owned())),
         regarding: Some(binding.object_ref(&())),
-        reporting_controller: Some(format!("kubejit.dev/{}", ctx.controller_name)),
+        reporting_controller: Some(kubejit_kube::keys::reporting_controller(
+            &ctx.controller_name,
+        )),
         reporting_instance: Some(ctx.identity.clone()),
         type_: Some(
             match kind {

@@ -21,22 +21,14 @@ pub fn namespace_with_role(cp: &ControlPlane, prefix: &str) -> String {
         ports: &[8080],
     })
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args([
-            "manifests",
-            "oncall-role",
-            "-n",
-            &ns,
-            "-g",
-            "nobody-holds-this-group",
-        ])
-        .output_bounded()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = crate::support::run_ok(Command::new(env!("CARGO_BIN_EXE_kubejit")).args([
+        "manifests",
+        "oncall-role",
+        "-n",
+        &ns,
+        "-g",
+        "nobody-holds-this-group",
+    ]));
     cp.apply(&String::from_utf8_lossy(&out.stdout)).unwrap();
     ns
 }
@@ -49,7 +41,20 @@ pub fn policy_for(cp: &ControlPlane, ns: &str, max_ttl: &str) {
 
 /// [`policy_for`], granting `oncall-debug` of the given kind (`Role` or `ClusterRole`).
 pub fn policy_for_role(cp: &ControlPlane, ns: &str, max_ttl: &str, role_kind: &str) {
-    let policy = json!({
+    let groups = ["oncall-payments", "oncall-checkout"];
+    cp.apply(&grant_policy(ns, max_ttl, role_kind, &groups).to_string())
+        .unwrap();
+}
+
+/// The AccessPolicy `grants-<ns>`: kubejit-granters may grant `oncall-debug` (a `role_kind`) in `ns`
+/// to `groups`, at most `max_ttl`, for incidents matching INC-<digits>.
+pub fn grant_policy(
+    ns: &str,
+    max_ttl: &str,
+    role_kind: &str,
+    groups: &[&str],
+) -> serde_json::Value {
+    json!({
         "apiVersion": "kubejit.dev/v1alpha1",
         "kind": "AccessPolicy",
         "metadata": { "name": format!("grants-{ns}") },
@@ -62,12 +67,11 @@ pub fn policy_for_role(cp: &ControlPlane, ns: &str, max_ttl: &str, role_kind: &s
                 "name": "debug",
                 "roles": [{ "kind": role_kind, "name": "oncall-debug" }],
                 "namespaces": [ns],
-                "subjects": { "groups": ["oncall-payments", "oncall-checkout"] },
+                "subjects": { "groups": groups },
                 "maxTTL": max_ttl,
             }],
         },
-    });
-    cp.apply(&policy.to_string()).unwrap();
+    })
 }
 
 /// Runs `kubejit` as `user` (with that user's kubeconfig).

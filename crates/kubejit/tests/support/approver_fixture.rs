@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use kubejit_testenv::{ControlPlane, KubectlOutput, shared};
@@ -238,20 +238,11 @@ pub fn decision_of(csr: &Value) -> Option<(String, String, String)> {
         })
 }
 
-/// Polls until `f` returns Some, failing with `what` after 30 s.
-pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// How long the approver tests wait for a decision, an Event, an audit record or a certificate.
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub fn wait_decided(cp: &ControlPlane, name: &str) -> (String, String, String) {
-    eventually(&format!("a decision on {name}"), || {
+    crate::support::eventually(WAIT, &format!("a decision on {name}"), || {
         decision_of(&get_csr(cp, name))
     })
 }
@@ -284,7 +275,7 @@ pub fn events_for(cp: &ControlPlane, name: &str) -> Vec<(String, String, String)
 }
 
 pub fn wait_event(cp: &ControlPlane, name: &str, reason: &str) -> (String, String, String) {
-    eventually(&format!("a {reason} Event on {name}"), || {
+    crate::support::eventually(WAIT, &format!("a {reason} Event on {name}"), || {
         events_for(cp, name).into_iter().find(|e| e.0 == reason)
     })
 }
@@ -298,7 +289,7 @@ pub fn audit_for(ctl: &ControllerProcess, name: &str) -> Vec<Value> {
 }
 
 pub fn wait_audit(ctl: &ControllerProcess, name: &str, kind: &str) -> Value {
-    eventually(&format!("a {kind} audit record for {name}"), || {
+    crate::support::eventually(WAIT, &format!("a {kind} audit record for {name}"), || {
         audit_for(ctl, name).into_iter().find(|r| r["kind"] == kind)
     })
 }

@@ -1,0 +1,13 @@
+//! What every reconcile of one binding kind shares; below both `reconcile` and `expire`, which use it.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::tracker::Tracker;
+
+/// Shared by every reconcile of one binding kind.
+pub(crate) struct Reaper<B> {
+    pub ctx: Arc<crate::Context>,
+    pub tracker: Tracker,
+    pub kind: PhantomData<fn() -> B>,
+}
