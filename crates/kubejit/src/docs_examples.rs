@@ -13,19 +13,20 @@
 //!   (the values they stand in are paths, which clap takes as they are);
 //! - `<name>` (unquoted) is a placeholder the reader fills in: it is checked as the value `x`;
 //! - `|`, `||`, `&&`, `;` and `&` separate commands; `>`, `>>`, `<` and `2>` drop themselves and
-//!   their file; leading `NAME=value` words are dropped, except `KUBEJIT_*` ones, which clap would
-//!   read and this test cannot set (an example uses the flag instead);
+//!   their file; leading `NAME=value` words are dropped, except `KUBEJIT_*` ones in front of
+//!   kubejit, which clap would read and this test cannot set (an example uses the flag instead);
 //! - `/usr/bin/time -v` in front of a command is dropped.
 //!
 //! What is checked, by the command's first word:
 //! - `kubejit` (or a path ending in `/kubejit`) and `kubectl jit`: the words parse with [`Cli`]:
 //!   subcommand and flags exist and every value passes its parser;
 //! - `kubectl`: its `-f`/`-k` paths exist in the repository, and a resource `get` names that is not a
-//!   built-in kind is one of the AccessPolicy CRD's names;
+//!   built-in kind is a name of one of kubejit's CRDs (`deploy/crds/`);
 //! - `cargo`: `-p` names a workspace crate, `--test`/`--bench` one of its test or bench targets, and
 //!   the words after `cargo run --` parse as a `kubejit` command line;
 //! - `target/release/examples/NAME`: a crate has that example;
 //! - `hyperfine`: each quoted command it times is checked by these rules;
+//! - `.ci/run`: every `KUBEJIT_*` variable in front of it is one the script reads;
 //! - `ln`, `jq`: plumbing with nothing of kubejit's in it;
 //! - anything else fails until a rule is added here, or it is listed in [`SKIPPED`] with a reason.
 
@@ -222,17 +223,29 @@ fn commands(line: &str) -> Result<Vec<Vec<String>>, String> {
 /// Checks one command (its words); `Ok(Some(reason))` when it is skipped.
 fn check(words: &[String]) -> Result<Option<&'static str>, String> {
     let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let mut kubejit_vars = Vec::new();
     while let Some(first) = words.first()
         && let Some((name, _)) = first.split_once('=')
         && !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         if name.starts_with("KUBEJIT_") {
-            return Err(format!(
-                "{name}=…: show the flag instead (this test cannot set variables)"
-            ));
+            kubejit_vars.push(name);
         }
         words.remove(0);
+    }
+    // `.ci/run` reads its own KUBEJIT_CI_* switches: each one shown must be one the script reads.
+    if words.as_slice() == [".ci/run"] {
+        let script = std::fs::read_to_string(repo().join(".ci/run")).map_err(|e| e.to_string())?;
+        return match kubejit_vars.iter().find(|name| !script.contains(*name)) {
+            Some(name) => Err(format!("{name}: .ci/run does not read it")),
+            None => Ok(None),
+        };
+    }
+    if let Some(name) = kubejit_vars.first() {
+        return Err(format!(
+            "{name}=…: show the flag instead (this test cannot set variables)"
+        ));
     }
     if words.starts_with(&["/usr/bin/time", "-v"]) {
         words.drain(..2);
@@ -296,14 +309,16 @@ fn check_kubectl(words: &[&str]) -> Result<(), String> {
     let Some(at) = words.iter().position(|w| *w == "get") else {
         return Ok(());
     };
-    let crd = std::fs::read_to_string(repo().join("deploy/crds/accesspolicies.kubejit.dev.yaml"))
-        .map_err(|e| e.to_string())?;
+    let mut crds = String::new();
+    for entry in std::fs::read_dir(repo().join("deploy/crds")).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        crds.push_str(&std::fs::read_to_string(path).map_err(|e| e.to_string())?);
+        crds.push('\n');
+    }
     match words.get(at + 1) {
-        Some(kind) if !BUILTIN_KINDS.contains(kind) && !crd_names(&crd).contains(kind) => {
-            Err(format!(
-                "`kubectl get {kind}`: neither a built-in kind nor a name of the AccessPolicy CRD"
-            ))
-        }
+        Some(kind) if !BUILTIN_KINDS.contains(kind) && !crd_names(&crds).contains(kind) => Err(
+            format!("`kubectl get {kind}`: neither a built-in kind nor a name of kubejit's CRDs"),
+        ),
         _ => Ok(()),
     }
 }
