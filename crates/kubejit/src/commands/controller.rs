@@ -49,8 +49,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     };
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
+    // Registered here, not inside the task: a SIGTERM before the task first runs is still caught.
+    let signals = crate::commands::ShutdownSignals::install();
     tokio::spawn(async move {
-        crate::commands::wait_for_shutdown().await;
+        signals.wait().await;
         tracing::info!("shutting down: finishing in-flight work and releasing the leader lease");
         trigger.cancel();
     });

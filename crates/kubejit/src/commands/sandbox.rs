@@ -41,8 +41,10 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         .context("sandbox set-up task failed")??;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let (controller, audit) = start_controller(&cp, shutdown.clone()).await?;
+    // Caught before the walkthrough is printed: whoever reads it may press Ctrl-C at once.
+    let signals = crate::commands::ShutdownSignals::install();
     announce(&cp, &args)?;
-    crate::commands::wait_for_shutdown().await;
+    signals.wait().await;
     eprintln!("kubejit sandbox: stopping, removing every process and file it created");
     shutdown.cancel();
     if let Ok(Err(error)) = controller.await {
