@@ -17,6 +17,10 @@ use crate::policy::NamedPolicy;
 use crate::subject::Requester;
 use crate::ttl::CERTIFICATE_MIN_TTL;
 
+/// The signer counts `expirationSeconds` from when it signs, a moment after the approval: a
+/// certificate may ask for at most the request's remaining time less this.
+pub const SIGNING_MARGIN_SECS: u64 = 60;
+
 /// A CSR that passed every certificate rule under a Manual policy and waits for a person.
 #[derive(Debug, Clone, Copy)]
 pub struct PendingCertificate<'a> {
@@ -146,7 +150,12 @@ fn judge_one(
             verdict.phase, verdict.message
         )));
     };
-    let remaining = u64::try_from((expires_at - now).whole_seconds()).unwrap_or(0);
+    let left = expires_at
+        .unix_timestamp()
+        .saturating_sub(now.unix_timestamp());
+    let remaining = u64::try_from(left)
+        .unwrap_or(0)
+        .saturating_sub(SIGNING_MARGIN_SECS);
     if csr.expiration_seconds > remaining {
         let floor = CERTIFICATE_MIN_TTL.as_secs();
         let fix = if remaining >= floor {
@@ -157,7 +166,7 @@ fn judge_one(
             )
         };
         let message = format!(
-            "expirationSeconds {} outlives AccessRequest {name}, which ends at {expires_at} ({remaining} s from now); {fix}",
+            "expirationSeconds {} outlives AccessRequest {name}, which ends at {expires_at} ({left} s from now, less {SIGNING_MARGIN_SECS} s for signing); {fix}",
             csr.expiration_seconds
         );
         return Ok(Err((remaining, message)));

@@ -92,6 +92,16 @@ fn judge(csr_groups: &[&str], expiration: u64, requests: &[CandidateRequest], no
     }
 }
 
+/// (what, the CSR's groups, expirationSeconds, requests, now, verdict).
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    u64,
+    Vec<CandidateRequest>,
+    i64,
+    &'static str,
+);
+
 #[test]
 fn the_certificate_table() {
     let carol = who("carol");
@@ -116,7 +126,7 @@ fn the_certificate_table() {
     let mut lagging_status = oscar_ok.clone();
     lagging_status.recorded.phase = Some(Phase::Pending);
     #[rustfmt::skip]
-    let cases: Vec<(&str, &[&str], u64, Vec<CandidateRequest>, i64, &str)> = vec![
+    let cases: Vec<Case> = vec![
         ("no request at all", &["checkout-debug"], 1200, vec![], 100, "await"),
         ("a request nobody approved", &["checkout-debug"], 1200, vec![mine.clone()], 100, "await"),
         ("approved only by the requester herself", &["checkout-debug"], 1200, vec![approved_by(mine.clone(), "carol", 60)], 100, "await"),
@@ -128,9 +138,11 @@ fn the_certificate_table() {
         ("a request covering both", &["checkout-debug", "payments-debug"], 1200, vec![oscar_ok.clone(), both], 100, "approve both"),
         ("someone else's approved request", &["checkout-debug"], 1200, vec![daves], 100, "await"),
         ("same user, other groups", &["checkout-debug"], 1200, vec![other_groups], 100, "await"),
-        ("TTL: exactly the time left", &["checkout-debug"], 3600 - 40, vec![oscar_ok.clone()], 100, "approve mine"),
-        ("TTL: a second more than left", &["checkout-debug"], 3600 - 39, vec![oscar_ok.clone()], 100, "outlives"),
-        ("request ended: a second before", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3660 - 600, "approve mine"),
+        ("TTL: exactly the time left less the signing margin", &["checkout-debug"], 3600 - 40 - 60, vec![oscar_ok.clone()], 100, "approve mine"),
+        ("TTL: a second more", &["checkout-debug"], 3600 - 39 - 60, vec![oscar_ok.clone()], 100, "outlives"),
+        ("request ends: the last instant a minimal certificate fits", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3660 - 660, "approve mine"),
+        ("request ends: a second later it does not", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3660 - 659, "outlives"),
+        ("request ended: a second before", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3659, "outlives"),
         ("request ended: at the deadline", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3660, "await"),
         ("request ended: a second after", &["checkout-debug"], 600, vec![oscar_ok.clone()], 3661, "await"),
     ];
@@ -168,7 +180,7 @@ fn messages_say_what_to_do() {
         0,
     );
     let CertificateVerdict::Awaiting { message } =
-        judge_certificate(csr, &[ok.clone()], &policies(), secs(10))
+        judge_certificate(csr, std::slice::from_ref(&ok), &policies(), secs(10))
     else {
         panic!("another incident must await");
     };
@@ -180,12 +192,12 @@ fn messages_say_what_to_do() {
         incident: None,
         ..csr
     };
-    let verdict = judge_certificate(csr, &[ok.clone()], &policies(), secs(10));
+    let verdict = judge_certificate(csr, std::slice::from_ref(&ok), &policies(), secs(10));
     let CertificateVerdict::OutlivesRequest { message } = verdict else {
         panic!("a certificate outliving the request must be refused: {verdict:?}");
     };
     assert!(
-        message.contains("ask for expirationSeconds 3590 or less"),
+        message.contains("ask for expirationSeconds 3530 or less"),
         "{message}"
     );
     let verdict = judge_certificate(csr, &[ok], &policies(), secs(3100));
@@ -243,10 +255,10 @@ fn arb_candidate() -> impl Strategy<Value = CandidateRequest> {
             c.recorded.phase = phase;
             for (user, at, approve) in approvals {
                 c = approved_by(c, user, at);
-                if let Some(last) = c.approvals.last_mut() {
-                    if !approve {
-                        last.decision = ApprovalDecision::Deny;
-                    }
+                if let Some(last) = c.approvals.last_mut()
+                    && !approve
+                {
+                    last.decision = ApprovalDecision::Deny;
                 }
             }
             c
