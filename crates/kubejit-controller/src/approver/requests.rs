@@ -14,6 +14,7 @@ use kubejit_core::request::{CERTIFICATE_REQUEST_NAMESPACE, CandidateRequest};
 use kubejit_kube::{AccessApproval, AccessRequest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Metrics;
 use super::facts::is_decided;
@@ -103,14 +104,15 @@ pub fn watch(
     .default_backoff()
     .reflect(approval_writer);
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(forward(
+    let forwarding = forward(
         cache.clone(),
         request_stream,
         approval_stream,
         tx,
         metrics,
         term,
-    ));
+    );
+    tokio::spawn(forwarding.instrument(tracing::info_span!("access_request_watch")));
     (cache, rx)
 }
 
