@@ -142,8 +142,10 @@ pub enum CredentialError {
         message: String,
     },
     #[error(
-        "no decision on CertificateSigningRequest {name} within {waited_secs}s; ask an approver \
-         (`kubectl get csr {name}`), or raise --timeout"
+        "no decision on CertificateSigningRequest {name} within {waited_secs}s; under a Manual \
+         AccessPolicy it is approved only once you have an approved AccessRequest for its groups \
+         (`kubejit request --certificate-group …`, then an approver runs `kubejit approve`); \
+         see why with `kubectl get csr {name}`, or raise --timeout"
     )]
     Timeout { name: String, waited_secs: u64 },
     #[error("the issued certificate is not trustworthy: {0}; do not use it, and report it")]

@@ -267,7 +267,9 @@ fn no_decision_times_out() {
     let out = engineer.plugin("bob", &["--timeout", "2s"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("no decision on CertificateSigningRequest kubejit-"),
+        stderr(&out).contains("no decision on CertificateSigningRequest kubejit-")
+            && stderr(&out).contains("approved AccessRequest for its groups")
+            && stderr(&out).contains("kubejit request --certificate-group"),
         "{}",
         stderr(&out)
     );

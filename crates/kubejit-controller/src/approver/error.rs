@@ -40,7 +40,13 @@ pub enum Error {
 }
 
 /// Error labels counted outside reconcile (they never block a decision on their own).
-pub const NON_RECONCILE_ERRORS: [&str; 3] = ["event_publish", "policy_watch", "csr_watch"];
+pub const NON_RECONCILE_ERRORS: [&str; 5] = [
+    "event_publish",
+    "policy_watch",
+    "csr_watch",
+    "request_watch",
+    "approval_watch",
+];
 
 impl Error {
     pub const METRIC_LABELS: [&'static str; 8] = [

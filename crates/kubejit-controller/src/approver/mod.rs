@@ -1,7 +1,9 @@
 //! The CSR approval controller: approves or denies `kubernetes.io/kube-apiserver-client` CSRs by policy.
 //!
-//! Watches only that signer's CSRs (field selector, re-checked in code) and the AccessPolicies. Each
-//! pending CSR is decided by the pure `kubejit_core::decide`; the decision is audited (blocking), then
+//! Watches only that signer's CSRs (field selector, re-checked in code), the AccessPolicies and the
+//! certificate AccessRequests with their AccessApprovals. Each pending CSR is decided by the pure
+//! `kubejit_core::decide`; a Manual policy's CSR is approved only under an approved AccessRequest of
+//! its requester (`manual`). The decision is audited (blocking), then
 //! written through the approval subresource with the resourceVersion that was evaluated, then
 //! published as an Event. Any error leaves the CSR undecided and retries it with backoff. Once the
 //! signer issues a certificate for a CSR kubejit approved, the certificate is checked against the
@@ -10,10 +12,12 @@
 mod error;
 mod facts;
 mod issued;
+mod manual;
 mod metrics;
 mod outcome;
 mod policies;
 mod reconcile;
+mod requests;
 mod shared;
 mod write;
 
@@ -50,6 +54,10 @@ pub fn required_permissions() -> Vec<Needed> {
         Needed::cluster("approve", certs, "signers").named(KUBE_APISERVER_CLIENT_SIGNER),
         Needed::cluster("list", policy::GROUP, policy::PLURAL),
         Needed::cluster("watch", policy::GROUP, policy::PLURAL),
+        Needed::cluster("list", policy::GROUP, "accessrequests"),
+        Needed::cluster("watch", policy::GROUP, "accessrequests"),
+        Needed::cluster("list", policy::GROUP, "accessapprovals"),
+        Needed::cluster("watch", policy::GROUP, "accessapprovals"),
         Needed::cluster("create", "events.k8s.io", "events"),
         Needed::cluster("patch", "events.k8s.io", "events"),
     ]
@@ -70,10 +78,12 @@ pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
         tx,
         term.clone(),
     ));
+    // Manual CSRs are approved from AccessRequests; a change re-decides the requester's CSRs.
+    let (request_cache, touched) = requests::watch(&ctx.client, ctx.approver.clone(), term.clone());
     // Deciding before the policies are loaded would deny everything for want of a policy.
     if policies::loaded(&mut rx, &term).await.is_some() {
-        let app = Arc::new(Approver::new(ctx, recorder, rx.clone()));
-        decide_until(app, policies::changes(rx), term).await;
+        let app = Arc::new(Approver::new(ctx, recorder, rx.clone(), request_cache));
+        decide_until(app, policies::changes(rx), touched, term).await;
     }
     if let Err(error) = watcher_task.await {
         tracing::warn!(%error, "AccessPolicy watcher task failed");
@@ -83,6 +93,7 @@ pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
 async fn decide_until(
     app: Arc<Approver>,
     policy_changes: impl futures::Stream<Item = ()> + Send + 'static,
+    touched: tokio::sync::mpsc::UnboundedReceiver<requests::Touched>,
     term: CancellationToken,
 ) {
     // Only kubejit's signer is even listed; reconcile checks the signer again.
@@ -91,9 +102,12 @@ async fn decide_until(
     let api = Api::<CertificateSigningRequest>::all(app.ctx.client.clone());
     let metrics = app.ctx.approver.clone();
     tracing::info!("CSR approver started");
-    let controller = Controller::new(api, config)
+    let controller = Controller::new(api, config);
+    let request_changes = requests::csrs_to_reconcile(touched, controller.store());
+    let controller = controller
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .reconcile_all_on(policy_changes)
+        .reconcile_on(request_changes)
         .graceful_shutdown_on(term.clone().cancelled_owned());
     let store = controller.store();
     let work = controller

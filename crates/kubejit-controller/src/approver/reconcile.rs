@@ -10,6 +10,7 @@ use kubejit_core::{Decision, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
 use super::error::Error;
 use super::facts::{facts, is_decided};
 use super::issued::check_certificate;
+use super::manual::settle;
 use super::outcome::{Outcome, machine_reason};
 use super::shared::Approver;
 use super::write::{latency_secs, publish_event, record_audit, write_condition};
@@ -98,6 +99,8 @@ async fn decide_and_write(
 ) -> Result<(), Error> {
     let facts = facts(csr);
     let decision = kubejit_core::decide(&facts, policies, &app.ctx.identity);
+    let now = app.ctx.clock.now();
+    let decision = settle(decision, &facts, &app.requests, policies, now);
     let outcome = Outcome::of(&decision);
     let uid = csr.uid().unwrap_or_default();
     let pending = matches!(decision, Decision::Pending { .. });

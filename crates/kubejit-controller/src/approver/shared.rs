@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use super::error::Error;
 use super::policies::PolicySnapshot;
+use super::requests::RequestCache;
 
 /// The controller-wide [`crate::Context`] plus the approver's own state.
 pub struct Approver {
@@ -19,6 +20,8 @@ pub struct Approver {
     pub api: Api<CertificateSigningRequest>,
     pub recorder: Recorder,
     pub policies: watch::Receiver<PolicySnapshot>,
+    /// Certificate AccessRequests and their approvals, for Manual CSRs.
+    pub requests: RequestCache,
     /// CSR uid → the pending message already announced, so a Manual request gets one Event (and one
     /// audit record) per situation, not one per resync.
     announced: Mutex<HashMap<String, String>>,
@@ -49,12 +52,14 @@ impl Approver {
         ctx: Arc<crate::Context>,
         recorder: Recorder,
         policies: watch::Receiver<PolicySnapshot>,
+        requests: RequestCache,
     ) -> Self {
         Self {
             api: Api::all(ctx.client.clone()),
             ctx,
             recorder,
             policies,
+            requests,
             announced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             certificates_checked: Mutex::new(HashSet::new()),

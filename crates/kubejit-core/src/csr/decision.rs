@@ -133,10 +133,13 @@ pub enum DenyReason {
     IncidentInvalid,
     /// The incident annotation does not match the policy's pattern.
     IncidentMismatch,
+    /// Under a Manual policy: an approved AccessRequest covers the CSR, but `spec.expirationSeconds`
+    /// would outlive it (a CSR's lifetime cannot be shortened on approval).
+    TtlExceedsRequest,
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 19] = [
+    pub const ALL: [DenyReason; 20] = [
         Self::WrongSigner,
         Self::SelfRequest,
         Self::SystemRequester,
@@ -156,6 +159,7 @@ impl DenyReason {
         Self::IncidentMissing,
         Self::IncidentInvalid,
         Self::IncidentMismatch,
+        Self::TtlExceedsRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +183,7 @@ impl DenyReason {
             Self::IncidentMissing => "IncidentMissing",
             Self::IncidentInvalid => "IncidentInvalid",
             Self::IncidentMismatch => "IncidentMismatch",
+            Self::TtlExceedsRequest => "TtlExceedsRequest",
         }
     }
 }

@@ -6,6 +6,9 @@
 //! exists), performs the [`RequestAction`], and requeues at `requeue_at`.
 
 mod authorize;
+mod certificate;
+#[cfg(test)]
+mod certificate_tests;
 mod count;
 mod facts;
 mod lifecycle;
@@ -14,6 +17,9 @@ mod spec;
 mod tests;
 
 pub use authorize::{Authorized, NotAllowed, authorize};
+pub use certificate::{
+    CandidateRequest, CertificateVerdict, PendingCertificate, judge_certificate,
+};
 pub use count::{ApprovalIgnored, MAX_RECORDED_APPROVALS, Quorum, Tally, tally};
 pub use facts::{
     ApprovalFacts, CERTIFICATE_REQUEST_NAMESPACE, RequestFacts, RequestSpecError, Target,

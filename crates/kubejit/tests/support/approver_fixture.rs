@@ -17,6 +17,8 @@ use crate::support::{ControllerProcess, install_kubejit, start_controller};
 pub const PREFIX: &str = "approver-test";
 pub const PAYMENTS_GROUP: &str = "approver-test:payments-debug";
 pub const CHECKOUT_GROUP: &str = "approver-test:checkout-debug";
+/// Allowed by the Manual policy too, so a request for [`CHECKOUT_GROUP`] alone does not cover it.
+pub const CHECKOUT_READ_GROUP: &str = "approver-test:checkout-read";
 
 const POLICIES: &str = r#"
 apiVersion: kubejit.dev/v1alpha1
@@ -33,11 +35,12 @@ apiVersion: kubejit.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: approver-test-manual}
 spec:
-  requesters: {users: [carol, oscar]}
-  certificateGroups: ["approver-test:checkout-debug"]
+  requesters: {users: [carol, oscar], groups: [approver-test-manual]}
+  certificateGroups: ["approver-test:checkout-debug", "approver-test:checkout-read"]
   maxTTL: 1h
   incident: {required: false}
-  approval: {mode: Manual, approvers: {groups: [kubejit-approvers]}}
+  # approver-test-manual: so a requester of that group may try to approve her own request.
+  approval: {mode: Manual, approvers: {groups: [kubejit-approvers, approver-test-manual]}}
 ---
 # The requester side is not the approver's business; these tests grant it directly.
 apiVersion: rbac.authorization.k8s.io/v1
@@ -46,6 +49,12 @@ metadata: {name: approver-test-requester}
 rules:
 - apiGroups: [certificates.k8s.io]
   resources: [certificatesigningrequests]
+  verbs: [create, get, list, watch]
+- apiGroups: [kubejit.dev]
+  resources: [accessrequests]
+  verbs: [create, get, list, watch, delete]
+- apiGroups: [kubejit.dev]
+  resources: [accessapprovals]
   verbs: [create, get, list, watch]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
