@@ -618,9 +618,10 @@ pub struct AuditReportArgs {
     /// With --user: until this instant (RFC 3339, e.g. 2026-11-26T11:00:00Z).
     #[arg(long, env = "KUBEJIT_UNTIL", requires = "user", value_parser = parse_instant)]
     pub until: Option<kubejit_audit::Timestamp>,
-    /// kubejit's audit trail (JSON lines, chained or not).
+    /// kubejit's audit trail (JSON lines, chained or not). Give it once per trail (the controller's,
+    /// and the file each `kubejit grant --audit-log` wrote); their records are merged by time.
     #[arg(long, env = "KUBEJIT_AUDIT_LOG")]
-    pub trail: Option<std::path::PathBuf>,
+    pub trail: Vec<std::path::PathBuf>,
     /// The kube-apiserver audit log (`--audit-log-path`, JSON lines). Streamed, never loaded whole.
     #[arg(long, env = "KUBEJIT_APISERVER_AUDIT_LOG")]
     pub apiserver_log: std::path::PathBuf,
