@@ -340,7 +340,13 @@ mod tests {
     #[test]
     fn several_trails_are_merged_by_time() {
         let inc = Some("INC-1");
-        let grants = ev(EventKind::GrantCreated, "10:00:00", "a", inc, Some("10:30:00"));
+        let grants = ev(
+            EventKind::GrantCreated,
+            "10:00:00",
+            "a",
+            inc,
+            Some("10:30:00"),
+        );
         let controller = [
             ev(EventKind::ControllerStarted, "09:00:00", "x", None, None),
             ev(EventKind::GrantExpired, "10:20:00", "a", None, None),
