@@ -265,25 +265,52 @@ fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
 }
 
 /// Lets incident commanders (irene) grant the on-call Role in the sandbox namespace to
-/// `oncall-checkout` (carol) for up to 30 minutes under an `INC-<digits>` incident.
+/// `oncall-checkout` (carol) for up to 30 minutes under an `INC-<digits>` incident. Built from
+/// core's typed spec (the CRD's mirror), so a misspelt field is a compile error, not a rejected apply.
 fn sandbox_policy(namespace: &str) -> String {
+    use kubejit_core::policy::{
+        AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
+        RoleRefSpec, SubjectsSpec,
+    };
+    let groups = |group: &str| SubjectsSpec {
+        users: Vec::new(),
+        groups: vec![group.to_owned()],
+    };
+    let debug = GrantRuleSpec {
+        name: "debug".to_owned(),
+        roles: vec![RoleRefSpec {
+            kind: RoleKind::Role,
+            name: kubejit_core::role::DEFAULT_ROLE_NAME.to_owned(),
+        }],
+        namespaces: vec![namespace.to_owned()],
+        subjects: groups("oncall-checkout"),
+        max_ttl: "30m".to_owned(),
+        default_ttl: None,
+        incident: None,
+        approval: None,
+    };
+    let spec = AccessPolicySpec {
+        requesters: groups("kubejit-granters"),
+        certificate_groups: Vec::new(),
+        max_ttl: "1h".to_owned(),
+        default_ttl: None,
+        incident: IncidentSpec {
+            pattern: Some("INC-[0-9]+".to_owned()),
+            ..IncidentSpec::default()
+        },
+        approval: ApprovalSpec {
+            mode: ApprovalMode::Auto,
+            approvers: None,
+            approvals: None,
+            approval_timeout: None,
+        },
+        grants: vec![debug],
+    };
     json!({
         "apiVersion": "kubejit.dev/v1alpha1",
         "kind": "AccessPolicy",
         "metadata": { "name": "sandbox" },
-        "spec": {
-            "requesters": { "groups": ["kubejit-granters"] },
-            "maxTTL": "1h",
-            "incident": { "pattern": "INC-[0-9]+" },
-            "approval": { "mode": "Auto" },
-            "grants": [{
-                "name": "debug",
-                "roles": [{ "kind": "Role", "name": kubejit_core::role::DEFAULT_ROLE_NAME }],
-                "namespaces": [namespace],
-                "subjects": { "groups": ["oncall-checkout"] },
-                "maxTTL": "30m",
-            }],
-        },
+        "spec": spec,
     })
     .to_string()
 }
