@@ -6,7 +6,6 @@
 // Integration tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,10 +36,6 @@ impl AuditSink for MemorySink {
             hash: None,
             checkpoint: None,
         })
-    }
-
-    fn find_recorded(&self, _ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
-        Ok(HashSet::new())
     }
 }
 
