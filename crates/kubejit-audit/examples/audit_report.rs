@@ -2,7 +2,7 @@
 //! `kubejit audit report`, without the binary, plus scan statistics on stderr. People use
 //! `kubejit audit report`, whose flags differ (`-o`, `--apiserver-log`).
 //!
-//! Usage: `audit_report [--user U [--since T] [--until T] | --incident INC --trail FILE]
+//! Usage: `audit_report [--user U [--since T] [--until T] | --incident INC --trail FILE...]
 //!         [--format table|json|markdown] <apiserver-audit.log>`
 
 use std::fs::File;
@@ -13,7 +13,8 @@ use kubejit_audit::report::{self, Scope};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let (mut user, mut since, mut until, mut incident, mut trail) = (None, None, None, None, None);
+    let (mut user, mut since, mut until, mut incident) = (None, None, None, None);
+    let mut trails = Vec::new();
     let (mut format, mut log) = ("table".to_owned(), None);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -22,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--since" => since = Some(Timestamp::parse(&value()?)?),
             "--until" => until = Some(Timestamp::parse(&value()?)?),
             "--incident" => incident = Some(value()?),
-            "--trail" => trail = Some(value()?),
+            "--trail" => trails.push(BufReader::new(File::open(value()?)?)),
             "--format" => format = value()?,
             _ => log = Some(arg),
         }
@@ -33,8 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("give exactly one of --incident or --user".into()),
     };
     let log = File::open(log.ok_or("missing apiserver audit log path")?)?;
-    let trail = trail.map(File::open).transpose()?.map(BufReader::new);
-    let built = report::build(&scope, trail, log)?;
+    let built = report::build(&scope, trails, log)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     match format.as_str() {
         "json" => report::json(&built, &mut out)?,

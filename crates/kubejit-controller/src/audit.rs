@@ -42,32 +42,13 @@ pub struct Metrics {
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("kubejit_audit");
-        r.register(
-            "write_failures",
-            "Audit records of actions already taken that the primary sink refused (first writes and replays)",
-            m.write_failures.clone(),
-        );
-        r.register(
-            "spooled_records",
-            "Audit records written to the fallback spool because the primary sink could not take them",
-            m.spooled.clone(),
-        );
-        r.register(
-            "held_records",
-            "Audit records neither the primary sink nor the spool took, kept in memory",
-            m.held.clone(),
-        );
-        r.register(
-            "replayed_records",
-            "Kept audit records replayed into the primary sink",
-            m.replayed.clone(),
-        );
-        r.register(
-            "pending_records",
-            "Audit records not yet in the primary sink (spooled or held)",
-            m.pending.clone(),
-        );
+        crate::metrics::register_metrics!(registry, "kubejit_audit", {
+            "write_failures" => "Audit records of actions already taken that the primary sink refused (first writes and replays)": m.write_failures,
+            "spooled_records" => "Audit records written to the fallback spool because the primary sink could not take them": m.spooled,
+            "held_records" => "Audit records neither the primary sink nor the spool took, kept in memory": m.held,
+            "replayed_records" => "Kept audit records replayed into the primary sink": m.replayed,
+            "pending_records" => "Audit records not yet in the primary sink (spooled or held)": m.pending,
+        });
         m
     }
 

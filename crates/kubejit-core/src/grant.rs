@@ -179,11 +179,8 @@ pub fn decide_grant(
 }
 
 fn no_policy(requester: &Requester) -> GrantRefusal {
-    let msg = format!(
-        "no AccessPolicy with grant rules lists user {} or any of its groups [{}] as a requester",
-        requester.username,
-        requester.groups.join(", ")
-    );
+    let (username, groups) = (&requester.username, &requester.groups);
+    let msg = crate::policy::no_policy_lists("with grant rules", username, groups);
     refuse(GrantRefusalReason::NoMatchingPolicy, msg)
 }
 

@@ -26,8 +26,8 @@ pub mod subject;
 pub mod text;
 pub mod ttl;
 
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "testutil"))]
+pub mod testutil;
 
 #[cfg(any(test, feature = "testutil"))]
 pub use clock::ManualClock;

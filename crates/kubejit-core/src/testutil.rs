@@ -2,6 +2,17 @@
 //!
 //! rcgen's `DistinguishedName` holds one value per attribute type, so subjects with several `O=`,
 //! repeated CNs or multi-valued RDNs are DER-encoded here and signed with an rcgen key pair.
+//! Test support only: built for core's own tests and, with the `testutil` feature, for other
+//! crates' tests (the CSR differential test makes its openssl requests and PEM here too).
+
+// Test fixtures: a panic is how a broken fixture fails its test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 
 use rcgen::{
     KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,

@@ -213,12 +213,31 @@ pub enum RoleKindArg {
     ClusterRole,
 }
 
+/// How long access lasts and what it is for: the same flags on `kubejit grant` and `kubejit request`.
 #[derive(Debug, Args)]
-pub struct GrantArgs {
+pub struct TermArgs {
+    /// How long the access lasts (for a request: once approved), e.g. 30m or 2h (default: the
+    /// policy's defaultTTL).
+    #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
+    pub ttl: Option<Ttl>,
+    /// Incident reference the access is for, e.g. INC-12345.
+    #[arg(long, env = "KUBEJIT_INCIDENT")]
+    pub incident: Option<String>,
+}
+
+/// What every command that writes grants needs: the cluster, and where its audit records go.
+#[derive(Debug, Args)]
+pub struct SessionArgs {
     #[command(flatten)]
     pub client: ClientArgs,
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// Namespace of the grant (its RoleBinding).
     #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
     pub namespace: NamespaceName,
@@ -234,12 +253,8 @@ pub struct GrantArgs {
     /// User to grant to (repeat for several). Not split on commas: a Kubernetes username may contain one.
     #[arg(short, long = "user", env = "KUBEJIT_GRANT_USER", value_parser = UserName::parse)]
     pub users: Vec<UserName>,
-    /// How long the access lasts, e.g. 30m or 2h (default: the policy's defaultTTL).
-    #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
-    pub ttl: Option<Ttl>,
-    /// Incident reference the access is for, e.g. INC-12345.
-    #[arg(long, env = "KUBEJIT_INCIDENT")]
-    pub incident: Option<String>,
+    #[command(flatten)]
+    pub term: TermArgs,
     /// Why the access is needed (recorded in the binding and the audit trail).
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Option<Reason>,
@@ -269,9 +284,7 @@ pub struct GrantsArgs {
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
+    pub session: SessionArgs,
     /// The grant's binding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,
@@ -289,9 +302,7 @@ pub struct RevokeArgs {
 #[derive(Debug, Args)]
 pub struct ExtendArgs {
     #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
+    pub session: SessionArgs,
     /// The grant's RoleBinding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,
@@ -424,23 +435,16 @@ mod tests {
         assert!(err.to_string().contains("RFC 3339"), "{err}");
     }
 
+    /// `kubejit grant -n p -g g` followed by `extra`.
+    fn grant(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let args = ["kubejit", "grant", "-n", "p", "-g", "g"];
+        Cli::try_parse_from(args.iter().chain(extra))
+    }
+
     /// The spelling docs/grants.md shows; `ClusterRole` (the Kubernetes kind) is not a value clap knows.
     #[test]
     fn role_kind_is_spelled_cluster_role() {
-        let parse = |kind: &str| {
-            Cli::try_parse_from([
-                "kubejit",
-                "grant",
-                "-n",
-                "p",
-                "-g",
-                "g",
-                "--role",
-                "view",
-                "--role-kind",
-                kind,
-            ])
-        };
+        let parse = |kind: &str| grant(&["--role", "view", "--role-kind", kind]);
         let Command::Grant(args) = parse("cluster-role").unwrap().command else {
             panic!("not a grant");
         };
@@ -544,17 +548,7 @@ mod tests {
 
     #[test]
     fn spoofing_reasons_are_refused() {
-        let err = Cli::try_parse_from([
-            "kubejit",
-            "grant",
-            "-n",
-            "p",
-            "-g",
-            "g",
-            "--reason",
-            "ok\u{202e}",
-        ])
-        .unwrap_err();
+        let err = grant(&["--reason", "ok\u{202e}"]).unwrap_err();
         assert!(err.to_string().contains("bidi override"), "{err}");
     }
 }
@@ -618,9 +612,10 @@ pub struct AuditReportArgs {
     /// With --user: until this instant (RFC 3339, e.g. 2026-11-26T11:00:00Z).
     #[arg(long, env = "KUBEJIT_UNTIL", requires = "user", value_parser = parse_instant)]
     pub until: Option<kubejit_audit::Timestamp>,
-    /// kubejit's audit trail (JSON lines, chained or not).
+    /// kubejit's audit trail (JSON lines, chained or not). Give it once per trail (the controller's,
+    /// and the file each `kubejit grant --audit-log` wrote); their records are merged by time.
     #[arg(long, env = "KUBEJIT_AUDIT_LOG")]
-    pub trail: Option<std::path::PathBuf>,
+    pub trail: Vec<std::path::PathBuf>,
     /// The kube-apiserver audit log (`--audit-log-path`, JSON lines). Streamed, never loaded whole.
     #[arg(long, env = "KUBEJIT_APISERVER_AUDIT_LOG")]
     pub apiserver_log: std::path::PathBuf,

@@ -65,17 +65,12 @@ fn json_output_is_one_kubectl_list() {
 
 #[test]
 fn flags_read_kubejit_env_vars() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["manifests", "oncall-role"])
-        .env("KUBEJIT_NAMESPACE", "ledger")
-        .env("KUBEJIT_GROUP", "oncall-ledger")
-        .env("KUBEJIT_OUTPUT", "json")
-        .output_bounded()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = support::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["manifests", "oncall-role"])
+            .env("KUBEJIT_NAMESPACE", "ledger")
+            .env("KUBEJIT_GROUP", "oncall-ledger")
+            .env("KUBEJIT_OUTPUT", "json"),
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["items"][0]["metadata"]["namespace"], "ledger");
@@ -180,6 +175,24 @@ contexts:
 current-context: alice@prod
 "#;
 
+/// Writes `text` as the file `name` in `dir`.
+fn write_in(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `kubeconfig add-user` with neither --kubeconfig nor --context: `KUBECONFIG` lists the files.
+fn add_user_from_listed(listed: &std::ffi::OsStr) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .args(["kubeconfig", "add-user", "--name", "oncall"])
+        .env("KUBECONFIG", listed)
+        .env_remove("KUBEJIT_KUBECONFIG")
+        .env_remove("KUBEJIT_CONTEXT")
+        .output_bounded()
+        .unwrap()
+}
+
 fn add_user_without_context(config: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_kubejit"))
         .args(["kubeconfig", "add-user", "--name", "oncall", "--kubeconfig"])
@@ -192,8 +205,7 @@ fn add_user_without_context(config: &std::path::Path) -> std::process::Output {
 #[test]
 fn add_user_defaults_to_the_current_context_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
-    std::fs::write(&config, KUBECONFIG).unwrap();
+    let config = write_in(&dir, "config", KUBECONFIG);
     let out = add_user_without_context(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -216,9 +228,8 @@ fn add_user_defaults_to_the_current_context_and_says_so() {
 #[test]
 fn add_user_without_any_context_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config");
     let text = KUBECONFIG.replace("current-context: alice@prod\n", "");
-    std::fs::write(&config, &text).unwrap();
+    let config = write_in(&dir, "config", &text);
     let out = add_user_without_context(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -234,19 +245,11 @@ fn add_user_without_any_context_names_the_fix() {
 #[test]
 fn add_user_with_several_kubeconfig_files_passes_them_all_to_the_plugin() {
     let dir = tempfile::tempdir().unwrap();
-    let first = dir.path().join("first");
-    std::fs::write(&first, "apiVersion: v1\nkind: Config\n").unwrap();
-    let second = dir.path().join("second");
-    std::fs::write(&second, KUBECONFIG).unwrap();
+    let first = write_in(&dir, "first", "apiVersion: v1\nkind: Config\n");
+    let second = write_in(&dir, "second", KUBECONFIG);
     let missing = dir.path().join("missing");
     let listed = std::env::join_paths([&missing, &first, &second]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["kubeconfig", "add-user", "--name", "oncall"])
-        .env("KUBECONFIG", &listed)
-        .env_remove("KUBEJIT_KUBECONFIG")
-        .env_remove("KUBEJIT_CONTEXT")
-        .output_bounded()
-        .unwrap();
+    let out = add_user_from_listed(&listed);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(std::fs::read_to_string(&second).unwrap(), KUBECONFIG);
@@ -269,18 +272,10 @@ fn add_user_with_several_kubeconfig_files_passes_them_all_to_the_plugin() {
 #[test]
 fn add_user_stops_on_a_listed_kubeconfig_it_cannot_resolve() {
     let dir = tempfile::tempdir().unwrap();
-    let not_a_dir = dir.path().join("file");
-    std::fs::write(&not_a_dir, "").unwrap();
-    let second = dir.path().join("second");
-    std::fs::write(&second, KUBECONFIG).unwrap();
+    let not_a_dir = write_in(&dir, "file", "");
+    let second = write_in(&dir, "second", KUBECONFIG);
     let listed = std::env::join_paths([not_a_dir.join("config"), second.clone()]).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .args(["kubeconfig", "add-user", "--name", "oncall"])
-        .env("KUBECONFIG", &listed)
-        .env_remove("KUBEJIT_KUBECONFIG")
-        .env_remove("KUBEJIT_CONTEXT")
-        .output_bounded()
-        .unwrap();
+    let out = add_user_from_listed(&listed);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("failed to resolve kubeconfig"), "{stderr}");

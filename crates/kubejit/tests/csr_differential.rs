@@ -88,16 +88,7 @@ fn split(der: &[u8]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
 }
 
 fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {LABEL}-----\n{}\n-----END {LABEL}-----\n",
-        lines.join("\n")
-    )
+    kubejit_core::testutil::pem(LABEL, der)
 }
 
 /// The PEM body lines only.
@@ -120,19 +111,7 @@ fn request(key: &KeyPair, group: &str) -> Vec<u8> {
 
 fn openssl_request(newkey: &str, extra: &[&str]) -> Vec<u8> {
     let subj = format!("/CN=alice/O={PAYMENTS_GROUP}");
-    let mut cmd = std::process::Command::new("openssl");
-    cmd.args([
-        "req",
-        "-new",
-        "-newkey",
-        newkey,
-        "-nodes",
-        "-keyout",
-        "/dev/null",
-    ])
-    .args(["-subj", &subj])
-    .args(extra);
-    support::run_ok(&mut cmd).stdout
+    kubejit_core::testutil::openssl_csr(newkey, extra, &subj)
 }
 
 /// The corpus: (name, spec.request bytes, expectation).

@@ -13,8 +13,9 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotate_as, annotation, audit_records, binding_exists, events, grant,
-    kubejit_as, namespace_with_role, policy_for, policy_for_role, records_for,
+    admin_binding, annotate_as, annotation, assert_warned_about, audit_records, binding_exists,
+    expiring_bindings, grant, kubejit_as, kubejit_ok, namespace_with_role, policy_for,
+    policy_for_role, records_for,
 };
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
@@ -32,6 +33,18 @@ fn controller() -> (&'static ControlPlane, &'static ControllerProcess) {
     (cp, ctl)
 }
 
+/// The shared control plane and reaper, and a fresh namespace with the on-call Role and a grant
+/// policy capped at `max_ttl`.
+fn granting(
+    prefix: &str,
+    max_ttl: &str,
+) -> (&'static ControlPlane, &'static ControllerProcess, String) {
+    let (cp, ctl) = controller();
+    let ns = namespace_with_role(cp, prefix);
+    policy_for(cp, &ns, max_ttl);
+    (cp, ctl, ns)
+}
+
 fn exec_as(cp: &ControlPlane, user: &str, ns: &str) -> kubejit_testenv::KubectlOutput {
     cp.kubectl_as(user, &["exec", "-n", ns, "api", "--", "echo", "hi"])
         .unwrap()
@@ -39,9 +52,7 @@ fn exec_as(cp: &ControlPlane, user: &str, ns: &str) -> kubejit_testenv::KubectlO
 
 #[test]
 fn a_grant_gives_exec_until_its_deadline_then_the_binding_is_deleted_and_exec_is_forbidden() {
-    let (cp, ctl) = controller();
-    let ns = namespace_with_role(cp, "grant-exec");
-    policy_for(cp, &ns, "10m");
+    let (cp, ctl, ns) = granting("grant-exec", "10m");
     assert_forbidden(&exec_as(cp, "alice", &ns), "alice", &["exec"]);
 
     let name = grant(
@@ -173,15 +184,7 @@ fn malformed_and_unannotated_bindings_are_never_deleted() {
         ("jit-absurd-year", "0001-01-01T00:00:00Z"),
         ("jit-empty", ""),
     ];
-    for (name, value) in malformed {
-        admin_binding(
-            cp,
-            &ns,
-            name,
-            "oncall-payments",
-            json!({ EXPIRES_AT: value }),
-        );
-    }
+    expiring_bindings(cp, &ns, malformed);
     // Looks like a grant by name and incident, but has no expires-at: not kubejit's to delete.
     admin_binding(
         cp,
@@ -191,17 +194,8 @@ fn malformed_and_unannotated_bindings_are_never_deleted() {
         json!({ "debugging.kubernetes.io/incident": "INC-1" }),
     );
 
-    let warned = || {
-        let events = events(cp, &ns);
-        malformed
-            .iter()
-            .all(|(name, _)| events.contains(&format!("\"name\": \"{name}\"")))
-    };
-    assert!(
-        wait_until(BOUND, warned),
-        "a Warning Event per malformed binding: {}",
-        ctl.log_text()
-    );
+    let names = malformed.iter().map(|(name, _)| *name);
+    assert_warned_about(cp, &ns, names, BOUND, || ctl.log_text());
     for (name, _) in malformed {
         assert!(binding_exists(cp, &ns, name), "{name} survives");
         let records = ctl.stdout_audit();
@@ -244,9 +238,7 @@ fn malformed_and_unannotated_bindings_are_never_deleted() {
 
 #[test]
 fn refused_grants_say_why_and_write_nothing() {
-    let (cp, _ctl) = controller();
-    let ns = namespace_with_role(cp, "grant-refused");
-    policy_for(cp, &ns, "30m");
+    let (cp, _ctl, ns) = granting("grant-refused", "30m");
     let cases: [(&[&str], &str); 5] = [
         (
             &["--ttl", "2h", "--incident", "INC-1"],
@@ -323,9 +315,7 @@ fn refused_grants_say_why_and_write_nothing() {
 
 #[test]
 fn revoke_and_extend_work_and_are_audited() {
-    let (cp, ctl) = controller();
-    let ns = namespace_with_role(cp, "grant-revoke");
-    policy_for(cp, &ns, "30m");
+    let (cp, ctl, ns) = granting("grant-revoke", "30m");
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("audit.pem");
     let log = dir.path().join("audit.jsonl");
@@ -359,12 +349,7 @@ fn revoke_and_extend_work_and_are_audited() {
 
     let mut args = vec!["extend", name.as_str(), "-n", &ns, "--ttl", "25m"];
     args.extend_from_slice(&audit_flags);
-    let out = kubejit_as(cp, "irene", &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubejit_ok(cp, "irene", &args);
     let after = annotation(cp, &ns, &name, EXPIRES_AT);
     assert!(after > before, "extended from {before} to {after}");
     let mut beyond = vec!["extend", name.as_str(), "-n", &ns, "--ttl", "2h"];
@@ -378,12 +363,7 @@ fn revoke_and_extend_work_and_are_audited() {
 
     let mut args = vec!["revoke", name.as_str(), "-n", &ns, "--reason", "fixed"];
     args.extend_from_slice(&audit_flags);
-    let out = kubejit_as(cp, "irene", &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    kubejit_ok(cp, "irene", &args);
     assert!(!binding_exists(cp, &ns, &name));
 
     let records = audit_records(&log);
@@ -410,9 +390,7 @@ fn revoke_and_extend_work_and_are_audited() {
 
 #[test]
 fn admission_policy_stops_engineers_editing_grant_annotations() {
-    let (cp, _ctl) = controller();
-    let ns = namespace_with_role(cp, "grant-vap");
-    policy_for(cp, &ns, "30m");
+    let (cp, _ctl, ns) = granting("grant-vap", "30m");
     // carol may patch rolebindings in this namespace (a plausible over-broad permission).
     cp.apply(
         &json!({

@@ -198,22 +198,9 @@ fn nobody_asks_in_someone_elses_name() {
     let out = cp
         .kubectl_as("carol", &["get", "accessrequests", "-n", &ns])
         .unwrap();
-    assert!(out.success, "{}", out.stderr);
-    let mut lines = out.stdout.lines();
-    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(
-        header,
-        [
-            "NAME",
-            "REQUESTER",
-            "ROLE",
-            "CERTIFICATE-GROUPS",
-            "TTL",
-            "INCIDENT",
-            "PHASE",
-            "EXPIRES-AT",
-            "AGE"
-        ]
+    let mut lines = support::table_rows(
+        &out,
+        "NAME REQUESTER ROLE CERTIFICATE-GROUPS TTL INCIDENT PHASE EXPIRES-AT AGE",
     );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
@@ -479,7 +466,7 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
     let ns = namespace(cp, "areq-cli");
     let carol = cp.kubeconfig("carol").unwrap();
     let carol = carol.to_str().unwrap();
-    let out = support::kubejit(&[
+    let stdout = support::kubejit_stdout(&[
         "request",
         "--kubeconfig",
         carol,
@@ -500,12 +487,6 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
         "--name",
         "asked",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         stdout.contains(&format!("requested {ns}/asked as carol")),
         "{stdout}"
@@ -531,13 +512,7 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
     let out = support::kubejit(&["request", "--kubeconfig", carol, "-n", &ns, "--role", "x"]);
     assert_eq!(out.status.code(), Some(2));
 
-    let out = support::kubejit(&["requests", "--kubeconfig", carol, "-n", &ns]);
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let table = support::kubejit_stdout(&["requests", "--kubeconfig", carol, "-n", &ns]);
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         row,
@@ -566,7 +541,7 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to list AccessRequests"));
     let oscar = cp.kubeconfig("oscar").unwrap();
-    let out = support::kubejit(&[
+    let table = support::kubejit_stdout(&[
         "requests",
         "--kubeconfig",
         oscar.to_str().unwrap(),
@@ -574,12 +549,6 @@ fn kubejit_request_asks_as_you_and_kubejit_requests_lists_it() {
         "-o",
         "wide",
     ]);
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let line = table.lines().find(|l| l.starts_with(&ns)).unwrap();
     assert!(
         line.contains("group:oncall-checkout") && line.contains("checkout latency"),
@@ -596,7 +565,7 @@ fn kubejit_approve_and_deny_record_decisions_in_your_name() {
     let uid = honest_request(cp, &ns, "r");
     let oscar = cp.kubeconfig("oscar").unwrap();
     let oscar = oscar.to_str().unwrap();
-    let out = support::kubejit(&[
+    let stdout = support::kubejit_stdout(&[
         "approve",
         "r",
         "-n",
@@ -606,22 +575,11 @@ fn kubejit_approve_and_deny_record_decisions_in_your_name() {
         "--comment",
         "matches INC-12345",
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         stdout.starts_with(&format!("approved {ns}/r as oscar")),
         "{stdout}"
     );
-    let out = support::kubejit(&["deny", "r", "-n", &ns, "--kubeconfig", oscar]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::kubejit_stdout(&["deny", "r", "-n", &ns, "--kubeconfig", oscar]);
 
     let list: Value = serde_json::from_str(
         &cp.admin(&["get", "accessapprovals", "-n", &ns, "-o", "json"])

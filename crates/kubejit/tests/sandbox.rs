@@ -161,6 +161,11 @@ fn check(env: &str, step: &Step) {
             stdout.contains("alice"),
             "alice's window is missing: {what}"
         );
+        // carol's grant, recorded in irene's trail (the grant command's own --audit-log).
+        assert!(
+            stdout.contains("oncall-checkout"),
+            "carol's grant is missing: {what}"
+        );
     }
     if step.expect == Expect::SuccessThenForbidden {
         // The grant's expiry is the reaper's to enforce; this only bounds a hang, it measures nothing.

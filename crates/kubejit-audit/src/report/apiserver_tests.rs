@@ -251,7 +251,7 @@ fn a_username_with_a_comma_is_one_user() {
     created.incident = Some("INC-1".to_owned());
     created.expires_at = Some(at("11:00:00"));
     let trail = serde_json::to_string(&created).unwrap() + "\n";
-    let windows = crate::report::windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
+    let windows = crate::report::windows_for_incident([trail.as_bytes()], "INC-1").unwrap();
     assert_eq!(windows.len(), 1);
     assert_eq!(windows[0].users, ["a,b", "carol"]);
     let log = [
@@ -274,6 +274,6 @@ fn a_username_with_a_comma_is_one_user() {
 fn old_records_take_the_subject_whole() {
     let line_ = r#"{"schemaVersion":1,"sequence":1,"time":"2024-05-01T10:00:00Z","eventId":"x","kind":"grantCreated","actor":{"kind":"user","name":"g"},"subject":"a,b","groups":[],"namespace":null,"role":null,"policy":null,"incident":"INC-1","reason":null,"decision":null,"decisionReason":null,"ttlSeconds":null,"expiresAt":null,"object":null}"#;
     let windows =
-        crate::report::windows_for_incident(format!("{line_}\n").as_bytes(), "INC-1").unwrap();
+        crate::report::windows_for_incident([format!("{line_}\n").as_bytes()], "INC-1").unwrap();
     assert_eq!(windows[0].users, ["a,b"]);
 }

@@ -36,18 +36,17 @@ pub struct Report {
     pub stats: ScanStats,
 }
 
-/// Works out the access windows for `scope` (reading kubejit's `trail` for an incident; the trail is
-/// not needed for a user scope), then streams `apiserver_log` and keeps the matching requests.
-pub fn build(
+/// Works out the access windows for `scope` (reading kubejit's `trails`, merged by time, for an
+/// incident; no trail is needed for a user scope), then streams `apiserver_log` and keeps the
+/// matching requests.
+pub fn build<R: BufRead>(
     scope: &Scope,
-    trail: Option<impl BufRead>,
+    trails: Vec<R>,
     apiserver_log: impl Read,
 ) -> Result<Report, AuditError> {
     let windows = match scope {
-        Scope::Incident(incident) => match trail {
-            Some(trail) => windows_for_incident(trail, incident)?,
-            None => return Err(AuditError::MissingTrail),
-        },
+        Scope::Incident(_) if trails.is_empty() => return Err(AuditError::MissingTrail),
+        Scope::Incident(incident) => windows_for_incident(trails, incident)?,
         Scope::User { user, since, until } => vec![AccessWindow::requested(user, *since, *until)],
     };
     let mut rows = Vec::new();

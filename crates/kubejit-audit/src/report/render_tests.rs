@@ -76,7 +76,7 @@ fn report() -> Report {
     let trail = trail(dir.path());
     build(
         &Scope::Incident("INC-7".into()),
-        Some(trail.as_slice()),
+        vec![trail.as_slice()],
         log.as_bytes(),
     )
     .unwrap()
@@ -165,11 +165,11 @@ fn user_scope_needs_no_trail() {
         since: Some(at("10:00:00")),
         until: None,
     };
-    let report = build(&scope, None::<&[u8]>, log.as_bytes()).unwrap();
+    let report = build(&scope, Vec::<&[u8]>::new(), log.as_bytes()).unwrap();
     assert_eq!(report.rows.len(), 1);
     let err = build(
         &Scope::Incident("INC".into()),
-        None::<&[u8]>,
+        Vec::<&[u8]>::new(),
         log.as_bytes(),
     )
     .unwrap_err();
@@ -187,7 +187,7 @@ fn spoofing_characters_are_escaped_in_every_renderer() {
         since: None,
         until: None,
     };
-    let report = build(&scope, None::<&[u8]>, log.as_bytes()).unwrap();
+    let report = build(&scope, Vec::<&[u8]>::new(), log.as_bytes()).unwrap();
     assert_eq!(report.rows.len(), 1);
     type Render = fn(&Report, &mut Vec<u8>) -> Result<(), AuditError>;
     for render in [table as Render, markdown as Render] {

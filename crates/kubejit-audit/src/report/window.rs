@@ -1,6 +1,6 @@
 //! Reads kubejit's trail and works out who had which access when: the windows the report joins on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
@@ -58,49 +58,101 @@ struct CheckpointProbe {
     checkpoint: serde::de::IgnoredAny,
 }
 
-/// Streams the trail (chained file or stdout JSONL) and returns the access windows of `incident`.
+/// Streams each trail (chained file or stdout JSONL) and returns the access windows of `incident`.
 ///
+/// Several trails (the controller's, and one per `kubejit grant` writer) are merged by record time,
+/// each kept in its own order, so an expiry written by the reaper closes a grant another trail opened.
 /// Grant end events (extended, revoked, expired) are applied by object even when they do not repeat the
 /// incident, because the reaper that writes them may not know it.
-pub fn windows_for_incident(
-    trail: impl BufRead,
+pub fn windows_for_incident<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
     incident: &str,
 ) -> Result<Vec<AccessWindow>, AuditError> {
+    let mut queues = Vec::new();
+    for trail in trails {
+        let mut events = VecDeque::new();
+        for_each_event(trail, |event| {
+            if effect(event.kind).is_some() {
+                events.push_back(event);
+            }
+        })?;
+        queues.push(events);
+    }
     let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
     let mut by_object: HashMap<String, usize> = HashMap::new();
-    for_each_event(trail, |event| {
-        let key = object_key(&event);
-        match event.kind {
-            EventKind::GrantCreated | EventKind::CertificateApproved => {
-                let relevant = event.incident.as_deref() == Some(incident);
-                by_object.insert(key, windows.len());
-                windows.push((opened_window(event), relevant));
-            }
-            EventKind::GrantExtended => {
-                if let Some(&i) = by_object.get(&key) {
-                    windows[i].0.until = event.expires_at.or(windows[i].0.until);
-                }
-            }
-            EventKind::GrantRevoked | EventKind::GrantExpired => {
-                if let Some(&i) = by_object.get(&key) {
-                    let until = windows[i].0.until.map_or(event.time, |u| u.min(event.time));
-                    windows[i].0.until = Some(until);
-                }
-            }
-            EventKind::CertificateDenied
-            | EventKind::CertificatePending
-            | EventKind::CertificateMismatch
-            | EventKind::GrantMalformed
-            | EventKind::ControllerStarted
-            | EventKind::LeadershipAcquired
-            | EventKind::LeadershipLost
-            | EventKind::TrailTruncated => {}
-        }
-    })?;
+    while let Some(event) = next_by_time(&mut queues) {
+        apply(event, incident, &mut windows, &mut by_object);
+    }
     Ok(windows
         .into_iter()
         .filter_map(|(window, relevant)| relevant.then_some(window))
         .collect())
+}
+
+/// Takes the earliest head among the trails (the first trail wins a tie), so each trail's order is kept.
+fn next_by_time(queues: &mut [VecDeque<AuditRecord>]) -> Option<AuditRecord> {
+    let mut earliest: Option<(usize, Timestamp)> = None;
+    for (i, queue) in queues.iter().enumerate() {
+        if let Some(head) = queue.front()
+            && earliest.is_none_or(|(_, time)| head.time < time)
+        {
+            earliest = Some((i, head.time));
+        }
+    }
+    earliest.and_then(|(i, _)| queues[i].pop_front())
+}
+
+/// What a record does to an access window.
+#[derive(Clone, Copy)]
+enum Effect {
+    Open,
+    Extend,
+    Close,
+}
+
+/// The effect of a record of `kind`; `None` for records the report does not keep.
+fn effect(kind: EventKind) -> Option<Effect> {
+    match kind {
+        EventKind::GrantCreated | EventKind::CertificateApproved => Some(Effect::Open),
+        EventKind::GrantExtended => Some(Effect::Extend),
+        EventKind::GrantRevoked | EventKind::GrantExpired => Some(Effect::Close),
+        EventKind::CertificateDenied
+        | EventKind::CertificatePending
+        | EventKind::CertificateMismatch
+        | EventKind::GrantMalformed
+        | EventKind::ControllerStarted
+        | EventKind::LeadershipAcquired
+        | EventKind::LeadershipLost
+        | EventKind::TrailTruncated => None,
+    }
+}
+
+fn apply(
+    event: AuditRecord,
+    incident: &str,
+    windows: &mut Vec<(AccessWindow, bool)>,
+    by_object: &mut HashMap<String, usize>,
+) {
+    let key = object_key(&event);
+    match effect(event.kind) {
+        Some(Effect::Open) => {
+            let relevant = event.incident.as_deref() == Some(incident);
+            by_object.insert(key, windows.len());
+            windows.push((opened_window(event), relevant));
+        }
+        Some(Effect::Extend) => {
+            if let Some(&i) = by_object.get(&key) {
+                windows[i].0.until = event.expires_at.or(windows[i].0.until);
+            }
+        }
+        Some(Effect::Close) => {
+            if let Some(&i) = by_object.get(&key) {
+                let until = windows[i].0.until.map_or(event.time, |u| u.min(event.time));
+                windows[i].0.until = Some(until);
+            }
+        }
+        None => {}
+    }
 }
 
 fn opened_window(event: AuditRecord) -> AccessWindow {
@@ -254,7 +306,7 @@ mod tests {
             r#"{"schemaVersion":1,"sequence":9,"checkpoint":{"sequence":8}}"#.to_owned() + "\n\n",
         ]
         .concat();
-        let windows = windows_for_incident(trail.as_bytes(), "INC-1").unwrap();
+        let windows = windows_for_incident([trail.as_bytes()], "INC-1").unwrap();
         let got: Vec<(&str, &str, Option<Timestamp>, Option<Timestamp>)> = windows
             .iter()
             .map(|w| (w.subject.as_str(), w.source, w.from, w.until))
@@ -283,6 +335,38 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// The grant command's own trail opens the window, the controller's trail closes it: read in
+    /// either order, the records are merged by time, so the expiry finds the grant it ends.
+    #[test]
+    fn several_trails_are_merged_by_time() {
+        let inc = Some("INC-1");
+        let grants = ev(
+            EventKind::GrantCreated,
+            "10:00:00",
+            "a",
+            inc,
+            Some("10:30:00"),
+        );
+        let controller = [
+            ev(EventKind::ControllerStarted, "09:00:00", "x", None, None),
+            ev(EventKind::GrantExpired, "10:20:00", "a", None, None),
+        ]
+        .concat();
+        let want = vec![(Some(at("10:00:00")), Some(at("10:20:00")))];
+        for trails in [
+            [controller.as_bytes(), grants.as_bytes()],
+            [grants.as_bytes(), controller.as_bytes()],
+        ] {
+            let windows = windows_for_incident(trails, "INC-1").unwrap();
+            let got: Vec<_> = windows.iter().map(|w| (w.from, w.until)).collect();
+            assert_eq!(got, want);
+        }
+        // Read one after the other instead, the expiry would come before the grant and be lost.
+        let concatenated = controller.clone() + &grants;
+        let windows = windows_for_incident([concatenated.as_bytes()], "INC-1").unwrap();
+        assert_eq!(windows[0].until, Some(at("10:30:00")));
+    }
+
     #[test]
     fn window_bounds_are_inclusive() {
         let w = AccessWindow::requested("u", Some(at("10:00:00")), Some(at("11:00:00")));
@@ -301,7 +385,7 @@ mod tests {
     #[test]
     fn reports_the_unparsable_trail_line() {
         let trail = ev(EventKind::GrantCreated, "10:00:00", "a", None, None) + "{garbage\n";
-        let err = windows_for_incident(trail.as_bytes(), "INC-1").unwrap_err();
+        let err = windows_for_incident([trail.as_bytes()], "INC-1").unwrap_err();
         assert!(
             matches!(err, AuditError::ParseTrail { line: 2, .. }),
             "{err:?}"

@@ -46,32 +46,13 @@ impl Metrics {
             certificate_mismatches: Counter::default(),
         };
         metrics.preregister();
-        let reg = registry.sub_registry_with_prefix("kubejit_approver");
-        reg.register(
-            "decisions",
-            "CSR decisions written, by result and machine reason",
-            metrics.decisions.clone(),
-        );
-        reg.register(
-            "decision_latency_seconds",
-            "Time from CSR creation to the decision being written",
-            metrics.latency.clone(),
-        );
-        reg.register(
-            "errors",
-            "Approver errors by kind (each one means no approval and a retry)",
-            metrics.errors.clone(),
-        );
-        reg.register(
-            "invalid_policies",
-            "AccessPolicies that fail validation and therefore allow nothing",
-            metrics.invalid_policies.clone(),
-        );
-        reg.register(
-            "certificate_mismatches",
-            "Issued certificates that do not certify what kubejit approved (subject, key or usages)",
-            metrics.certificate_mismatches.clone(),
-        );
+        crate::metrics::register_metrics!(registry, "kubejit_approver", {
+            "decisions" => "CSR decisions written, by result and machine reason": metrics.decisions,
+            "decision_latency_seconds" => "Time from CSR creation to the decision being written": metrics.latency,
+            "errors" => "Approver errors by kind (each one means no approval and a retry)": metrics.errors,
+            "invalid_policies" => "AccessPolicies that fail validation and therefore allow nothing": metrics.invalid_policies,
+            "certificate_mismatches" => "Issued certificates that do not certify what kubejit approved (subject, key or usages)": metrics.certificate_mismatches,
+        });
         metrics
     }
 

@@ -46,33 +46,14 @@ impl Default for Metrics {
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("kubejit_reaper");
-        r.register(
-            "bindings_tracked",
-            "Grants (bindings with a valid expires-at) being tracked",
-            m.tracked.clone(),
-        );
-        r.register(
-            "bindings_overdue",
-            "Grants at or past their deadline, not yet deleted",
-            m.overdue.clone(),
-        );
-        r.register(
-            "bindings_malformed",
-            "Bindings whose expires-at is malformed (never deleted)",
-            m.malformed.clone(),
-        );
-        r.register(
-            "deletion_lag_seconds",
-            "Seconds from a grant's deadline to its deletion",
-            m.deletion_lag.clone(),
-        );
-        r.register("deletions", "Expired grants deleted", m.deleted.clone());
-        r.register(
-            "reconcile_errors",
-            "Reconcile errors by kind",
-            m.errors.clone(),
-        );
+        crate::metrics::register_metrics!(registry, "kubejit_reaper", {
+            "bindings_tracked" => "Grants (bindings with a valid expires-at) being tracked": m.tracked,
+            "bindings_overdue" => "Grants at or past their deadline, not yet deleted": m.overdue,
+            "bindings_malformed" => "Bindings whose expires-at is malformed (never deleted)": m.malformed,
+            "deletion_lag_seconds" => "Seconds from a grant's deadline to its deletion": m.deletion_lag,
+            "deletions" => "Expired grants deleted": m.deleted,
+            "reconcile_errors" => "Reconcile errors by kind": m.errors,
+        });
         m
     }
 }

@@ -237,11 +237,7 @@ fn decide_by_policy(
 }
 
 fn no_policy(csr: &CsrFacts) -> Denial {
-    let msg = format!(
-        "no AccessPolicy issuing certificates lists user {} or any of its groups [{}] as a requester",
-        csr.username,
-        csr.groups.join(", ")
-    );
+    let msg = crate::policy::no_policy_lists("issuing certificates", &csr.username, &csr.groups);
     deny(DenyReason::NoMatchingPolicy, msg)
 }
 

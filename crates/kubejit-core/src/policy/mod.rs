@@ -8,6 +8,7 @@ mod tests;
 pub use model::{
     AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule,
     MAX_APPROVAL_TIMEOUT, MAX_APPROVALS, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
+    no_policy_lists,
 };
 pub use spec::{
     AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,

@@ -131,6 +131,15 @@ fn at<T, E: Into<PolicyProblem>>(field: impl Into<String>, r: Result<T, E>) -> P
     r.map_err(|e| (field.into(), e.into()))
 }
 
+/// Why a request is refused when no policy of a kind (`issuing certificates`, `with grant rules`)
+/// names its requester: said the same way for certificates and grants.
+pub fn no_policy_lists(kind: &str, username: &str, groups: &[String]) -> String {
+    format!(
+        "no AccessPolicy {kind} lists user {username} or any of its groups [{}] as a requester",
+        groups.join(", ")
+    )
+}
+
 impl NamedPolicy {
     /// Validates a policy; the error names the policy, the field and the fix.
     pub fn parse(name: &str, spec: &AccessPolicySpec) -> Result<Self, PolicyError> {

@@ -214,19 +214,26 @@ pub fn decide_request(
             return RequestVerdict::end(Phase::Denied, PhaseReason::NotAllowed, msg, rec);
         }
     };
-    let (quorum_deadline, counted) = count(request, &authorized, approvals);
-    let mut verdict = judge(request, &authorized, &counted, quorum_deadline, rec, now);
-    verdict.approvals = counted.records;
+    let counted = count(request, &authorized, approvals);
+    let mut verdict = judge(request, &counted, rec, now);
+    verdict.approvals = counted.tally.records;
     verdict.authorized = Some(authorized);
     verdict
 }
 
-/// Counts the approvals under the rule that allowed the request; returns the approval deadline too.
-fn count(
+/// The rule that allowed the request, the approvals counted under it, and its approval deadline.
+struct Counted<'a> {
+    authorized: &'a Authorized,
+    tally: Tally,
+    deadline: Option<OffsetDateTime>,
+}
+
+/// Counts the approvals under the rule that allowed the request.
+fn count<'a>(
     request: &RequestFacts,
-    authorized: &Authorized,
+    authorized: &'a Authorized,
     approvals: &[ApprovalFacts],
-) -> (Option<OffsetDateTime>, Tally) {
+) -> Counted<'a> {
     let (approvers, required, deadline) = match &authorized.approval {
         Approval::Auto => (None, 0, None),
         Approval::Manual {
@@ -244,17 +251,20 @@ fn count(
         required,
         deadline,
     };
-    (deadline, tally(request, quorum, approvals))
+    Counted {
+        authorized,
+        tally: tally(request, quorum, approvals),
+        deadline,
+    }
 }
 
 fn judge(
     request: &RequestFacts,
-    authorized: &Authorized,
-    tally: &Tally,
-    deadline: Option<OffsetDateTime>,
+    counted: &Counted,
     rec: Recorded,
     now: OffsetDateTime,
 ) -> RequestVerdict {
+    let (authorized, tally, deadline) = (counted.authorized, &counted.tally, counted.deadline);
     let first_look = rec.phase.is_none_or(|p| p == Phase::Pending) && !rec.granted;
     let approved_at = rec.approved_at.or(match authorized.approval {
         // Auto: approved at the controller's first look. A record that lost the instant (access
@@ -281,19 +291,14 @@ fn judge(
             let msg = "the approvals it was granted on no longer count (deleted, or the approvers changed)";
             return RequestVerdict::end(Phase::Revoked, PhaseReason::ApprovalsLost, msg, rec);
         }
-        return pending(authorized, tally, deadline, rec, now);
+        return pending(counted, rec, now);
     };
     approved(request, authorized, approved_at, rec, now)
 }
 
-fn pending(
-    authorized: &Authorized,
-    tally: &Tally,
-    deadline: Option<OffsetDateTime>,
-    rec: Recorded,
-    now: OffsetDateTime,
-) -> RequestVerdict {
-    let need = match &authorized.approval {
+fn pending(counted: &Counted, rec: Recorded, now: OffsetDateTime) -> RequestVerdict {
+    let (tally, deadline) = (&counted.tally, counted.deadline);
+    let need = match &counted.authorized.approval {
         Approval::Manual {
             approvers,
             approvals,

@@ -80,13 +80,16 @@ pub fn report(args: &AuditReportArgs) -> anyhow::Result<ExitCode> {
             args.apiserver_log.display()
         )
     })?;
-    let trail = match &args.trail {
-        Some(path) => Some(BufReader::new(File::open(path).with_context(|| {
-            format!("failed to open the kubejit trail {}", path.display())
-        })?)),
-        None => None,
-    };
-    let built = report::build(&scope, trail, log)?;
+    let trails = args
+        .trail
+        .iter()
+        .map(|path| {
+            File::open(path)
+                .map(BufReader::new)
+                .with_context(|| format!("failed to open the kubejit trail {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let built = report::build(&scope, trails, log)?;
     let mut out = BufWriter::new(std::io::stdout().lock());
     match args.output {
         OutputFormat::Table => report::table(&built, &mut out)?,

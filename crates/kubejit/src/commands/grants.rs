@@ -11,17 +11,13 @@ use kubejit_grants::{GrantRow, ListScope, NewGrant, Revoked, Session};
 use kubejit_kube::{AuditGuard, GrantView, OutputFormat};
 use time::OffsetDateTime;
 
-use crate::cli::{
-    AuditArgs, ClientArgs, ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg,
-};
+use crate::cli::{ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg, SessionArgs};
 
 /// The CLI records to `--audit-log` when given; otherwise the controller's trail is the record.
 /// The guard seals the audit file (and anchors its last checkpoint) when the command is done.
-async fn session(
-    client: &ClientArgs,
-    audit: &AuditArgs,
-) -> anyhow::Result<(Session, Option<AuditGuard>)> {
-    let client = kubejit_kube::build_client(&client.options()).await?;
+async fn session(args: &SessionArgs) -> anyhow::Result<(Session, Option<AuditGuard>)> {
+    let audit = &args.audit;
+    let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (sink, guard) = match audit.audit_log {
         Some(_) => {
             let (auditor, guard) =
@@ -40,7 +36,7 @@ async fn close(guard: Option<AuditGuard>) {
 }
 
 pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.client, &args.audit).await?;
+    let (session, guard) = session(&args.session).await?;
     let kind = match args.role_kind {
         RoleKindArg::Role => RoleKind::Role,
         RoleKindArg::ClusterRole => RoleKind::ClusterRole,
@@ -55,8 +51,8 @@ pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
             users: args.users.into_iter().collect(),
             groups: args.groups.into_iter().collect(),
         },
-        ttl: args.ttl,
-        incident: args.incident,
+        ttl: args.term.ttl,
+        incident: args.term.incident,
         reason: args.reason,
     };
     let created = kubejit_grants::create(&session, &grant, OffsetDateTime::now_utc()).await;
@@ -80,7 +76,7 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.client, &args.audit).await?;
+    let (session, guard) = session(&args.session).await?;
     let now = OffsetDateTime::now_utc();
     let reason = args.reason.as_ref().map(Reason::as_str);
     let revoked = if args.cluster {
@@ -102,7 +98,7 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn extend(args: ExtendArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.client, &args.audit).await?;
+    let (session, guard) = session(&args.session).await?;
     let now = OffsetDateTime::now_utc();
     let extended =
         kubejit_grants::extend(&session, &args.namespace, &args.grant, args.ttl, now).await;

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args};
 use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, CERTIFICATE_REQUEST_NAMESPACE};
 use kubejit_core::{
-    GroupName, NamespaceName, ObjectName, Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl,
-    UserName,
+    GroupName, NamespaceName, ObjectName, Reason, RoleKind, RoleRefSpec, SubjectsSpec, UserName,
 };
 use kubejit_kube::OutputFormat;
 use kubejit_kube::request;
@@ -41,12 +40,8 @@ pub struct RequestArgs {
     /// User the access is for (repeat for several; default: you alone). Not split on commas.
     #[arg(short, long = "user", env = "KUBEJIT_REQUEST_USER", value_parser = UserName::parse)]
     pub users: Vec<UserName>,
-    /// How long the access lasts once approved, e.g. 30m (default: the policy's defaultTTL).
-    #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
-    pub ttl: Option<Ttl>,
-    /// Incident reference, e.g. INC-12345.
-    #[arg(long, env = "KUBEJIT_INCIDENT")]
-    pub incident: Option<String>,
+    #[command(flatten)]
+    pub term: crate::cli::TermArgs,
     /// Why the access is needed (mandatory: approvers and auditors read it).
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Reason,
@@ -152,8 +147,8 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|g| g.as_str().to_owned())
             .collect(),
-        ttl: args.ttl.map(|t| t.to_string()),
-        incident: args.incident.clone(),
+        ttl: args.term.ttl.map(|t| t.to_string()),
+        incident: args.term.incident.clone(),
         reason: args.reason.as_str().to_owned(),
     };
     let prefix = args.role.as_ref().map_or("certificate", ObjectName::as_str);

@@ -18,6 +18,9 @@ const CERT_GROUP: &str = "kubejit:payments-debug";
 /// The sandbox's audit trail: its name (anchored in the cluster under it) and files in the sandbox dir.
 const TRAIL: &str = "sandbox";
 const TRAIL_FILE: &str = "kubejit-audit.jsonl";
+/// The trail `kubejit grant` writes in the walkthrough: a second file (one writer per trail), signed
+/// with the sandbox's key and not anchored (the CLI anchors only with `--audit-trail`).
+const GRANTS_TRAIL_FILE: &str = "grants-audit.jsonl";
 const SIGNING_KEY_FILE: &str = "audit-signing.pem";
 const PUBLIC_KEY_FILE: &str = "audit-signing.pub";
 const PODS: [(&str, &str); 2] = [
@@ -215,12 +218,18 @@ fn grant_steps(
     outsider: &Path,
 ) -> Vec<String> {
     let (irene, carol) = (user_kubeconfig(cp, "irene"), user_kubeconfig(cp, "carol"));
+    let audit = format!(
+        "--audit-log {} --audit-signing-key {}",
+        shown(&cp.dir().join(GRANTS_TRAIL_FILE)),
+        shown(&cp.dir().join(SIGNING_KEY_FILE))
+    );
     vec![
         String::new(),
         "Just in time: the kubejit controller runs inside this sandbox. carol (oncall-checkout) has no access".to_owned(),
-        "until irene, an incident commander, grants it; the grant deletes itself when it expires:".to_owned(),
+        "until irene, an incident commander, grants it; the grant deletes itself when it expires. The grant is".to_owned(),
+        "recorded in irene's own audit trail (signed with the sandbox's key):".to_owned(),
         String::new(),
-        format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m"),
+        format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m {audit}"),
         format!("  KUBECONFIG={carol} kubectl get pods -n {ns}   # works for a minute, then Forbidden"),
         format!("  KUBECONFIG={irene} {kubejit} grants -n {ns}"),
         String::new(),
@@ -230,10 +239,11 @@ fn grant_steps(
     ]
 }
 
-/// The trail kubejit wrote during the walkthrough: verified against the cluster's anchor, then joined
-/// with the kube-apiserver's audit log.
+/// The trails kubejit wrote during the walkthrough: the controller's, verified against the cluster's
+/// anchor, then both (the controller's and the grant command's) joined with the kube-apiserver's log.
 fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
     let trail = shown(&cp.dir().join(TRAIL_FILE));
+    let grants_trail = shown(&cp.dir().join(GRANTS_TRAIL_FILE));
     let public_key = shown(&cp.dir().join(PUBLIC_KEY_FILE));
     let admin = shown(cp.admin_kubeconfig());
     let apiserver_log = shown(cp.audit_log());
@@ -243,39 +253,66 @@ fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
             .to_owned(),
         "with a key the sandbox generated and anchored in the cluster (ConfigMap kubejit-system/kubejit-audit-checkpoints)."
             .to_owned(),
-        "Verify it (as the admin, who may read the anchor), then ask who did what under INC-1 (the trail joined"
+        "Verify it (as the admin, who may read the anchor), then ask who did what under INC-1 (the controller's"
             .to_owned(),
-        "with the kube-apiserver's audit log):".to_owned(),
+        "trail and irene's, merged by time and joined with the kube-apiserver's audit log):".to_owned(),
         String::new(),
         format!(
             "  {kubejit} audit verify {trail} --public-key {public_key} --checkpoints from-cluster --trail {TRAIL} --kubeconfig {admin}"
         ),
         format!(
-            "  {kubejit} audit report --incident INC-1 --trail {trail} --apiserver-log {apiserver_log}"
+            "  {kubejit} audit report --incident INC-1 --trail {trail} --trail {grants_trail} --apiserver-log {apiserver_log}"
         ),
     ]
 }
 
 /// Lets incident commanders (irene) grant the on-call Role in the sandbox namespace to
-/// `oncall-checkout` (carol) for up to 30 minutes under an `INC-<digits>` incident.
+/// `oncall-checkout` (carol) for up to 30 minutes under an `INC-<digits>` incident. Built from
+/// core's typed spec (the CRD's mirror), so a misspelt field is a compile error, not a rejected apply.
 fn sandbox_policy(namespace: &str) -> String {
+    use kubejit_core::policy::{
+        AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
+        RoleRefSpec, SubjectsSpec,
+    };
+    let groups = |group: &str| SubjectsSpec {
+        users: Vec::new(),
+        groups: vec![group.to_owned()],
+    };
+    let debug = GrantRuleSpec {
+        name: "debug".to_owned(),
+        roles: vec![RoleRefSpec {
+            kind: RoleKind::Role,
+            name: kubejit_core::role::DEFAULT_ROLE_NAME.to_owned(),
+        }],
+        namespaces: vec![namespace.to_owned()],
+        subjects: groups("oncall-checkout"),
+        max_ttl: "30m".to_owned(),
+        default_ttl: None,
+        incident: None,
+        approval: None,
+    };
+    let spec = AccessPolicySpec {
+        requesters: groups("kubejit-granters"),
+        certificate_groups: Vec::new(),
+        max_ttl: "1h".to_owned(),
+        default_ttl: None,
+        incident: IncidentSpec {
+            pattern: Some("INC-[0-9]+".to_owned()),
+            ..IncidentSpec::default()
+        },
+        approval: ApprovalSpec {
+            mode: ApprovalMode::Auto,
+            approvers: None,
+            approvals: None,
+            approval_timeout: None,
+        },
+        grants: vec![debug],
+    };
     json!({
         "apiVersion": "kubejit.dev/v1alpha1",
         "kind": "AccessPolicy",
         "metadata": { "name": "sandbox" },
-        "spec": {
-            "requesters": { "groups": ["kubejit-granters"] },
-            "maxTTL": "1h",
-            "incident": { "pattern": "INC-[0-9]+" },
-            "approval": { "mode": "Auto" },
-            "grants": [{
-                "name": "debug",
-                "roles": [{ "kind": "Role", "name": kubejit_core::role::DEFAULT_ROLE_NAME }],
-                "namespaces": [namespace],
-                "subjects": { "groups": ["oncall-checkout"] },
-                "maxTTL": "30m",
-            }],
-        },
+        "spec": spec,
     })
     .to_string()
 }

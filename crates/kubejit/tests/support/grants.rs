@@ -85,6 +85,51 @@ pub fn kubejit_as(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `kubejit` as `user`; the command must succeed (the test fails with its stderr otherwise).
+pub fn kubejit_ok(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
+    let out = kubejit_as(cp, user, args);
+    assert!(
+        out.status.success(),
+        "kubejit {args:?} as {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Creates, as the admin, a binding for `oncall-payments` per `(name, expires-at value)`.
+pub fn expiring_bindings<'a>(
+    cp: &ControlPlane,
+    ns: &str,
+    bindings: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (name, value) in bindings {
+        let annotations = json!({ "debugging.kubernetes.io/expires-at": value });
+        admin_binding(cp, ns, name, "oncall-payments", annotations);
+    }
+}
+
+/// Waits (up to `bound`) for a Warning Event naming each of `names` in `ns`; `log` is shown if not.
+pub fn assert_warned_about<'a>(
+    cp: &ControlPlane,
+    ns: &str,
+    names: impl IntoIterator<Item = &'a str> + Clone,
+    bound: std::time::Duration,
+    log: impl FnOnce() -> String,
+) {
+    let warned = || {
+        let events = events(cp, ns);
+        names
+            .clone()
+            .into_iter()
+            .all(|name| events.contains(&format!("\"name\": \"{name}\"")))
+    };
+    assert!(
+        crate::support::wait_until(bound, warned),
+        "a Warning Event per binding: {}",
+        log()
+    );
+}
+
 /// `kubejit grant` as irene; returns the created binding's name.
 pub fn grant(cp: &ControlPlane, ns: &str, group: &str, ttl: &str, extra: &[&str]) -> String {
     let mut args = vec![

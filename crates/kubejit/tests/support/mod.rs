@@ -18,6 +18,29 @@ pub fn kubejit(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs the kubejit binary under test; it must succeed. Returns its stdout.
+pub fn kubejit_stdout(args: &[&str]) -> String {
+    let out = kubejit(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubejit {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A successful `kubectl get` table whose header has exactly the columns `header` (separated by
+/// spaces); returns the lines after the header.
+pub fn table_rows<'a>(out: &'a KubectlOutput, header: &str) -> std::str::Lines<'a> {
+    assert!(out.success, "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    let got: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let want: Vec<&str> = header.split(' ').collect();
+    assert_eq!(got, want, "{}", out.stdout);
+    lines
+}
+
 /// The apiserver said no, to this user, for RBAC reasons — not some other failure.
 pub fn assert_forbidden(out: &KubectlOutput, user: &str, args: &[&str]) {
     assert!(
@@ -119,15 +142,11 @@ fn wait_for_request_admission(cp: &kubejit_testenv::ControlPlane) {
                  "role": {"kind": "ClusterRole", "name": "oncall-debug"}},
     })
     .to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("probe.json");
-    std::fs::write(&file, probe).unwrap();
-    let args = ["create", "--dry-run=server", "-f", file.to_str().unwrap()];
-    eventually(
-        std::time::Duration::from_secs(60),
+    wait_for_refusal(
+        &probe,
         "the AccessRequest admission policy to be enforced",
-        || {
-            let refused = cp.admin(&args).err()?.to_string();
+        |args| {
+            let refused = cp.admin(args).err()?.to_string();
             refused.contains("kubejit-request-requester").then_some(())
         },
     );
@@ -146,20 +165,26 @@ fn wait_for_grant_admission(cp: &kubejit_testenv::ControlPlane) {
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "nobody"}],
     })
     .to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("probe.json");
-    std::fs::write(&file, probe).unwrap();
-    let args = ["create", "--dry-run=server", "-f", file.to_str().unwrap()];
-    eventually(
-        std::time::Duration::from_secs(60),
+    wait_for_refusal(
+        &probe,
         "the grant admission policy to be enforced",
-        || {
-            let out = cp.kubectl_as("irene", &args).ok()?;
+        |args| {
+            let out = cp.kubectl_as("irene", args).ok()?;
             out.stderr
                 .contains("kubejit-grant-annotations")
                 .then_some(())
         },
     );
+}
+
+/// Writes `probe` to a file and polls `refused` with the kubectl args of its server-side dry-run
+/// create until it reports the refusal the caller waits for.
+fn wait_for_refusal(probe: &str, what: &str, refused: impl Fn(&[&str]) -> Option<()>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probe.json");
+    std::fs::write(&file, probe).unwrap();
+    let args = ["create", "--dry-run=server", "-f", file.to_str().unwrap()];
+    eventually(std::time::Duration::from_secs(60), what, || refused(&args));
 }
 
 /// How long a controller may take to exit after SIGTERM before a test calls it hung. The controller
