@@ -2,6 +2,7 @@
 
 mod model;
 mod spec;
+mod webhook;
 #[cfg(test)]
 mod tests;
 
@@ -11,5 +12,8 @@ pub use model::{
 };
 pub use spec::{
     AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
-    RoleRefSpec, SubjectsSpec,
+    NotifySpec, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
+};
+pub use webhook::{
+    SecretKeyRef, WEBHOOK_SECRET_NAMESPACE, WEBHOOK_URL_MAX, Webhook, WebhookProblem, WebhookUrl,
 };
