@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod http;
 mod leader;
+pub mod notify;
 mod panic;
 pub mod reaper;
 mod run;

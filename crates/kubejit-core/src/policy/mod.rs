@@ -2,17 +2,17 @@
 
 mod model;
 mod spec;
-mod webhook;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 pub use model::{
     AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule,
     MAX_APPROVAL_TIMEOUT, MAX_APPROVALS, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
 };
 pub use spec::{
-    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
-    NotifySpec, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
+    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, NotifySpec,
+    RoleKind, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
 };
 pub use webhook::{
     SecretKeyRef, WEBHOOK_SECRET_NAMESPACE, WEBHOOK_URL_MAX, Webhook, WebhookProblem, WebhookUrl,

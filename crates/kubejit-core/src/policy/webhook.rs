@@ -45,7 +45,9 @@ pub enum WebhookProblem {
     TooLong { max: usize },
     #[error("must use https (plain http is allowed only to a loopback IP such as 127.0.0.1)")]
     NotHttps,
-    #[error("must not carry credentials (user:password@); put a token in the query or use the HMAC signature")]
+    #[error(
+        "must not carry credentials (user:password@); put a token in the query or use the HMAC signature"
+    )]
     Credentials,
     #[error("must name a host")]
     NoHost,
@@ -88,7 +90,9 @@ impl WebhookUrl {
 
     /// The URL without its query: what logs and messages show.
     pub fn redacted(&self) -> &str {
-        self.0.split_once('?').map_or(self.0.as_str(), |(base, _)| base)
+        self.0
+            .split_once('?')
+            .map_or(self.0.as_str(), |(base, _)| base)
     }
 }
 
@@ -168,8 +172,14 @@ mod tests {
             ("ftp://hooks.example.com/", Err(WebhookProblem::NotHttps)),
             ("hooks.example.com/path", Err(WebhookProblem::Unparsable)),
             ("/relative", Err(WebhookProblem::NoHost)),
-            ("https://user:pw@hooks.example.com/", Err(WebhookProblem::Credentials)),
-            ("https://hooks example.com/", Err(WebhookProblem::Unparsable)),
+            (
+                "https://user:pw@hooks.example.com/",
+                Err(WebhookProblem::Credentials),
+            ),
+            (
+                "https://hooks example.com/",
+                Err(WebhookProblem::Unparsable),
+            ),
             ("", Err(WebhookProblem::Unparsable)),
         ];
         for (raw, want) in cases {
