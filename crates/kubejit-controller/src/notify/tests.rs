@@ -326,3 +326,33 @@ async fn no_key_no_delivery() {
     until_counted(&n, Outcome::NoKey, 1).await;
     assert!(got.try_recv().is_err());
 }
+
+/// Docs are code: the shell line docs/requests.md gives receivers computes the signature kubejit
+/// sends, for a body the notifier produced.
+#[test]
+fn the_documented_shell_check_computes_the_signature() {
+    const DOC: &str = include_str!("../../../../docs/requests.md");
+    let line = DOC
+        .lines()
+        .find(|l| l.contains("openssl dgst"))
+        .expect("docs/requests.md shows the openssl check");
+    let dir = std::env::temp_dir().join(format!("kubejit-notify-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = payload::body(&payload::sample(), "d-1").unwrap();
+    std::fs::write(dir.join("body.json"), &body).unwrap();
+    let key = "6b75626a69742d6b6579";
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .current_dir(&dir)
+        .env("TIMESTAMP", "1700000000")
+        .env("KEY", key)
+        .output()
+        .expect("sh runs (openssl must be installed)");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        signature(key.as_bytes(), "1700000000", &body)
+    );
+}
