@@ -350,7 +350,11 @@ fn the_documented_shell_check_computes_the_signature() {
         .output()
         .expect("sh runs (openssl must be installed)");
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap().trim(),
         signature(key.as_bytes(), "1700000000", &body)

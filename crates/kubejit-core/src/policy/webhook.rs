@@ -167,6 +167,15 @@ mod tests {
             ("http://127.1.2.3/hook", Ok(())),
             ("http://[::1]:9000/", Ok(())),
             ("http://localhost/hook", Err(WebhookProblem::NotHttps)),
+            (
+                "http://127.0.0.1.evil.example.com/",
+                Err(WebhookProblem::NotHttps),
+            ),
+            (
+                "http://127.0.0.1@evil.example.com/",
+                Err(WebhookProblem::Credentials),
+            ),
+            ("http://127.999.0.1/", Err(WebhookProblem::NotHttps)),
             ("http://hooks.example.com/", Err(WebhookProblem::NotHttps)),
             ("http://10.0.0.1/", Err(WebhookProblem::NotHttps)),
             ("ftp://hooks.example.com/", Err(WebhookProblem::NotHttps)),
