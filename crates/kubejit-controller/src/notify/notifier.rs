@@ -83,7 +83,9 @@ impl Notifier {
         let worker = Worker {
             queue: Arc::clone(&queue),
             keys: Arc::new(keys),
-            client: http_client(),
+            // ring supports rustls' default protocol versions, so this does not fail in practice;
+            // if it did, every delivery would be counted as failed, loudly, instead of a panic.
+            client: http_client().map_err(|e| e.to_string()),
             config,
             metrics: metrics.clone(),
         };
@@ -159,7 +161,7 @@ fn delivery_id() -> String {
 struct Worker<K> {
     queue: Arc<Queue<Job>>,
     keys: Arc<K>,
-    client: HttpClient,
+    client: Result<HttpClient, String>,
     config: NotifyConfig,
     metrics: Metrics,
 }
@@ -207,7 +209,13 @@ impl<K: KeySource> Worker<K> {
         let span = tracing::info_span!("delivery", delivery = %job.delivery_id);
         tracing::Instrument::instrument(
             async move {
-                let outcome = deliver(&client, keys.as_ref(), &retry, &job).await;
+                let outcome = match &client {
+                    Ok(client) => deliver(client, keys.as_ref(), &retry, &job).await,
+                    Err(error) => {
+                        tracing::warn!(%error, "no TLS client for notification webhooks; not sent");
+                        Outcome::Failed
+                    }
+                };
                 metrics.outcome(outcome);
             },
             span,

@@ -18,34 +18,25 @@ use super::sign::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// HTTP/1.1 over rustls (ring) with the system's CA roots; plain http only where the policy allowed
-/// it (loopback). Redirects are not followed. Without readable roots every https delivery fails
-/// (and says so), which is the safe way to be broken.
-pub(super) fn http_client() -> HttpClient {
+/// it (loopback). Redirects are not followed. Without readable roots every https delivery fails (and
+/// says so), which is the safe way to be broken.
+pub(super) fn http_client() -> Result<HttpClient, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let builder = match builder.with_provider_and_native_roots(Arc::clone(&provider)) {
+    let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(Arc::clone(&provider))
+    {
         Ok(b) => b,
         Err(error) => {
             tracing::warn!(%error, "no CA roots for notification webhooks; https deliveries will fail");
             let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map(|b| {
-                    b.with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-            match config {
-                Ok(config) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config),
-                // ring supports the default versions; this arm exists so nothing can panic.
-                Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder_with_protocol_versions(&[])
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                ),
-            }
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
         }
     };
     let connector = builder.https_or_http().enable_http1().build();
-    Client::builder(TokioExecutor::new()).build(connector)
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
 /// How a delivery ended (the `outcome` label of `kubejit_notify_deliveries_total`).

@@ -223,3 +223,39 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever the input, parsing never panics, and whatever validates is https, or http to a
+        /// loopback IP, with no credentials, and displays without its query.
+        #[test]
+        fn any_url_is_refused_or_safe(
+            scheme in "(https?://|ftp://|)",
+            user in "([a-z:]{1,6}@)?",
+            host in "(127\\.0\\.0\\.1|127\\.9\\.9\\.9|\\[::1\\]|10\\.0\\.0\\.1|localhost|hooks\\.example\\.com|\\PC{0,8})",
+            port in "(:[0-9]{1,5})?",
+            rest in "(/|\\?|#|@|\\PC){0,20}",
+        ) {
+            let raw = format!("{scheme}{user}{host}{port}{rest}");
+            if let Ok(url) = WebhookUrl::parse(&raw) {
+                let uri: http::Uri = url.as_str().parse().unwrap();
+                let authority = uri.authority().unwrap().as_str();
+                prop_assert!(!authority.contains('@'));
+                match uri.scheme_str() {
+                    Some("https") => {}
+                    Some("http") => prop_assert!(is_loopback_ip(uri.host().unwrap())),
+                    other => prop_assert!(false, "scheme {other:?}"),
+                }
+                prop_assert!(!url.to_string().contains('?') || url.to_string().ends_with("?<redacted>"));
+                if let Some(q) = uri.query() && !q.is_empty() {
+                    prop_assert!(!url.to_string().contains(q));
+                }
+            }
+        }
+    }
+}
