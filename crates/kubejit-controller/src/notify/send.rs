@@ -90,7 +90,8 @@ pub(super) struct Job {
 enum Failure {
     Key(super::keys::KeyError),
     Request(String),
-    Status(u16),
+    /// A retryable status, with the receiver's `Retry-After` if it gave one.
+    Status(u16, Option<std::time::Duration>),
 }
 
 pub(super) async fn deliver(
@@ -103,28 +104,36 @@ pub(super) async fn deliver(
     let mut last = Outcome::Failed;
     for attempt in 1..=retry.attempts.max(1) {
         let failure = match attempt_once(client, keys, retry, job).await {
-            Ok(status) => match classify(status) {
+            Ok((status, retry_after)) => match classify(status) {
                 Answer::Delivered => return Outcome::Delivered,
                 Answer::Rejected => {
                     tracing::warn!(url, delivery = %job.delivery_id, status, "notification webhook refused the delivery; not retrying");
                     return Outcome::Rejected;
                 }
-                Answer::Retry => Failure::Status(status),
+                Answer::Retry => Failure::Status(status, retry_after),
             },
             Err(f) => f,
         };
         last = match &failure {
             Failure::Key(_) => Outcome::NoKey,
-            Failure::Request(_) | Failure::Status(_) => Outcome::Failed,
+            Failure::Request(_) | Failure::Status(..) => Outcome::Failed,
         };
+        let mut asked = None;
         let error = match failure {
             Failure::Key(e) => crate::error::chain(&e),
             Failure::Request(e) => e,
-            Failure::Status(s) => format!("HTTP {s}"),
+            Failure::Status(s, retry_after) => {
+                asked = retry_after;
+                format!("HTTP {s}")
+            }
         };
         tracing::warn!(url, delivery = %job.delivery_id, attempt, attempts = retry.attempts, %error, "notification delivery attempt failed");
         if attempt < retry.attempts {
-            tokio::time::sleep(retry.delay(attempt, jitter())).await;
+            // A receiver that asks for more time gets it, up to the policy's longest delay.
+            let delay = retry
+                .delay(attempt, jitter())
+                .max(asked.unwrap_or_default().min(retry.max_delay));
+            tokio::time::sleep(delay).await;
         }
     }
     last
@@ -135,7 +144,7 @@ async fn attempt_once(
     keys: &dyn KeySource,
     retry: &RetryPolicy,
     job: &Job,
-) -> Result<u16, Failure> {
+) -> Result<(u16, Option<std::time::Duration>), Failure> {
     let key = keys.key(&job.webhook.secret).await.map_err(Failure::Key)?;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
     let sig = signature(key.expose_secret(), &timestamp, &job.body);
@@ -153,5 +162,29 @@ async fn attempt_once(
         .map_err(|_| Failure::Request(format!("no answer within {:?}", retry.attempt_timeout)))?
         // hyper-util's error names the stage (connect, TLS, I/O), not the URL.
         .map_err(|e| Failure::Request(crate::error::chain(&e)))?;
-    Ok(response.status().as_u16())
+    let retry_after = retry_after(response.headers().get(http::header::RETRY_AFTER));
+    Ok((response.status().as_u16(), retry_after))
+}
+
+/// `Retry-After` in delta-seconds (the HTTP-date form is ignored: backoff applies).
+fn retry_after(value: Option<&http::HeaderValue>) -> Option<std::time::Duration> {
+    let secs: u64 = value?.to_str().ok()?.trim().parse().ok()?;
+    Some(std::time::Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_delta_seconds_only() {
+        let h = |v: &str| http::HeaderValue::from_str(v).unwrap();
+        let s = std::time::Duration::from_secs;
+        assert_eq!(retry_after(Some(&h("120"))), Some(s(120)));
+        assert_eq!(retry_after(Some(&h(" 7 "))), Some(s(7)));
+        assert_eq!(retry_after(Some(&h("Wed, 21 Oct 2015 07:28:00 GMT"))), None);
+        assert_eq!(retry_after(Some(&h("-1"))), None);
+        assert_eq!(retry_after(Some(&h("99999999999999999999999"))), None);
+        assert_eq!(retry_after(None), None);
+    }
 }
