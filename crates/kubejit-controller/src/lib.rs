@@ -1,5 +1,5 @@
 //! kubejit's controllers: the CSR approver and the grant expiry reaper, run under one leader lease
-//! with Prometheus metrics and health endpoints.
+//! with Prometheus metrics and health endpoints; and the AccessRequest notifier (`notify`).
 //!
 //! Every controller is level-triggered and idempotent: a crash, a restart, an apiserver outage or a
 //! second replica changes nothing but timing. Only the lease holder acts; the others wait.
@@ -11,6 +11,7 @@ mod error;
 mod http;
 mod leader;
 mod metrics;
+pub mod notify;
 mod panic;
 pub mod reaper;
 mod run;

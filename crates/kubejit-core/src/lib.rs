@@ -43,8 +43,9 @@ pub use incident::{
 pub use names::{GroupName, NameError, NamespaceName, ObjectName};
 pub use policy::{
     AccessPolicy, AccessPolicySpec, Approval, ApprovalMode, ApprovalSpec, GrantRule, GrantRuleSpec,
-    IncidentSpec, NamedPolicy, PolicyError, PolicyProblem, RoleKind, RoleRef, RoleRefSpec,
-    SubjectsSpec,
+    IncidentSpec, NamedPolicy, NotifySpec, PolicyError, PolicyProblem, RoleKind, RoleRef,
+    RoleRefSpec, SecretKeyRef, SecretKeyRefSpec, SubjectsSpec, WEBHOOK_SECRET_NAMESPACE, Webhook,
+    WebhookProblem, WebhookSpec, WebhookUrl,
 };
 pub use reason::{Reason, ReasonError};
 pub use role::{OncallRole, PolicyRule};

@@ -27,7 +27,9 @@
 //! - `target/release/examples/NAME`: a crate has that example;
 //! - `hyperfine`: each quoted command it times is checked by these rules;
 //! - `.ci/run`: every `KUBEJIT_*` variable in front of it is one the script reads;
-//! - `ln`, `jq`: plumbing with nothing of kubejit's in it;
+//! - `openssl`: only what the notification docs use, `dgst -sha256 -hmac` (kubejit's webhook signature
+//!   is HMAC-SHA256; a test in kubejit-controller runs that line) and `rand -hex`;
+//! - `ln`, `jq`, `printf`, `sed`: plumbing with nothing of kubejit's in it;
 //! - anything else fails until a rule is added here, or it is listed in [`SKIPPED`] with a reason.
 
 use std::path::{Path, PathBuf};
@@ -277,7 +279,12 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
             }
             Ok(None)
         }
-        ["ln" | "jq", ..] => Ok(None),
+        ["openssl", "dgst", "-sha256", "-hmac", _] | ["openssl", "rand", "-hex", _] => Ok(None),
+        ["openssl", ..] => Err(format!(
+            "`{joined}`: the docs show openssl only as `dgst -sha256 -hmac KEY` (kubejit's webhook \
+             signature) or `rand -hex N`"
+        )),
+        ["ln" | "jq" | "printf" | "sed", ..] => Ok(None),
         [first, ..] => Err(format!(
             "no rule for `{first}`: add one to docs_examples.rs"
         )),
@@ -497,6 +504,7 @@ mod tests {
             "kubectl apply -f deploy/rbac/requester.yaml",
             "kubectl get accesspolicies",
             "kubejit --version",
+            "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
         ] {
             assert_eq!(check_line(good), Ok(()), "{good}");
         }
@@ -510,6 +518,8 @@ mod tests {
             "cargo test -p kubejit --test nope",
             "cargo run -- sandboxx",
             "make sandbox",
+            "openssl dgst -sha1 -hmac k",
+            "openssl dgst -sha256 -hmac",
         ] {
             assert!(check_line(bad).is_err(), "{bad}");
         }

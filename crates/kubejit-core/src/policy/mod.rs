@@ -4,6 +4,7 @@ mod model;
 mod spec;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 pub use model::{
     AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule,
@@ -11,6 +12,9 @@ pub use model::{
     no_policy_lists,
 };
 pub use spec::{
-    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
-    RoleRefSpec, SubjectsSpec,
+    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, NotifySpec,
+    RoleKind, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
+};
+pub use webhook::{
+    SecretKeyRef, WEBHOOK_SECRET_NAMESPACE, WEBHOOK_URL_MAX, Webhook, WebhookProblem, WebhookUrl,
 };

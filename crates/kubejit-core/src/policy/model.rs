@@ -9,6 +9,7 @@ use super::spec::{
     AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
     SubjectsSpec,
 };
+use super::webhook::{Webhook, WebhookProblem};
 use crate::incident::{
     INCIDENT_ABSOLUTE_MAX, INCIDENT_DEFAULT_MAX, IncidentPattern, IncidentRule, PatternError,
 };
@@ -32,6 +33,8 @@ pub struct AccessPolicy {
     pub incident: IncidentRule,
     pub approval: Approval,
     pub grants: Vec<GrantRule>,
+    /// Where AccessRequest phase changes under this policy are announced (`notify.webhook`).
+    pub notify: Option<Webhook>,
 }
 
 /// Who turns a valid request into an approved one.
@@ -123,6 +126,8 @@ pub enum PolicyProblem {
     ApprovalCount { max: u32 },
     #[error("approvalTimeout {timeout} is longer than {max}; pending requests must not linger")]
     ApprovalTimeoutTooLong { timeout: Ttl, max: Ttl },
+    #[error(transparent)]
+    Webhook(#[from] WebhookProblem),
 }
 
 type Problem<T> = Result<T, (String, PolicyProblem)>;
@@ -187,6 +192,13 @@ impl AccessPolicy {
             .map(|(i, g)| GrantRule::parse(&format!("spec.grants[{i}]"), g, &incident))
             .collect::<Problem<Vec<_>>>()?;
         check_unique_rule_names(&grants)?;
+        let notify = match &spec.notify {
+            Some(n) => Some(
+                Webhook::parse(&n.webhook)
+                    .map_err(|(field, p)| (format!("spec.notify.webhook.{field}"), p.into()))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             requesters,
             certificate_groups,
@@ -195,6 +207,7 @@ impl AccessPolicy {
             incident,
             approval,
             grants,
+            notify,
         })
     }
 

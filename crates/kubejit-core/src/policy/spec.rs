@@ -31,6 +31,33 @@ pub struct AccessPolicySpec {
     /// Time-bound RoleBinding grants this policy allows (`kubejit grant`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<GrantRuleSpec>,
+    /// Where to tell people about AccessRequests under this policy (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<NotifySpec>,
+}
+
+/// `notify`: today one outgoing webhook; chat or pager adapters can sit on top of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifySpec {
+    pub webhook: WebhookSpec,
+}
+
+/// `notify.webhook: {url, secretRef: {name, key}}`: JSON POSTed on every AccessRequest phase change,
+/// signed with HMAC-SHA256 under the key in the Secret (which lives in `kubejit-system`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookSpec {
+    pub url: String,
+    pub secret_ref: SecretKeyRefSpec,
+}
+
+/// A key of a Secret in `kubejit-system`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeyRefSpec {
+    pub name: String,
+    pub key: String,
 }
 
 /// Users and/or groups, exact strings.

@@ -254,6 +254,59 @@ fn malformed_policies_are_refused_with_the_field() {
             "spec.grants[0].approval: approvals and approvalTimeout",
         ),
         (
+            "webhook over plain http",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "http://hooks.example.com/x", "secretRef": {"name": "hook", "key": "hmac"}}}),
+            ),
+            "spec.notify.webhook.url: must use https",
+        ),
+        (
+            "webhook with credentials",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "https://u:p@hooks.example.com/x", "secretRef": {"name": "hook", "key": "hmac"}}}),
+            ),
+            "spec.notify.webhook.url: must not carry credentials",
+        ),
+        (
+            "webhook bad secret name",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "https://hooks.example.com/x", "secretRef": {"name": "Hook Secret", "key": "hmac"}}}),
+            ),
+            "spec.notify.webhook.secretRef.name",
+        ),
+        (
+            "webhook bad secret key",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "https://hooks.example.com/x", "secretRef": {"name": "hook", "key": "a/b"}}}),
+            ),
+            "spec.notify.webhook.secretRef.key",
+        ),
+        (
+            "webhook without secret",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "https://hooks.example.com/x"}}),
+            ),
+            "missing field `secretRef`",
+        ),
+        (
+            "webhook secret in another namespace",
+            with(
+                &["notify"],
+                json!({"webhook": {"url": "https://hooks.example.com/x", "secretRef": {"name": "hook", "key": "hmac", "namespace": "payments"}}}),
+            ),
+            "unknown field `namespace`",
+        ),
+        (
+            "notify without webhook",
+            with(&["notify"], json!({})),
+            "missing field `webhook`",
+        ),
+        (
             "grant bad rule name",
             with(&["grants", "0", "name"], json!("Debug Rule")),
             "spec.grants[0].name",
@@ -353,6 +406,21 @@ fn approval_constants_are_valid_ttls() {
 }
 
 #[test]
+fn notify_webhook_parses() {
+    assert_eq!(policy("p", base()).policy.notify, None);
+    let hook = json!({"webhook": {"url": "https://hooks.example.com/kubejit?token=t",
+                                  "secretRef": {"name": "kubejit-webhook", "key": "hmac"}}});
+    let p = policy("p", with(&["notify"], hook));
+    let webhook = p.policy.notify.unwrap();
+    assert_eq!(
+        webhook.url.as_str(),
+        "https://hooks.example.com/kubejit?token=t"
+    );
+    assert_eq!(webhook.secret.name.as_str(), "kubejit-webhook");
+    assert_eq!(webhook.secret.key, "hmac");
+}
+
+#[test]
 fn policy_name_must_be_a_kubernetes_name() {
     let spec: AccessPolicySpec = serde_json::from_value(base()).unwrap();
     let err = NamedPolicy::parse("Not A Name", &spec).unwrap_err();
@@ -361,7 +429,9 @@ fn policy_name_must_be_a_kubernetes_name() {
 
 #[test]
 fn spec_round_trips_through_serde() {
-    let spec: AccessPolicySpec = serde_json::from_value(base()).unwrap();
+    let mut full = base();
+    full["notify"] = json!({"webhook": {"url": "https://h.example.com/", "secretRef": {"name": "s", "key": "k"}}});
+    let spec: AccessPolicySpec = serde_json::from_value(full).unwrap();
     let again: AccessPolicySpec =
         serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
     assert_eq!(spec, again);

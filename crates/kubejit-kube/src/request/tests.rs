@@ -207,3 +207,39 @@ fn an_unreadable_status_does_not_fail_the_object() {
     assert!(request.status.is_none());
     assert_eq!(request.spec.requester.username, "carol");
 }
+
+/// Every field of a full AccessPolicy spec (notify included) is in the policy CRD's schema and the
+/// other way round: a field only in Rust would be pruned by the apiserver, one only in the schema
+/// ignored by kubejit.
+#[test]
+fn the_policy_crd_matches_the_types() {
+    let approval = json!({"mode": "Manual", "approvers": {"users": ["o"], "groups": ["g"]},
+                          "approvals": 2, "approvalTimeout": "2h"});
+    let value = json!({
+        "requesters": {"users": ["a"], "groups": ["g"]},
+        "certificateGroups": ["c"], "maxTTL": "1h", "defaultTTL": "30m",
+        "incident": {"required": true, "pattern": "INC-.*", "maxLength": 10},
+        "approval": approval,
+        "grants": [{"name": "debug", "roles": [{"kind": "Role", "name": "r"}], "namespaces": ["n"],
+                    "subjects": {"users": ["a"], "groups": ["g"]}, "maxTTL": "1h", "defaultTTL": "1m",
+                    "incident": {"required": false, "pattern": "x", "maxLength": 5},
+                    "approval": approval}],
+        "notify": {"webhook": {"url": "https://hooks.example.com/k",
+                               "secretRef": {"name": "kubejit-webhook", "key": "hmac"}}}
+    });
+    let typed: kubejit_core::AccessPolicySpec = serde_json::from_value(value).unwrap();
+    let mut got = BTreeSet::new();
+    value_paths(&serde_json::to_value(typed).unwrap(), "spec", &mut got);
+    let crd = crd(POLICY_CRD);
+    let mut want = BTreeSet::new();
+    schema_paths(
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+        "",
+        &mut want,
+    );
+    want.remove("spec");
+    assert_eq!(
+        got, want,
+        "Rust fields (left) and CRD schema (right) differ"
+    );
+}
