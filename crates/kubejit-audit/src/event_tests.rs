@@ -2,8 +2,8 @@
 //! example records are checked against these files (`tests/docs.rs`).
 
 use super::*;
-use crate::{AccessApproved, AccessEnded, AccessRequested, RequestedAccess};
 use crate::escape::to_json_line;
+use crate::{AccessApproved, AccessEnded, AccessRequested, RequestedAccess};
 
 fn at(time: &str) -> Timestamp {
     Timestamp::parse(time).unwrap()
@@ -500,9 +500,18 @@ fn a_fact_recorded_once_per_key_has_one_id() {
     let a = first.once(at("2026-11-26T09:30:00Z"), "uid-1");
     let b = again.clone().once(at("2026-11-26T09:31:00Z"), "uid-1");
     assert_eq!(a.event_id(), b.event_id());
-    assert_ne!(again.clone().once(at("2026-11-26T09:30:00Z"), "uid-2").event_id(), a.event_id());
+    assert_ne!(
+        again
+            .clone()
+            .once(at("2026-11-26T09:30:00Z"), "uid-2")
+            .event_id(),
+        a.event_id()
+    );
     let revoked = AuditEvent::AccessRevoked(ended("RevokedByApprover", "x"));
-    assert_ne!(revoked.once(at("2026-11-26T09:30:00Z"), "uid-1").event_id(), a.event_id());
+    assert_ne!(
+        revoked.once(at("2026-11-26T09:30:00Z"), "uid-1").event_id(),
+        a.event_id()
+    );
     let id = a.event_id();
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
