@@ -106,8 +106,8 @@ async fn patch_finalizers(
         .await
 }
 
-/// The request's RoleBinding if it exists and is this request's; `Err(NameTaken)` if the name is
-/// held by anything else.
+/// The request's RoleBinding if it exists and is this request's (controlled by its uid). A binding
+/// of that name owned by anything else is not this request's access: `None`.
 pub async fn find_binding(
     client: &kube::Client,
     request: &AccessRequest,
@@ -120,17 +120,13 @@ pub async fn find_binding(
             what: format!("{}/{name}", request.namespace().unwrap_or_default()),
             source,
         })?;
-    match found {
-        None => Ok(None),
-        Some(b) if is_controlled_by(&b, &request.uid().unwrap_or_default()) => Ok(Some(b)),
-        Some(_) => Err(Error::NameTaken {
-            what: format!("{}/{name}", request.namespace().unwrap_or_default()),
-        }),
-    }
+    let uid = request.uid().unwrap_or_default();
+    Ok(found.filter(|b| is_controlled_by(b, &uid)))
 }
 
 /// Creates the request's RoleBinding ending at `expires_at`, owned by the request; adopts one this
-/// request already created (a crash before the status write). Certificate requests create nothing
+/// request already created (a crash before the status write); refuses (`NameTaken`) when the name is
+/// held by a binding this request does not control. Certificate requests create nothing
 /// here: the CSR approver approves the requester's CSR under them.
 pub async fn grant(
     client: &kube::Client,

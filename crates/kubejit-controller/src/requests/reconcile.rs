@@ -56,13 +56,7 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
     if !deleting && !recorded_phase.is_some_and(Phase::is_terminal) && !has_finalizer(&request) {
         request = act::add_finalizer(client, &request).await?;
     }
-    let binding = match act::find_binding(client, &request).await {
-        Err(error @ Error::NameTaken { .. }) => {
-            notice::warn(&r, &request, "BindingNameTaken", error.to_string()).await;
-            return Err(error);
-        }
-        found => found?,
-    };
+    let binding = act::find_binding(client, &request).await?;
     let facts = request.facts();
     let now = r.ctx.clock.now();
     let verdict = decide(&r, &request, &facts, binding.is_some(), now);
@@ -147,7 +141,14 @@ async fn act(
             let controller = &r.ctx.controller_name;
             // granted-by is the identity the apiserver sees: what admission checks it against.
             let granter = &r.ctx.identity;
-            if let Some(created) = act::grant(client, granter, request, f, expires_at).await? {
+            let granted = match act::grant(client, granter, request, f, expires_at).await {
+                Err(error @ Error::NameTaken { .. }) => {
+                    notice::warn(r, request, "BindingNameTaken", error.to_string()).await;
+                    return Err(error);
+                }
+                other => other?,
+            };
+            if let Some(created) = granted {
                 r.ctx.requests.granted.inc();
                 let view = GrantView::of(&created);
                 if let Some(event) = record::grant_created(controller, request, &view, verdict) {
