@@ -38,6 +38,8 @@ mod reconcile;
 mod record;
 mod shared;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
