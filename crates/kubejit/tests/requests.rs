@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use grant_support::{audit_records, kubejit_as, namespace_with_role};
+use grant_support::{audit_records, events, kubejit_as, namespace_with_role};
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::{Value, json};
 use support::{ControllerProcess, assert_forbidden, eventually, run_ok, start_controller};
@@ -348,6 +348,22 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
     let reason = created[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
     assert!(reason.contains("approved by oscar"), "{reason}");
+
+    // People watching the request see each step (kubectl describe), and so does /metrics.
+    let seen = events(cp, &ns);
+    for step in ["\"Pending\"", "\"Approved\"", "\"Active\"", "\"Expired\""] {
+        assert!(seen.contains(step), "no {step} Event: {seen}");
+    }
+    let metrics = CONTROLLER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(ControllerProcess::metrics)
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("kubejit_requests_grants_created_total"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -427,6 +443,11 @@ fn a_request_nobody_approves_times_out_and_never_activates() {
     assert!(bindings(cp, &ns).is_empty());
     wait_fact("accessTimedOut", &name);
     assert_eq!(facts("accessApproved", &name), 0);
+    let seen = events(cp, &ns);
+    assert!(
+        seen.contains("\"TimedOut\"") && seen.contains("\"Warning\""),
+        "{seen}"
+    );
 }
 
 /// The deterministic binding name the controller uses (see kubejit_controller::requests).
