@@ -520,3 +520,32 @@ fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
         .count();
     assert_eq!(created, 1);
 }
+
+#[test]
+fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
+    let cp = cluster();
+    let ns = setup(cp, "req-deny", &manual(&["oscar"], 1, "10m"));
+    let denied = ask(&ns, "10m");
+    wait_phase(cp, &ns, &denied, "Pending");
+    decide("oscar", "deny", &ns, &denied);
+    let ended = wait_phase(cp, &ns, &denied, "Denied");
+    assert_eq!(ended["status"]["reason"], "DeniedByApprover");
+    wait_fact("accessDenied", &denied);
+    assert!(bindings(cp, &ns).is_empty());
+
+    // The policy is the controller's only authority: once it is gone, so is the access.
+    let auto = setup(cp, "req-policy", &json!({"mode": "Auto"}));
+    let name = ask(&auto, "1h");
+    wait_phase(cp, &auto, &name, "Active");
+    assert!(get_pods(cp, "carol", &auto).success);
+    cp.admin(&["delete", "accesspolicy", &format!("requests-{auto}")])
+        .unwrap();
+    let revoked = wait_phase(cp, &auto, &name, "Revoked");
+    assert_eq!(revoked["status"]["reason"], "PolicyNoLongerAllows");
+    eventually(BOUND, "the binding to be gone", || {
+        bindings(cp, &auto).is_empty().then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", &auto), "carol", &["get"]);
+    wait_fact("accessRevoked", &name);
+    assert_eq!(facts("accessRevoked", &name), 1);
+}
