@@ -1,5 +1,6 @@
-//! kubejit's controllers: the CSR approver and the grant expiry reaper, run under one leader lease
-//! with Prometheus metrics and health endpoints; and the AccessRequest notifier (`notify`).
+//! kubejit's controllers: the CSR approver, the grant expiry reaper and the AccessRequest controller,
+//! run under one leader lease with Prometheus metrics and health endpoints; and the AccessRequest
+//! notifier (`notify`).
 //!
 //! Every controller is level-triggered and idempotent: a crash, a restart, an apiserver outage or a
 //! second replica changes nothing but timing. Only the lease holder acts; the others wait.
@@ -14,6 +15,7 @@ mod metrics;
 pub mod notify;
 mod panic;
 pub mod reaper;
+pub mod requests;
 mod run;
 pub mod shutdown;
 

@@ -123,7 +123,14 @@ fn effect(kind: EventKind) -> Option<Effect> {
         | EventKind::ControllerStarted
         | EventKind::LeadershipAcquired
         | EventKind::LeadershipLost
-        | EventKind::TrailTruncated => None,
+        | EventKind::TrailTruncated
+        // The request's story; the access itself is opened by its grantCreated record.
+        | EventKind::AccessRequested
+        | EventKind::AccessApproved
+        | EventKind::AccessDenied
+        | EventKind::AccessWithdrawn
+        | EventKind::AccessTimedOut
+        | EventKind::AccessRevoked => None,
     }
 }
 

@@ -307,6 +307,7 @@ fn sandbox_policy(namespace: &str) -> String {
             approval_timeout: None,
         },
         grants: vec![debug],
+        notify: None,
     };
     json!({
         "apiVersion": "kubejit.dev/v1alpha1",
@@ -401,6 +402,7 @@ async fn start_controller(
         controllers: kubejit_controller::Controllers {
             approver: true,
             reaper: true,
+            requests: true,
         },
     };
     let task = tokio::spawn(async move {
