@@ -7,6 +7,8 @@
 
 pub mod approver;
 mod audit;
+mod backoff;
+mod bounded_set;
 mod context;
 mod error;
 mod http;

@@ -1,6 +1,6 @@
 //! What the approver's reconciles share within one leadership term.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use super::error::Error;
 use super::policies::PolicySnapshot;
 use super::requests::RequestCache;
+use crate::backoff::Backoff;
+use crate::bounded_set::BoundedSet;
 
 /// The controller-wide [`crate::Context`] plus the approver's own state.
 pub struct Approver {
@@ -25,27 +27,20 @@ pub struct Approver {
     /// CSR uid → the pending message already announced, so a Manual request gets one Event (and one
     /// audit record) per situation, not one per resync.
     announced: Mutex<HashMap<String, String>>,
-    /// CSR uid → consecutive failures, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Backoff,
     /// Uids of CSRs whose issued certificate was checked (and, on a mismatch, alarmed), so a resync
     /// never repeats an alarm. Kept in memory, not on the CSR: the controller may not (and should
     /// not) write CSR metadata, and an alarm raised again after a restart or failover is wanted, not
     /// spam. Bounded: when full it is emptied, which costs one silent re-check per CSR still present
     /// (the signer's cleaner deletes issued CSRs after an hour) and at most one repeated alarm.
-    certificates_checked: Mutex<HashSet<String>>,
+    certificates_checked: BoundedSet<String>,
 }
-
-/// More CSRs than a cluster keeps at once (issued ones are deleted after an hour).
-const MAX_CHECKED: usize = 65_536;
 
 impl std::fmt::Debug for Approver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Approver").finish_non_exhaustive()
     }
 }
-
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl Approver {
     pub fn new(
@@ -61,8 +56,8 @@ impl Approver {
             policies,
             requests,
             announced: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
-            certificates_checked: Mutex::new(HashSet::new()),
+            failures: Backoff::default(),
+            certificates_checked: BoundedSet::default(),
         }
     }
 
@@ -107,37 +102,20 @@ impl Approver {
 
     /// Whether this CSR's issued certificate was already checked in this term.
     pub fn certificate_checked(&self, uid: &str) -> bool {
-        self.certificates_checked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(uid)
+        self.certificates_checked.contains(uid)
     }
 
     /// Remembers that this CSR's issued certificate was checked (and any alarm recorded).
     pub fn certificate_checked_now(&self, uid: &str) {
-        let mut checked = self
-            .certificates_checked
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if checked.len() >= MAX_CHECKED {
-            checked.clear();
-        }
-        checked.insert(uid.to_owned());
+        self.certificates_checked.insert(uid.to_owned());
     }
 
     pub fn succeeded(&self, uid: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(uid);
+        self.failures.succeeded(uid);
     }
 
     /// 250 ms, 500 ms, 1 s, … capped at 60 s.
     pub fn next_backoff(&self, uid: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = failures.entry(uid.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
-        BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX)
+        self.failures.next(uid)
     }
 }

@@ -28,22 +28,11 @@ impl Metrics {
                 outcome: outcome.as_str(),
             });
         }
-        let r = registry.sub_registry_with_prefix("kubejit_notify");
-        r.register(
-            "deliveries",
-            "Notification deliveries by outcome (delivered, rejected, failed, no_key, abandoned, dropped)",
-            m.deliveries.clone(),
-        );
-        r.register(
-            "queue_dropped",
-            "Notifications dropped from a full queue (the oldest goes first)",
-            m.queue_dropped.clone(),
-        );
-        r.register(
-            "queued",
-            "Notifications waiting for the delivery worker",
-            m.queued.clone(),
-        );
+        crate::metrics::register_metrics!(registry, "kubejit_notify", {
+            "deliveries" => "Notification deliveries by outcome (delivered, rejected, failed, no_key, abandoned, dropped)": m.deliveries,
+            "queue_dropped" => "Notifications dropped from a full queue (the oldest goes first)": m.queue_dropped,
+            "queued" => "Notifications waiting for the delivery worker": m.queued,
+        });
         m
     }
 

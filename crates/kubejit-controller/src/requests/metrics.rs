@@ -29,27 +29,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
-        let r = registry.sub_registry_with_prefix("kubejit_requests");
-        r.register(
-            "transitions",
-            "AccessRequest phase changes written to status, by new phase",
-            m.transitions.clone(),
-        );
-        r.register(
-            "grants_created",
-            "RoleBindings created for approved AccessRequests",
-            m.granted.clone(),
-        );
-        r.register(
-            "grants_revoked",
-            "RoleBindings deleted because their AccessRequest ended early",
-            m.revoked.clone(),
-        );
-        r.register(
-            "reconcile_errors",
-            "Reconcile errors by kind",
-            m.errors.clone(),
-        );
+        crate::metrics::register_metrics!(registry, "kubejit_requests", {
+            "transitions" => "AccessRequest phase changes written to status, by new phase": m.transitions,
+            "grants_created" => "RoleBindings created for approved AccessRequests": m.granted,
+            "grants_revoked" => "RoleBindings deleted because their AccessRequest ended early": m.revoked,
+            "reconcile_errors" => "Reconcile errors by kind": m.errors,
+        });
         m
     }
 

@@ -1,7 +1,6 @@
 //! What the request controller's reconciles share within one leadership term.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::events::Recorder;
@@ -11,6 +10,9 @@ use kubejit_core::NamedPolicy;
 use kubejit_kube::policy::AccessPolicyResource;
 use kubejit_kube::request::AccessApproval;
 
+use crate::backoff::Backoff;
+use crate::bounded_set::BoundedSet;
+
 /// The controller-wide [`crate::Context`] plus the request controller's own state.
 pub struct Requests {
     pub ctx: Arc<crate::Context>,
@@ -19,14 +21,9 @@ pub struct Requests {
     pub approvals: Store<AccessApproval>,
     /// (request uid, fact) already in the audit trail, learnt this term: spares a trail lookup per
     /// reconcile. Bounded: when full it is emptied, which costs one lookup per request again.
-    recorded: Mutex<HashSet<(String, EventKind)>>,
-    /// request uid → consecutive failures, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    recorded: BoundedSet<(String, EventKind)>,
+    failures: Backoff,
 }
-
-const MAX_RECORDED: usize = 65_536;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Requests {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,8 +43,8 @@ impl Requests {
             recorder,
             policies,
             approvals,
-            recorded: Mutex::new(HashSet::new()),
-            failures: Mutex::new(HashMap::new()),
+            recorded: BoundedSet::default(),
+            failures: Backoff::default(),
         }
     }
 
@@ -73,33 +70,19 @@ impl Requests {
     }
 
     pub fn is_recorded(&self, uid: &str, kind: EventKind) -> bool {
-        self.recorded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&(uid.to_owned(), kind))
+        self.recorded.contains(&(uid.to_owned(), kind))
     }
 
     pub fn mark_recorded(&self, uid: &str, kind: EventKind) {
-        let mut recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
-        if recorded.len() >= MAX_RECORDED {
-            recorded.clear();
-        }
-        recorded.insert((uid.to_owned(), kind));
+        self.recorded.insert((uid.to_owned(), kind));
     }
 
     pub fn succeeded(&self, uid: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(uid);
+        self.failures.succeeded(uid);
     }
 
     /// 250 ms, 500 ms, 1 s, … capped at 60 s.
     pub fn next_backoff(&self, uid: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = failures.entry(uid.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
-        BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX)
+        self.failures.next(uid)
     }
 }
