@@ -152,6 +152,11 @@ fn key(k: &[u8]) -> StaticKey {
     StaticKey(Arc::new(Mutex::new(k.to_vec())))
 }
 
+/// A notifier with `keys`, the fast test config, fresh metrics and no shutdown.
+fn started(keys: impl KeySource) -> Notifier {
+    Notifier::start_with(keys, fast(), Metrics::default(), CancellationToken::new())
+}
+
 /// Waits (bounded, to turn a hang into a failure) until `outcome` has been counted `n` times.
 async fn until_counted(n: &Notifier, outcome: Outcome, want: u64) {
     tokio::time::timeout(Duration::from_secs(60), async {
@@ -175,12 +180,7 @@ fn verified(r: &Received, key: &[u8]) -> bool {
 #[tokio::test]
 async fn a_delivery_is_signed_and_retried_after_two_500s() {
     let (url, mut got) = receiver(vec![Some(500), Some(500), Some(204)]).await;
-    let n = Notifier::start_with(
-        key(b"k1"),
-        fast(),
-        Metrics::default(),
-        CancellationToken::new(),
-    );
+    let n = started(key(b"k1"));
     n.notify(&webhook(&url), &payload::sample());
     until_counted(&n, Outcome::Delivered, 1).await;
     let attempts: Vec<Received> = (0..3).map(|_| got.try_recv().unwrap()).collect();
@@ -208,12 +208,7 @@ async fn a_delivery_is_signed_and_retried_after_two_500s() {
 #[tokio::test]
 async fn a_4xx_is_not_retried_and_a_429_is() {
     let (url, mut got) = receiver(vec![Some(400)]).await;
-    let n = Notifier::start_with(
-        key(b"k"),
-        fast(),
-        Metrics::default(),
-        CancellationToken::new(),
-    );
+    let n = started(key(b"k"));
     n.notify(&webhook(&url), &payload::sample());
     until_counted(&n, Outcome::Rejected, 1).await;
     assert!(got.try_recv().is_ok());
@@ -231,12 +226,7 @@ async fn a_4xx_is_not_retried_and_a_429_is() {
 #[tokio::test]
 async fn a_receiver_that_keeps_failing_is_given_up_after_the_bound() {
     let (url, mut got) = receiver(vec![Some(503)]).await;
-    let n = Notifier::start_with(
-        key(b"k"),
-        fast(),
-        Metrics::default(),
-        CancellationToken::new(),
-    );
+    let n = started(key(b"k"));
     n.notify(&webhook(&url), &payload::sample());
     until_counted(&n, Outcome::Failed, 1).await;
     let mut attempts = 0;
@@ -250,12 +240,7 @@ async fn a_receiver_that_keeps_failing_is_given_up_after_the_bound() {
 async fn a_rotated_key_signs_the_next_delivery() {
     let (url, mut got) = receiver(vec![Some(200)]).await;
     let keys = key(b"old");
-    let n = Notifier::start_with(
-        keys.clone(),
-        fast(),
-        Metrics::default(),
-        CancellationToken::new(),
-    );
+    let n = started(keys.clone());
     n.notify(&webhook(&url), &payload::sample());
     until_counted(&n, Outcome::Delivered, 1).await;
     *keys.0.lock().unwrap() = b"new".to_vec();
@@ -321,7 +306,7 @@ async fn no_key_no_delivery() {
         }
     }
     let (url, mut got) = receiver(vec![Some(200)]).await;
-    let n = Notifier::start_with(NoKey, fast(), Metrics::default(), CancellationToken::new());
+    let n = started(NoKey);
     n.notify(&webhook(&url), &payload::sample());
     until_counted(&n, Outcome::NoKey, 1).await;
     assert!(got.try_recv().is_err());

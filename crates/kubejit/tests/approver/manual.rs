@@ -157,19 +157,23 @@ fn approve(cp: &ControlPlane, approver: &str, request: &str) {
     kubejit_as(cp, approver, &["approve", request, "-n", "kubejit-system"]);
 }
 
+/// Every AccessApproval in kubejit-system, as `kubectl get -o json` prints the list.
+fn approvals_json(cp: &ControlPlane) -> String {
+    cp.admin(&[
+        "get",
+        "accessapprovals",
+        "-n",
+        "kubejit-system",
+        "-o",
+        "json",
+    ])
+    .unwrap()
+    .stdout
+}
+
 /// The approval's creation time: the request's TTL counts from it.
 fn approval_time(cp: &ControlPlane, request: &str) -> i64 {
-    let out = cp
-        .admin(&[
-            "get",
-            "accessapprovals",
-            "-n",
-            "kubejit-system",
-            "-o",
-            "json",
-        ])
-        .unwrap();
-    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    let list: Value = serde_json::from_str(&approvals_json(cp)).unwrap();
     let created = list["items"]
         .as_array()
         .unwrap()
@@ -385,21 +389,8 @@ fn a_request_approved_only_by_its_requester_never_approves_the_csr() {
         None
     );
     // Her approval is on record, in her name; it just does not count.
-    let approvals = cp
-        .admin(&[
-            "get",
-            "accessapprovals",
-            "-n",
-            "kubejit-system",
-            "-o",
-            "json",
-        ])
-        .unwrap();
-    assert!(
-        approvals.stdout.contains(&fiona.user),
-        "{}",
-        approvals.stdout
-    );
+    let approvals = approvals_json(cp);
+    assert!(approvals.contains(&fiona.user), "{approvals}");
 }
 
 #[test]
