@@ -62,32 +62,54 @@ pub struct AuditRecord {
     pub object: Option<ObjectRef>,
 }
 
-/// The facts kubejit records; serialized as camelCase strings (`certificateApproved`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum EventKind {
-    CertificateApproved,
-    CertificateDenied,
-    CertificatePending,
+/// Declares [`EventKind`] from one list of `Variant = "wireName"`, with [`EventKind::ALL`] and
+/// [`EventKind::as_str`] made from the same list: a new kind is in all three at once, and its wire
+/// name is written once.
+macro_rules! event_kinds {
+    ($($(#[$doc:meta])* $kind:ident = $name:literal,)+) => {
+        /// The facts kubejit records; serialized as camelCase strings (`certificateApproved`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum EventKind {
+            $($(#[$doc])* #[serde(rename = $name)] $kind,)+
+        }
+
+        impl EventKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &[EventKind] = &[$(Self::$kind,)+];
+
+            /// The wire name: what the record's `kind` field holds.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)+
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    CertificateApproved = "certificateApproved",
+    CertificateDenied = "certificateDenied",
+    CertificatePending = "certificatePending",
     /// An issued certificate does not certify what kubejit approved (subject, key or usages): an alarm.
-    CertificateMismatch,
-    GrantCreated,
-    GrantExtended,
-    GrantRevoked,
-    GrantExpired,
-    GrantMalformed,
-    ControllerStarted,
-    LeadershipAcquired,
-    LeadershipLost,
+    CertificateMismatch = "certificateMismatch",
+    GrantCreated = "grantCreated",
+    GrantExtended = "grantExtended",
+    GrantRevoked = "grantRevoked",
+    GrantExpired = "grantExpired",
+    GrantMalformed = "grantMalformed",
+    ControllerStarted = "controllerStarted",
+    LeadershipAcquired = "leadershipAcquired",
+    LeadershipLost = "leadershipLost",
     /// The chained trail was refused on open: the file does not continue the anchored trail (truncated,
     /// replaced, another trail's, or its anchor is missing). Written to the fallback spool.
-    TrailTruncated,
-    AccessRequested,
-    AccessApproved,
-    AccessDenied,
-    AccessWithdrawn,
-    AccessTimedOut,
-    AccessRevoked,
+    TrailTruncated = "trailTruncated",
+    AccessRequested = "accessRequested",
+    AccessApproved = "accessApproved",
+    AccessDenied = "accessDenied",
+    AccessWithdrawn = "accessWithdrawn",
+    AccessTimedOut = "accessTimedOut",
+    AccessRevoked = "accessRevoked",
 }
 
 /// The `decision` of a record: what was decided (not core's `csr::Decision`, which carries why).

@@ -193,7 +193,7 @@ pub(crate) async fn once(
     }
     if gate {
         let auditor = Arc::clone(&r.ctx.audit);
-        let what = fact_name(kind);
+        let what = kind.as_str();
         tokio::task::spawn_blocking(move || auditor.record(stamped))
             .await
             .map_err(|_| Error::AuditTask {
@@ -208,28 +208,4 @@ pub(crate) async fn once(
     }
     r.mark_recorded(uid, kind);
     Ok(())
-}
-
-fn fact_name(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::AccessApproved => "accessApproved",
-        EventKind::AccessRequested => "accessRequested",
-        EventKind::GrantCreated => "grantCreated",
-        EventKind::AccessDenied
-        | EventKind::AccessWithdrawn
-        | EventKind::AccessTimedOut
-        | EventKind::AccessRevoked
-        | EventKind::CertificateApproved
-        | EventKind::CertificateDenied
-        | EventKind::CertificatePending
-        | EventKind::CertificateMismatch
-        | EventKind::GrantExtended
-        | EventKind::GrantRevoked
-        | EventKind::GrantExpired
-        | EventKind::GrantMalformed
-        | EventKind::ControllerStarted
-        | EventKind::LeadershipAcquired
-        | EventKind::LeadershipLost
-        | EventKind::TrailTruncated => "request",
-    }
 }

@@ -13,6 +13,48 @@ const GRANT_RULE: &str = "  grants:\n  - name: debug\n    roles: [{kind: Role, n
 
 const GOOD: &str = "  requesters: {groups: [oncall-payments]}\n  certificateGroups: [kubejit:payments]\n  maxTTL: 1h\n  approval: {mode: Auto}\n";
 
+/// How a bad policy differs from [`GOOD`].
+enum Edit {
+    /// Every `.0` becomes `.1`.
+    Replace(&'static str, &'static str),
+    /// This is added at the end.
+    Append(&'static str),
+    /// [`GRANT_RULE`] and then this (its `approval`) are added at the end.
+    AppendRule(&'static str),
+}
+
+impl Edit {
+    fn apply(&self) -> String {
+        match *self {
+            Edit::Replace(from, to) => GOOD.replace(from, to),
+            Edit::Append(more) => format!("{GOOD}{more}"),
+            Edit::AppendRule(approval) => format!("{GOOD}{GRANT_RULE}{approval}"),
+        }
+    }
+}
+
+/// Policies the apiserver must reject: (what is wrong, the edit of [`GOOD`], what its message says).
+/// A data table, one row a line.
+#[rustfmt::skip]
+const BAD: [(&str, Edit, &str); 16] = [
+    ("maxTTL: 5m", Edit::Replace("maxTTL: 1h", "maxTTL: 5m"), "maxTTL must be at least 10m"),
+    ("maxTTL: 1d", Edit::Replace("maxTTL: 1h", "maxTTL: 1d"), "spec.maxTTL"),
+    ("requesters: {}", Edit::Replace("{groups: [oncall-payments]}", "{}"), "requesters must name at least one user or group"),
+    ("requesters: empty lists", Edit::Replace("{groups: [oncall-payments]}", "{users: [], groups: []}"), "requesters must name at least one user or group"),
+    ("system: group", Edit::Replace("kubejit:payments", "system:masters"), "certificateGroups must not contain system: groups"),
+    ("Manual without approvers", Edit::Replace("{mode: Auto}", "{mode: Manual}"), "a Manual approval needs approvers"),
+    ("Manual with empty approvers", Edit::Replace("{mode: Auto}", "{mode: Manual, approvers: {users: []}}"), "a Manual approval needs approvers"),
+    ("Auto with approvers (kubejit would ignore them)", Edit::Replace("{mode: Auto}", "{mode: Auto, approvers: {users: [oscar]}}"), "approvers are only meaningful with mode Manual"),
+    ("defaultTTL > maxTTL", Edit::Append("  defaultTTL: 2h\n"), "defaultTTL must not exceed maxTTL"),
+    ("unknown field", Edit::Append("  maxTtl: 2h\n"), "unknown field \"spec.maxTtl\""),
+    ("unknown mode", Edit::Replace("{mode: Auto}", "{mode: Sometimes}"), "spec.approval.mode"),
+    ("approvals with Auto", Edit::Replace("{mode: Auto}", "{mode: Auto, approvals: 2}"), "approvals and approvalTimeout are only meaningful with mode Manual"),
+    ("six approvals", Edit::Replace("{mode: Auto}", "{mode: Manual, approvers: {users: [oscar]}, approvals: 6}"), "spec.approval.approvals"),
+    ("an approval timeout over a week", Edit::Replace("{mode: Auto}", "{mode: Manual, approvers: {users: [oscar]}, approvalTimeout: 200h}"), "approvalTimeout must be positive and at most 168h"),
+    ("a Manual grant rule without approvers", Edit::AppendRule("    approval: {mode: Manual}\n"), "a Manual approval needs approvers"),
+    ("missing maxTTL", Edit::Replace("  maxTTL: 1h\n", ""), "spec.maxTTL: Required value"),
+];
+
 /// Server-side dry run: the apiserver validates exactly as for a real apply, and nothing is stored.
 fn dry_run_apply(
     cp: &kubejit_testenv::ControlPlane,
@@ -49,95 +91,8 @@ fn kubectl_apply_rejects_bad_policy() {
         "approvals and a rule approval apply: {}",
         ok.stderr
     );
-    let bad = [
-        (
-            "maxTTL: 5m",
-            GOOD.replace("maxTTL: 1h", "maxTTL: 5m"),
-            "maxTTL must be at least 10m",
-        ),
-        (
-            "maxTTL: 1d",
-            GOOD.replace("maxTTL: 1h", "maxTTL: 1d"),
-            "spec.maxTTL",
-        ),
-        (
-            "requesters: {}",
-            GOOD.replace("{groups: [oncall-payments]}", "{}"),
-            "requesters must name at least one user or group",
-        ),
-        (
-            "requesters: empty lists",
-            GOOD.replace("{groups: [oncall-payments]}", "{users: [], groups: []}"),
-            "requesters must name at least one user or group",
-        ),
-        (
-            "system: group",
-            GOOD.replace("kubejit:payments", "system:masters"),
-            "certificateGroups must not contain system: groups",
-        ),
-        (
-            "Manual without approvers",
-            GOOD.replace("{mode: Auto}", "{mode: Manual}"),
-            "a Manual approval needs approvers",
-        ),
-        (
-            "Manual with empty approvers",
-            GOOD.replace("{mode: Auto}", "{mode: Manual, approvers: {users: []}}"),
-            "a Manual approval needs approvers",
-        ),
-        (
-            "Auto with approvers (kubejit would ignore them)",
-            GOOD.replace("{mode: Auto}", "{mode: Auto, approvers: {users: [oscar]}}"),
-            "approvers are only meaningful with mode Manual",
-        ),
-        (
-            "defaultTTL > maxTTL",
-            format!("{GOOD}  defaultTTL: 2h\n"),
-            "defaultTTL must not exceed maxTTL",
-        ),
-        (
-            "unknown field",
-            format!("{GOOD}  maxTtl: 2h\n"),
-            "unknown field \"spec.maxTtl\"",
-        ),
-        (
-            "unknown mode",
-            GOOD.replace("{mode: Auto}", "{mode: Sometimes}"),
-            "spec.approval.mode",
-        ),
-        (
-            "approvals with Auto",
-            GOOD.replace("{mode: Auto}", "{mode: Auto, approvals: 2}"),
-            "approvals and approvalTimeout are only meaningful with mode Manual",
-        ),
-        (
-            "six approvals",
-            GOOD.replace(
-                "{mode: Auto}",
-                "{mode: Manual, approvers: {users: [oscar]}, approvals: 6}",
-            ),
-            "spec.approval.approvals",
-        ),
-        (
-            "an approval timeout over a week",
-            GOOD.replace(
-                "{mode: Auto}",
-                "{mode: Manual, approvers: {users: [oscar]}, approvalTimeout: 200h}",
-            ),
-            "approvalTimeout must be positive and at most 168h",
-        ),
-        (
-            "a Manual grant rule without approvers",
-            format!("{GOOD}{GRANT_RULE}    approval: {{mode: Manual}}\n"),
-            "a Manual approval needs approvers",
-        ),
-        (
-            "missing maxTTL",
-            GOOD.replace("  maxTTL: 1h\n", ""),
-            "spec.maxTTL: Required value",
-        ),
-    ];
-    for (what, spec, message) in bad {
+    for (what, edit, message) in BAD {
+        let spec = edit.apply();
         let out = dry_run_apply(cp, &policy("approver-test-crd-bad", &spec));
         assert!(!out.success, "{what} must be rejected:\n{spec}");
         assert!(
