@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use kube::ResourceExt;
 use kubejit_audit::{
-    AccessApproved, AccessEnded, AccessRequested, Actor, AuditEvent, AuditedGrant, EventKind,
-    GrantChanged, GrantSource, ObjectRef, RequestedAccess, Timestamp, Verdict,
+    AccessApproved, AccessEnded, AccessRequested, Actor, AuditEvent, AuditedGrant, GrantChanged,
+    GrantSource, ObjectRef, RequestedAccess, Timestamp, Verdict,
 };
 use kubejit_core::request::{Phase, RequestFacts, RequestVerdict, Target};
 use kubejit_kube::GrantView;
