@@ -11,12 +11,16 @@ use kubejit_core::NamedPolicy;
 use kubejit_kube::policy::AccessPolicyResource;
 use kubejit_kube::request::AccessApproval;
 
+use crate::notify::Notifier;
+
 /// The controller-wide [`crate::Context`] plus the request controller's own state.
 pub struct Requests {
     pub ctx: Arc<crate::Context>,
     pub recorder: Recorder,
     pub policies: Store<AccessPolicyResource>,
     pub approvals: Store<AccessApproval>,
+    /// Announces phase changes to the governing policy's webhook; never waits.
+    pub notifier: Notifier,
     /// (request uid, fact) already in the audit trail, learnt this term: spares a trail lookup per
     /// reconcile. Bounded: when full it is emptied, which costs one lookup per request again.
     recorded: Mutex<HashSet<(String, EventKind)>>,
@@ -40,12 +44,14 @@ impl Requests {
         recorder: Recorder,
         policies: Store<AccessPolicyResource>,
         approvals: Store<AccessApproval>,
+        notifier: Notifier,
     ) -> Self {
         Self {
             ctx,
             recorder,
             policies,
             approvals,
+            notifier,
             recorded: Mutex::new(HashSet::new()),
             failures: Mutex::new(HashMap::new()),
         }
