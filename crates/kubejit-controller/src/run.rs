@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaseConfig, lead};
+use crate::notify::{self, Notifier, NotifyConfig};
 use crate::{Context, Error, approver, reaper, requests};
 
 /// Which controllers this process runs.
@@ -53,6 +54,7 @@ pub async fn run(
     }
     if config.controllers.requests {
         needed.extend(requests::required_permissions());
+        needed.extend(notify::required_permissions());
     }
     needed.extend(kubejit_kube::permissions::lease_permissions(
         &config.lease_namespace,
@@ -68,6 +70,17 @@ pub async fn run(
         identity.clone(),
         &mut registry,
     ));
+    // One notifier for the process (its deliveries may outlive a leadership term); stopped only
+    // after the controllers drained, so the last phase changes they wrote are still sent.
+    let notify_stop = CancellationToken::new();
+    let notifier = config.controllers.requests.then(|| {
+        Notifier::start(
+            client.clone(),
+            NotifyConfig::default(),
+            notify::Metrics::register(&mut registry),
+            notify_stop.clone(),
+        )
+    });
     let ready = Arc::new(AtomicBool::new(false));
     let http = crate::http::serve(
         config.http_addr,
@@ -104,6 +117,7 @@ pub async fn run(
     let controllers = config.controllers;
     let work = |term: CancellationToken| {
         let ctx = Arc::clone(&ctx);
+        let notifier = notifier.clone();
         async move {
             let approve = async {
                 if controllers.approver {
@@ -116,8 +130,8 @@ pub async fn run(
                 }
             };
             let decide = async {
-                if controllers.requests {
-                    requests::run(Arc::clone(&ctx), term.clone()).await;
+                if let Some(notifier) = notifier {
+                    requests::run(Arc::clone(&ctx), notifier, term.clone()).await;
                 }
             };
             tokio::join!(approve, reap, decide);
@@ -129,7 +143,21 @@ pub async fn run(
     // Each wait is bounded (the whole shutdown is, see shutdown::SHUTDOWN_BOUND): a trail that hangs
     // must not keep the process alive; records not written yet are in the spool or logged.
     let flush = std::time::Duration::from_secs(5);
-    let _ = tokio::time::timeout(flush, recording).await;
+    // The controllers have drained (lead returned): no phase change can be queued any more. The
+    // notifier gets its own bounded drain, alongside the lifecycle flush rather than after it.
+    notify_stop.cancel();
+    let notified = async {
+        if let Some(notifier) = &notifier {
+            let bound = NotifyConfig::default().drain + std::time::Duration::from_secs(1);
+            if tokio::time::timeout(bound, notifier.stopped())
+                .await
+                .is_err()
+            {
+                tracing::warn!(?bound, "the notifier did not stop in time; abandoning it");
+            }
+        }
+    };
+    let _ = tokio::join!(tokio::time::timeout(flush, recording), notified);
     replay_stop.cancel();
     let _ = tokio::time::timeout(flush, replaying).await;
     // Graceful shutdown waits for open connections (a scraper's keep-alive); do not let one hold

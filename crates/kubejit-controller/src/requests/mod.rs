@@ -30,7 +30,8 @@
 //! meanwhile is dropped by the replay, which skips ids the trail holds. (A sink that cannot look
 //! ids up, such as stdout, may repeat a fact after a restart; it never loses one.)
 //!
-//! Notifications attach at [`notice::phase_changed`], called once per written phase change.
+//! Notifications: [`notice::phase_changed`], called once per written phase change, hands the change
+//! to the notifier for the webhook of the policy that governs the request (queued; never waits).
 
 mod act;
 mod error;
@@ -61,6 +62,7 @@ pub use act::{FINALIZER, binding_name};
 pub use error::Error;
 pub use metrics::Metrics;
 
+use crate::notify::Notifier;
 use shared::Requests;
 
 const CONCURRENCY: u16 = 16;
@@ -88,7 +90,9 @@ pub fn required_permissions() -> Vec<Needed> {
 }
 
 /// Runs until `term` is cancelled, then lets in-flight reconciles finish their writes and returns.
-pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
+/// Phase changes are announced through `notifier`, which outlives the term (the caller stops it
+/// after the controllers drained, so the last phase changes are still delivered).
+pub async fn run(ctx: Arc<crate::Context>, notifier: Notifier, term: CancellationToken) {
     let reporter = Reporter {
         controller: ctx.controller_name.clone(),
         instance: None,
@@ -123,7 +127,7 @@ pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
     let bindings = Api::<RoleBinding>::all(ctx.client.clone());
     let managed = format!("{}={}", keys::MANAGED_BY, keys::MANAGER);
     let metrics = ctx.requests.clone();
-    let r = Arc::new(Requests::new(ctx, recorder, policies, approvals));
+    let r = Arc::new(Requests::new(ctx, recorder, policies, approvals, notifier));
     let controller = Controller::new(requests, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(CONCURRENCY))
         .owns(bindings, watcher::Config::default().labels(&managed))

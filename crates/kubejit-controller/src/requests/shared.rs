@@ -12,6 +12,7 @@ use kubejit_kube::request::AccessApproval;
 
 use crate::backoff::Backoff;
 use crate::bounded_set::BoundedSet;
+use crate::notify::Notifier;
 
 /// The controller-wide [`crate::Context`] plus the request controller's own state.
 pub struct Requests {
@@ -19,6 +20,8 @@ pub struct Requests {
     pub recorder: Recorder,
     pub policies: Store<AccessPolicyResource>,
     pub approvals: Store<AccessApproval>,
+    /// Announces phase changes to the governing policy's webhook; never waits.
+    pub notifier: Notifier,
     /// (request uid, fact) already in the audit trail, learnt this term: spares a trail lookup per
     /// reconcile. Bounded: when full it is emptied, which costs one lookup per request again.
     recorded: BoundedSet<(String, EventKind)>,
@@ -37,12 +40,14 @@ impl Requests {
         recorder: Recorder,
         policies: Store<AccessPolicyResource>,
         approvals: Store<AccessApproval>,
+        notifier: Notifier,
     ) -> Self {
         Self {
             ctx,
             recorder,
             policies,
             approvals,
+            notifier,
             recorded: BoundedSet::default(),
             failures: Backoff::default(),
         }

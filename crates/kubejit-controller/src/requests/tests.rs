@@ -156,3 +156,52 @@ fn ready_keeps_its_transition_time_until_it_changes() {
     assert_eq!(active.policy.as_deref(), Some("p"));
     let _: OffsetDateTime = active.approved_at.unwrap();
 }
+
+/// A notification says what the request asked for and what the verdict made of it: only the
+/// approvals that counted name an approver, and the expiry is the verdict's.
+#[test]
+fn a_notification_carries_the_request_and_the_counted_approvers() {
+    use kubejit_core::request::{ApprovalDecision, ApprovalRecord};
+    let at = datetime!(2026-11-26 09:00:00 UTC);
+    let record = |approver: &str, counted: bool| ApprovalRecord {
+        name: format!("{approver}-approval"),
+        approver: approver.to_owned(),
+        decision: ApprovalDecision::Approve,
+        counted,
+        ignored: if counted {
+            String::new()
+        } else {
+            "Requester".to_owned()
+        },
+        at,
+    };
+    let req = request("carol-checkout", "uid-1");
+    let mut v = verdict(Phase::Approved, PhaseReason::ApprovalsReceived, true);
+    v.approvals = vec![record("carol", false), record("oscar", true)];
+    let now = at + time::Duration::SECOND;
+    let n = super::notice::notification(&req, Some(Phase::Pending), &v, now);
+    assert_eq!(n.phase, Phase::Approved);
+    assert_eq!(n.previous_phase, Some(Phase::Pending));
+    assert_eq!(n.phase_reason, PhaseReason::ApprovalsReceived);
+    assert_eq!(
+        (
+            n.request.namespace.as_str(),
+            n.request.name.as_str(),
+            n.request.uid.as_str()
+        ),
+        ("payments", "carol-checkout", "uid-1")
+    );
+    assert_eq!(n.requester.username, "carol");
+    assert_eq!(
+        n.role.as_ref().map(|r| r.name.as_str()),
+        Some("oncall-debug")
+    );
+    assert_eq!(n.reason, "checkout latency");
+    assert_eq!(n.approvers, vec!["oscar".to_owned()]);
+    assert_eq!(n.expires_at, Some(at + time::Duration::HOUR));
+    assert_eq!(n.time, now);
+    let pending = verdict(Phase::Pending, PhaseReason::AwaitingApproval, false);
+    let first = super::notice::notification(&req, None, &pending, now);
+    assert_eq!((first.previous_phase, first.expires_at), (None, None));
+    assert!(first.approvers.is_empty());
+}
