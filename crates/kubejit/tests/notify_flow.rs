@@ -154,34 +154,7 @@ fn setup(cp: &ControlPlane, prefix: &str, approval: &Value, url: &str, secret: &
 
 /// `kubejit request` as carol, for herself; returns the request's name.
 fn ask(cp: &ControlPlane, ns: &str, ttl: &str) -> String {
-    let out = kubejit_as(
-        cp,
-        "carol",
-        &[
-            "request",
-            "-n",
-            ns,
-            "--role",
-            "oncall-debug",
-            "--ttl",
-            ttl,
-            "--incident",
-            "INC-12345",
-            "--reason",
-            "checkout latency",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "request failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .split_once(&format!("requested {ns}/"))
-        .and_then(|(_, rest)| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("no request name in {stdout:?}"))
-        .to_owned()
+    grant_support::request_as(cp, "carol", ns, ttl, &[])
 }
 
 fn wait_phase(cp: &ControlPlane, ns: &str, name: &str, want: &str) -> Value {

@@ -150,39 +150,13 @@ fn manual(approvers: &[&str], approvals: u32, timeout: &str) -> Value {
 
 /// `kubejit request` as carol, for herself and oncall-payments; returns the request's name.
 fn ask(ns: &str, ttl: &str) -> String {
-    let cp = shared();
-    let out = kubejit_as(
-        cp,
+    grant_support::request_as(
+        shared(),
         "carol",
-        &[
-            "request",
-            "-n",
-            ns,
-            "--role",
-            "oncall-debug",
-            "--user",
-            "carol",
-            "--group",
-            "oncall-payments",
-            "--ttl",
-            ttl,
-            "--incident",
-            "INC-12345",
-            "--reason",
-            "checkout latency",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "request failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .split_once(&format!("requested {ns}/"))
-        .and_then(|(_, rest)| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("no request name in {stdout:?}"))
-        .to_owned()
+        ns,
+        ttl,
+        &["--user", "carol", "--group", "oncall-payments"],
+    )
 }
 
 fn decide(user: &str, verb: &str, ns: &str, name: &str) {

@@ -85,6 +85,28 @@ pub fn kubejit_as(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `kubejit request` for the on-call Role in `ns` as `user` (under INC-12345), with `extra` arguments
+/// (e.g. `--user`, `--group`); returns the new AccessRequest's name.
+pub fn request_as(cp: &ControlPlane, user: &str, ns: &str, ttl: &str, extra: &[&str]) -> String {
+    let mut args = vec!["request", "-n", ns, "--role", "oncall-debug"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--ttl",
+        ttl,
+        "--incident",
+        "INC-12345",
+        "--reason",
+        "checkout latency",
+    ]);
+    let out = kubejit_ok(cp, user, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout
+        .split_once(&format!("requested {ns}/"))
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no request name in {stdout:?}"))
+        .to_owned()
+}
+
 /// Runs `kubejit` as `user`; the command must succeed (the test fails with its stderr otherwise).
 pub fn kubejit_ok(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
     let out = kubejit_as(cp, user, args);
