@@ -129,25 +129,14 @@ fn setup(cp: &ControlPlane, prefix: &str, approval: &Value, url: &str, secret: &
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubejit-requester"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]});
     cp.apply(&binding.to_string()).unwrap();
-    let policy = json!({
-        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessPolicy",
-        "metadata": {"name": format!("notify-{ns}")},
-        "spec": {
-            "requesters": {"users": ["carol"]},
-            "maxTTL": "1h",
-            "incident": {"pattern": "INC-[0-9]+"},
-            "approval": {"mode": "Auto"},
-            "grants": [{
-                "name": "debug",
-                "roles": [{"kind": "Role", "name": "oncall-debug"}],
-                "namespaces": [ns],
-                "subjects": {"users": ["carol"]},
-                "maxTTL": "1h",
-                "approval": approval,
-            }],
-            "notify": {"webhook": {"url": url, "secretRef": {"name": secret, "key": "hmac"}}},
-        },
-    });
+    let mut policy = grant_support::request_policy(
+        &format!("notify-{ns}"),
+        &ns,
+        json!({"users": ["carol"]}),
+        approval,
+    );
+    policy["spec"]["notify"] =
+        json!({"webhook": {"url": url, "secretRef": {"name": secret, "key": "hmac"}}});
     cp.apply(&policy.to_string()).unwrap();
     ns
 }

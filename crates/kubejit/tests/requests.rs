@@ -119,25 +119,12 @@ fn setup(cp: &ControlPlane, prefix: &str, approval: &Value) -> String {
         .to_string(),
     )
     .unwrap();
-    let policy = json!({
-        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessPolicy",
-        "metadata": {"name": format!("requests-{ns}")},
-        "spec": {
-            "requesters": {"users": ["carol"]},
-            "maxTTL": "1h",
-            "incident": {"pattern": "INC-[0-9]+"},
-            // Certificates: not what these tests ask for.
-            "approval": {"mode": "Auto"},
-            "grants": [{
-                "name": "debug",
-                "roles": [{"kind": "Role", "name": "oncall-debug"}],
-                "namespaces": [ns],
-                "subjects": {"users": ["carol"], "groups": ["oncall-payments"]},
-                "maxTTL": "1h",
-                "approval": approval,
-            }],
-        },
-    });
+    let policy = grant_support::request_policy(
+        &format!("requests-{ns}"),
+        &ns,
+        json!({"users": ["carol"], "groups": ["oncall-payments"]}),
+        approval,
+    );
     cp.apply(&policy.to_string()).unwrap();
     ns
 }

@@ -85,6 +85,35 @@ pub fn kubejit_as(cp: &ControlPlane, user: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// An AccessPolicy `name` letting carol ask for the on-call Role in `ns` for `subjects`, under an
+/// `INC-<digits>` incident, for up to an hour, with the grant rule's `approval`.
+pub fn request_policy(
+    name: &str,
+    ns: &str,
+    subjects: serde_json::Value,
+    approval: &serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "requesters": {"users": ["carol"]},
+            "maxTTL": "1h",
+            "incident": {"pattern": "INC-[0-9]+"},
+            // Certificates: not what these policies are for.
+            "approval": {"mode": "Auto"},
+            "grants": [{
+                "name": "debug",
+                "roles": [{"kind": "Role", "name": "oncall-debug"}],
+                "namespaces": [ns],
+                "subjects": subjects,
+                "maxTTL": "1h",
+                "approval": approval,
+            }],
+        },
+    })
+}
+
 /// `kubejit request` for the on-call Role in `ns` as `user` (under INC-12345), with `extra` arguments
 /// (e.g. `--user`, `--group`); returns the new AccessRequest's name.
 pub fn request_as(cp: &ControlPlane, user: &str, ns: &str, ttl: &str, extra: &[&str]) -> String {
