@@ -12,7 +12,7 @@ mod expire;
 mod k8s_event;
 mod metrics;
 mod reconcile;
-mod record;
+pub(crate) mod record;
 mod shared;
 mod step;
 mod tracker;

@@ -79,7 +79,7 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
             record::once(&r, &uid, event, false).await?;
         }
         tracing::debug!(%phase, "request already ended");
-        return finish(&r, &request, binding.as_ref(), &uid).await;
+        return finish(&r, &request, binding.as_ref(), &uid, phase, now).await;
     }
     let new_status = status::of(
         request.status.as_ref(),
@@ -97,9 +97,9 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
     if recorded_phase != Some(verdict.phase) {
         notice::phase_changed(&r, &written, recorded_phase, &verdict).await;
     }
-    act(&r, &written, &facts, &verdict, binding.as_ref(), &uid).await?;
+    let then = act(&r, &written, &facts, &verdict, binding.as_ref(), &uid, now).await?;
     r.succeeded(&uid);
-    Ok(requeue(verdict.requeue_at, now))
+    Ok(then.unwrap_or_else(|| requeue(verdict.requeue_at, now)))
 }
 
 fn decide(
@@ -132,6 +132,7 @@ fn approvals_for(r: &Requests, request: &AccessRequest) -> Vec<ApprovalFacts> {
 }
 
 /// Performs the verdict's action; then, once a request has ended and its access is gone, lets it go.
+/// `Some(action)` when the request must be looked at on another schedule than the verdict's.
 async fn act(
     r: &Arc<Requests>,
     request: &AccessRequest,
@@ -139,7 +140,8 @@ async fn act(
     verdict: &RequestVerdict,
     binding: Option<&RoleBinding>,
     uid: &str,
-) -> Result<(), Error> {
+    now: OffsetDateTime,
+) -> Result<Option<Action>, Error> {
     let client = &r.ctx.client;
     match (verdict.action, facts) {
         (RequestAction::Grant { expires_at }, Ok(f)) => {
@@ -161,33 +163,68 @@ async fn act(
                 }
             }
         }
+        (RequestAction::Revoke, _) if verdict.phase.is_terminal() => {
+            return finish(r, request, binding, uid, verdict.phase, now)
+                .await
+                .map(Some);
+        }
         (RequestAction::Revoke, _) => {
             if let Some(b) = binding {
                 act::revoke(client, request, b).await?;
                 r.ctx.requests.revoked.inc();
             }
-            if verdict.phase.is_terminal() {
-                return finish(r, request, None, uid).await.map(|_| ());
-            }
         }
         (RequestAction::Grant { .. }, Err(_)) | (RequestAction::Nothing, _) => {}
     }
     if verdict.phase.is_terminal() && binding.is_none() {
-        finish(r, request, None, uid).await?;
+        return finish(r, request, None, uid, verdict.phase, now)
+            .await
+            .map(Some);
     }
-    Ok(())
+    Ok(None)
 }
 
+/// How long past its `expires-at` an expired request's binding is left to the reaper before the
+/// request controller removes it itself (a process running without the reaper).
+const REAPER_GRACE: time::Duration = time::Duration::seconds(30);
+
 /// An ended request: removes any access still there, then releases the finalizer.
+///
+/// An `Expired` request's binding is the reaper's: it deletes it at its `expires-at` and records
+/// `grantExpired`, which closes the grant in `audit report`. Deleting it here as well would race
+/// the reaper, and when this side won the trail would lack the grant's end. So it is left alone
+/// until [`REAPER_GRACE`] past its deadline; only then (no reaper running) is it removed here, with
+/// the same `grantExpired` record, written once per request.
 async fn finish(
-    r: &Requests,
+    r: &Arc<Requests>,
     request: &AccessRequest,
     binding: Option<&RoleBinding>,
     uid: &str,
+    phase: Phase,
+    now: OffsetDateTime,
 ) -> Result<Action, Error> {
     if let Some(b) = binding {
+        let deadline = b
+            .annotations()
+            .get(kubejit_core::annotations::EXPIRES_AT)
+            .and_then(|v| kubejit_core::expiry::parse_expires_at(v).ok());
+        if phase == Phase::Expired
+            && let Some(deadline) = deadline
+            && let Some(fallback) = deadline.checked_add(REAPER_GRACE)
+            && now < fallback
+        {
+            return Ok(requeue(Some(fallback), now));
+        }
         act::revoke(&r.ctx.client, request, b).await?;
         r.ctx.requests.revoked.inc();
+        if phase == Phase::Expired {
+            let event = crate::reaper::record::expired(
+                &r.ctx.controller_name,
+                &GrantView::of(b),
+                deadline.unwrap_or(now),
+            );
+            record::once(r, uid, event, false).await?;
+        }
     }
     if has_finalizer(request) {
         act::release_finalizer(&r.ctx.client, request).await?;
