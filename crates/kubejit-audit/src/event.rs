@@ -2,6 +2,9 @@
 //! fact needs. Adding a fact or a field is a compile error until every writer fills it; the flat wire
 //! record ([`AuditRecord`], `docs/audit.md`) is made from it in one place ([`AuditEvent::into_record`]).
 
+use sha2::{Digest, Sha256};
+
+use crate::access::{AccessApproved, AccessEnded, AccessRequested};
 use crate::record::new_event_id;
 use crate::{
     Actor, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Timestamp, Verdict,
@@ -25,6 +28,19 @@ pub enum AuditEvent {
     LeadershipLost(Lifecycle),
     /// The chained trail was refused on open; written to the fallback spool, never to the trail.
     TrailTruncated(TrailTruncated),
+    /// The request controller saw a new AccessRequest.
+    AccessRequested(AccessRequested),
+    /// An AccessRequest got its approvals (or an Auto rule approved it).
+    AccessApproved(AccessApproved),
+    /// An AccessRequest was refused: by policy, as malformed, or by an approver.
+    AccessDenied(AccessEnded),
+    /// The requester deleted the request; whatever it granted was removed.
+    AccessWithdrawn(AccessEnded),
+    /// No quorum of approvals arrived within the rule's `approvalTimeout`.
+    AccessTimedOut(AccessEnded),
+    /// An approved request ended early: an approver's Deny, policy no longer allows it, its approvals
+    /// were lost, or its binding was removed by someone else.
+    AccessRevoked(AccessEnded),
 }
 
 /// The certificate signing request a certificate fact is about.
@@ -107,6 +123,15 @@ pub enum GrantSource {
     },
     /// The reaper saw it appear or change (written by anyone).
     Observed,
+    /// By the request controller, for the approved AccessRequest `request` (`namespace/name`), allowed
+    /// by `policy`, approved by `approvers` (empty: an Auto rule).
+    Request {
+        request: String,
+        approvers: Vec<String>,
+        policy: String,
+        ttl_seconds: u64,
+        expires_at: Timestamp,
+    },
 }
 
 /// `grantCreated` / `grantExtended`.
@@ -203,7 +228,34 @@ impl AuditEvent {
             Self::LeadershipAcquired(_) => EventKind::LeadershipAcquired,
             Self::LeadershipLost(_) => EventKind::LeadershipLost,
             Self::TrailTruncated(_) => EventKind::TrailTruncated,
+            Self::AccessRequested(_) => EventKind::AccessRequested,
+            Self::AccessApproved(_) => EventKind::AccessApproved,
+            Self::AccessDenied(_) => EventKind::AccessDenied,
+            Self::AccessWithdrawn(_) => EventKind::AccessWithdrawn,
+            Self::AccessTimedOut(_) => EventKind::AccessTimedOut,
+            Self::AccessRevoked(_) => EventKind::AccessRevoked,
         }
+    }
+
+    /// Stamps a fact that happens at most once per `key` (e.g. an AccessRequest's uid) with an event
+    /// id derived from the key and the fact's kind: the same fact recorded twice has one id, so a
+    /// sink ([`crate::AuditSink::find_recorded`]) and the spool replay recognise the second copy.
+    pub fn once(self, time: impl Into<Timestamp>, key: &str) -> Stamped {
+        let id = Self::once_id(self.kind(), key);
+        Stamped::new(self.into_record(time.into(), id))
+    }
+
+    /// The event id [`Self::once`] gives the fact `kind` about `key`: 128 bits of SHA-256, hex, like
+    /// a fresh id.
+    pub fn once_id(kind: EventKind, key: &str) -> String {
+        let kind = serde_json::to_string(&kind).unwrap_or_default();
+        let digest = Sha256::new()
+            .chain_update(b"kubejit-audit-once\0")
+            .chain_update(kind.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(key.as_bytes())
+            .finalize();
+        hex::encode(&digest[..16])
     }
 
     /// Stamps the fact with when it happened and a fresh random id: what sinks take.
@@ -248,6 +300,10 @@ impl AuditEvent {
                 r.object = Some(object("AuditTrail", None, t.trail, None));
                 Actor::controller(AUDIT_ACTOR)
             }
+            Self::AccessRequested(a) => a.fill(&mut r),
+            Self::AccessApproved(a) => a.fill(&mut r),
+            Self::AccessDenied(a) | Self::AccessTimedOut(a) => a.fill(&mut r, Verdict::Denied),
+            Self::AccessWithdrawn(a) | Self::AccessRevoked(a) => a.fill(&mut r, Verdict::Denied),
         };
         r.into_record(kind, actor, time, event_id)
     }
@@ -255,20 +311,20 @@ impl AuditEvent {
 
 /// The record's optional fields while a fact fills them.
 #[derive(Default)]
-struct Fields {
-    subject: Option<String>,
-    users: Vec<String>,
-    groups: Vec<String>,
-    namespace: Option<String>,
-    role: Option<String>,
-    policy: Option<String>,
-    incident: Option<String>,
-    reason: Option<String>,
-    decision: Option<Verdict>,
-    decision_reason: Option<String>,
-    ttl_seconds: Option<u64>,
-    expires_at: Option<Timestamp>,
-    object: Option<ObjectRef>,
+pub(crate) struct Fields {
+    pub(crate) subject: Option<String>,
+    pub(crate) users: Vec<String>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) policy: Option<String>,
+    pub(crate) incident: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) decision: Option<Verdict>,
+    pub(crate) decision_reason: Option<String>,
+    pub(crate) ttl_seconds: Option<u64>,
+    pub(crate) expires_at: Option<Timestamp>,
+    pub(crate) object: Option<ObjectRef>,
 }
 
 impl Fields {
@@ -410,6 +466,26 @@ impl GrantChanged {
                 r.expires_at = Some(expires_at);
             }
             GrantSource::Observed => r.decision_reason = Some("observed".to_owned()),
+            GrantSource::Request {
+                request,
+                approvers,
+                policy,
+                ttl_seconds,
+                expires_at,
+            } => {
+                let by = crate::access::approved_by(&approvers);
+                let via = format!("request {request}, {by}");
+                // The justification stays first; the request and its approvers follow, for people.
+                r.reason = Some(match r.reason.take() {
+                    Some(reason) => format!("{reason} ({via})"),
+                    None => via,
+                });
+                r.policy = Some(policy);
+                r.decision = Some(Verdict::Allowed);
+                r.decision_reason = Some("requestApproved".to_owned());
+                r.ttl_seconds = Some(ttl_seconds);
+                r.expires_at = Some(expires_at);
+            }
         }
         self.actor
     }

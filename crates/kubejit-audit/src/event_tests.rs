@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::escape::to_json_line;
+use crate::{AccessApproved, AccessEnded, AccessRequested, RequestedAccess};
 
 fn at(time: &str) -> Timestamp {
     Timestamp::parse(time).unwrap()
@@ -58,6 +59,111 @@ fn lifecycle() -> Lifecycle {
         controller: "kubejit-controller".to_owned(),
         identity: "system:serviceaccount:kubejit-system:kubejit-controller".to_owned(),
     }
+}
+
+fn requested_access() -> RequestedAccess {
+    RequestedAccess {
+        request: ObjectRef {
+            kind: "AccessRequest".to_owned(),
+            namespace: Some("payments".to_owned()),
+            name: "carol-checkout".to_owned(),
+            uid: Some("6f1c…".to_owned()),
+        },
+        requester: "carol".to_owned(),
+        users: vec!["carol".to_owned()],
+        groups: Vec::new(),
+        role: Some("ClusterRole/oncall-debug".to_owned()),
+        policy: Some("payments-grants".to_owned()),
+        incident: Some("INC-42".to_owned()),
+        reason: "checkout 500s".to_owned(),
+        ttl_seconds: Some(3600),
+    }
+}
+
+fn ended(phase_reason: &str, message: &str) -> AccessEnded {
+    AccessEnded {
+        controller: "kubejit-controller".to_owned(),
+        access: requested_access(),
+        phase_reason: phase_reason.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// The request facts, as (snapshot name, sequence, time, event).
+fn request_samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
+    vec![
+        (
+            "access_requested",
+            5,
+            "2026-11-26T09:10:00Z",
+            AuditEvent::AccessRequested(AccessRequested {
+                access: requested_access(),
+                decision: Verdict::Pending,
+                phase_reason: "AwaitingApproval".to_owned(),
+            }),
+        ),
+        (
+            "access_approved",
+            6,
+            "2026-11-26T09:12:00Z",
+            AuditEvent::AccessApproved(AccessApproved {
+                controller: "kubejit-controller".to_owned(),
+                access: requested_access(),
+                approvers: vec!["oscar".to_owned(), "olga".to_owned()],
+                expires_at: at("2026-11-26T10:12:00Z"),
+                phase_reason: "ApprovalsReceived".to_owned(),
+            }),
+        ),
+        (
+            "grant_created_by_request",
+            7,
+            "2026-11-26T09:12:01Z",
+            AuditEvent::GrantCreated(GrantChanged {
+                actor: Actor::controller("kubejit-controller"),
+                grant: AuditedGrant {
+                    users: vec!["carol".to_owned()],
+                    groups: Vec::new(),
+                    role: "ClusterRole/oncall-debug".to_owned(),
+                    expires_at: Some(at("2026-11-26T10:12:00Z")),
+                    ..grant()
+                },
+                source: GrantSource::Request {
+                    request: "payments/carol-checkout".to_owned(),
+                    approvers: vec!["oscar".to_owned(), "olga".to_owned()],
+                    policy: "payments-grants".to_owned(),
+                    ttl_seconds: 3600,
+                    expires_at: at("2026-11-26T10:12:00Z"),
+                },
+            }),
+        ),
+        (
+            "access_denied",
+            6,
+            "2026-11-26T09:11:00Z",
+            AuditEvent::AccessDenied(ended("DeniedByApprover", "denied by olga")),
+        ),
+        (
+            "access_withdrawn",
+            8,
+            "2026-11-26T09:30:00Z",
+            AuditEvent::AccessWithdrawn(ended("WithdrawnByRequester", "withdrawn by carol")),
+        ),
+        (
+            "access_timed_out",
+            6,
+            "2026-11-26T13:10:00Z",
+            AuditEvent::AccessTimedOut(ended(
+                "ApprovalTimeout",
+                "needed 2 approval(s) from users [oscar, olga] by 2026-11-26 13:10:00.0 +00:00:00, got 1",
+            )),
+        ),
+        (
+            "access_revoked",
+            8,
+            "2026-11-26T09:40:00Z",
+            AuditEvent::AccessRevoked(ended("RevokedByApprover", "revoked by olga")),
+        ),
+    ]
 }
 
 /// Every fact, as (snapshot name, sequence, time, event).
@@ -214,6 +320,9 @@ fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
             }),
         ),
     ]
+    .into_iter()
+    .chain(request_samples())
+    .collect()
 }
 
 /// The record's line as a sink writes it (before the chain's own fields), with a fixed id.
@@ -250,10 +359,16 @@ fn every_kind_has_a_snapshot() {
         | EventKind::ControllerStarted
         | EventKind::LeadershipAcquired
         | EventKind::LeadershipLost
-        | EventKind::TrailTruncated => true,
+        | EventKind::TrailTruncated
+        | EventKind::AccessRequested
+        | EventKind::AccessApproved
+        | EventKind::AccessDenied
+        | EventKind::AccessWithdrawn
+        | EventKind::AccessTimedOut
+        | EventKind::AccessRevoked => true,
     };
     assert!(kinds.iter().all(|&k| all(k)));
-    assert_eq!(kinds.len(), 13);
+    assert_eq!(kinds.len(), 19);
 }
 
 #[test]
@@ -376,4 +491,28 @@ fn event_ids_are_fresh_128_bit_hex() {
     let b = AuditEvent::ControllerStarted(lifecycle()).at(at("2026-11-26T08:00:00Z"));
     assert_ne!(a.event_id(), b.event_id());
     assert_eq!(a.event_id().len(), 32);
+}
+
+#[test]
+fn a_fact_recorded_once_per_key_has_one_id() {
+    let first = AuditEvent::AccessWithdrawn(ended("WithdrawnByRequester", "x"));
+    let again = AuditEvent::AccessWithdrawn(ended("WithdrawnByRequester", "y"));
+    let a = first.once(at("2026-11-26T09:30:00Z"), "uid-1");
+    let b = again.clone().once(at("2026-11-26T09:31:00Z"), "uid-1");
+    assert_eq!(a.event_id(), b.event_id());
+    assert_ne!(
+        again
+            .clone()
+            .once(at("2026-11-26T09:30:00Z"), "uid-2")
+            .event_id(),
+        a.event_id()
+    );
+    let revoked = AuditEvent::AccessRevoked(ended("RevokedByApprover", "x"));
+    assert_ne!(
+        revoked.once(at("2026-11-26T09:30:00Z"), "uid-1").event_id(),
+        a.event_id()
+    );
+    let id = a.event_id();
+    assert_eq!(id.len(), 32);
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
 }

@@ -8,6 +8,7 @@
 //! trail for every writer (`kubejit_kube::open_audit`) and plugs in a [`CheckpointAnchor`] that stores
 //! checkpoints on a cluster object. See `docs/audit.md`.
 
+mod access;
 pub mod anchor_history;
 mod auditor;
 mod backoff;
@@ -25,6 +26,7 @@ pub mod spool;
 mod timestamp;
 pub mod verify;
 
+pub use access::{AccessApproved, AccessEnded, AccessRequested, RequestedAccess};
 pub use anchor_history::{Advance, HISTORY_LEN, HistoryFault, advance, check_history};
 pub use auditor::{After, Auditor, Replayed};
 pub use backoff::Backoff;

@@ -82,6 +82,12 @@ pub enum EventKind {
     /// The chained trail was refused on open: the file does not continue the anchored trail (truncated,
     /// replaced, another trail's, or its anchor is missing). Written to the fallback spool.
     TrailTruncated,
+    AccessRequested,
+    AccessApproved,
+    AccessDenied,
+    AccessWithdrawn,
+    AccessTimedOut,
+    AccessRevoked,
 }
 
 /// The `decision` of a record: what was decided (not core's `csr::Decision`, which carries why).

@@ -20,6 +20,7 @@ pub struct Context {
     pub controller_name: String,
     pub approver: crate::approver::Metrics,
     pub reaper: crate::reaper::Metrics,
+    pub requests: crate::requests::Metrics,
     pub audit_metrics: crate::audit::Metrics,
 }
 
@@ -49,6 +50,7 @@ impl Context {
             controller_name: "kubejit-controller".to_owned(),
             approver: crate::approver::Metrics::register(registry),
             reaper: crate::reaper::Metrics::register(registry),
+            requests: crate::requests::Metrics::register(registry),
             audit_metrics: crate::audit::Metrics::register(registry),
         }
     }

@@ -1,4 +1,5 @@
-//! kubejit's controllers: the CSR approver and the grant expiry reaper, run under one leader lease
+//! kubejit's controllers: the CSR approver, the grant expiry reaper and the AccessRequest controller,
+//! run under one leader lease
 //! with Prometheus metrics and health endpoints.
 //!
 //! Every controller is level-triggered and idempotent: a crash, a restart, an apiserver outage or a
@@ -12,6 +13,7 @@ mod http;
 mod leader;
 mod panic;
 pub mod reaper;
+pub mod requests;
 mod run;
 pub mod shutdown;
 

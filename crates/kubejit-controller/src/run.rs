@@ -10,13 +10,15 @@ use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaseConfig, lead};
-use crate::{Context, Error, approver, reaper};
+use crate::{Context, Error, approver, reaper, requests};
 
 /// Which controllers this process runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Controllers {
     pub approver: bool,
     pub reaper: bool,
+    /// The AccessRequest controller.
+    pub requests: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,9 @@ pub async fn run(
     }
     if config.controllers.reaper {
         needed.extend(reaper::required_permissions());
+    }
+    if config.controllers.requests {
+        needed.extend(requests::required_permissions());
     }
     needed.extend(kubejit_kube::permissions::lease_permissions(
         &config.lease_namespace,
@@ -110,7 +115,12 @@ pub async fn run(
                     reaper::run(Arc::clone(&ctx), term.clone()).await;
                 }
             };
-            tokio::join!(approve, reap);
+            let decide = async {
+                if controllers.requests {
+                    requests::run(Arc::clone(&ctx), term.clone()).await;
+                }
+            };
+            tokio::join!(approve, reap, decide);
         }
     };
     let led = lead(client, &lease, shutdown.clone(), on_change, work).await;

@@ -1,21 +1,16 @@
 //! `kubejit grant`: policy check, audit record, then one RoleBinding create.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef as K8sRoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, PostParams};
 use kubejit_core::{
     GrantAction, GrantPlan, GrantRequest, NamespaceName, Reason, RoleRef, Subjects, Ttl,
     decide_grant,
 };
-use kubejit_kube::{GrantView, keys};
+use kubejit_kube::{GrantBinding, GrantView};
 use time::OffsetDateTime;
 
 use crate::audit::{self, Change};
 use crate::{Error, Session, grant_name, policies};
-
-const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// What the user asked for, already validated by the CLI.
 #[derive(Debug, Clone)]
@@ -68,45 +63,15 @@ pub async fn create(
 
 /// The RoleBinding for an allowed plan: managed-by label, expiry, incident, granter and reason.
 pub(crate) fn build(plan: &GrantPlan, granted_by: &str, reason: Option<&str>) -> RoleBinding {
-    let incident = plan.incident.as_ref().map(|i| i.as_str().to_owned());
-    let mut annotations = BTreeMap::from([
-        (keys::EXPIRES_AT.to_owned(), plan.expires_at_annotation()),
-        (keys::GRANTED_BY.to_owned(), granted_by.to_owned()),
-    ]);
-    if let Some(incident) = &incident {
-        annotations.insert(keys::INCIDENT.to_owned(), incident.clone());
-    }
-    if let Some(reason) = reason {
-        annotations.insert(keys::REASON.to_owned(), reason.to_owned());
-    }
-    RoleBinding {
-        metadata: ObjectMeta {
-            name: Some(grant_name(incident.as_deref(), plan.role.name.as_str())),
-            namespace: Some(plan.namespace.to_string()),
-            labels: Some(BTreeMap::from([(
-                keys::MANAGED_BY.to_owned(),
-                keys::MANAGER.to_owned(),
-            )])),
-            annotations: Some(annotations),
-            ..ObjectMeta::default()
-        },
-        role_ref: K8sRoleRef {
-            api_group: Some(RBAC_GROUP.to_owned()),
-            kind: plan.role.kind.as_str().to_owned(),
-            name: plan.role.name.to_string(),
-        },
-        subjects: Some(subjects(&plan.subjects)),
-    }
-}
-
-fn subjects(subjects: &Subjects) -> Vec<Subject> {
-    let subject = |kind: &str, name: &str| Subject {
-        api_group: Some(RBAC_GROUP.to_owned()),
-        kind: kind.to_owned(),
-        name: name.to_owned(),
-        namespace: None,
-    };
-    let users = subjects.users.iter().map(|u| subject("User", u.as_str()));
-    let groups = subjects.groups.iter().map(|g| subject("Group", g.as_str()));
-    users.chain(groups).collect()
+    let incident = plan.incident.as_ref().map(|i| i.as_str());
+    kubejit_kube::grant_binding(&GrantBinding {
+        name: grant_name(incident, plan.role.name.as_str()),
+        namespace: &plan.namespace,
+        role: &plan.role,
+        subjects: &plan.subjects,
+        expires_at: plan.expires_at,
+        incident,
+        granted_by,
+        reason,
+    })
 }

@@ -2,11 +2,16 @@
 
 use std::fmt::Debug;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Api, Client, Resource, ResourceExt};
 use kubejit_audit::{AuditedGrant, ObjectRef};
+use kubejit_core::{NamespaceName, Subjects};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
 
 use crate::keys;
 
@@ -200,4 +205,90 @@ mod tests {
         assert_eq!(grant.reason.as_deref(), Some("checkout 500s"));
         assert!(grant.expires_at.is_some());
     }
+}
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// Everything a kubejit grant's RoleBinding says: who, what, where, until when, why and by whom.
+/// One builder for `kubejit grant` and the request controller, so both write the same marks.
+#[derive(Debug, Clone)]
+pub struct GrantBinding<'a> {
+    pub name: String,
+    pub namespace: &'a NamespaceName,
+    pub role: &'a kubejit_core::RoleRef,
+    pub subjects: &'a Subjects,
+    /// Whole seconds, UTC: the `expires-at` annotation the reaper acts on.
+    pub expires_at: OffsetDateTime,
+    pub incident: Option<&'a str>,
+    /// The `kubejit.dev/granted-by` annotation: the requester (CLI) or the controller.
+    pub granted_by: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// The RoleBinding for a grant: managed-by label, expiry, incident, granter and reason.
+pub fn grant_binding(g: &GrantBinding<'_>) -> RoleBinding {
+    let mut annotations = BTreeMap::from([
+        (
+            keys::EXPIRES_AT.to_owned(),
+            kubejit_core::format_expires_at(g.expires_at),
+        ),
+        (keys::GRANTED_BY.to_owned(), g.granted_by.to_owned()),
+    ]);
+    if let Some(incident) = g.incident {
+        annotations.insert(keys::INCIDENT.to_owned(), incident.to_owned());
+    }
+    if let Some(reason) = g.reason {
+        annotations.insert(keys::REASON.to_owned(), reason.to_owned());
+    }
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(g.name.clone()),
+            namespace: Some(g.namespace.to_string()),
+            labels: Some(BTreeMap::from([(
+                keys::MANAGED_BY.to_owned(),
+                keys::MANAGER.to_owned(),
+            )])),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: Some(RBAC_GROUP.to_owned()),
+            kind: g.role.kind.as_str().to_owned(),
+            name: g.role.name.to_string(),
+        },
+        subjects: Some(rbac_subjects(g.subjects)),
+    }
+}
+
+/// The binding is owned by `owner` (controller, blocking its deletion): deleting the owner with
+/// `--cascade=foreground` removes the grant through Kubernetes' garbage collector.
+pub fn owned_by<K: Resource<DynamicType = ()>>(mut binding: RoleBinding, owner: &K) -> RoleBinding {
+    if let Some(mut reference) = owner.controller_owner_ref(&()) {
+        reference.block_owner_deletion = Some(true);
+        binding.metadata.owner_references = Some(vec![reference]);
+    }
+    binding
+}
+
+/// Whether `binding` is controlled by the object with `uid`.
+pub fn is_controlled_by(binding: &RoleBinding, uid: &str) -> bool {
+    binding
+        .metadata
+        .owner_references
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .any(|r: &OwnerReference| r.uid == uid && r.controller == Some(true))
+}
+
+fn rbac_subjects(subjects: &Subjects) -> Vec<Subject> {
+    let subject = |kind: &str, name: &str| Subject {
+        api_group: Some(RBAC_GROUP.to_owned()),
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        namespace: None,
+    };
+    let users = subjects.users.iter().map(|u| subject("User", u.as_str()));
+    let groups = subjects.groups.iter().map(|g| subject("Group", g.as_str()));
+    users.chain(groups).collect()
 }

@@ -56,7 +56,7 @@ pub enum Command {
     /// Run a local sandbox: a real control plane with an on-call Role to try kubejit on.
     #[cfg(feature = "sandbox")]
     Sandbox(SandboxArgs),
-    /// Run kubejit's controllers (CSR approver, grant expiry) with leader election and metrics.
+    /// Run kubejit's controllers (CSR approver, grant expiry, AccessRequests) with leader election and metrics.
     Controller(Box<ControllerArgs>),
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
@@ -142,6 +142,8 @@ pub enum ControllerName {
     Approver,
     /// Deletes kubejit grants (RoleBindings) the moment they expire.
     Reaper,
+    /// Acts on AccessRequests by policy: approves, grants, revokes, times out.
+    Requests,
 }
 
 /// Where audit records go and how the chained file is sealed.
@@ -183,7 +185,7 @@ pub struct ControllerArgs {
     #[command(flatten)]
     pub audit: AuditArgs,
     /// Controllers to run.
-    #[arg(long, env = "KUBEJIT_CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = [ControllerName::Approver, ControllerName::Reaper])]
+    #[arg(long, env = "KUBEJIT_CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = [ControllerName::Approver, ControllerName::Reaper, ControllerName::Requests])]
     pub controllers: Vec<ControllerName>,
     /// Namespace of the leader-election Lease.
     #[arg(

@@ -139,6 +139,7 @@ fn an_expired_grant_is_deleted_while_the_audit_trail_is_down_and_recorded_once_i
                 controllers: kubejit_controller::Controllers {
                     approver: false,
                     reaper: true,
+                    requests: false,
                 },
             };
             kubejit_controller::run(client, config, auditor, clock, shutdown).await

@@ -94,7 +94,14 @@ pub fn windows_for_incident(
             | EventKind::ControllerStarted
             | EventKind::LeadershipAcquired
             | EventKind::LeadershipLost
-            | EventKind::TrailTruncated => {}
+            | EventKind::TrailTruncated
+            // The request's story; the access itself is opened by its grantCreated record.
+            | EventKind::AccessRequested
+            | EventKind::AccessApproved
+            | EventKind::AccessDenied
+            | EventKind::AccessWithdrawn
+            | EventKind::AccessTimedOut
+            | EventKind::AccessRevoked => {}
         }
     })?;
     Ok(windows

@@ -45,6 +45,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         controllers: Controllers {
             approver: args.controllers.contains(&ControllerName::Approver),
             reaper: args.controllers.contains(&ControllerName::Reaper),
+            requests: args.controllers.contains(&ControllerName::Requests),
         },
     };
     let shutdown = CancellationToken::new();

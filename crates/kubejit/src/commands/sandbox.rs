@@ -364,6 +364,7 @@ async fn start_controller(
         controllers: kubejit_controller::Controllers {
             approver: true,
             reaper: true,
+            requests: true,
         },
     };
     let task = tokio::spawn(async move {

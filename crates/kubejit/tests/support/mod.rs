@@ -383,6 +383,21 @@ pub fn wait_until(bound: std::time::Duration, mut probe: impl FnMut() -> bool) -
 }
 
 impl ControllerProcess {
+    /// Sends this controller SIGTERM once the test process is gone (statics are never dropped).
+    pub fn babysit(&self) {
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                "while kill -0 \"$0\" 2>/dev/null; do sleep 0.5; done; kill -TERM \"$1\"",
+                &std::process::id().to_string(),
+                &self.child.id().to_string(),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+
     /// The controller's process id (for /proc measurements in benchmarks).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,0 +1,501 @@
+//! The AccessRequest controller on the real control plane, driven by the test identities with the
+//! real `kubejit` and `kubectl`: carol asks, people approve, the controller grants, the reaper
+//! expires, and every step is on the audit trail exactly once — also across a controller restart.
+//!
+//! One controller (request controller + reaper) serves the whole binary; the restart test stops it
+//! and starts it again on the same trail, which the other tests ride out (they wait for outcomes).
+
+// Integration tests: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "support/grants.rs"]
+mod grant_support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use grant_support::{audit_records, kubejit_as, namespace_with_role};
+use kubejit_testenv::{ControlPlane, shared};
+use serde_json::{Value, json};
+use support::{ControllerProcess, assert_forbidden, eventually, run_ok, start_controller};
+
+const BOUND: Duration = Duration::from_secs(90);
+
+/// The trail the shared controller writes, kept across restarts.
+struct Trail {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    key: PathBuf,
+}
+
+fn trail() -> &'static Trail {
+    static TRAIL: OnceLock<Trail> = OnceLock::new();
+    TRAIL.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        run_ok(
+            Command::new(env!("CARGO_BIN_EXE_kubejit"))
+                .args(["audit", "keygen", "--out"])
+                .arg(&key),
+        );
+        Trail {
+            file: dir.path().join("audit.jsonl"),
+            key,
+            _dir: dir,
+        }
+    })
+}
+
+static CONTROLLER: Mutex<Option<ControllerProcess>> = Mutex::new(None);
+
+fn start(cp: &ControlPlane) -> ControllerProcess {
+    let t = trail();
+    let ctl = start_controller(
+        cp,
+        &[
+            "--lease-name",
+            "requests-test",
+            "--controllers",
+            "requests,reaper",
+            "--audit-log",
+            t.file.to_str().unwrap(),
+            "--audit-trail",
+            "requests-test",
+            "--audit-signing-key",
+            t.key.to_str().unwrap(),
+        ],
+    );
+    ctl.babysit();
+    ctl
+}
+
+/// The shared control plane with the shared controller running.
+fn cluster() -> &'static ControlPlane {
+    let cp = shared();
+    let mut ctl = CONTROLLER.lock().unwrap_or_else(|e| e.into_inner());
+    if ctl.is_none() {
+        *ctl = Some(start(cp));
+    }
+    cp
+}
+
+/// Stops the shared controller (SIGTERM) and starts a new process on the same trail and lease.
+fn restart(cp: &ControlPlane) {
+    let mut ctl = CONTROLLER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(old) = ctl.take() {
+        let (status, log) = old.stop();
+        assert!(status.success(), "controller exit {status}: {log}");
+    }
+    *ctl = Some(start(cp));
+}
+
+/// A namespace with the on-call Role and a running pod, where carol may ask and alice, carol and
+/// irene may record decisions (RBAC; oscar may anywhere); `approval` is the grant rule's approval. Requests are for
+/// carol and the group oncall-payments (alice's), so alice is a subject.
+fn setup(cp: &ControlPlane, prefix: &str, approval: &Value) -> String {
+    let ns = namespace_with_role(cp, prefix);
+    let bind = |name: &str, role: &str, users: &[&str]| {
+        let subjects: Vec<Value> = users
+            .iter()
+            .map(|u| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u}))
+            .collect();
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": name, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+               "subjects": subjects})
+    };
+    cp.apply(&bind("requesters", "kubejit-requester", &["carol"]).to_string())
+        .unwrap();
+    cp.apply(
+        &bind(
+            "approvers",
+            "kubejit-approver",
+            &["alice", "carol", "irene"],
+        )
+        .to_string(),
+    )
+    .unwrap();
+    let policy = json!({
+        "apiVersion": "kubejit.dev/v1alpha1", "kind": "AccessPolicy",
+        "metadata": {"name": format!("requests-{ns}")},
+        "spec": {
+            "requesters": {"users": ["carol"]},
+            "maxTTL": "1h",
+            "incident": {"pattern": "INC-[0-9]+"},
+            // Certificates: not what these tests ask for.
+            "approval": {"mode": "Auto"},
+            "grants": [{
+                "name": "debug",
+                "roles": [{"kind": "Role", "name": "oncall-debug"}],
+                "namespaces": [ns],
+                "subjects": {"users": ["carol"], "groups": ["oncall-payments"]},
+                "maxTTL": "1h",
+                "approval": approval,
+            }],
+        },
+    });
+    cp.apply(&policy.to_string()).unwrap();
+    ns
+}
+
+/// `approvers` (users) must approve; `approvals` distinct ones; requests time out after `timeout`.
+fn manual(approvers: &[&str], approvals: u32, timeout: &str) -> Value {
+    json!({"mode": "Manual", "approvers": {"users": approvers}, "approvals": approvals,
+           "approvalTimeout": timeout})
+}
+
+/// `kubejit request` as carol, for herself and oncall-payments; returns the request's name.
+fn ask(ns: &str, ttl: &str) -> String {
+    let cp = shared();
+    let out = kubejit_as(
+        cp,
+        "carol",
+        &[
+            "request",
+            "-n",
+            ns,
+            "--role",
+            "oncall-debug",
+            "--user",
+            "carol",
+            "--group",
+            "oncall-payments",
+            "--ttl",
+            ttl,
+            "--incident",
+            "INC-12345",
+            "--reason",
+            "checkout latency",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "request failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split_once(&format!("requested {ns}/"))
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no request name in {stdout:?}"))
+        .to_owned()
+}
+
+fn decide(user: &str, verb: &str, ns: &str, name: &str) {
+    let out = kubejit_as(shared(), user, &[verb, name, "-n", ns]);
+    assert!(
+        out.status.success(),
+        "{user} {verb}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn get(cp: &ControlPlane, ns: &str, name: &str) -> Option<Value> {
+    let out = cp
+        .admin(&["get", "accessrequest", name, "-n", ns, "-o", "json"])
+        .ok()?;
+    serde_json::from_str(&out.stdout).ok()
+}
+
+fn phase(cp: &ControlPlane, ns: &str, name: &str) -> Option<String> {
+    get(cp, ns, name)?["status"]["phase"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn wait_phase(cp: &ControlPlane, ns: &str, name: &str, want: &str) -> Value {
+    eventually(BOUND, &format!("{ns}/{name} to be {want}"), || {
+        let request = get(cp, ns, name)?;
+        (request["status"]["phase"] == want).then_some(request)
+    })
+}
+
+/// The request's approvals as the controller recorded them: (approver, counted, why not).
+fn recorded_approvals(request: &Value) -> Vec<(String, bool, String)> {
+    request["status"]["approvals"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["approver"].as_str().unwrap_or_default().to_owned(),
+                        r["counted"].as_bool().unwrap_or_default(),
+                        r["ignored"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The RoleBindings in `ns` that AccessRequests own (the namespace's on-call Role comes with a
+/// kubejit-labelled binding of its own).
+fn bindings(cp: &ControlPlane, ns: &str) -> Vec<Value> {
+    let out = cp
+        .admin(&["get", "rolebindings", "-n", ns, "-o", "json"])
+        .unwrap();
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b["metadata"]["ownerReferences"][0]["kind"] == "AccessRequest")
+        .collect()
+}
+
+fn get_pods(cp: &ControlPlane, user: &str, ns: &str) -> kubejit_testenv::KubectlOutput {
+    cp.kubectl_as(user, &["get", "pods", "-n", ns]).unwrap()
+}
+
+/// Records of `kind` about the request with `uid` (by object or, for grants, by the request named in
+/// the reason).
+fn facts(kind: &str, object_name: &str) -> usize {
+    audit_records(&trail().file)
+        .iter()
+        .filter(|r| r["kind"] == kind && r["object"]["name"] == object_name)
+        .count()
+}
+
+fn wait_fact(kind: &str, object_name: &str) {
+    eventually(BOUND, &format!("{kind} about {object_name}"), || {
+        (facts(kind, object_name) > 0).then_some(())
+    });
+}
+
+#[test]
+fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_it_expires() {
+    let cp = cluster();
+    // carol and alice are listed as approvers: being listed must not let them approve access they
+    // would receive (carol asks; alice is in oncall-payments, a subject).
+    let ns = setup(
+        cp,
+        "req-flow",
+        &manual(&["carol", "alice", "oscar"], 1, "10m"),
+    );
+    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
+    let name = ask(&ns, "12s");
+    wait_phase(cp, &ns, &name, "Pending");
+
+    decide("carol", "approve", &ns, &name);
+    decide("alice", "approve", &ns, &name);
+    let pending = eventually(BOUND, "both approvals on the record", || {
+        let r = get(cp, &ns, &name)?;
+        (recorded_approvals(&r).len() == 2).then_some(r)
+    });
+    assert_eq!(pending["status"]["phase"], "Pending", "{pending}");
+    let mut seen = recorded_approvals(&pending);
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("alice".to_owned(), false, "Subject".to_owned()),
+            ("carol".to_owned(), false, "Requester".to_owned()),
+        ]
+    );
+    assert!(bindings(cp, &ns).is_empty(), "nothing granted yet");
+    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
+
+    decide("oscar", "approve", &ns, &name);
+    let active = wait_phase(cp, &ns, &name, "Active");
+    let binding = active["status"]["binding"].as_str().unwrap().to_owned();
+    let found = bindings(cp, &ns);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let owner = &found[0]["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["uid"], active["metadata"]["uid"]);
+    assert_eq!(owner["controller"], true);
+    assert_eq!(
+        found[0]["metadata"]["annotations"]["kubejit.dev/granted-by"],
+        kubejit_testenv::CONTROLLER_SA
+    );
+    let pods = get_pods(cp, "carol", &ns);
+    assert!(pods.success, "carol's kubectl works: {}", pods.stderr);
+
+    wait_phase(cp, &ns, &name, "Expired");
+    eventually(BOUND, "the binding to be gone", || {
+        bindings(cp, &ns).is_empty().then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
+
+    wait_fact("grantExpired", &binding);
+    assert_eq!(facts("accessRequested", &name), 1);
+    assert_eq!(facts("accessApproved", &name), 1);
+    let records = audit_records(&trail().file);
+    let approved = records
+        .iter()
+        .find(|r| r["kind"] == "accessApproved" && r["object"]["name"] == name)
+        .unwrap();
+    assert!(
+        approved["reason"]
+            .as_str()
+            .unwrap()
+            .contains("approved by oscar"),
+        "{approved}"
+    );
+    let created: Vec<_> = records
+        .iter()
+        .filter(|r| {
+            r["kind"] == "grantCreated"
+                && r["object"]["name"] == binding
+                && r["decisionReason"] == "requestApproved"
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let reason = created[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
+    assert!(reason.contains("approved by oscar"), "{reason}");
+}
+
+#[test]
+fn two_approvals_need_two_distinct_approvers() {
+    let cp = cluster();
+    let ns = setup(cp, "req-two", &manual(&["irene", "oscar"], 2, "10m"));
+    let name = ask(&ns, "10m");
+    wait_phase(cp, &ns, &name, "Pending");
+    decide("oscar", "approve", &ns, &name);
+    decide("oscar", "approve", &ns, &name);
+    let twice = eventually(BOUND, "oscar's two approvals on the record", || {
+        let r = get(cp, &ns, &name)?;
+        (recorded_approvals(&r).len() == 2).then_some(r)
+    });
+    assert_eq!(twice["status"]["phase"], "Pending", "{twice}");
+    assert!(bindings(cp, &ns).is_empty());
+    decide("irene", "approve", &ns, &name);
+    wait_phase(cp, &ns, &name, "Active");
+    assert_eq!(bindings(cp, &ns).len(), 1);
+    let pods = get_pods(cp, "carol", &ns);
+    assert!(pods.success, "{}", pods.stderr);
+}
+
+#[test]
+fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
+    let cp = cluster();
+    let ns = setup(cp, "req-withdraw", &json!({"mode": "Auto"}));
+    let name = ask(&ns, "1h");
+    wait_phase(cp, &ns, &name, "Active");
+    assert!(get_pods(cp, "carol", &ns).success);
+    let out = cp
+        .kubectl_as(
+            "carol",
+            &["delete", "accessrequest", &name, "-n", &ns, "--wait=false"],
+        )
+        .unwrap();
+    assert!(out.success, "{}", out.stderr);
+    eventually(BOUND, "the request and its binding to be gone", || {
+        (get(cp, &ns, &name).is_none() && bindings(cp, &ns).is_empty()).then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
+    wait_fact("accessWithdrawn", &name);
+    assert_eq!(facts("accessWithdrawn", &name), 1);
+}
+
+#[test]
+fn an_auto_rule_activates_at_once() {
+    let cp = cluster();
+    let ns = setup(cp, "req-auto", &json!({"mode": "Auto"}));
+    let name = ask(&ns, "10m");
+    let active = wait_phase(cp, &ns, &name, "Active");
+    assert_eq!(active["status"]["reason"], "Granted");
+    assert!(get_pods(cp, "carol", &ns).success);
+    wait_fact("accessApproved", &name);
+}
+
+#[test]
+fn a_request_nobody_approves_times_out_and_never_activates() {
+    let cp = cluster();
+    let ns = setup(cp, "req-timeout", &manual(&["oscar"], 1, "4s"));
+    let name = ask(&ns, "10m");
+    let ended = wait_phase(cp, &ns, &name, "TimedOut");
+    assert_eq!(ended["status"]["reason"], "ApprovalTimeout");
+    // A late approval changes nothing: terminal phases never change.
+    decide("oscar", "approve", &ns, &name);
+    eventually(
+        BOUND,
+        "the late approval on the request's namespace",
+        || {
+            let out = cp
+                .admin(&["get", "accessapprovals", "-n", &ns, "-o", "name"])
+                .ok()?;
+            (!out.stdout.trim().is_empty()).then_some(())
+        },
+    );
+    assert_eq!(phase(cp, &ns, &name).as_deref(), Some("TimedOut"));
+    assert!(bindings(cp, &ns).is_empty());
+    wait_fact("accessTimedOut", &name);
+    assert_eq!(facts("accessApproved", &name), 0);
+}
+
+/// The deterministic binding name the controller uses (see kubejit_controller::requests).
+fn binding_name(request: &Value) -> String {
+    let uid: String = request["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(|c| *c != '-')
+        .take(8)
+        .collect();
+    format!("{}-{uid}", request["metadata"]["name"].as_str().unwrap())
+}
+
+#[test]
+fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
+    let cp = cluster();
+    let ns = setup(cp, "req-restart", &manual(&["oscar"], 1, "10m"));
+    let name = ask(&ns, "10m");
+    let pending = wait_phase(cp, &ns, &name, "Pending");
+    // Someone squats the binding's name: the controller approves (status) but must not adopt a
+    // binding it does not own, so the request stays Approved, between status and binding.
+    let squatter = binding_name(&pending);
+    let squat = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": squatter, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nobody"}]});
+    cp.apply(&squat.to_string()).unwrap();
+    decide("oscar", "approve", &ns, &name);
+    wait_phase(cp, &ns, &name, "Approved");
+    wait_fact("accessApproved", &name);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(phase(cp, &ns, &name).as_deref(), Some("Approved"));
+    assert_eq!(
+        facts("grantCreated", &squatter),
+        0,
+        "a squatted name is never adopted"
+    );
+
+    restart(cp);
+    cp.admin(&["delete", "rolebinding", &squatter, "-n", &ns])
+        .unwrap();
+    let active = wait_phase(cp, &ns, &name, "Active");
+    assert_eq!(active["status"]["binding"], squatter.as_str());
+    assert_eq!(bindings(cp, &ns).len(), 1);
+    wait_fact("grantCreated", &squatter);
+
+    // After the binding: a restart changes nothing.
+    restart(cp);
+    let again = eventually(
+        BOUND,
+        "the restarted controller to look at the request",
+        || {
+            let r = get(cp, &ns, &name)?;
+            (r["status"]["phase"] == "Active").then_some(r)
+        },
+    );
+    assert_eq!(again["status"]["binding"], squatter.as_str());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(bindings(cp, &ns).len(), 1);
+    assert_eq!(facts("accessRequested", &name), 1);
+    assert_eq!(facts("accessApproved", &name), 1);
+    let created = audit_records(&trail().file)
+        .iter()
+        .filter(|r| {
+            r["kind"] == "grantCreated"
+                && r["object"]["name"] == squatter
+                && r["decisionReason"] == "requestApproved"
+        })
+        .count();
+    assert_eq!(created, 1);
+}
