@@ -248,6 +248,16 @@ fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
             }),
         ),
         (
+            "foreign_grant",
+            2,
+            "2026-11-26T09:01:02Z",
+            AuditEvent::ForeignGrant(GrantChanged {
+                actor: cli("root-admin"),
+                grant: grant(),
+                source: GrantSource::Observed,
+            }),
+        ),
+        (
             "grant_extended",
             3,
             "2026-11-26T10:00:00Z",
@@ -356,6 +366,7 @@ fn every_kind_has_a_snapshot() {
         | EventKind::GrantRevoked
         | EventKind::GrantExpired
         | EventKind::GrantMalformed
+        | EventKind::ForeignGrant
         | EventKind::ControllerStarted
         | EventKind::LeadershipAcquired
         | EventKind::LeadershipLost
@@ -368,7 +379,7 @@ fn every_kind_has_a_snapshot() {
         | EventKind::AccessRevoked => true,
     };
     assert!(kinds.iter().all(|&k| all(k)));
-    assert_eq!(kinds.len(), 19);
+    assert_eq!(kinds.len(), 20);
 }
 
 #[test]

@@ -76,6 +76,9 @@ pub enum EventKind {
     GrantRevoked,
     GrantExpired,
     GrantMalformed,
+    /// A grant kubejit's controller did not make (an admin's, or one from before AccessRequests):
+    /// the reaper still expires it.
+    ForeignGrant,
     ControllerStarted,
     LeadershipAcquired,
     LeadershipLost,

@@ -61,13 +61,14 @@ pub enum Command {
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Grant a role to users or groups for a limited time: a RoleBinding that deletes itself.
+    /// Grant a role to users or groups for a limited time: an AccessRequest for them, waited on
+    /// until kubejit's controller has made the RoleBinding (which deletes itself) or refused.
     Grant(Box<GrantArgs>),
     /// List grants with their subjects, role, incident and time left.
     Grants(GrantsArgs),
-    /// Delete a grant before it expires.
+    /// End a grant early: withdraw its AccessRequest (yours) or record a denial (as an approver).
     Revoke(Box<RevokeArgs>),
-    /// Move a grant's deadline to now + --ttl, within the policy cap.
+    /// Grants are no longer extended in place; this says how to ask for a new one.
     Extend(Box<ExtendArgs>),
     /// Ask for access through an AccessRequest: a role in a namespace, or certificate groups.
     Request(Box<crate::commands::requests::RequestArgs>),
@@ -219,8 +220,6 @@ pub enum RoleKindArg {
 pub struct GrantArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
     /// Namespace of the grant (its RoleBinding).
     #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
     pub namespace: NamespaceName,
@@ -242,9 +241,14 @@ pub struct GrantArgs {
     /// Incident reference the access is for, e.g. INC-12345.
     #[arg(long, env = "KUBEJIT_INCIDENT")]
     pub incident: Option<String>,
-    /// Why the access is needed (recorded in the binding and the audit trail).
+    /// Why the access is needed (recorded in the request, the binding and the audit trail;
+    /// default: "kubejit grant").
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Option<Reason>,
+    /// How long to wait for kubejit's controller (and approvers, if the policy wants them); the
+    /// request stays open afterwards.
+    #[arg(long, env = "KUBEJIT_WAIT_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -272,8 +276,6 @@ pub struct GrantsArgs {
 pub struct RevokeArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
     /// The grant's binding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,
@@ -283,7 +285,7 @@ pub struct RevokeArgs {
     /// The grant is a ClusterRoleBinding.
     #[arg(long, env = "KUBEJIT_CLUSTER")]
     pub cluster: bool,
-    /// Why the access ends early (recorded in the audit trail).
+    /// Why the access ends early (the denial's comment, when you are not the requester).
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Option<Reason>,
 }
@@ -292,8 +294,6 @@ pub struct RevokeArgs {
 pub struct ExtendArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
     /// The grant's RoleBinding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,

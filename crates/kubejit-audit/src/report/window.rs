@@ -71,7 +71,7 @@ pub fn windows_for_incident(
     for_each_event(trail, |event| {
         let key = object_key(&event);
         match event.kind {
-            EventKind::GrantCreated | EventKind::CertificateApproved => {
+            EventKind::GrantCreated | EventKind::ForeignGrant | EventKind::CertificateApproved => {
                 let relevant = event.incident.as_deref() == Some(incident);
                 by_object.insert(key, windows.len());
                 windows.push((opened_window(event), relevant));

@@ -227,6 +227,7 @@ fn fact_name(kind: EventKind) -> &'static str {
         | EventKind::GrantRevoked
         | EventKind::GrantExpired
         | EventKind::GrantMalformed
+        | EventKind::ForeignGrant
         | EventKind::ControllerStarted
         | EventKind::LeadershipAcquired
         | EventKind::LeadershipLost
