@@ -72,7 +72,8 @@ async fn handle<B: Binding>(
     Ok(Expired::Done)
 }
 
-/// Records `grantCreated` (or `foreignGrant`, for a binding no AccessRequest owns)/`grantExtended` the first time a grant (or a new deadline) is seen, with
+/// Records `foreignGrant` (a binding no AccessRequest owns; the request controller records its own
+/// grants' `grantCreated`)/`grantExtended` the first time a grant (or a new deadline) is seen, with
 /// the admission-checked `granted-by` annotation as the actor. The grant already exists, so the record
 /// never holds anything up (it may be deferred, never dropped).
 async fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) {
@@ -81,7 +82,12 @@ async fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) {
     let maker = record::Maker::of(obj.meta());
     let (kind, fact) = match (r.tracker.seen(&key, view.uid.as_deref(), &value), maker) {
         (Seen::Same, _) => return,
-        (Seen::New, record::Maker::Request) => (record::Seen::Created, "grantCreated"),
+        // The request controller recorded this grant's creation, exactly once, naming its request.
+        (Seen::New, record::Maker::Request) => {
+            r.tracker
+                .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
+            return;
+        }
         (Seen::New, record::Maker::Foreign) => (record::Seen::Created, "foreignGrant"),
         (Seen::Changed, _) => (record::Seen::Extended, "grantExtended"),
     };
