@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::Api;
 use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, IdentitySpec, Phase};
-use kubejit_core::{Reason, RoleKind, RoleRefSpec, SubjectsSpec};
+use kubejit_core::{Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl};
 use kubejit_grants::{GrantRow, ListScope};
 use kubejit_kube::request::{self, AccessRequest, Settled};
 use kubejit_kube::{GrantView, OutputFormat};
@@ -96,7 +96,7 @@ fn spec(args: &GrantArgs, requester: IdentitySpec) -> AccessRequestSpec {
             name: args.role.as_str().to_owned(),
         }),
         certificate_groups: Vec::new(),
-        ttl: args.ttl.map(|t| t.to_string()),
+        ttl: args.ttl.map(Ttl::as_go_duration),
         incident: args.incident.clone(),
         reason: args
             .reason

@@ -152,7 +152,7 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|g| g.as_str().to_owned())
             .collect(),
-        ttl: args.ttl.map(|t| t.to_string()),
+        ttl: args.ttl.map(Ttl::as_go_duration),
         incident: args.incident.clone(),
         reason: args.reason.as_str().to_owned(),
     };
