@@ -605,3 +605,58 @@ fn rand_suffix() -> String {
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     )
 }
+
+/// A grant made by the CLI before AccessRequests (no request owns it; granted-by a person) keeps
+/// working and keeps expiring with no migration: made here exactly as that CLI made it, by the
+/// break-glass admin, since nobody else may write one now. The reaper records it as foreignGrant.
+#[test]
+fn a_grant_made_by_the_previous_cli_still_works_expires_and_is_recorded_as_foreign() {
+    let (cp, ctl) = controller();
+    let ns = namespace_with_role(cp, "grant-legacy");
+    let deadline = (time::OffsetDateTime::now_utc() + time::Duration::seconds(8))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let name = "jit-inc-4242-oncall-debug-old12";
+    cp.apply(
+        &json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {
+                "name": name, "namespace": ns,
+                "labels": { "app.kubernetes.io/managed-by": "kubejit" },
+                "annotations": {
+                    EXPIRES_AT: deadline,
+                    "debugging.kubernetes.io/incident": "INC-4242",
+                    "kubejit.dev/granted-by": "irene",
+                    "kubejit.dev/reason": "checkout 500s",
+                },
+            },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug" },
+            "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oncall-payments" }],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let exec = exec_as(cp, "alice", &ns);
+    assert!(exec.success, "the old grant still works: {}", exec.stderr);
+    let listed = kubejit_as(cp, "irene", &["grants", "-n", &ns, "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(rows[0]["name"], name, "kubejit grants lists it: {rows}");
+
+    assert!(
+        wait_until(BOUND, || !binding_exists(cp, &ns, name)),
+        "the reaper deletes it at {deadline}: {}",
+        ctl.log_text()
+    );
+    assert_forbidden(&exec_as(cp, "alice", &ns), "alice", &["exec"]);
+    let audit = support::eventually(BOUND, "the grantExpired record", || {
+        let audit = ctl.stdout_audit();
+        (!records_for(&audit, "grantExpired", name).is_empty()).then_some(audit)
+    });
+    let foreign = records_for(&audit, "foreignGrant", name);
+    assert_eq!(foreign.len(), 1, "recorded as foreign, once: {audit:?}");
+    assert_eq!(foreign[0]["actor"], json!({"kind": "user", "name": "irene"}));
+    assert_eq!(foreign[0]["decisionReason"], "notMadeByKubejit");
+    assert!(records_for(&audit, "grantCreated", name).is_empty());
+}
