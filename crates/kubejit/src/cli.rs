@@ -239,8 +239,8 @@ pub struct GrantArgs {
     #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
     pub ttl: Option<Ttl>,
     /// Incident reference the access is for, e.g. INC-12345.
-    #[arg(long, env = "KUBEJIT_INCIDENT")]
-    pub incident: Option<String>,
+    #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = kubejit_core::Incident::parse)]
+    pub incident: Option<kubejit_core::Incident>,
     /// Why the access is needed (recorded in the request, the binding and the audit trail;
     /// default: "kubejit grant").
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]

@@ -13,7 +13,7 @@ mod grant_support;
 mod support;
 
 use grant_support::{annotate_as, annotation, grant, namespace_with_role, policy_for};
-use kubejit_testenv::{CONTROLLER_SA, ControlPlane, shared};
+use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
 use support::shared_controller;
 
@@ -64,23 +64,9 @@ fn carol_creates_plain_binding(cp: &ControlPlane, ns: &str, name: &str) -> Strin
     out.stdout
 }
 
-/// A server-side dry run, as the controller's own identity, of a grant of oncall-debug in `ns` that
-/// ends at `expires_at`: what admission says to the controller, with nothing written.
+/// What admission says to the controller about a grant ending at `expires_at`.
 fn controller_dry_run(cp: &ControlPlane, ns: &str, expires_at: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("rb.json");
-    let rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "dry-run-grant", "namespace": ns,
-                     "annotations": {EXPIRES_AT: expires_at, "kubejit.dev/granted-by": CONTROLLER_SA}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oncall-payments"}]});
-    std::fs::write(&file, rb.to_string()).unwrap();
-    let out = cp
-        .kubectl_as(
-            CONTROLLER_SA,
-            &["create", "--dry-run=server", "-f", file.to_str().unwrap()],
-        )
-        .unwrap();
+    let out = grant_support::controller_dry_run(cp, ns, json!({ EXPIRES_AT: expires_at }));
     (out.success, out.stderr)
 }
 

@@ -97,7 +97,7 @@ fn spec(args: &GrantArgs, requester: IdentitySpec) -> AccessRequestSpec {
         }),
         certificate_groups: Vec::new(),
         ttl: args.ttl.map(Ttl::as_go_duration),
-        incident: args.incident.clone(),
+        incident: args.incident.as_ref().map(|i| i.as_str().to_owned()),
         reason: args
             .reason
             .as_ref()
