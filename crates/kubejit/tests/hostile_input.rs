@@ -203,6 +203,11 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
 
     // Even kubejit's controller, the only identity that may write a grant, meets the admission
     // policy's rule on these annotations.
+    let in_an_hour = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
     for (key, value) in [
         ("debugging.kubernetes.io/incident", "INC-4242\u{202e}"),
         ("kubejit.dev/reason", "checkout\u{200b} 500s"),
@@ -210,7 +215,7 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         let out = controller_dry_run(
             cp,
             &ns,
-            json!({ EXPIRES_AT: "2030-01-02T15:04:05Z", key: value }),
+            json!({ EXPIRES_AT: in_an_hour, key: value }),
         );
         assert!(!out.success, "{key}={value:?} must be refused by the apiserver");
         assert!(
