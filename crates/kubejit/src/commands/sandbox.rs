@@ -218,7 +218,8 @@ fn grant_steps(
     vec![
         String::new(),
         "Just in time: the kubejit controller runs inside this sandbox. carol (oncall-checkout) has no access".to_owned(),
-        "until irene, an incident commander, grants it; the grant deletes itself when it expires:".to_owned(),
+        "until irene, an incident commander, grants it: kubejit grant asks through an AccessRequest, the".to_owned(),
+        "controller checks the policy and makes the binding, which deletes itself when it expires:".to_owned(),
         String::new(),
         format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m"),
         format!("  KUBECONFIG={carol} kubectl get pods -n {ns}   # works for a minute, then Forbidden"),
@@ -334,7 +335,7 @@ fn audit_options(dir: &Path) -> anyhow::Result<kubejit_kube::AuditOptions> {
     })
 }
 
-/// kubejit's controllers (approver and reaper) in this process, as the controller ServiceAccount,
+/// kubejit's controllers (approver, reaper and AccessRequests) in this process, as the controller ServiceAccount,
 /// writing the sandbox's audit trail; the guard seals it on shutdown.
 async fn start_controller(
     cp: &ControlPlane,
