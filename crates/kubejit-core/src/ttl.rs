@@ -169,7 +169,11 @@ mod tests {
             ("1h 1s", "1h1s"),
         ];
         for (input, expected) in cases {
-            assert_eq!(Ttl::parse(input).unwrap().as_go_duration(), expected, "{input}");
+            assert_eq!(
+                Ttl::parse(input).unwrap().as_go_duration(),
+                expected,
+                "{input}"
+            );
         }
     }
 

@@ -93,7 +93,15 @@ fn annotate(
 #[test]
 fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
     let cp = shared();
-    shared_controller(cp, &["--controllers", "reaper,requests", "--lease-name", "admission-test"]);
+    shared_controller(
+        cp,
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "admission-test",
+        ],
+    );
     let ns = namespace_with_role(cp, "vap-params");
     policy_for(cp, &ns, "4h");
     carol_edits_bindings(cp, &ns);
@@ -159,7 +167,15 @@ fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
 #[test]
 fn only_the_controller_may_edit_a_grant_whatever_rbac_says() {
     let cp = shared();
-    shared_controller(cp, &["--controllers", "reaper,requests", "--lease-name", "admission-test"]);
+    shared_controller(
+        cp,
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "admission-test",
+        ],
+    );
     let ns = namespace_with_role(cp, "vap-rbac");
     policy_for(cp, &ns, "30m");
     let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);

@@ -15,8 +15,8 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotate_as, annotation, binding_exists, events, grant,
-    kubejit_as, namespace_with_role, policy_for, policy_for_role, records_for,
+    admin_binding, annotate_as, annotation, binding_exists, events, grant, kubejit_as,
+    namespace_with_role, policy_for, policy_for_role, records_for,
 };
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
@@ -29,7 +29,12 @@ fn controller() -> (&'static ControlPlane, &'static ControllerProcess) {
     let cp = shared();
     let ctl = shared_controller(
         cp,
-        &["--controllers", "reaper,requests", "--lease-name", "grants-test"],
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "grants-test",
+        ],
     );
     (cp, ctl)
 }
@@ -287,7 +292,11 @@ fn refused_grants_say_why_and_write_nothing_but_the_refusal() {
         let out = kubejit_as(cp, "irene", &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         // docs/cli.md: a denial is 4, not a usage error.
-        assert_eq!(out.status.code(), Some(4), "{extra:?} must be denied: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{extra:?} must be denied: {stderr}"
+        );
         assert!(
             stderr.contains("grant refused") || stderr.contains(reason),
             "{extra:?}: {stderr}"
@@ -369,7 +378,11 @@ fn revoke_withdraws_the_request_and_extend_names_the_new_way() {
     assert_eq!(annotation(cp, &ns, &name, EXPIRES_AT), before);
 
     // irene asked, so revoking withdraws her request; the controller removes the binding.
-    let out = kubejit_as(cp, "irene", &["revoke", &name, "-n", &ns, "--reason", "fixed"]);
+    let out = kubejit_as(
+        cp,
+        "irene",
+        &["revoke", &name, "-n", &ns, "--reason", "fixed"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -382,10 +395,9 @@ fn revoke_withdraws_the_request_and_extend_names_the_new_way() {
         "the controller removes a withdrawn request's binding"
     );
     assert!(
-        wait_until(BOUND, || ctl
-            .stdout_audit()
-            .iter()
-            .any(|r| r["kind"] == "accessWithdrawn" && r["namespace"] == ns.as_str())),
+        wait_until(BOUND, || ctl.stdout_audit().iter().any(|r| r["kind"]
+            == "accessWithdrawn"
+            && r["namespace"] == ns.as_str())),
         "withdrawal recorded: {:?}",
         ctl.stdout_audit()
     );
@@ -401,7 +413,10 @@ fn revoke_withdraws_the_request_and_extend_names_the_new_way() {
     let out = kubejit_as(cp, "irene", &["revoke", "jit-by-admin", "-n", &ns]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("not made through an AccessRequest"), "{stderr}");
+    assert!(
+        stderr.contains("not made through an AccessRequest"),
+        "{stderr}"
+    );
     assert!(binding_exists(cp, &ns, "jit-by-admin"));
     cp.admin(&["delete", "rolebinding", "jit-by-admin", "-n", &ns])
         .unwrap();
@@ -455,7 +470,11 @@ fn admission_policy_stops_engineers_editing_grant_annotations() {
     // A grant is the controller's alone: not even an unrelated annotation, nor a delete.
     let out = annotate_as(cp, "carol", &ns, &name, &["note=looking"]);
     assert!(!out.success, "carol must not annotate a grant");
-    assert!(out.stderr.contains("only kubejit's controller"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("only kubejit's controller"),
+        "{}",
+        out.stderr
+    );
 
     // The granter (irene) holds no write access to bindings at all: RBAC refuses her first.
     let irene_attempts = [
@@ -512,7 +531,10 @@ fn a_granter_holds_no_raw_power_over_bindings() {
 
     // irene: a binding to the on-call role in any namespace, to anyone, without a deadline.
     for target in [&ns, &elsewhere] {
-        let out = create_as("irene", binding("irene-forever", target, "mallory", json!({})));
+        let out = create_as(
+            "irene",
+            binding("irene-forever", target, "mallory", json!({})),
+        );
         assert_forbidden(&out, "irene", &["create", "rolebinding", target]);
     }
     // … or with a far deadline of her own choosing.
@@ -565,7 +587,15 @@ fn a_granter_holds_no_raw_power_over_bindings() {
     };
     let out = create_as("carol", binding("carol-forever", &ns, "carol", json!({})));
     refused_by_admission(&out, "bind the on-call role without a deadline");
-    let out = create_as("carol", binding("carol-720h", &ns, "carol", json!({ EXPIRES_AT: in_720h, "kubejit.dev/granted-by": "carol" })));
+    let out = create_as(
+        "carol",
+        binding(
+            "carol-720h",
+            &ns,
+            "carol",
+            json!({ EXPIRES_AT: in_720h, "kubejit.dev/granted-by": "carol" }),
+        ),
+    );
     refused_by_admission(&out, "bind the on-call role until a deadline of her own");
     for change in [strip.as_str(), stretch.as_str(), "note=mine"] {
         let out = annotate_as(cp, "carol", &ns, &live, &[change]);
@@ -579,23 +609,60 @@ fn a_granter_holds_no_raw_power_over_bindings() {
     assert_eq!(annotation(cp, &ns, &live, EXPIRES_AT), original);
     // Ordinary bindings are out of scope: carol's RBAC still works on them.
     let out = cp
-        .kubectl_as("carol", &["delete", "rolebinding", "carol-old-granter", "-n", &ns])
+        .kubectl_as(
+            "carol",
+            &["delete", "rolebinding", "carol-old-granter", "-n", &ns],
+        )
         .unwrap();
-    assert!(out.success, "an ordinary binding is carol's to delete: {}", out.stderr);
+    assert!(
+        out.success,
+        "an ordinary binding is carol's to delete: {}",
+        out.stderr
+    );
 
     // The same outcome through kubejit: allowed where the policy allows (ns), refused elsewhere.
     let out = kubejit_as(
         cp,
         "irene",
-        &["grant", "-n", &elsewhere, "--group", "oncall-payments", "--ttl", "5m", "--incident", "INC-1"],
+        &[
+            "grant",
+            "-n",
+            &elsewhere,
+            "--group",
+            "oncall-payments",
+            "--ttl",
+            "5m",
+            "--incident",
+            "INC-1",
+        ],
     );
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = kubejit_as(
         cp,
         "irene",
-        &["grant", "-n", &ns, "--group", "oncall-payments", "--ttl", "720h", "--incident", "INC-1"],
+        &[
+            "grant",
+            "-n",
+            &ns,
+            "--group",
+            "oncall-payments",
+            "--ttl",
+            "720h",
+            "--incident",
+            "INC-1",
+        ],
     );
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn rand_suffix() -> String {
@@ -656,7 +723,10 @@ fn a_grant_made_by_the_previous_cli_still_works_expires_and_is_recorded_as_forei
     });
     let foreign = records_for(&audit, "foreignGrant", name);
     assert_eq!(foreign.len(), 1, "recorded as foreign, once: {audit:?}");
-    assert_eq!(foreign[0]["actor"], json!({"kind": "user", "name": "irene"}));
+    assert_eq!(
+        foreign[0]["actor"],
+        json!({"kind": "user", "name": "irene"})
+    );
     assert_eq!(foreign[0]["decisionReason"], "notMadeByKubejit");
     assert!(records_for(&audit, "grantCreated", name).is_empty());
 }

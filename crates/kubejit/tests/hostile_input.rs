@@ -24,7 +24,12 @@ use support::{ControllerProcess, install_kubejit, start_controller, wait_until};
 
 const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
 const BOUND: Duration = Duration::from_secs(60);
-const ARGS: [&str; 4] = ["--controllers", "reaper,requests", "--lease-name", "hostile-test"];
+const ARGS: [&str; 4] = [
+    "--controllers",
+    "reaper,requests",
+    "--lease-name",
+    "hostile-test",
+];
 
 /// The attacker's values: the edge of the range with offsets that push past year 9999, spellings Go
 /// and Rust read differently, a 10 000-character value and one carrying a bidi override.
@@ -212,12 +217,11 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         ("debugging.kubernetes.io/incident", "INC-4242\u{202e}"),
         ("kubejit.dev/reason", "checkout\u{200b} 500s"),
     ] {
-        let out = controller_dry_run(
-            cp,
-            &ns,
-            json!({ EXPIRES_AT: in_an_hour, key: value }),
+        let out = controller_dry_run(cp, &ns, json!({ EXPIRES_AT: in_an_hour, key: value }));
+        assert!(
+            !out.success,
+            "{key}={value:?} must be refused by the apiserver"
         );
-        assert!(!out.success, "{key}={value:?} must be refused by the apiserver");
         assert!(
             out.stderr.contains("kubejit-grant-annotations")
                 && out.stderr.contains("control or invisible"),

@@ -1,10 +1,10 @@
 //! What the reaper records: the grant facts it attests to (seen created or extended, expired,
 //! malformed), built here, with the controller that emits them.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubejit_audit::{
     Actor, AuditEvent, GrantChanged, GrantExpired, GrantMalformed, GrantSource, Timestamp,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubejit_kube::GrantView;
 use time::OffsetDateTime;
 
@@ -34,12 +34,21 @@ impl Maker {
     /// Foreign unless an AccessRequest controls the binding (an ownerReference with controller:
     /// true, which only the controller or a break-glass admin can write on a grant).
     pub(crate) fn of(meta: &ObjectMeta) -> Self {
-        let by_request = meta.owner_references.as_deref().unwrap_or_default().iter().any(|o| {
-            o.kind == "AccessRequest"
-                && o.api_version.starts_with("kubejit.dev/")
-                && o.controller == Some(true)
-        });
-        if by_request { Self::Request } else { Self::Foreign }
+        let by_request = meta
+            .owner_references
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| {
+                o.kind == "AccessRequest"
+                    && o.api_version.starts_with("kubejit.dev/")
+                    && o.controller == Some(true)
+            });
+        if by_request {
+            Self::Request
+        } else {
+            Self::Foreign
+        }
     }
 }
 

@@ -36,7 +36,9 @@ pub enum RequestError {
         #[source]
         source: kube::Error,
     },
-    #[error("the watch of AccessRequest {namespace}/{name} ended; see `kubejit requests -n {namespace}`")]
+    #[error(
+        "the watch of AccessRequest {namespace}/{name} ended; see `kubejit requests -n {namespace}`"
+    )]
     WatchEnded { namespace: String, name: String },
     #[error("failed to withdraw AccessRequest {namespace}/{name} (delete it)")]
     Withdraw {
@@ -179,7 +181,11 @@ pub async fn decide(
 }
 
 /// Reads one request.
-pub async fn get(client: &Client, namespace: &str, name: &str) -> Result<AccessRequest, RequestError> {
+pub async fn get(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<AccessRequest, RequestError> {
     let api: Api<AccessRequest> = Api::namespaced(client.clone(), namespace);
     api.get(name).await.map_err(|source| RequestError::Get {
         namespace: namespace.to_owned(),

@@ -45,7 +45,11 @@ pub async fn wait_settled(
         match phase {
             Some(Phase::Active) => return Ok(Settled::Active(object)),
             Some(
-                Phase::Expired | Phase::Denied | Phase::Withdrawn | Phase::Revoked | Phase::TimedOut,
+                Phase::Expired
+                | Phase::Denied
+                | Phase::Withdrawn
+                | Phase::Revoked
+                | Phase::TimedOut,
             ) => return Ok(Settled::Ended(object)),
             Some(Phase::Pending | Phase::Approved) | None => {}
         }

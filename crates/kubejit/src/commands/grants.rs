@@ -113,7 +113,9 @@ fn phase(request: &AccessRequest) -> Option<Phase> {
 /// "Denied (NotAllowed): <message>", escaped for the terminal.
 fn phase_text(request: &AccessRequest) -> String {
     let status = request.status.clone().unwrap_or_default();
-    let phase = status.phase.map_or("not yet seen by the controller", Phase::as_str);
+    let phase = status
+        .phase
+        .map_or("not yet seen by the controller", Phase::as_str);
     let mut text = phase.to_owned();
     if let Some(reason) = status.reason {
         text.push_str(&format!(" ({})", kubejit_core::text::escape(&reason)));
