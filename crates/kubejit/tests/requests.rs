@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use grant_support::{audit_records, kubejit_as, namespace_with_role};
+use grant_support::{audit_records, events, kubejit_as, namespace_with_role};
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::{Value, json};
 use support::{ControllerProcess, assert_forbidden, eventually, run_ok, start_controller};
@@ -348,6 +348,22 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
     let reason = created[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
     assert!(reason.contains("approved by oscar"), "{reason}");
+
+    // People watching the request see each step (kubectl describe), and so does /metrics.
+    let seen = events(cp, &ns);
+    for step in ["\"Pending\"", "\"Approved\"", "\"Active\"", "\"Expired\""] {
+        assert!(seen.contains(step), "no {step} Event: {seen}");
+    }
+    let metrics = CONTROLLER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(ControllerProcess::metrics)
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("kubejit_requests_grants_created_total"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -427,6 +443,11 @@ fn a_request_nobody_approves_times_out_and_never_activates() {
     assert!(bindings(cp, &ns).is_empty());
     wait_fact("accessTimedOut", &name);
     assert_eq!(facts("accessApproved", &name), 0);
+    let seen = events(cp, &ns);
+    assert!(
+        seen.contains("\"TimedOut\"") && seen.contains("\"Warning\""),
+        "{seen}"
+    );
 }
 
 /// The deterministic binding name the controller uses (see kubejit_controller::requests).
@@ -498,4 +519,33 @@ fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
         })
         .count();
     assert_eq!(created, 1);
+}
+
+#[test]
+fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
+    let cp = cluster();
+    let ns = setup(cp, "req-deny", &manual(&["oscar"], 1, "10m"));
+    let denied = ask(&ns, "10m");
+    wait_phase(cp, &ns, &denied, "Pending");
+    decide("oscar", "deny", &ns, &denied);
+    let ended = wait_phase(cp, &ns, &denied, "Denied");
+    assert_eq!(ended["status"]["reason"], "DeniedByApprover");
+    wait_fact("accessDenied", &denied);
+    assert!(bindings(cp, &ns).is_empty());
+
+    // The policy is the controller's only authority: once it is gone, so is the access.
+    let auto = setup(cp, "req-policy", &json!({"mode": "Auto"}));
+    let name = ask(&auto, "1h");
+    wait_phase(cp, &auto, &name, "Active");
+    assert!(get_pods(cp, "carol", &auto).success);
+    cp.admin(&["delete", "accesspolicy", &format!("requests-{auto}")])
+        .unwrap();
+    let revoked = wait_phase(cp, &auto, &name, "Revoked");
+    assert_eq!(revoked["status"]["reason"], "PolicyNoLongerAllows");
+    eventually(BOUND, "the binding to be gone", || {
+        bindings(cp, &auto).is_empty().then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", &auto), "carol", &["get"]);
+    wait_fact("accessRevoked", &name);
+    assert_eq!(facts("accessRevoked", &name), 1);
 }

@@ -15,7 +15,9 @@
 //! 5. requeue at the next deadline (approval timeout or expiry). The reaper deletes the binding at
 //!    its `expires-at`, and the request goes `Expired`.
 //!
-//! An ended request releases its finalizer once its access is gone.
+//! An ended request releases its finalizer once its facts are recorded and its access is gone; an
+//! ended request without it is done and not looked at again (so a restart does not search the trail
+//! for every request that ever ended).
 //!
 //! **Each fact is recorded exactly once across restarts.** Which facts are due is derived from the
 //! status the controller wrote, never from memory: any phase → `accessRequested`; an `approvedAt` →
@@ -38,6 +40,8 @@ mod reconcile;
 mod record;
 mod shared;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -52,6 +52,11 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
         // Deleted before the controller held it: nothing was ever granted under it.
         return Ok(Action::await_change());
     }
+    if recorded_phase.is_some_and(Phase::is_terminal) && !has_finalizer(&request) {
+        // Done: the finalizer is released only after the facts are recorded and the access is gone,
+        // so a restart does not look every ended request up in the trail again.
+        return Ok(Action::await_change());
+    }
     // The finalizer comes before anything can be granted, so a deletion is always seen.
     if !deleting && !recorded_phase.is_some_and(Phase::is_terminal) && !has_finalizer(&request) {
         request = act::add_finalizer(client, &request).await?;
