@@ -1,6 +1,7 @@
 //! Following one AccessRequest until kubejit's controller settles it: `kubejit grant`'s wait.
 
 use futures::StreamExt as _;
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use kubejit_core::request::Phase;
@@ -27,15 +28,19 @@ pub async fn wait_settled(
 ) -> Result<Settled, RequestError> {
     let api: Api<AccessRequest> = Api::namespaced(client.clone(), namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher::watcher(api, config).boxed();
+    // Backoff: a failing watch (apiserver away, RBAC) retries calmly instead of re-listing hot.
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut last: Option<Phase> = None;
     while let Some(event) = stream.next().await {
         let object = match event {
             Ok(Event::Apply(object) | Event::InitApply(object)) => object,
             Ok(Event::Delete(object)) => return Ok(Settled::Ended(object)),
             Ok(Event::Init | Event::InitDone) => continue,
-            // The watcher re-lists by itself after a gap; an error is only reported.
-            Err(_) => continue,
+            // The watcher re-lists by itself after a gap (with backoff); the caller bounds the wait.
+            Err(error) => {
+                tracing::warn!(%error, namespace, name, "watch of the AccessRequest failed; retrying");
+                continue;
+            }
         };
         let phase = object.status.as_ref().and_then(|s| s.phase);
         if phase != last {

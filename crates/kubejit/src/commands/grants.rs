@@ -28,54 +28,63 @@ pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
     let object = request::new_request(&namespace, None, args.role.as_str(), spec(&args, requester));
     let created = request::create(&client, &object).await?;
     let name = created.metadata.name.clone().unwrap_or_default();
-    eprintln!(
-        "requested {namespace}/{name}; waiting up to {} for kubejit's controller",
-        humantime::format_duration(args.wait_timeout)
-    );
+    let timeout = humantime::format_duration(args.wait_timeout);
+    eprintln!("requested {namespace}/{name}; waiting up to {timeout} for kubejit's controller");
     let wait = request::wait_settled(&client, &namespace, &name, |r| {
         eprintln!("AccessRequest {namespace}/{name}: {}", phase_text(r));
     });
     let Ok(settled) = tokio::time::timeout(args.wait_timeout, wait).await else {
         eprintln!(
-            "error: AccessRequest {namespace}/{name} was not settled within {}; it stays open \
-             (kubejit requests -n {namespace}; withdraw it with kubectl delete accessrequest {name} -n {namespace})",
-            humantime::format_duration(args.wait_timeout)
+            "error: AccessRequest {namespace}/{name} was not settled within {timeout}; it stays open \
+             (kubejit requests -n {namespace}; withdraw it with kubectl delete accessrequest {name} -n {namespace})"
         );
         return Ok(ExitCode::from(exit::CREDENTIAL_TIMEOUT));
     };
     match settled? {
-        Settled::Active(active) => {
-            let binding = active
-                .status
-                .and_then(|s| s.binding)
-                .context("the request is Active but names no binding")?;
-            let api: Api<RoleBinding> = Api::namespaced(client.clone(), &namespace);
-            let rb = api
-                .get(&binding)
-                .await
-                .with_context(|| format!("failed to read RoleBinding {namespace}/{binding}"))?;
-            println!("granted {}", summary(&GrantView::of(&rb)));
-            Ok(ExitCode::SUCCESS)
-        }
-        Settled::Ended(ended) => {
-            eprintln!(
-                "error: grant refused: AccessRequest {namespace}/{name} is {}",
-                phase_text(&ended)
-            );
-            Ok(ExitCode::from(match phase(&ended) {
-                Some(Phase::Denied | Phase::TimedOut) => exit::CREDENTIAL_DENIED,
-                Some(
-                    Phase::Pending
-                    | Phase::Approved
-                    | Phase::Active
-                    | Phase::Expired
-                    | Phase::Withdrawn
-                    | Phase::Revoked,
-                )
-                | None => exit::FAILURE,
-            }))
-        }
+        Settled::Active(active) => granted(&client, &namespace, active).await,
+        Settled::Ended(ended) => Ok(refused(&ended)),
     }
+}
+
+/// Prints the binding an Active request names, as `kubejit grant` always has.
+async fn granted(
+    client: &kube::Client,
+    namespace: &str,
+    active: AccessRequest,
+) -> anyhow::Result<ExitCode> {
+    let binding = active
+        .status
+        .and_then(|s| s.binding)
+        .context("the request is Active but names no binding")?;
+    let api: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    let rb = api
+        .get(&binding)
+        .await
+        .with_context(|| format!("failed to read RoleBinding {namespace}/{binding}"))?;
+    println!("granted {}", summary(&GrantView::of(&rb)));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says why a request ended without access; a refusal (Denied, TimedOut) is docs/cli.md's "denied".
+fn refused(ended: &AccessRequest) -> ExitCode {
+    let name = ended.metadata.name.as_deref().unwrap_or_default();
+    let namespace = ended.metadata.namespace.as_deref().unwrap_or_default();
+    eprintln!(
+        "error: grant refused: AccessRequest {namespace}/{name} is {}",
+        phase_text(ended)
+    );
+    ExitCode::from(match phase(ended) {
+        Some(Phase::Denied | Phase::TimedOut) => exit::CREDENTIAL_DENIED,
+        Some(
+            Phase::Pending
+            | Phase::Approved
+            | Phase::Active
+            | Phase::Expired
+            | Phase::Withdrawn
+            | Phase::Revoked,
+        )
+        | None => exit::FAILURE,
+    })
 }
 
 /// The request `kubejit grant` makes: the requester as the apiserver knows them (admission checks

@@ -45,8 +45,8 @@ pub struct RequestArgs {
     #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
     pub ttl: Option<Ttl>,
     /// Incident reference, e.g. INC-12345.
-    #[arg(long, env = "KUBEJIT_INCIDENT")]
-    pub incident: Option<String>,
+    #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = kubejit_core::Incident::parse)]
+    pub incident: Option<kubejit_core::Incident>,
     /// Why the access is needed (mandatory: approvers and auditors read it).
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Reason,
@@ -153,7 +153,7 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
             .map(|g| g.as_str().to_owned())
             .collect(),
         ttl: args.ttl.map(Ttl::as_go_duration),
-        incident: args.incident.clone(),
+        incident: args.incident.as_ref().map(|i| i.as_str().to_owned()),
         reason: args.reason.as_str().to_owned(),
     };
     let prefix = args.role.as_ref().map_or("certificate", ObjectName::as_str);
