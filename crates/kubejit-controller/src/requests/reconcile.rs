@@ -8,11 +8,13 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubejit_audit::EventKind;
+use kubejit_core::NamedPolicy;
 use kubejit_core::request::{
-    ApprovalFacts, Phase, RequestAction, RequestFacts, RequestSpecError, RequestVerdict,
-    decide_malformed, decide_request,
+    ApprovalFacts, Phase, PhaseReason, RequestAction, RequestFacts, RequestSpecError,
+    RequestVerdict, decide_malformed, decide_request,
 };
 use kubejit_kube::GrantView;
+use kubejit_kube::policy::{self, AccessPolicyResource};
 use kubejit_kube::request::AccessRequest;
 use time::OffsetDateTime;
 
@@ -64,7 +66,20 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
     let binding = act::find_binding(client, &request).await?;
     let facts = request.facts();
     let now = r.ctx.clock.now();
-    let verdict = decide(&r, &request, &facts, binding.is_some(), now);
+    let mut verdict = decide(
+        &r,
+        &request,
+        &facts,
+        &r.current_policies(),
+        binding.is_some(),
+        now,
+    );
+    if refused_for_want_of_policy(&verdict, recorded_phase) {
+        // The policy cache may lag a policy applied a moment ago, and a refusal is final: confirm it
+        // with the policies as the apiserver holds them now.
+        let fresh = fresh_policies(&r, &request).await?;
+        verdict = decide(&r, &request, &facts, &fresh, binding.is_some(), now);
+    }
     let access = record::access(&request, facts.as_ref().ok(), &verdict);
     let controller = r.ctx.controller_name.clone();
     if let Some(phase) = recorded_phase.filter(|p| p.is_terminal()) {
@@ -106,6 +121,7 @@ fn decide(
     r: &Requests,
     request: &AccessRequest,
     facts: &Result<RequestFacts, RequestSpecError>,
+    policies: &[NamedPolicy],
     granted: bool,
     now: OffsetDateTime,
 ) -> RequestVerdict {
@@ -113,10 +129,51 @@ fn decide(
     match facts {
         Ok(f) => {
             let approvals = approvals_for(r, request);
-            decide_request(f, &r.current_policies(), &approvals, recorded, now)
+            decide_request(f, policies, &approvals, recorded, now)
         }
         Err(error) => decide_malformed(error, recorded),
     }
+}
+
+/// A first refusal by policy (not yet on record): the one verdict a lagging policy cache could get
+/// wrong for good, since a Denied request never changes again.
+fn refused_for_want_of_policy(verdict: &RequestVerdict, recorded: Option<Phase>) -> bool {
+    let refused = match verdict.reason {
+        PhaseReason::NotAllowed => verdict.phase == Phase::Denied,
+        PhaseReason::AwaitingApproval
+        | PhaseReason::AutoApproved
+        | PhaseReason::ApprovalsReceived
+        | PhaseReason::Granted
+        | PhaseReason::TtlElapsed
+        | PhaseReason::Malformed
+        | PhaseReason::DeniedByApprover
+        | PhaseReason::WithdrawnByRequester
+        | PhaseReason::RevokedByApprover
+        | PhaseReason::PolicyNoLongerAllows
+        | PhaseReason::AccessRemoved
+        | PhaseReason::ApprovalsLost
+        | PhaseReason::ApprovalTimeout
+        | PhaseReason::AlreadyEnded => false,
+    };
+    refused && recorded != Some(Phase::Denied)
+}
+
+/// Every valid AccessPolicy as the apiserver holds it now (a LIST, not the cache).
+async fn fresh_policies(r: &Requests, request: &AccessRequest) -> Result<Vec<NamedPolicy>, Error> {
+    let api: kube::Api<AccessPolicyResource> = kube::Api::all(r.ctx.client.clone());
+    let listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| Error::ListPolicies {
+            what: format!(
+                "{}/{}",
+                request.namespace().unwrap_or_default(),
+                request.name_any()
+            ),
+            source,
+        })?;
+    let (valid, _invalid) = policy::parse_all(&listed.items);
+    Ok(valid)
 }
 
 /// Every AccessApproval naming this request (by name, in its namespace); the decision counts only
