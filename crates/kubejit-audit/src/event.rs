@@ -23,6 +23,9 @@ pub enum AuditEvent {
     GrantExpired(GrantExpired),
     /// A binding's expiry cannot be read, so the reaper will never delete it.
     GrantMalformed(GrantMalformed),
+    /// The reaper saw a grant that kubejit's controller did not make (no AccessRequest owns it: a
+    /// break-glass admin's, or one made by the CLI before AccessRequests). It still expires.
+    ForeignGrant(GrantChanged),
     ControllerStarted(Lifecycle),
     LeadershipAcquired(Lifecycle),
     LeadershipLost(Lifecycle),
@@ -224,6 +227,7 @@ impl AuditEvent {
             Self::GrantRevoked(_) => EventKind::GrantRevoked,
             Self::GrantExpired(_) => EventKind::GrantExpired,
             Self::GrantMalformed(_) => EventKind::GrantMalformed,
+            Self::ForeignGrant(_) => EventKind::ForeignGrant,
             Self::ControllerStarted(_) => EventKind::ControllerStarted,
             Self::LeadershipAcquired(_) => EventKind::LeadershipAcquired,
             Self::LeadershipLost(_) => EventKind::LeadershipLost,
@@ -271,6 +275,11 @@ impl AuditEvent {
             Self::CertificateDecided(d) => d.fill(&mut r, time),
             Self::CertificateMismatch(m) => m.fill(&mut r),
             Self::GrantCreated(c) | Self::GrantExtended(c) => c.fill(&mut r),
+            Self::ForeignGrant(c) => {
+                let actor = c.fill(&mut r);
+                r.decision_reason = Some("notMadeByKubejit".to_owned());
+                actor
+            }
             Self::GrantRevoked(g) => {
                 let reason = g.reason.clone();
                 g.grant.fill(&mut r);

@@ -248,6 +248,16 @@ fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
             }),
         ),
         (
+            "foreign_grant",
+            2,
+            "2026-11-26T09:01:02Z",
+            AuditEvent::ForeignGrant(GrantChanged {
+                actor: cli("root-admin"),
+                grant: grant(),
+                source: GrantSource::Observed,
+            }),
+        ),
+        (
             "grant_extended",
             3,
             "2026-11-26T10:00:00Z",

@@ -98,6 +98,9 @@ event_kinds! {
     GrantRevoked = "grantRevoked",
     GrantExpired = "grantExpired",
     GrantMalformed = "grantMalformed",
+    /// A grant kubejit's controller did not make (an admin's, or one from before AccessRequests):
+    /// the reaper still expires it.
+    ForeignGrant = "foreignGrant",
     ControllerStarted = "controllerStarted",
     LeadershipAcquired = "leadershipAcquired",
     LeadershipLost = "leadershipLost",

@@ -79,6 +79,24 @@ impl Ttl {
         self.0
     }
 
+    /// Whole seconds as the duration spelling the AccessRequest CRD accepts (`^([0-9]+(h|m|s))+$`,
+    /// what Go's `time.ParseDuration` reads): `1h30m`, `720h`, `8s`. Not [`Display`](fmt::Display),
+    /// which says `30days` or `1h 30m`, for people.
+    pub fn as_go_duration(self) -> String {
+        let secs = self.as_secs();
+        let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+        let mut out = String::new();
+        for (value, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+            if value > 0 {
+                out.push_str(&format!("{value}{unit}"));
+            }
+        }
+        if out.is_empty() {
+            out.push_str("0s");
+        }
+        out
+    }
+
     /// The value for a CSR's `expirationSeconds` (i32 in the Kubernetes API; always fits: max is one year).
     pub fn as_expiration_seconds(self) -> i32 {
         i32::try_from(self.as_secs()).unwrap_or(i32::MAX)
@@ -139,6 +157,48 @@ impl<'de> Deserialize<'de> for Ttl {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn go_durations_are_what_the_request_crd_accepts() {
+        let cases = [
+            ("720h", "720h"),
+            ("30days", "720h"),
+            ("1h 30m", "1h30m"),
+            ("8s", "8s"),
+            ("90m", "1h30m"),
+            ("1h 1s", "1h1s"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                Ttl::parse(input).unwrap().as_go_duration(),
+                expected,
+                "{input}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn go_durations_match_the_crd_pattern_and_keep_the_seconds(secs in 1u64..366 * 24 * 3600) {
+            let go = Ttl::from_secs(secs).unwrap().as_go_duration();
+            let pattern = regex_lite_match(&go);
+            prop_assert!(pattern, "{go}");
+            prop_assert_eq!(Ttl::parse(&go).unwrap().as_secs(), secs);
+        }
+    }
+
+    /// `^([0-9]+(h|m|s))+$` without a regex dependency.
+    fn regex_lite_match(s: &str) -> bool {
+        let mut digits = 0;
+        for c in s.chars() {
+            match c {
+                '0'..='9' => digits += 1,
+                'h' | 'm' | 's' if digits > 0 => digits = 0,
+                _ => return false,
+            }
+        }
+        !s.is_empty() && digits == 0
+    }
 
     #[test]
     fn parses_human_durations() {

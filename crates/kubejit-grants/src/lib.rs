@@ -1,25 +1,13 @@
-//! Grant operations against the API: create, list, revoke and extend time-bound RoleBindings.
+//! Grant listing: the time-bound RoleBindings and ClusterRoleBindings that exist, classified with the
+//! reaper's own decision, and rendered for `kubejit grants`.
 //!
-//! A job-level library between the binary and the Kubernetes glue: every operation checks policy
-//! (kubejit-core `decide_grant`) before anything is written, writes its audit record before the
-//! change (a failed write blocks it), and makes every write conditional.
+//! A job-level library between the binary and the Kubernetes glue. Grants themselves are made only by
+//! kubejit's controller, under AccessRequests (docs/grants.md): nothing here writes.
 
-mod audit;
-mod create;
 mod error;
-mod extend;
 mod list;
-mod name;
-mod policies;
-mod revoke;
-mod session;
 mod table;
 
-pub use create::{NewGrant, create};
 pub use error::Error;
-pub use extend::extend;
 pub use list::{GrantRow, GrantStatus, ListScope, list};
-pub use name::grant_name;
-pub use revoke::{Revoked, revoke};
-pub use session::Session;
 pub use table::{LIST_FORMATS, render_rows, time_left_text};

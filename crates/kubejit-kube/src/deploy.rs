@@ -104,6 +104,65 @@ mod tests {
         serde_saphyr::from_str(text).unwrap()
     }
 
+    fn manifest(name: &str) -> &'static str {
+        MANIFESTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| *text)
+            .unwrap_or_default()
+    }
+
+    /// `[a, b]` or `['a', 'b']` → the names.
+    fn names(list: &str) -> Vec<String> {
+        list.trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .map(|n| n.trim().trim_matches('\'').to_owned())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// The grantable roles are listed twice: the controller's `bind` rule (what it can grant) and
+    /// the admission policies' scope (what only it may write). Listed in one and not the other, a
+    /// role is either not grantable or not fenced: this keeps them equal.
+    #[test]
+    fn the_controller_binds_exactly_the_roles_admission_fences() {
+        let rbac: Vec<&str> = manifest("rbac/controller.yaml").lines().collect();
+        let bindable: Vec<Vec<String>> = rbac
+            .windows(2)
+            .filter(|w| w[1].trim() == "verbs: [bind]")
+            .filter_map(|w| w[0].trim().strip_prefix("resourceNames: "))
+            .map(names)
+            .collect();
+        assert_eq!(bindable.len(), 1, "one bind rule in the controller's RBAC");
+        let fenced: Vec<Vec<String>> = manifest("admission/grant-annotations.yaml")
+            .lines()
+            .filter_map(|l| l.split_once("o.roleRef.name in ").map(|(_, rest)| rest))
+            .filter_map(|rest| rest.split_once(']').map(|(list, _)| format!("{list}]")))
+            .map(|list| names(&list))
+            .collect();
+        assert_eq!(
+            fenced.len(),
+            2,
+            "both grant admission policies name the grantable roles"
+        );
+        for list in &fenced {
+            assert_eq!(list, &bindable[0]);
+        }
+    }
+
+    /// Granters ask; they hold no write on bindings and no `bind` (issue 9).
+    #[test]
+    fn granters_cannot_write_bindings_or_bind() {
+        let lines: Vec<&str> = manifest("rbac/granters.yaml").lines().collect();
+        for rule in lines.windows(2) {
+            let verbs = names(rule[1].trim().strip_prefix("verbs: ").unwrap_or_default());
+            assert!(!verbs.contains(&"bind".to_owned()), "{rule:?}");
+            if rule[0].contains("rolebindings") {
+                assert_eq!(verbs, ["get", "list", "watch"], "{rule:?}");
+            }
+        }
+    }
+
     const DOCKERFILE: &str = include_str!("../../../deploy/image/Dockerfile");
 
     /// `:latest` would run whatever was pushed last against manifests written for this version.

@@ -61,13 +61,14 @@ pub enum Command {
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Grant a role to users or groups for a limited time: a RoleBinding that deletes itself.
+    /// Grant a role to users or groups for a limited time: an AccessRequest for them, waited on
+    /// until kubejit's controller has made the RoleBinding (which deletes itself) or refused.
     Grant(Box<GrantArgs>),
     /// List grants with their subjects, role, incident and time left.
     Grants(GrantsArgs),
-    /// Delete a grant before it expires.
+    /// End a grant early: withdraw its AccessRequest (yours) or record a denial (as an approver).
     Revoke(Box<RevokeArgs>),
-    /// Move a grant's deadline to now + --ttl, within the policy cap.
+    /// Grants are no longer extended in place; this says how to ask for a new one.
     Extend(Box<ExtendArgs>),
     /// Ask for access through an AccessRequest: a role in a namespace, or certificate groups.
     Request(Box<crate::commands::requests::RequestArgs>),
@@ -223,23 +224,14 @@ pub struct TermArgs {
     #[arg(long, env = "KUBEJIT_TTL", value_parser = Ttl::parse)]
     pub ttl: Option<Ttl>,
     /// Incident reference the access is for, e.g. INC-12345.
-    #[arg(long, env = "KUBEJIT_INCIDENT")]
-    pub incident: Option<String>,
-}
-
-/// What every command that writes grants needs: the cluster, and where its audit records go.
-#[derive(Debug, Args)]
-pub struct SessionArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    #[command(flatten)]
-    pub audit: AuditArgs,
+    #[arg(long, env = "KUBEJIT_INCIDENT", value_parser = kubejit_core::Incident::parse)]
+    pub incident: Option<kubejit_core::Incident>,
 }
 
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     #[command(flatten)]
-    pub session: SessionArgs,
+    pub client: ClientArgs,
     /// Namespace of the grant (its RoleBinding).
     #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
     pub namespace: NamespaceName,
@@ -257,9 +249,14 @@ pub struct GrantArgs {
     pub users: Vec<UserName>,
     #[command(flatten)]
     pub term: TermArgs,
-    /// Why the access is needed (recorded in the binding and the audit trail).
+    /// Why the access is needed (recorded in the request, the binding and the audit trail;
+    /// default: "kubejit grant").
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Option<Reason>,
+    /// How long to wait for kubejit's controller (and approvers, if the policy wants them); the
+    /// request stays open afterwards.
+    #[arg(long, env = "KUBEJIT_WAIT_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub wait_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -286,7 +283,7 @@ pub struct GrantsArgs {
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
     #[command(flatten)]
-    pub session: SessionArgs,
+    pub client: ClientArgs,
     /// The grant's binding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,
@@ -296,7 +293,7 @@ pub struct RevokeArgs {
     /// The grant is a ClusterRoleBinding.
     #[arg(long, env = "KUBEJIT_CLUSTER")]
     pub cluster: bool,
-    /// Why the access ends early (recorded in the audit trail).
+    /// Why the access ends early (the denial's comment, when you are not the requester).
     #[arg(long, env = "KUBEJIT_REASON", value_parser = Reason::parse)]
     pub reason: Option<Reason>,
 }
@@ -304,7 +301,7 @@ pub struct RevokeArgs {
 #[derive(Debug, Args)]
 pub struct ExtendArgs {
     #[command(flatten)]
-    pub session: SessionArgs,
+    pub client: ClientArgs,
     /// The grant's RoleBinding name (see `kubejit grants`).
     #[arg(env = "KUBEJIT_GRANT")]
     pub grant: String,

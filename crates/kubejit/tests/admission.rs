@@ -1,6 +1,6 @@
 //! The grant admission policies on the real apiserver: their parameter ConfigMap is not a cluster-wide
 //! single point of failure (deleting it blocks no ordinary RoleBinding write and opens nothing), and
-//! who may edit a grant is decided by RBAC (`create` on the virtual resource `kubejit.dev/grants`).
+//! only kubejit's controller may write a grant, whatever RBAC gives anyone else.
 //!
 //! Its own test binary (so its own control plane): deleting a cluster-wide ConfigMap would race the
 //! other grant tests.
@@ -12,10 +12,10 @@
 mod grant_support;
 mod support;
 
-use grant_support::{annotate_as, annotation, grant, kubejit_as, namespace_with_role, policy_for};
+use grant_support::{annotate_as, annotation, grant, namespace_with_role, policy_for};
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
-use support::install_kubejit;
+use support::shared_controller;
 
 const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
 const PARAMS: &str = "kubejit-grant-admission";
@@ -64,6 +64,21 @@ fn carol_creates_plain_binding(cp: &ControlPlane, ns: &str, name: &str) -> Strin
     out.stdout
 }
 
+/// What admission says to the controller about a grant ending at `expires_at`.
+fn controller_dry_run(cp: &ControlPlane, ns: &str, expires_at: &str) -> (bool, String) {
+    let out = grant_support::controller_dry_run(cp, ns, json!({ EXPIRES_AT: expires_at }));
+    (out.success, out.stderr)
+}
+
+/// `now + hours`, RFC 3339 in whole seconds.
+fn hours_from_now(hours: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 fn annotate(
     cp: &ControlPlane,
     user: &str,
@@ -78,9 +93,16 @@ fn annotate(
 #[test]
 fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
     let cp = shared();
-    install_kubejit(cp);
+    shared_controller(
+        cp,
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "admission-test",
+        ],
+    );
     let ns = namespace_with_role(cp, "vap-params");
-    // Roomy enough that the CLI's own AccessPolicy check lets `extend --ttl 2h` reach admission.
     policy_for(cp, &ns, "4h");
     carol_edits_bindings(cp, &ns);
     let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
@@ -118,21 +140,14 @@ fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
     }
     assert_eq!(annotation(cp, &ns, &live, EXPIRES_AT), original);
 
-    // The granter still grants, within the safe default cap (720h after creation)...
-    let (ok, err) = annotate(
-        cp,
-        "irene",
-        &ns,
-        &live,
-        &[
-            &format!("{EXPIRES_AT}=2099-01-01T00:00:00Z"),
-            "kubejit.dev/granted-by=irene",
-        ],
-    );
+    // The controller still grants, within the safe default cap (720h after creation)...
+    let (ok, err) = controller_dry_run(cp, &ns, "2099-01-01T00:00:00Z");
     assert!(!ok, "the 720h cap holds without parameters");
     assert!(err.contains("720h"), "{err}");
     let again = grant(cp, &ns, "oncall-payments", "5m", &[]);
     assert!(!annotation(cp, &ns, &again, EXPIRES_AT).is_empty());
+    let (ok, err) = controller_dry_run(cp, &ns, &hours_from_now(2));
+    assert!(ok, "2h is within the 720h default: {err}");
 
     // ...and a tighter configured cap applies again once the parameters are back.
     cp.apply(
@@ -143,17 +158,24 @@ fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
     )
     .unwrap();
     let tight = support::eventually(std::time::Duration::from_secs(60), "the 1h cap", || {
-        let out = kubejit_as(cp, "irene", &["extend", &live, "-n", &ns, "--ttl", "2h"]);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        (!out.status.success() && err.contains("kubejit-grant-ttl-cap")).then_some(err)
+        let (ok, err) = controller_dry_run(cp, &ns, &hours_from_now(2));
+        (!ok && err.contains("kubejit-grant-ttl-cap")).then_some(err)
     });
     assert!(tight.contains("1h"), "{tight}");
 }
 
 #[test]
-fn who_may_edit_a_grant_is_rbac_create_on_kubejit_grants() {
+fn only_the_controller_may_edit_a_grant_whatever_rbac_says() {
     let cp = shared();
-    install_kubejit(cp);
+    shared_controller(
+        cp,
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "admission-test",
+        ],
+    );
     let ns = namespace_with_role(cp, "vap-rbac");
     policy_for(cp, &ns, "30m");
     let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
@@ -170,30 +192,36 @@ fn who_may_edit_a_grant_is_rbac_create_on_kubejit_grants() {
             cp.apply(&doc.to_string()).unwrap();
         }
     };
-    // Patch rights on bindings (and `bind` on the role, which the apiserver's escalation check
-    // demands for any update of a binding) do not make bob a granter...
+    // Patch and delete rights on bindings (and `bind` on the role, which the apiserver's escalation
+    // check demands for any update of a binding) do not let bob touch a grant...
     role_for_bob(
         "binding-patcher",
         json!([{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
-                "verbs": ["get", "patch"]},
+                "verbs": ["get", "patch", "delete"]},
                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
                 "resourceNames": ["oncall-debug"], "verbs": ["bind"]}]),
     );
     support::eventually(std::time::Duration::from_secs(30), "a VAP denial", || {
         let (ok, err) = annotate(cp, "bob", &ns, &live, &[incident]);
-        (!ok && err.contains("kubejit-grant-annotations")).then_some(())
+        (!ok && err.contains("only kubejit's controller")).then_some(())
     });
-    // ...a namespaced grant of the virtual permission does.
+    // ...nor does the virtual permission that used to make someone a granter.
     role_for_bob(
         "local-granter",
         json!([{"apiGroups": ["kubejit.dev"], "resources": ["grants"], "verbs": ["create"]}]),
     );
-    let ok = support::wait_until(std::time::Duration::from_secs(30), || {
-        annotate(cp, "bob", &ns, &live, &[incident]).0
-    });
-    assert!(ok, "bob may edit grants in {ns} once RBAC says so");
+    let (ok, err) = annotate(cp, "bob", &ns, &live, &[incident]);
+    assert!(!ok && err.contains("only kubejit's controller"), "{err}");
+    let out = cp
+        .kubectl_as("bob", &["delete", "rolebinding", &live, "-n", &ns])
+        .unwrap();
+    assert!(
+        !out.success && out.stderr.contains("only kubejit's controller"),
+        "bob must not delete a grant: {}",
+        out.stderr
+    );
     assert_eq!(
         annotation(cp, &ns, &live, "debugging.kubernetes.io/incident"),
-        "INC-77"
+        "INC-4242"
     );
 }

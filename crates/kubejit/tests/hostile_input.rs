@@ -14,8 +14,8 @@ mod support;
 use std::time::Duration;
 
 use grant_support::{
-    admin_binding, annotate_as, assert_warned_about, binding_exists, events, expiring_bindings,
-    grant, kubejit_as, kubejit_ok, namespace_with_role, policy_for, records_for,
+    admin_binding, assert_warned_about, binding_exists, controller_dry_run, events,
+    expiring_bindings, grant, kubejit_as, kubejit_ok, namespace_with_role, policy_for, records_for,
 };
 use kubejit_core::text::is_deceptive;
 use kubejit_testenv::{ControlPlane, shared};
@@ -24,7 +24,12 @@ use support::{ControllerProcess, install_kubejit, start_controller, wait_until};
 
 const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
 const BOUND: Duration = Duration::from_secs(60);
-const ARGS: [&str; 4] = ["--controllers", "reaper", "--lease-name", "hostile-test"];
+const ARGS: [&str; 4] = [
+    "--controllers",
+    "reaper,requests",
+    "--lease-name",
+    "hostile-test",
+];
 
 /// The attacker's values: the edge of the range with offsets that push past year 9999, spellings Go
 /// and Rust read differently, a 10 000-character value and one carrying a bidi override.
@@ -184,23 +189,26 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
         written.stdout
     );
 
-    // A granter editing the annotations directly meets the admission policy's rule.
-    let name = grant(
-        cp,
-        &ns,
-        "oncall-payments",
-        "5m",
-        &["--reason", "checkout 500s"],
-    );
-    for change in [
-        "debugging.kubernetes.io/incident=INC-4242\u{202e}",
-        "kubejit.dev/reason=checkout\u{200b} 500s",
+    // Even kubejit's controller, the only identity that may write a grant, meets the admission
+    // policy's rule on these annotations.
+    let in_an_hour = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (key, value) in [
+        ("debugging.kubernetes.io/incident", "INC-4242\u{202e}"),
+        ("kubejit.dev/reason", "checkout\u{200b} 500s"),
     ] {
-        let out = annotate_as(cp, "irene", &ns, &name, &[change]);
-        assert!(!out.success, "{change:?} must be refused by the apiserver");
+        let out = controller_dry_run(cp, &ns, json!({ EXPIRES_AT: in_an_hour, key: value }));
         assert!(
-            out.stderr.contains("kubejit-grant-annotations"),
-            "{change:?}: {}",
+            !out.success,
+            "{key}={value:?} must be refused by the apiserver"
+        );
+        assert!(
+            out.stderr.contains("kubejit-grant-annotations")
+                && out.stderr.contains("control or invisible"),
+            "{key}: {}",
             out.stderr
         );
     }
@@ -225,16 +233,14 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
 
 /// Differential test of the two readers of `expires-at`: the admission policy (regex, then Go's
 /// RFC 3339 parser through CEL `timestamp()`) and kubejit's. Every spelling of a deadline five
-/// minutes out is tried by a granter: what the apiserver admits the reaper must read (a spelling it
-/// called malformed would never be deleted: access past the policy's cap), and what the reaper reads
-/// the apiserver admits.
+/// minutes out is tried by kubejit's controller, the only identity that may write one (a server-side
+/// dry run): what the apiserver admits the reaper must read (a spelling it called malformed would
+/// never be deleted: access past the policy's cap), and what the reaper reads the apiserver admits.
 #[test]
 fn the_admission_policy_and_the_reaper_read_expires_at_alike() {
     let cp = shared();
     install_kubejit(cp);
     let ns = namespace_with_role(cp, "hostile-times");
-    policy_for(cp, &ns, "10m");
-    let name = grant(cp, &ns, "oncall-payments", "5m", &[]);
     let base = (time::OffsetDateTime::now_utc() + time::Duration::minutes(5))
         .replace_second(59)
         .unwrap()
@@ -279,8 +285,7 @@ fn the_admission_policy_and_the_reaper_read_expires_at_alike() {
     ];
     let mut disagreements = Vec::new();
     for value in &spellings {
-        let change = format!("{EXPIRES_AT}={value}");
-        let out = annotate_as(cp, "irene", &ns, &name, &[&change]);
+        let out = controller_dry_run(cp, &ns, json!({ EXPIRES_AT: value }));
         let kubejit = kubejit_core::parse_expires_at(value).is_ok();
         if out.success != kubejit {
             disagreements.push(format!(

@@ -113,7 +113,9 @@ enum Effect {
 /// The effect of a record of `kind`; `None` for records the report does not keep.
 fn effect(kind: EventKind) -> Option<Effect> {
     match kind {
-        EventKind::GrantCreated | EventKind::CertificateApproved => Some(Effect::Open),
+        EventKind::GrantCreated | EventKind::ForeignGrant | EventKind::CertificateApproved => {
+            Some(Effect::Open)
+        }
         EventKind::GrantExtended => Some(Effect::Extend),
         EventKind::GrantRevoked | EventKind::GrantExpired => Some(Effect::Close),
         EventKind::CertificateDenied

@@ -12,7 +12,7 @@ mod expire;
 mod k8s_event;
 mod metrics;
 mod reconcile;
-pub(crate) mod record;
+mod record;
 mod shared;
 mod step;
 mod tracker;

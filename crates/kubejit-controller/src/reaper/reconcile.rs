@@ -72,18 +72,26 @@ async fn handle<B: Binding>(
     Ok(Expired::Done)
 }
 
-/// Records `grantCreated`/`grantExtended` the first time a grant (or a new deadline) is seen, with
+/// Records `foreignGrant` (a binding no AccessRequest owns; the request controller records its own
+/// grants' `grantCreated`)/`grantExtended` the first time a grant (or a new deadline) is seen, with
 /// the admission-checked `granted-by` annotation as the actor. The grant already exists, so the record
 /// never holds anything up (it may be deferred, never dropped).
 async fn observe<B: Binding>(r: &Reaper<B>, obj: &B, key: Key) {
     let view = GrantView::of(obj);
     let value = view.expires_at.clone().unwrap_or_default();
-    let (kind, fact) = match r.tracker.seen(&key, view.uid.as_deref(), &value) {
-        Seen::Same => return,
-        Seen::New => (record::Seen::Created, "grantCreated"),
-        Seen::Changed => (record::Seen::Extended, "grantExtended"),
+    let maker = record::Maker::of(obj.meta());
+    let (kind, fact) = match (r.tracker.seen(&key, view.uid.as_deref(), &value), maker) {
+        (Seen::Same, _) => return,
+        // The request controller recorded this grant's creation, exactly once, naming its request.
+        (Seen::New, record::Maker::Request) => {
+            r.tracker
+                .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
+            return;
+        }
+        (Seen::New, record::Maker::Foreign) => (record::Seen::Created, "foreignGrant"),
+        (Seen::Changed, _) => (record::Seen::Extended, "grantExtended"),
     };
-    let event = record::observed(&view, kind).at(r.ctx.clock.now());
+    let event = record::observed(&view, kind, maker).at(r.ctx.clock.now());
     r.tracker
         .set(&r.ctx.reaper, key, view.uid, value, State::Pending);
     let kept = r.ctx.record_after(event).await;

@@ -1,6 +1,7 @@
 //! What the reaper records: the grant facts it attests to (seen created or extended, expired,
 //! malformed), built here, with the controller that emits them.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubejit_audit::{
     Actor, AuditEvent, GrantChanged, GrantExpired, GrantMalformed, GrantSource, Timestamp,
 };
@@ -20,15 +21,47 @@ pub(crate) enum Seen {
     Extended,
 }
 
-pub(crate) fn observed(view: &GrantView, seen: Seen) -> AuditEvent {
+/// Who made a grant: kubejit's controller (under an AccessRequest that owns the binding) or someone
+/// else (a break-glass admin, or the CLI before AccessRequests). Only admission-exempt identities can
+/// make the second kind, so it is a fact of its own on the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Maker {
+    Request,
+    Foreign,
+}
+
+impl Maker {
+    /// Foreign unless an AccessRequest controls the binding (an ownerReference with controller:
+    /// true, which only the controller or a break-glass admin can write on a grant).
+    pub(crate) fn of(meta: &ObjectMeta) -> Self {
+        let by_request = meta
+            .owner_references
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|o| {
+                o.kind == "AccessRequest"
+                    && o.api_version.starts_with("kubejit.dev/")
+                    && o.controller == Some(true)
+            });
+        if by_request {
+            Self::Request
+        } else {
+            Self::Foreign
+        }
+    }
+}
+
+pub(crate) fn observed(view: &GrantView, seen: Seen, maker: Maker) -> AuditEvent {
     let fact = GrantChanged {
         actor: granter(view),
         grant: view.audited(),
         source: GrantSource::Observed,
     };
-    match seen {
-        Seen::Created => AuditEvent::GrantCreated(fact),
-        Seen::Extended => AuditEvent::GrantExtended(fact),
+    match (seen, maker) {
+        (Seen::Created, Maker::Request) => AuditEvent::GrantCreated(fact),
+        (Seen::Created, Maker::Foreign) => AuditEvent::ForeignGrant(fact),
+        (Seen::Extended, Maker::Request | Maker::Foreign) => AuditEvent::GrantExtended(fact),
     }
 }
 

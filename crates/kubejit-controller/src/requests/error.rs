@@ -51,6 +51,14 @@ pub enum Error {
     },
     #[error("the task writing the {what} audit record failed; nothing is granted")]
     AuditTask { what: String },
+    /// Before refusing a request for want of a policy, the policies are read afresh; that read failed,
+    /// so nothing is decided yet.
+    #[error("failed to list AccessPolicies to confirm a refusal of AccessRequest {what}")]
+    ListPolicies {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
     /// A bug, contained (see `crate::panic`): the request is retried later, the rest is unaffected.
     #[error("reconciling AccessRequest {what} panicked ({message}); retrying later")]
     Panicked { what: String, message: String },
@@ -67,6 +75,7 @@ impl Error {
             Self::CreateBinding { .. } => "create_binding",
             Self::DeleteBinding { .. } => "delete_binding",
             Self::NameTaken { .. } => "name_taken",
+            Self::ListPolicies { .. } => "list_policies",
             Self::Audit { .. } | Self::AuditTask { .. } => "audit",
             Self::Panicked { .. } => "panic",
         }

@@ -8,11 +8,13 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubejit_audit::EventKind;
+use kubejit_core::NamedPolicy;
 use kubejit_core::request::{
-    ApprovalFacts, Phase, RequestAction, RequestFacts, RequestSpecError, RequestVerdict,
-    decide_malformed, decide_request,
+    ApprovalFacts, Phase, PhaseReason, RequestAction, RequestFacts, RequestSpecError,
+    RequestVerdict, decide_malformed, decide_request,
 };
 use kubejit_kube::GrantView;
+use kubejit_kube::policy::{self, AccessPolicyResource};
 use kubejit_kube::request::AccessRequest;
 use time::OffsetDateTime;
 
@@ -64,7 +66,20 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
     let binding = act::find_binding(client, &request).await?;
     let facts = request.facts();
     let now = r.ctx.clock.now();
-    let verdict = decide(&r, &request, &facts, binding.is_some(), now);
+    let mut verdict = decide(
+        &r,
+        &request,
+        &facts,
+        &r.current_policies(),
+        binding.is_some(),
+        now,
+    );
+    if refused_for_want_of_policy(&verdict, recorded_phase) {
+        // The policy cache may lag a policy applied a moment ago, and a refusal is final: confirm it
+        // with the policies as the apiserver holds them now.
+        let fresh = fresh_policies(&r, &request).await?;
+        verdict = decide(&r, &request, &facts, &fresh, binding.is_some(), now);
+    }
     let access = record::access(&request, facts.as_ref().ok(), &verdict);
     let controller = r.ctx.controller_name.clone();
     if let Some(phase) = recorded_phase.filter(|p| p.is_terminal()) {
@@ -79,7 +94,7 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
             record::once(&r, &uid, event, false).await?;
         }
         tracing::debug!(%phase, "request already ended");
-        return finish(&r, &request, binding.as_ref(), &uid, phase, now).await;
+        return finish(&r, &request, binding.as_ref(), &uid).await;
     }
     let new_status = status::of(
         request.status.as_ref(),
@@ -97,15 +112,16 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
     if recorded_phase != Some(verdict.phase) {
         notice::phase_changed(&r, &written, recorded_phase, &verdict).await;
     }
-    let then = act(&r, &written, &facts, &verdict, binding.as_ref(), &uid, now).await?;
+    act(&r, &written, &facts, &verdict, binding.as_ref(), &uid).await?;
     r.succeeded(&uid);
-    Ok(then.unwrap_or_else(|| requeue(verdict.requeue_at, now)))
+    Ok(requeue(verdict.requeue_at, now))
 }
 
 fn decide(
     r: &Requests,
     request: &AccessRequest,
     facts: &Result<RequestFacts, RequestSpecError>,
+    policies: &[NamedPolicy],
     granted: bool,
     now: OffsetDateTime,
 ) -> RequestVerdict {
@@ -113,10 +129,51 @@ fn decide(
     match facts {
         Ok(f) => {
             let approvals = approvals_for(r, request);
-            decide_request(f, &r.current_policies(), &approvals, recorded, now)
+            decide_request(f, policies, &approvals, recorded, now)
         }
         Err(error) => decide_malformed(error, recorded),
     }
+}
+
+/// A first refusal by policy (not yet on record): the one verdict a lagging policy cache could get
+/// wrong for good, since a Denied request never changes again.
+fn refused_for_want_of_policy(verdict: &RequestVerdict, recorded: Option<Phase>) -> bool {
+    let refused = match verdict.reason {
+        PhaseReason::NotAllowed => verdict.phase == Phase::Denied,
+        PhaseReason::AwaitingApproval
+        | PhaseReason::AutoApproved
+        | PhaseReason::ApprovalsReceived
+        | PhaseReason::Granted
+        | PhaseReason::TtlElapsed
+        | PhaseReason::Malformed
+        | PhaseReason::DeniedByApprover
+        | PhaseReason::WithdrawnByRequester
+        | PhaseReason::RevokedByApprover
+        | PhaseReason::PolicyNoLongerAllows
+        | PhaseReason::AccessRemoved
+        | PhaseReason::ApprovalsLost
+        | PhaseReason::ApprovalTimeout
+        | PhaseReason::AlreadyEnded => false,
+    };
+    refused && recorded != Some(Phase::Denied)
+}
+
+/// Every valid AccessPolicy as the apiserver holds it now (a LIST, not the cache).
+async fn fresh_policies(r: &Requests, request: &AccessRequest) -> Result<Vec<NamedPolicy>, Error> {
+    let api: kube::Api<AccessPolicyResource> = kube::Api::all(r.ctx.client.clone());
+    let listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| Error::ListPolicies {
+            what: format!(
+                "{}/{}",
+                request.namespace().unwrap_or_default(),
+                request.name_any()
+            ),
+            source,
+        })?;
+    let (valid, _invalid) = policy::parse_all(&listed.items);
+    Ok(valid)
 }
 
 /// Every AccessApproval naming this request (by name, in its namespace); the decision counts only
@@ -132,7 +189,6 @@ fn approvals_for(r: &Requests, request: &AccessRequest) -> Vec<ApprovalFacts> {
 }
 
 /// Performs the verdict's action; then, once a request has ended and its access is gone, lets it go.
-/// `Some(action)` when the request must be looked at on another schedule than the verdict's.
 async fn act(
     r: &Arc<Requests>,
     request: &AccessRequest,
@@ -140,8 +196,7 @@ async fn act(
     verdict: &RequestVerdict,
     binding: Option<&RoleBinding>,
     uid: &str,
-    now: OffsetDateTime,
-) -> Result<Option<Action>, Error> {
+) -> Result<(), Error> {
     let client = &r.ctx.client;
     match (verdict.action, facts) {
         (RequestAction::Grant { expires_at }, Ok(f)) => {
@@ -163,68 +218,33 @@ async fn act(
                 }
             }
         }
-        (RequestAction::Revoke, _) if verdict.phase.is_terminal() => {
-            return finish(r, request, binding, uid, verdict.phase, now)
-                .await
-                .map(Some);
-        }
         (RequestAction::Revoke, _) => {
             if let Some(b) = binding {
                 act::revoke(client, request, b).await?;
                 r.ctx.requests.revoked.inc();
             }
+            if verdict.phase.is_terminal() {
+                return finish(r, request, None, uid).await.map(|_| ());
+            }
         }
         (RequestAction::Grant { .. }, Err(_)) | (RequestAction::Nothing, _) => {}
     }
     if verdict.phase.is_terminal() && binding.is_none() {
-        return finish(r, request, None, uid, verdict.phase, now)
-            .await
-            .map(Some);
+        finish(r, request, None, uid).await?;
     }
-    Ok(None)
+    Ok(())
 }
 
-/// How long past its `expires-at` an expired request's binding is left to the reaper before the
-/// request controller removes it itself (a process running without the reaper).
-const REAPER_GRACE: time::Duration = time::Duration::seconds(30);
-
 /// An ended request: removes any access still there, then releases the finalizer.
-///
-/// An `Expired` request's binding is the reaper's: it deletes it at its `expires-at` and records
-/// `grantExpired`, which closes the grant in `audit report`. Deleting it here as well would race
-/// the reaper, and when this side won the trail would lack the grant's end. So it is left alone
-/// until [`REAPER_GRACE`] past its deadline; only then (no reaper running) is it removed here, with
-/// the same `grantExpired` record, written once per request.
 async fn finish(
-    r: &Arc<Requests>,
+    r: &Requests,
     request: &AccessRequest,
     binding: Option<&RoleBinding>,
     uid: &str,
-    phase: Phase,
-    now: OffsetDateTime,
 ) -> Result<Action, Error> {
     if let Some(b) = binding {
-        let deadline = b
-            .annotations()
-            .get(kubejit_core::annotations::EXPIRES_AT)
-            .and_then(|v| kubejit_core::expiry::parse_expires_at(v).ok());
-        if phase == Phase::Expired
-            && let Some(deadline) = deadline
-            && let Some(fallback) = deadline.checked_add(REAPER_GRACE)
-            && now < fallback
-        {
-            return Ok(requeue(Some(fallback), now));
-        }
         act::revoke(&r.ctx.client, request, b).await?;
         r.ctx.requests.revoked.inc();
-        if phase == Phase::Expired {
-            let event = crate::reaper::record::expired(
-                &r.ctx.controller_name,
-                &GrantView::of(b),
-                deadline.unwrap_or(now),
-            );
-            record::once(r, uid, event, false).await?;
-        }
     }
     if has_finalizer(request) {
         act::release_finalizer(&r.ctx.client, request).await?;

@@ -338,7 +338,17 @@ fn approved(
     now: OffsetDateTime,
 ) -> RequestVerdict {
     let expires_at = after(approved_at, authorized.ttl);
-    let mut v = if now >= expires_at {
+    let role = matches!(request.target, Target::Role { .. });
+    let mut v = if now >= expires_at && rec.granted && role {
+        // Ending a grant is the reaper's, at its expires-at, with its grantExpired record: deleting
+        // the binding here as well would race it, and a binding gone before the reaper marks it
+        // overdue leaves no record. Its deletion brings the request back here, to Expired.
+        RequestVerdict::new(
+            Phase::Active,
+            PhaseReason::Granted,
+            format!("access granted; past its deadline {expires_at}, kubejit's reaper removes it"),
+        )
+    } else if now >= expires_at {
         RequestVerdict::end(
             Phase::Expired,
             PhaseReason::TtlElapsed,

@@ -137,8 +137,10 @@ fn the_state_machine_table() {
         ("approved, binding now exists", "payments", vec![oscar.clone()], rec(Some(Phase::Approved), Some(60), true), 100, Phase::Active, PhaseReason::Granted, "none"),
         ("approved, not yet granted", "payments", vec![oscar.clone()], approved, 100, Phase::Approved, PhaseReason::ApprovalsReceived, "grant"),
         ("ttl from approval: a second before", "payments", vec![oscar.clone()], active, 60 + 1799, Phase::Active, PhaseReason::Granted, "none"),
-        ("ttl from approval: at the deadline", "payments", vec![oscar.clone()], active, 60 + 1800, Phase::Expired, PhaseReason::TtlElapsed, "revoke"),
-        ("ttl from approval: a second after", "payments", vec![oscar.clone()], active, 60 + 1801, Phase::Expired, PhaseReason::TtlElapsed, "revoke"),
+        // The reaper ends the binding (and records it); the request follows once it is gone.
+        ("ttl from approval: at the deadline", "payments", vec![oscar.clone()], active, 60 + 1800, Phase::Active, PhaseReason::Granted, "none"),
+        ("ttl from approval: a second after", "payments", vec![oscar.clone()], active, 60 + 1801, Phase::Active, PhaseReason::Granted, "none"),
+        ("ttl from approval: the reaper removed it", "payments", vec![oscar.clone()], rec(Some(Phase::Active), Some(60), false), 60 + 1801, Phase::Expired, PhaseReason::TtlElapsed, "none"),
         ("approved long ago, controller was down", "payments", vec![oscar.clone()], fresh, 60 + 1800, Phase::Expired, PhaseReason::TtlElapsed, "none"),
         ("the binding vanished early", "payments", vec![oscar.clone()], rec(Some(Phase::Active), Some(60), false), 100, Phase::Revoked, PhaseReason::AccessRemoved, "none"),
         ("approvals deleted after approval", "payments", vec![], rec(Some(Phase::Active), None, true), 100, Phase::Revoked, PhaseReason::ApprovalsLost, "revoke"),

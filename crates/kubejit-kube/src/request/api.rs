@@ -37,6 +37,17 @@ pub enum RequestError {
         source: kube::Error,
     },
     #[error(
+        "the watch of AccessRequest {namespace}/{name} ended; see `kubejit requests -n {namespace}`"
+    )]
+    WatchEnded { namespace: String, name: String },
+    #[error("failed to withdraw AccessRequest {namespace}/{name} (delete it)")]
+    Withdraw {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
         "failed to list AccessRequests: check that deploy/ is applied and you may list accessrequests.kubejit.dev"
     )]
     List(#[source] kube::Error),
@@ -167,4 +178,43 @@ pub async fn decide(
             name: name.to_owned(),
             source,
         })
+}
+
+/// Reads one request.
+pub async fn get(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<AccessRequest, RequestError> {
+    let api: Api<AccessRequest> = Api::namespaced(client.clone(), namespace);
+    api.get(name).await.map_err(|source| RequestError::Get {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        source,
+    })
+}
+
+/// Withdraws a request by deleting it, on condition that it is still the object that was read
+/// (its uid): a re-created request of the same name is never withdrawn by mistake. The controller
+/// then marks it `Withdrawn` and removes what it granted. A request already gone counts as done.
+pub async fn withdraw(client: &Client, request: &AccessRequest) -> Result<(), RequestError> {
+    let namespace = request.metadata.namespace.clone().unwrap_or_default();
+    let name = request.metadata.name.clone().unwrap_or_default();
+    let api: Api<AccessRequest> = Api::namespaced(client.clone(), &namespace);
+    let params = kube::api::DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: request.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..kube::api::DeleteParams::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(RequestError::Withdraw {
+            namespace,
+            name,
+            source,
+        }),
+    }
 }

@@ -21,9 +21,11 @@ use crate::policy::{GROUP, VERSION};
 
 mod api;
 mod table;
+mod wait;
 
-pub use api::{RequestError, create, decide, identity, list, new_request};
+pub use api::{RequestError, create, decide, get, identity, list, new_request, withdraw};
 pub use table::{REQUESTS_FORMATS, render_requests};
+pub use wait::{Settled, wait_settled};
 
 /// One AccessRequest as stored in the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,64 +1,138 @@
-//! `kubejit grant`, `grants`, `revoke` and `extend`: thin wrappers over kubejit-grants.
+//! `kubejit grant`, `grants`, `revoke` and `extend`: grants are made by kubejit's controller under
+//! AccessRequests; these commands ask, wait, list and withdraw (docs/grants.md).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
-use kubejit_audit::AuditSink;
-use kubejit_core::{Reason, RoleKind, RoleRef, Subjects};
-use kubejit_grants::{GrantRow, ListScope, NewGrant, Revoked, Session};
-use kubejit_kube::{AuditGuard, GrantView, OutputFormat};
+use kube::Api;
+use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, IdentitySpec, Phase};
+use kubejit_core::{Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl};
+use kubejit_grants::{GrantRow, ListScope};
+use kubejit_kube::request::{self, AccessRequest, Settled};
+use kubejit_kube::{GrantView, OutputFormat};
 use time::OffsetDateTime;
 
-use crate::cli::{ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg, SessionArgs};
+use crate::cli::{ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg};
+use crate::exit;
 
-/// The CLI records to `--audit-log` when given; otherwise the controller's trail is the record.
-/// The guard seals the audit file (and anchors its last checkpoint) when the command is done.
-async fn session(args: &SessionArgs) -> anyhow::Result<(Session, Option<AuditGuard>)> {
-    let audit = &args.audit;
+/// The reason a request made by `kubejit grant` carries when none is given.
+const DEFAULT_REASON: &str = "kubejit grant";
+
+/// Creates an AccessRequest for the subjects and waits (bounded) until the controller made the
+/// binding or settled the request otherwise. The records are the controller's.
+pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let (sink, guard) = match audit.audit_log {
-        Some(_) => {
-            let (auditor, guard) =
-                kubejit_kube::open_audit(&audit.options()?, client.clone()).await?;
-            (Some(auditor as Arc<dyn AuditSink>), Some(guard))
-        }
-        None => (None, None),
+    let namespace = args.namespace.as_str().to_owned();
+    let requester = request::identity(&client).await?;
+    let object = request::new_request(&namespace, None, args.role.as_str(), spec(&args, requester));
+    let created = request::create(&client, &object).await?;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let timeout = humantime::format_duration(args.wait_timeout);
+    eprintln!("requested {namespace}/{name}; waiting up to {timeout} for kubejit's controller");
+    let wait = request::wait_settled(&client, &namespace, &name, |r| {
+        eprintln!("AccessRequest {namespace}/{name}: {}", phase_text(r));
+    });
+    let Ok(settled) = tokio::time::timeout(args.wait_timeout, wait).await else {
+        eprintln!(
+            "error: AccessRequest {namespace}/{name} was not settled within {timeout}; it stays open \
+             (kubejit requests -n {namespace}; withdraw it with kubectl delete accessrequest {name} -n {namespace})"
+        );
+        return Ok(ExitCode::from(exit::CREDENTIAL_TIMEOUT));
     };
-    Ok((Session::connect(client, sink).await?, guard))
-}
-
-async fn close(guard: Option<AuditGuard>) {
-    if let Some(guard) = guard {
-        guard.close().await;
+    match settled? {
+        Settled::Active(active) => granted(&client, &namespace, active).await,
+        Settled::Ended(ended) => Ok(refused(&ended)),
     }
 }
 
-pub async fn grant(args: GrantArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.session).await?;
-    let kind = match args.role_kind {
-        RoleKindArg::Role => RoleKind::Role,
-        RoleKindArg::ClusterRole => RoleKind::ClusterRole,
-    };
-    let grant = NewGrant {
-        namespace: args.namespace,
-        role: RoleRef {
-            kind,
-            name: args.role,
-        },
-        subjects: Subjects {
-            users: args.users.into_iter().collect(),
-            groups: args.groups.into_iter().collect(),
-        },
-        ttl: args.term.ttl,
-        incident: args.term.incident,
-        reason: args.reason,
-    };
-    let created = kubejit_grants::create(&session, &grant, OffsetDateTime::now_utc()).await;
-    close(guard).await;
-    println!("granted {}", summary(&created?));
+/// Prints the binding an Active request names, as `kubejit grant` always has.
+async fn granted(
+    client: &kube::Client,
+    namespace: &str,
+    active: AccessRequest,
+) -> anyhow::Result<ExitCode> {
+    let binding = active
+        .status
+        .and_then(|s| s.binding)
+        .context("the request is Active but names no binding")?;
+    let api: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    let rb = api
+        .get(&binding)
+        .await
+        .with_context(|| format!("failed to read RoleBinding {namespace}/{binding}"))?;
+    println!("granted {}", summary(&GrantView::of(&rb)));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says why a request ended without access; a refusal (Denied, TimedOut) is docs/cli.md's "denied".
+fn refused(ended: &AccessRequest) -> ExitCode {
+    let name = ended.metadata.name.as_deref().unwrap_or_default();
+    let namespace = ended.metadata.namespace.as_deref().unwrap_or_default();
+    eprintln!(
+        "error: grant refused: AccessRequest {namespace}/{name} is {}",
+        phase_text(ended)
+    );
+    ExitCode::from(match phase(ended) {
+        Some(Phase::Denied | Phase::TimedOut) => exit::CREDENTIAL_DENIED,
+        Some(
+            Phase::Pending
+            | Phase::Approved
+            | Phase::Active
+            | Phase::Expired
+            | Phase::Withdrawn
+            | Phase::Revoked,
+        )
+        | None => exit::FAILURE,
+    })
+}
+
+/// The request `kubejit grant` makes: the requester as the apiserver knows them (admission checks
+/// it), the subjects, role, TTL, incident and reason as given.
+fn spec(args: &GrantArgs, requester: IdentitySpec) -> AccessRequestSpec {
+    let named = !args.users.is_empty() || !args.groups.is_empty();
+    AccessRequestSpec {
+        requester,
+        subjects: named.then(|| SubjectsSpec {
+            users: args.users.iter().map(|u| u.as_str().to_owned()).collect(),
+            groups: args.groups.iter().map(|g| g.as_str().to_owned()).collect(),
+        }),
+        role: Some(RoleRefSpec {
+            kind: match args.role_kind {
+                RoleKindArg::Role => RoleKind::Role,
+                RoleKindArg::ClusterRole => RoleKind::ClusterRole,
+            },
+            name: args.role.as_str().to_owned(),
+        }),
+        certificate_groups: Vec::new(),
+        ttl: args.term.ttl.map(Ttl::as_go_duration),
+        incident: args.term.incident.as_ref().map(|i| i.as_str().to_owned()),
+        reason: args
+            .reason
+            .as_ref()
+            .map_or(DEFAULT_REASON, Reason::as_str)
+            .to_owned(),
+    }
+}
+
+fn phase(request: &AccessRequest) -> Option<Phase> {
+    request.status.as_ref().and_then(|s| s.phase)
+}
+
+/// "Denied (NotAllowed): <message>", escaped for the terminal.
+fn phase_text(request: &AccessRequest) -> String {
+    let status = request.status.clone().unwrap_or_default();
+    let phase = status
+        .phase
+        .map_or("not yet seen by the controller", Phase::as_str);
+    let mut text = phase.to_owned();
+    if let Some(reason) = status.reason {
+        text.push_str(&format!(" ({})", kubejit_core::text::escape(&reason)));
+    }
+    if let Some(message) = status.message {
+        text.push_str(&format!(": {}", kubejit_core::text::escape(&message)));
+    }
+    text
 }
 
 pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
@@ -75,36 +149,81 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Ends a grant early through its AccessRequest: the requester withdraws it (deletes it), anyone
+/// else records a denial, which revokes it if the policy lists them as an approver. A binding no
+/// request owns (made before AccessRequests, or by an admin) is not kubejit's to remove early.
 pub async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.session).await?;
-    let now = OffsetDateTime::now_utc();
-    let reason = args.reason.as_ref().map(Reason::as_str);
-    let revoked = if args.cluster {
-        kubejit_grants::revoke::<ClusterRoleBinding>(&session, None, &args.grant, reason, now).await
+    let client = kubejit_kube::build_client(&args.client.options()).await?;
+    let (view, owner) = if args.cluster {
+        let api: Api<ClusterRoleBinding> = Api::all(client.clone());
+        let crb = api
+            .get(&args.grant)
+            .await
+            .with_context(|| format!("failed to read ClusterRoleBinding {}", args.grant))?;
+        (GrantView::of(&crb), None)
     } else {
         let ns = args.namespace.as_ref().map_or_else(
-            || session.client.default_namespace().to_owned(),
+            || client.default_namespace().to_owned(),
             |ns| ns.as_str().to_owned(),
         );
-        kubejit_grants::revoke::<RoleBinding>(&session, Some(&ns), &args.grant, reason, now).await
+        let api: Api<RoleBinding> = Api::namespaced(client.clone(), &ns);
+        let rb = api
+            .get(&args.grant)
+            .await
+            .with_context(|| format!("failed to read RoleBinding {ns}/{}", args.grant))?;
+        let owner = owning_request(&rb).map(|name| (ns, name));
+        (GrantView::of(&rb), owner)
     };
-    close(guard).await;
-    let revoked = revoked.with_context(|| format!("failed to revoke {}", args.grant))?;
-    match revoked {
-        Revoked::Deleted(view) => println!("revoked {}", summary(&view)),
-        Revoked::AlreadyGone(view) => println!("already gone: {}", summary(&view)),
+    let Some((namespace, name)) = owner else {
+        anyhow::bail!(
+            "{} {} was not made through an AccessRequest (a grant from before AccessRequests, or an \
+             admin's); it ends at its expires-at, or a cluster admin deletes it",
+            view.kind,
+            view.name
+        );
+    };
+    let owner = request::get(&client, &namespace, &name).await?;
+    let me = request::identity(&client).await?;
+    if owner.spec.requester.username == me.username {
+        request::withdraw(&client, &owner).await?;
+        println!(
+            "withdrew AccessRequest {namespace}/{name}; kubejit's controller removes {}",
+            summary(&view)
+        );
+    } else {
+        let comment = args.reason.as_ref().map(|r| r.as_str().to_owned());
+        request::decide(&client, &namespace, &name, ApprovalDecision::Deny, comment).await?;
+        println!(
+            "recorded your denial of AccessRequest {namespace}/{name}; it revokes {} if the policy \
+             lists you as an approver",
+            summary(&view)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The AccessRequest that controls a binding, if any.
+fn owning_request(rb: &RoleBinding) -> Option<String> {
+    rb.metadata
+        .owner_references
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|o| o.kind == "AccessRequest" && o.controller == Some(true))
+        .map(|o| o.name.clone())
+}
+
+/// Extending in place would need write access to bindings, which people no longer hold.
 pub async fn extend(args: ExtendArgs) -> anyhow::Result<ExitCode> {
-    let (session, guard) = session(&args.session).await?;
-    let now = OffsetDateTime::now_utc();
-    let extended =
-        kubejit_grants::extend(&session, &args.namespace, &args.grant, args.ttl, now).await;
-    close(guard).await;
-    println!("extended {}", summary(&extended?));
-    Ok(ExitCode::SUCCESS)
+    let ttl = args
+        .ttl
+        .map_or_else(|| "<ttl>".to_owned(), |t| t.to_string());
+    anyhow::bail!(
+        "grants are no longer extended in place: ask for a new one (kubejit grant -n {} … --ttl {ttl}, \
+         or kubejit request); {} ends at its deadline or with kubejit revoke",
+        args.namespace,
+        args.grant
+    )
 }
 
 fn summary(view: &GrantView) -> String {

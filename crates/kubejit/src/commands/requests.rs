@@ -147,8 +147,8 @@ pub async fn request(args: RequestArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|g| g.as_str().to_owned())
             .collect(),
-        ttl: args.term.ttl.map(|t| t.to_string()),
-        incident: args.term.incident.clone(),
+        ttl: args.term.ttl.map(kubejit_core::Ttl::as_go_duration),
+        incident: args.term.incident.as_ref().map(|i| i.as_str().to_owned()),
         reason: args.reason.as_str().to_owned(),
     };
     let prefix = args.role.as_ref().map_or("certificate", ObjectName::as_str);

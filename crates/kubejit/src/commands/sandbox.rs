@@ -20,7 +20,6 @@ const TRAIL: &str = "sandbox";
 const TRAIL_FILE: &str = "kubejit-audit.jsonl";
 /// The trail `kubejit grant` writes in the walkthrough: a second file (one writer per trail), signed
 /// with the sandbox's key and not anchored (the CLI anchors only with `--audit-trail`).
-const GRANTS_TRAIL_FILE: &str = "grants-audit.jsonl";
 const SIGNING_KEY_FILE: &str = "audit-signing.pem";
 const PUBLIC_KEY_FILE: &str = "audit-signing.pub";
 const PODS: [(&str, &str); 2] = [
@@ -218,18 +217,14 @@ fn grant_steps(
     outsider: &Path,
 ) -> Vec<String> {
     let (irene, carol) = (user_kubeconfig(cp, "irene"), user_kubeconfig(cp, "carol"));
-    let audit = format!(
-        "--audit-log {} --audit-signing-key {}",
-        shown(&cp.dir().join(GRANTS_TRAIL_FILE)),
-        shown(&cp.dir().join(SIGNING_KEY_FILE))
-    );
     vec![
         String::new(),
         "Just in time: the kubejit controller runs inside this sandbox. carol (oncall-checkout) has no access".to_owned(),
-        "until irene, an incident commander, grants it; the grant deletes itself when it expires. The grant is".to_owned(),
-        "recorded in irene's own audit trail (signed with the sandbox's key):".to_owned(),
+        "until irene, an incident commander, grants it: kubejit grant asks through an AccessRequest, the".to_owned(),
+        "controller checks the policy and makes the binding, which deletes itself when it expires; the".to_owned(),
+        "controller's trail records it:".to_owned(),
         String::new(),
-        format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m {audit}"),
+        format!("  KUBECONFIG={irene} {kubejit} grant -n {ns} --role oncall-debug --group oncall-checkout --incident INC-1 --ttl 1m"),
         format!("  KUBECONFIG={carol} kubectl get pods -n {ns}   # works for a minute, then Forbidden"),
         format!("  KUBECONFIG={irene} {kubejit} grants -n {ns}"),
         String::new(),
@@ -239,11 +234,10 @@ fn grant_steps(
     ]
 }
 
-/// The trails kubejit wrote during the walkthrough: the controller's, verified against the cluster's
-/// anchor, then both (the controller's and the grant command's) joined with the kube-apiserver's log.
+/// The trail kubejit's controller wrote during the walkthrough, verified against the cluster's anchor,
+/// then joined with the kube-apiserver's log.
 fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
     let trail = shown(&cp.dir().join(TRAIL_FILE));
-    let grants_trail = shown(&cp.dir().join(GRANTS_TRAIL_FILE));
     let public_key = shown(&cp.dir().join(PUBLIC_KEY_FILE));
     let admin = shown(cp.admin_kubeconfig());
     let apiserver_log = shown(cp.audit_log());
@@ -253,15 +247,15 @@ fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
             .to_owned(),
         "with a key the sandbox generated and anchored in the cluster (ConfigMap kubejit-system/kubejit-audit-checkpoints)."
             .to_owned(),
-        "Verify it (as the admin, who may read the anchor), then ask who did what under INC-1 (the controller's"
+        "Verify it (as the admin, who may read the anchor), then ask who did what under INC-1 (the trail joined"
             .to_owned(),
-        "trail and irene's, merged by time and joined with the kube-apiserver's audit log):".to_owned(),
+        "with the kube-apiserver's audit log):".to_owned(),
         String::new(),
         format!(
             "  {kubejit} audit verify {trail} --public-key {public_key} --checkpoints from-cluster --trail {TRAIL} --kubeconfig {admin}"
         ),
         format!(
-            "  {kubejit} audit report --incident INC-1 --trail {trail} --trail {grants_trail} --apiserver-log {apiserver_log}"
+            "  {kubejit} audit report --incident INC-1 --trail {trail} --apiserver-log {apiserver_log}"
         ),
     ]
 }
@@ -372,7 +366,7 @@ fn audit_options(dir: &Path) -> anyhow::Result<kubejit_kube::AuditOptions> {
     })
 }
 
-/// kubejit's controllers (approver and reaper) in this process, as the controller ServiceAccount,
+/// kubejit's controllers (approver, reaper and AccessRequests) in this process, as the controller ServiceAccount,
 /// writing the sandbox's audit trail; the guard seals it on shutdown.
 async fn start_controller(
     cp: &ControlPlane,

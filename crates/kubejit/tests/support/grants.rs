@@ -286,3 +286,27 @@ pub fn records_for<'a>(
         .filter(|r| r["kind"] == kind && r["object"]["name"] == name)
         .collect()
 }
+
+/// A server-side dry run, as kubejit's controller (the only identity admission lets write a grant,
+/// and one RBAC lets create bindings of oncall-debug), of a grant of oncall-debug in `ns` to
+/// oncall-payments with `annotations` (plus granted-by the controller): what admission says about
+/// the values themselves, with nothing written.
+pub fn controller_dry_run(
+    cp: &ControlPlane,
+    ns: &str,
+    mut annotations: serde_json::Value,
+) -> kubejit_testenv::KubectlOutput {
+    annotations["kubejit.dev/granted-by"] = json!(kubejit_testenv::CONTROLLER_SA);
+    let rb = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "dry-run-grant", "namespace": ns, "annotations": annotations},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oncall-payments"}]});
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rb.json");
+    std::fs::write(&file, rb.to_string()).unwrap();
+    cp.kubectl_as(
+        kubejit_testenv::CONTROLLER_SA,
+        &["create", "--dry-run=server", "-f", file.to_str().unwrap()],
+    )
+    .unwrap()
+}

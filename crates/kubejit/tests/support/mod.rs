@@ -154,13 +154,14 @@ fn wait_for_request_admission(cp: &kubejit_testenv::ControlPlane) {
 
 /// The apiserver loads admission policies through an informer, a moment after they are created:
 /// a test that edits a grant right after the install could slip past the policy. Waits until a
-/// server-side dry run of a malformed grant by a granter is refused by it.
+/// server-side dry run of a malformed grant by the controller's own identity (the only one the
+/// policy lets write grants, and one RBAC lets create bindings of oncall-debug) is refused by it.
 fn wait_for_grant_admission(cp: &kubejit_testenv::ControlPlane) {
     let probe = serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": "kubejit-admission-probe", "namespace": "kubejit-system",
                      "annotations": {"debugging.kubernetes.io/expires-at": "not-a-time",
-                                     "kubejit.dev/granted-by": "irene"}},
+                                     "kubejit.dev/granted-by": kubejit_testenv::CONTROLLER_SA}},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "oncall-debug"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "nobody"}],
     })
@@ -169,7 +170,7 @@ fn wait_for_grant_admission(cp: &kubejit_testenv::ControlPlane) {
         &probe,
         "the grant admission policy to be enforced",
         |args| {
-            let out = cp.kubectl_as("irene", args).ok()?;
+            let out = cp.kubectl_as(kubejit_testenv::CONTROLLER_SA, args).ok()?;
             out.stderr
                 .contains("kubejit-grant-annotations")
                 .then_some(())
