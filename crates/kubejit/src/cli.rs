@@ -370,6 +370,41 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// `request --wait` is bounded like `grant`; `requests --watch` and `withdraw` parse.
+    #[test]
+    fn request_wait_watch_and_withdraw() {
+        let base = [
+            "kubejit", "request", "-n", "p", "--role", "r", "--reason", "x",
+        ];
+        let Command::Request(args) = Cli::try_parse_from(base).unwrap().command else {
+            panic!("not a request");
+        };
+        assert!(!args.wait);
+        assert_eq!(args.wait_timeout, std::time::Duration::from_secs(120));
+        let waiting = [&base[..], &["--wait", "--wait-timeout", "30s"]].concat();
+        let Command::Request(args) = Cli::try_parse_from(waiting).unwrap().command else {
+            panic!("not a request");
+        };
+        assert!(args.wait);
+        assert_eq!(args.wait_timeout, std::time::Duration::from_secs(30));
+        let Command::Requests(args) =
+            Cli::try_parse_from(["kubejit", "requests", "-A", "-w", "-o", "json"])
+                .unwrap()
+                .command
+        else {
+            panic!("not requests");
+        };
+        assert!(args.watch && args.all_namespaces);
+        let Command::Withdraw(args) = Cli::try_parse_from(["kubejit", "withdraw", "r1", "-n", "p"])
+            .unwrap()
+            .command
+        else {
+            panic!("not withdraw");
+        };
+        assert_eq!(args.request.as_str(), "r1");
+        assert!(Cli::try_parse_from(["kubejit", "withdraw", "Not_A_Name"]).is_err());
+    }
+
     /// Every argument of every subcommand, with its command path (global ones once per command).
     fn all_arguments(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
         for arg in command.get_arguments() {

@@ -63,7 +63,9 @@ pub struct RequestArgs {
     pub wait: bool,
     /// With --wait: how long to wait for kubejit's controller and approvers (exit 3 after it; the
     /// request stays open).
-    #[arg(long, env = "KUBEJIT_WAIT_TIMEOUT", default_value = "2m", requires = "wait", value_parser = humantime::parse_duration)]
+    // Not `requires = "wait"`: the variable is shared with `kubejit grant`, and an exported
+    // KUBEJIT_WAIT_TIMEOUT must not turn a plain `kubejit request` into a usage error.
+    #[arg(long, env = "KUBEJIT_WAIT_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub wait_timeout: std::time::Duration,
 }
 
