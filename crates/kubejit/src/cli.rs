@@ -74,6 +74,8 @@ pub enum Command {
     Request(Box<crate::commands::requests::RequestArgs>),
     /// List AccessRequests with their requester, access, TTL, incident and phase.
     Requests(crate::commands::requests::RequestsArgs),
+    /// Withdraw your AccessRequest: kubejit's controller removes the access it gave.
+    Withdraw(crate::commands::requests::WithdrawArgs),
     /// Approve an AccessRequest (recorded as an AccessApproval in your name).
     Approve(crate::commands::requests::DecideArgs),
     /// Deny an AccessRequest, or revoke one already approved (an AccessApproval in your name).
@@ -374,6 +376,41 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// `request --wait` is bounded like `grant`; `requests --watch` and `withdraw` parse.
+    #[test]
+    fn request_wait_watch_and_withdraw() {
+        let base = [
+            "kubejit", "request", "-n", "p", "--role", "r", "--reason", "x",
+        ];
+        let Command::Request(args) = Cli::try_parse_from(base).unwrap().command else {
+            panic!("not a request");
+        };
+        assert!(!args.wait);
+        assert_eq!(args.wait_timeout, std::time::Duration::from_secs(120));
+        let waiting = [&base[..], &["--wait", "--wait-timeout", "30s"]].concat();
+        let Command::Request(args) = Cli::try_parse_from(waiting).unwrap().command else {
+            panic!("not a request");
+        };
+        assert!(args.wait);
+        assert_eq!(args.wait_timeout, std::time::Duration::from_secs(30));
+        let Command::Requests(args) =
+            Cli::try_parse_from(["kubejit", "requests", "-A", "-w", "-o", "json"])
+                .unwrap()
+                .command
+        else {
+            panic!("not requests");
+        };
+        assert!(args.watch && args.all_namespaces);
+        let Command::Withdraw(args) = Cli::try_parse_from(["kubejit", "withdraw", "r1", "-n", "p"])
+            .unwrap()
+            .command
+        else {
+            panic!("not withdraw");
+        };
+        assert_eq!(args.request.as_str(), "r1");
+        assert!(Cli::try_parse_from(["kubejit", "withdraw", "Not_A_Name"]).is_err());
     }
 
     /// Every argument of every subcommand, with its command path (global ones once per command).

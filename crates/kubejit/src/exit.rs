@@ -7,11 +7,11 @@ pub const FAILURE: u8 = 1;
 /// The command line was not understood. clap's own code for usage errors; nothing else uses it.
 pub const USAGE: u8 = 2;
 /// `kubejit credential`: nobody decided the certificate request within `--timeout` (or another
-/// invocation held the lock that long). `kubejit grant`: the AccessRequest was not settled within
-/// `--wait-timeout`.
+/// invocation held the lock that long). `kubejit grant` and `kubejit request --wait`: the
+/// AccessRequest was not settled within `--wait-timeout`.
 pub const CREDENTIAL_TIMEOUT: u8 = 3;
-/// `kubejit credential`: an approver or policy denied the certificate request; `kubejit grant`: the
-/// AccessRequest was Denied or TimedOut. Not 2: a script must tell a denial from a mistyped flag.
+/// `kubejit credential`: an approver or policy denied the certificate request; `kubejit grant` and
+/// `kubejit request --wait`: the AccessRequest was Denied or TimedOut. Not 2: a script must tell a denial from a mistyped flag.
 pub const CREDENTIAL_DENIED: u8 = 4;
 
 /// A code, the stable name `docs/cli.md` gives it, and the command(s) that use it.

@@ -510,3 +510,158 @@ fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
     wait_fact("accessRevoked", &name);
     assert_eq!(facts("accessRevoked", &name), 1);
 }
+
+/// `kubejit request --name <name> --wait` as carol, started in the background; `--wait-timeout`
+/// bounds it.
+fn ask_and_wait(ns: &str, name: &str) -> std::process::Child {
+    let cp = shared();
+    Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBECONFIG")
+        .args([
+            "request",
+            "-n",
+            ns,
+            "--name",
+            name,
+            "--role",
+            "oncall-debug",
+            "--ttl",
+            "10m",
+            "--incident",
+            "INC-12345",
+            "--reason",
+            "checkout latency",
+            "--wait",
+            "--wait-timeout",
+            "90s",
+            "--kubeconfig",
+        ])
+        .arg(cp.kubeconfig("carol").unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn request_wait_returns_when_active_and_when_denied() {
+    let cp = cluster();
+    let auto = setup(cp, "req-wait-auto", &json!({"mode": "Auto"}));
+    let out = ask_and_wait(&auto, "carol-auto")
+        .wait_with_output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let active = get(cp, &auto, "carol-auto").unwrap();
+    assert_eq!(active["status"]["phase"], "Active", "{active}");
+    let binding = active["status"]["binding"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "granted Role/oncall-debug in {auto} (RoleBinding {binding}) until "
+        )),
+        "{stdout}"
+    );
+    assert!(stderr.contains("Active"), "progress on stderr: {stderr}");
+    assert!(get_pods(cp, "carol", &auto).success);
+
+    // Refused: exit 4 (as `kubejit grant`), with the controller's reason.
+    let ns = setup(cp, "req-wait-deny", &manual(&["oscar"], 1, "10m"));
+    let child = ask_and_wait(&ns, "carol-denied");
+    wait_phase(cp, &ns, "carol-denied", "Pending");
+    decide("oscar", "deny", &ns, "carol-denied");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("Denied (DeniedByApprover)"), "{stderr}");
+    assert!(bindings(cp, &ns).is_empty());
+}
+
+#[test]
+fn kubejit_withdraw_revokes_at_once() {
+    let cp = cluster();
+    let ns = setup(cp, "req-kwithdraw", &json!({"mode": "Auto"}));
+    let name = ask(&ns, "1h");
+    wait_phase(cp, &ns, &name, "Active");
+    assert!(get_pods(cp, "carol", &ns).success);
+    // Only the requester withdraws: oscar (an approver) may not delete requests.
+    let refused = kubejit_as(cp, "oscar", &["withdraw", &name, "-n", &ns]);
+    assert!(!refused.status.success());
+    assert!(get(cp, &ns, &name).is_some());
+
+    let out = kubejit_as(cp, "carol", &["withdraw", &name, "-n", &ns]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "withdrew AccessRequest {ns}/{name} (it was Active"
+        )),
+        "{stdout}"
+    );
+    eventually(BOUND, "the request and its binding to be gone", || {
+        (get(cp, &ns, &name).is_none() && bindings(cp, &ns).is_empty()).then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
+    wait_fact("accessWithdrawn", &name);
+    assert_eq!(facts("accessWithdrawn", &name), 1);
+}
+
+/// `kubejit requests --watch -o json` prints the listed request, then its change to Active, each as
+/// one JSON line.
+#[test]
+fn requests_watch_prints_a_change() {
+    use std::io::BufRead as _;
+    let cp = cluster();
+    let ns = setup(cp, "req-watch", &manual(&["oscar"], 1, "10m"));
+    let name = ask(&ns, "10m");
+    wait_phase(cp, &ns, &name, "Pending");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBECONFIG")
+        .args([
+            "requests",
+            "-n",
+            &ns,
+            "--watch",
+            "-o",
+            "json",
+            "--kubeconfig",
+        ])
+        .arg(cp.kubeconfig("carol").unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The bound only keeps a broken watch from hanging the test; it measures nothing.
+    let next_phase = || {
+        let line = received.recv_timeout(BOUND).expect("a line from --watch");
+        let object: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(object["kind"], "AccessRequest", "{line}");
+        assert_eq!(object["metadata"]["name"], name.as_str(), "{line}");
+        object["status"]["phase"].as_str().unwrap_or("-").to_owned()
+    };
+    assert_eq!(next_phase(), "Pending", "the list comes first");
+    decide("oscar", "approve", &ns, &name);
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("Active") {
+        seen.push(next_phase());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains(&"Active".to_owned()), "{seen:?}");
+}

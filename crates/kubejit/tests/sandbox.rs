@@ -266,7 +266,9 @@ fn sandbox_json_names_the_walkthrough_files() {
     let info: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     let path = |v: &serde_json::Value| std::path::PathBuf::from(v.as_str().unwrap());
-    for user in ["admin", "alice", "bob", "carol", "irene", "mallory"] {
+    for user in [
+        "admin", "alice", "bob", "carol", "irene", "oscar", "mallory",
+    ] {
         assert!(path(&info["kubeconfigs"][user]).exists(), "{user}: {info}");
     }
     assert_eq!(info["auditTrail"]["name"], "sandbox");
@@ -305,12 +307,15 @@ fn sandbox_runs_the_walkthrough_as_printed_and_cleans_up_on_ctrl_c() {
     // Every kind of step is there: a test that ran none of them would pass.
     let count = |e: &Expect| walkthrough.steps.iter().filter(|s| &s.expect == e).count();
     assert!(count(&Expect::Forbidden) >= 3, "{walkthrough:?}");
-    assert_eq!(count(&Expect::SuccessThenForbidden), 1, "{walkthrough:?}");
+    // irene's grant to carol's group, then carol's own request that oscar approves.
+    assert_eq!(count(&Expect::SuccessThenForbidden), 2, "{walkthrough:?}");
     for kind in [
         "kubeconfig add-user",
         "auth whoami",
         "curl ",
         " grant ",
+        " request ",
+        " approve ",
         "audit verify",
         "audit report",
     ] {

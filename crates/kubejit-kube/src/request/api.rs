@@ -40,6 +40,8 @@ pub enum RequestError {
         "the watch of AccessRequest {namespace}/{name} ended; see `kubejit requests -n {namespace}`"
     )]
     WatchEnded { namespace: String, name: String },
+    #[error("the watch of AccessRequests in {scope} ended")]
+    WatchListEnded { scope: String },
     #[error("failed to withdraw AccessRequest {namespace}/{name} (delete it)")]
     Withdraw {
         namespace: String,
@@ -123,6 +125,12 @@ pub async fn list(
         .await
         .map_err(RequestError::List)?
         .items;
+    sort(&mut items);
+    Ok(items)
+}
+
+/// By namespace, then creation, then name: the order `kubejit requests` shows.
+pub(super) fn sort(items: &mut [AccessRequest]) {
     items.sort_by(|a, b| {
         let key = |r: &AccessRequest| {
             (
@@ -133,7 +141,6 @@ pub async fn list(
         };
         key(a).cmp(&key(b))
     });
-    Ok(items)
 }
 
 /// Records `decision` on the request `namespace/name` as an AccessApproval in the caller's name,

@@ -22,10 +22,12 @@ use crate::policy::{GROUP, VERSION};
 mod api;
 mod table;
 mod wait;
+mod watch;
 
 pub use api::{RequestError, create, decide, get, identity, list, new_request, withdraw};
-pub use table::{REQUESTS_FORMATS, render_requests};
+pub use table::{REQUESTS_FORMATS, WatchPrinter, render_requests};
 pub use wait::{Settled, wait_settled};
+pub use watch::watch;
 
 /// One AccessRequest as stored in the cluster.
 #[derive(Debug, Clone, Serialize, Deserialize)]

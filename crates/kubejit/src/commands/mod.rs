@@ -36,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Extend(args) => grants::extend(*args).await,
         Command::Request(args) => requests::request(*args).await,
         Command::Requests(args) => requests::list(args).await,
+        Command::Withdraw(args) => requests::withdraw(args).await,
         Command::Approve(args) => requests::decide(args, ApprovalDecision::Approve).await,
         Command::Deny(args) => requests::decide(args, ApprovalDecision::Deny).await,
         Command::Completions(args) => completions::run(&args),

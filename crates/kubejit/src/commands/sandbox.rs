@@ -13,6 +13,10 @@ use crate::cli::SandboxArgs;
 use crate::commands::manifests::oncall_role_text;
 
 const GROUP: &str = "oncall-payments";
+/// carol's group: no standing access; irene may grant to it, and carol may ask for herself.
+const CHECKOUT_GROUP: &str = "oncall-checkout";
+/// The AccessRequest carol files in the walkthrough (a fixed name, so oscar's command can name it).
+const CAROL_REQUEST: &str = "carol-debug";
 /// The group alice's short-lived certificates carry (the AccessPolicy `sandbox-certificates` allows it).
 const CERT_GROUP: &str = "kubejit:payments-debug";
 /// The sandbox's audit trail: its name (anchored in the cluster under it) and files in the sandbox dir.
@@ -94,7 +98,9 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
     ])?;
     cp.apply(&sandbox_policy(namespace.as_str()))?;
     cp.apply(&certificate_policy())?;
+    cp.apply(&request_policy(namespace.as_str()))?;
     cp.apply(&requester_binding())?;
+    cp.apply(&checkout_requester_binding(namespace.as_str()))?;
     Ok(cp)
 }
 
@@ -110,7 +116,8 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
                 "kubectl": kubectl,
                 "kubeconfigs": {
                     "admin": cp.admin_kubeconfig(), "alice": oncall, "bob": cp.kubeconfig("bob")?,
-                    "carol": cp.kubeconfig("carol")?, "irene": cp.kubeconfig("irene")?, "mallory": outsider,
+                    "carol": cp.kubeconfig("carol")?, "irene": cp.kubeconfig("irene")?, "oscar": cp.kubeconfig("oscar")?,
+                    "mallory": outsider,
                 },
                 "oncallGroup": GROUP,
                 "certificateGroup": CERT_GROUP,
@@ -169,6 +176,7 @@ fn walkthrough(
     ];
     lines.extend(certificate_steps(cp, &kubejit));
     lines.extend(grant_steps(cp, ns, &kubejit, outsider));
+    lines.extend(request_steps(cp, ns, &kubejit));
     lines.extend(audit_steps(cp, &kubejit));
     lines.extend([
         String::new(),
@@ -234,6 +242,24 @@ fn grant_steps(
     ]
 }
 
+/// carol asks for herself, oscar approves, carol's access works and ends by itself.
+fn request_steps(cp: &ControlPlane, ns: &NamespaceName, kubejit: &str) -> Vec<String> {
+    let (carol, oscar) = (user_kubeconfig(cp, "carol"), user_kubeconfig(cp, "oscar"));
+    let phase = |phase: &str| format!("--for=jsonpath='{{.status.phase}}'={phase}");
+    vec![
+        String::new(),
+        "Asking and approving: carol may also ask for herself. The AccessPolicy sandbox-requests wants an approval".to_owned(),
+        "from oscar (kubejit-approvers); carol cannot approve her own request. Once oscar approves, the controller".to_owned(),
+        "makes the binding, and the reaper ends it when its minute is up:".to_owned(),
+        String::new(),
+        format!("  KUBECONFIG={carol} {kubejit} request -n {ns} --name {CAROL_REQUEST} --role oncall-debug --ttl 1m --incident INC-1 --reason \"checkout errors\""),
+        format!("  KUBECONFIG={oscar} {kubejit} approve {CAROL_REQUEST} -n {ns} --comment \"matches INC-1\""),
+        format!("  KUBECONFIG={carol} kubectl wait accessrequest/{CAROL_REQUEST} -n {ns} {}", phase("Active")),
+        format!("  KUBECONFIG={carol} {kubejit} requests -n {ns}   # shows Active"),
+        format!("  KUBECONFIG={carol} kubectl get pods -n {ns}   # works for a minute, then Forbidden"),
+    ]
+}
+
 /// The trail kubejit's controller wrote during the walkthrough, verified against the cluster's anchor,
 /// then joined with the kube-apiserver's log.
 fn audit_steps(cp: &ControlPlane, kubejit: &str) -> Vec<String> {
@@ -279,7 +305,7 @@ fn sandbox_policy(namespace: &str) -> String {
             name: kubejit_core::role::DEFAULT_ROLE_NAME.to_owned(),
         }],
         namespaces: vec![namespace.to_owned()],
-        subjects: groups("oncall-checkout"),
+        subjects: groups(CHECKOUT_GROUP),
         max_ttl: "30m".to_owned(),
         default_ttl: None,
         incident: None,
@@ -312,6 +338,32 @@ fn sandbox_policy(namespace: &str) -> String {
     .to_string()
 }
 
+/// Lets carol ask for the on-call Role in the sandbox namespace, for herself, for up to 30 minutes
+/// under an `INC-<digits>` incident, once oscar approves.
+fn request_policy(namespace: &str) -> String {
+    json!({
+        "apiVersion": "kubejit.dev/v1alpha1",
+        "kind": "AccessPolicy",
+        "metadata": { "name": "sandbox-requests" },
+        "spec": {
+            "requesters": { "groups": [CHECKOUT_GROUP] },
+            "maxTTL": "1h",
+            "incident": { "pattern": "INC-[0-9]+" },
+            // Certificates: this policy allows none (it lists no certificateGroups).
+            "approval": { "mode": "Auto" },
+            "grants": [{
+                "name": "self",
+                "roles": [{ "kind": "Role", "name": kubejit_core::role::DEFAULT_ROLE_NAME }],
+                "namespaces": [namespace],
+                "subjects": { "users": ["carol"] },
+                "maxTTL": "30m",
+                "approval": { "mode": "Manual", "approvers": { "users": ["oscar"] } },
+            }],
+        },
+    })
+    .to_string()
+}
+
 /// Lets alice's group ask for certificates carrying [`CERT_GROUP`] (and nothing else) for up to an
 /// hour under an `INC-<digits>` incident; the controller approves them.
 fn certificate_policy() -> String {
@@ -339,6 +391,19 @@ fn requester_binding() -> String {
         "metadata": { "name": "kubejit-requesters-sandbox" },
         "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubejit-requester" },
         "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": GROUP }],
+    })
+    .to_string()
+}
+
+/// carol's group may ask (`kubejit-requester`) in the sandbox namespace only. oscar approves through
+/// the shipped `kubejit-approver` binding of his group, kubejit-approvers (deploy/rbac/approver.yaml).
+fn checkout_requester_binding(namespace: &str) -> String {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": "kubejit-requesters-checkout", "namespace": namespace },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubejit-requester" },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CHECKOUT_GROUP }],
     })
     .to_string()
 }
