@@ -74,8 +74,8 @@ pub enum Command {
     Request(Box<crate::commands::requests::RequestArgs>),
     /// List AccessRequests with their requester, access, TTL, incident and phase.
     Requests(crate::commands::requests::RequestsArgs),
-    /// Withdraw your AccessRequest: kubejit's controller removes the access it gave.
-    Withdraw(crate::commands::requests::WithdrawArgs),
+    /// Withdraw your AccessRequest (only its requester may): kubejit's controller removes the access it gave.
+    Withdraw(crate::commands::requests::RequestRefArgs),
     /// Approve an AccessRequest (recorded as an AccessApproval in your name).
     Approve(crate::commands::requests::DecideArgs),
     /// Deny an AccessRequest, or revoke one already approved (an AccessApproval in your name).

@@ -12,13 +12,30 @@
 mod grant_support;
 mod support;
 
-use grant_support::{annotate_as, annotation, grant, namespace_with_role, policy_for};
+use grant_support::{annotate_as, annotation, grant, namespace_with_role, policy_for, user_role};
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
 use support::shared_controller;
 
 const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
 const PARAMS: &str = "kubejit-grant-admission";
+
+/// With the shared controller (requests and reaper) running: a namespace with the on-call Role and a
+/// grant policy capped at `max_ttl`.
+fn admission_namespace(cp: &'static ControlPlane, prefix: &str, max_ttl: &str) -> String {
+    shared_controller(
+        cp,
+        &[
+            "--controllers",
+            "reaper,requests",
+            "--lease-name",
+            "admission-test",
+        ],
+    );
+    let ns = namespace_with_role(cp, prefix);
+    policy_for(cp, &ns, max_ttl);
+    ns
+}
 
 /// carol may create, patch and update RoleBindings in `ns` and bind the Role `viewer` there: the
 /// over-broad but ordinary permissions of a namespace admin.
@@ -29,19 +46,17 @@ fn carol_edits_bindings(cp: &ControlPlane, ns: &str) {
         { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
           "resourceNames": ["viewer"], "verbs": ["bind"] },
     ]);
-    for doc in [
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-               "metadata": {"name": "viewer", "namespace": ns},
-               "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-               "metadata": {"name": "binding-editor", "namespace": ns}, "rules": rules}),
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "carol-edits-bindings", "namespace": ns},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binding-editor"},
-               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}]}),
-    ] {
-        cp.apply(&doc.to_string()).unwrap();
-    }
+    let viewer = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "viewer", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+    cp.apply(&viewer.to_string()).unwrap();
+    user_role(
+        cp,
+        ns,
+        "carol",
+        ("binding-editor", "carol-edits-bindings"),
+        rules,
+    );
 }
 
 /// carol creates an ordinary (non-kubejit) RoleBinding from a file with kubectl.
@@ -93,17 +108,7 @@ fn annotate(
 #[test]
 fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
     let cp = shared();
-    shared_controller(
-        cp,
-        &[
-            "--controllers",
-            "reaper,requests",
-            "--lease-name",
-            "admission-test",
-        ],
-    );
-    let ns = namespace_with_role(cp, "vap-params");
-    policy_for(cp, &ns, "4h");
+    let ns = admission_namespace(cp, "vap-params", "4h");
     carol_edits_bindings(cp, &ns);
     let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
     let original = annotation(cp, &ns, &live, EXPIRES_AT);
@@ -167,30 +172,11 @@ fn deleting_the_parameters_blocks_nothing_and_opens_nothing() {
 #[test]
 fn only_the_controller_may_edit_a_grant_whatever_rbac_says() {
     let cp = shared();
-    shared_controller(
-        cp,
-        &[
-            "--controllers",
-            "reaper,requests",
-            "--lease-name",
-            "admission-test",
-        ],
-    );
-    let ns = namespace_with_role(cp, "vap-rbac");
-    policy_for(cp, &ns, "30m");
+    let ns = admission_namespace(cp, "vap-rbac", "30m");
     let live = grant(cp, &ns, "oncall-checkout", "10m", &[]);
     let incident = "debugging.kubernetes.io/incident=INC-77";
     let role_for_bob = |name: &str, rules: serde_json::Value| {
-        for doc in [
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                   "metadata": {"name": name, "namespace": ns}, "rules": rules}),
-            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                   "metadata": {"name": format!("bob-{name}"), "namespace": ns},
-                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]}),
-        ] {
-            cp.apply(&doc.to_string()).unwrap();
-        }
+        user_role(cp, &ns, "bob", (name, &format!("bob-{name}")), rules);
     };
     // Patch and delete rights on bindings (and `bind` on the role, which the apiserver's escalation
     // check demands for any update of a binding) do not let bob touch a grant...

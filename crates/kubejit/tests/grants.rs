@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use grant_support::{
     admin_binding, annotate_as, annotation, assert_warned_about, binding_exists, expiring_bindings,
-    grant, kubejit_as, namespace_with_role, policy_for, policy_for_role, records_for,
+    grant, grant_args, kubejit_as, namespace_with_role, policy_for, policy_for_role, records_for,
+    user_role,
 };
 use kubejit_testenv::{ControlPlane, shared};
 use serde_json::json;
@@ -419,22 +420,14 @@ fn revoke_withdraws_the_request_and_extend_names_the_new_way() {
 fn admission_policy_stops_engineers_editing_grant_annotations() {
     let (cp, _ctl, ns) = granting("grant-vap", "30m");
     // carol may patch rolebindings in this namespace (a plausible over-broad permission).
-    cp.apply(
-        &json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": { "name": "binding-editor", "namespace": ns },
-            "rules": [{ "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
-                        "verbs": ["get", "list", "patch", "update"] }],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    cp.apply(&json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": { "name": "carol-edits-bindings", "namespace": ns },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binding-editor" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol" }],
-    }).to_string()).unwrap();
+    user_role(
+        cp,
+        &ns,
+        "carol",
+        ("binding-editor", "carol-edits-bindings"),
+        json!([{ "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+                 "verbs": ["get", "list", "patch", "update"] }]),
+    );
     let name = grant(cp, &ns, "oncall-checkout", "10m", &[]);
     let original = annotation(cp, &ns, &name, EXPIRES_AT);
 
@@ -547,26 +540,18 @@ fn a_granter_holds_no_raw_power_over_bindings() {
     }
 
     // carol holds what granters used to hold, in this namespace: admission stops every one.
-    cp.apply(
-        &json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": { "name": "old-granter", "namespace": ns },
-            "rules": [
-                { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
-                  "verbs": ["get", "list", "create", "update", "patch", "delete"] },
-                { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
-                  "resourceNames": ["oncall-debug"], "verbs": ["bind"] },
-            ],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    cp.apply(&json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": { "name": "carol-old-granter", "namespace": ns },
-        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "old-granter" },
-        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol" }],
-    }).to_string()).unwrap();
+    user_role(
+        cp,
+        &ns,
+        "carol",
+        ("old-granter", "carol-old-granter"),
+        json!([
+            { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"],
+              "verbs": ["get", "list", "create", "update", "patch", "delete"] },
+            { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+              "resourceNames": ["oncall-debug"], "verbs": ["bind"] },
+        ]),
+    );
     let refused_by_admission = |out: &kubejit_testenv::KubectlOutput, what: &str| {
         assert!(!out.success, "carol must not {what}: {}", out.stdout);
         assert!(
@@ -612,48 +597,17 @@ fn a_granter_holds_no_raw_power_over_bindings() {
     );
 
     // The same outcome through kubejit: allowed where the policy allows (ns), refused elsewhere.
-    let out = kubejit_as(
-        cp,
-        "irene",
-        &[
-            "grant",
-            "-n",
-            &elsewhere,
-            "--group",
-            "oncall-payments",
-            "--ttl",
-            "5m",
-            "--incident",
-            "INC-1",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = kubejit_as(
-        cp,
-        "irene",
-        &[
-            "grant",
-            "-n",
-            &ns,
-            "--group",
-            "oncall-payments",
-            "--ttl",
-            "720h",
-            "--incident",
-            "INC-1",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (namespace, ttl) in [(&elsewhere, "5m"), (&ns, "720h")] {
+        let mut args = grant_args(namespace, "oncall-payments", ttl);
+        args.extend_from_slice(&["--incident", "INC-1"]);
+        let out = kubejit_as(cp, "irene", &args);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{namespace} {ttl}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn rand_suffix() -> String {

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use grant_support::{
     admin_binding, assert_warned_about, binding_exists, controller_dry_run, events,
-    expiring_bindings, grant, kubejit_as, kubejit_ok, namespace_with_role, policy_for, records_for,
+    expiring_bindings, grant, grant_args, kubejit_as, kubejit_ok, namespace_with_role, policy_for,
+    records_for,
 };
 use kubejit_core::text::is_deceptive;
 use kubejit_testenv::{ControlPlane, shared};
@@ -144,15 +145,7 @@ fn spoofing_characters_are_refused_by_the_cli_and_the_apiserver_and_escaped_on_d
     install_kubejit(cp);
     let ns = namespace_with_role(cp, "hostile-text");
     policy_for(cp, &ns, "10m");
-    let base = [
-        "grant",
-        "-n",
-        &ns,
-        "--group",
-        "oncall-payments",
-        "--ttl",
-        "5m",
-    ];
+    let base = grant_args(&ns, "oncall-payments", "5m");
     let attempts: [(&[&str], &str, &str); 4] = [
         (
             &["--incident", "INC-1", "--reason", "fix\u{202e}gnp.exe"],

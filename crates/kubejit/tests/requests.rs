@@ -228,6 +228,60 @@ fn wait_fact(kind: &str, object_name: &str) {
     });
 }
 
+/// Waits until two approvals of the request are on the record; returns the request.
+fn wait_two_approvals(cp: &ControlPlane, ns: &str, name: &str) -> Value {
+    eventually(
+        BOUND,
+        &format!("two approvals of {ns}/{name} on the record"),
+        || {
+            let r = get(cp, ns, name)?;
+            (recorded_approvals(&r).len() == 2).then_some(r)
+        },
+    )
+}
+
+/// A namespace (`prefix`) whose rule grants at once, and carol's request there, Active and working.
+fn active_auto_request(cp: &ControlPlane, prefix: &str) -> (String, String) {
+    let ns = setup(cp, prefix, &json!({"mode": "Auto"}));
+    let name = ask(&ns, "1h");
+    wait_phase(cp, &ns, &name, "Active");
+    assert!(get_pods(cp, "carol", &ns).success);
+    (ns, name)
+}
+
+/// A withdrawn request: it and its binding go, carol loses access, one accessWithdrawn record.
+fn assert_withdrawn(cp: &ControlPlane, ns: &str, name: &str) {
+    eventually(BOUND, "the request and its binding to be gone", || {
+        (get(cp, ns, name).is_none() && bindings(cp, ns).is_empty()).then_some(())
+    });
+    assert_forbidden(&get_pods(cp, "carol", ns), "carol", &["get"]);
+    wait_fact("accessWithdrawn", name);
+    assert_eq!(facts("accessWithdrawn", name), 1);
+}
+
+/// grantCreated records about `binding` that a request's approval caused.
+fn grants_created_by_request(binding: &str) -> Vec<Value> {
+    audit_records(&trail().file)
+        .into_iter()
+        .filter(|r| {
+            r["kind"] == "grantCreated"
+                && r["object"]["name"] == binding
+                && r["decisionReason"] == "requestApproved"
+        })
+        .collect()
+}
+
+/// The real `kubejit` run as `user` (their kubeconfig, never the environment's) with `args`.
+fn kubejit_command(cp: &ControlPlane, user: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubejit"));
+    command
+        .env_remove("KUBECONFIG")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig(user).unwrap());
+    command
+}
+
 #[test]
 fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_it_expires() {
     let cp = cluster();
@@ -244,10 +298,7 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
 
     decide("carol", "approve", &ns, &name);
     decide("alice", "approve", &ns, &name);
-    let pending = eventually(BOUND, "both approvals on the record", || {
-        let r = get(cp, &ns, &name)?;
-        (recorded_approvals(&r).len() == 2).then_some(r)
-    });
+    let pending = wait_two_approvals(cp, &ns, &name);
     assert_eq!(pending["status"]["phase"], "Pending", "{pending}");
     let mut seen = recorded_approvals(&pending);
     seen.sort();
@@ -297,14 +348,7 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
             .contains("approved by oscar"),
         "{approved}"
     );
-    let created: Vec<_> = records
-        .iter()
-        .filter(|r| {
-            r["kind"] == "grantCreated"
-                && r["object"]["name"] == binding
-                && r["decisionReason"] == "requestApproved"
-        })
-        .collect();
+    let created = grants_created_by_request(&binding);
     assert_eq!(created.len(), 1, "{created:?}");
     let reason = created[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
@@ -335,10 +379,7 @@ fn two_approvals_need_two_distinct_approvers() {
     wait_phase(cp, &ns, &name, "Pending");
     decide("oscar", "approve", &ns, &name);
     decide("oscar", "approve", &ns, &name);
-    let twice = eventually(BOUND, "oscar's two approvals on the record", || {
-        let r = get(cp, &ns, &name)?;
-        (recorded_approvals(&r).len() == 2).then_some(r)
-    });
+    let twice = wait_two_approvals(cp, &ns, &name);
     assert_eq!(twice["status"]["phase"], "Pending", "{twice}");
     assert!(bindings(cp, &ns).is_empty());
     decide("irene", "approve", &ns, &name);
@@ -351,10 +392,7 @@ fn two_approvals_need_two_distinct_approvers() {
 #[test]
 fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
     let cp = cluster();
-    let ns = setup(cp, "req-withdraw", &json!({"mode": "Auto"}));
-    let name = ask(&ns, "1h");
-    wait_phase(cp, &ns, &name, "Active");
-    assert!(get_pods(cp, "carol", &ns).success);
+    let (ns, name) = active_auto_request(cp, "req-withdraw");
     let out = cp
         .kubectl_as(
             "carol",
@@ -362,12 +400,7 @@ fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
         )
         .unwrap();
     assert!(out.success, "{}", out.stderr);
-    eventually(BOUND, "the request and its binding to be gone", || {
-        (get(cp, &ns, &name).is_none() && bindings(cp, &ns).is_empty()).then_some(())
-    });
-    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
-    wait_fact("accessWithdrawn", &name);
-    assert_eq!(facts("accessWithdrawn", &name), 1);
+    assert_withdrawn(cp, &ns, &name);
 }
 
 #[test]
@@ -471,15 +504,7 @@ fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
     assert_eq!(bindings(cp, &ns).len(), 1);
     assert_eq!(facts("accessRequested", &name), 1);
     assert_eq!(facts("accessApproved", &name), 1);
-    let created = audit_records(&trail().file)
-        .iter()
-        .filter(|r| {
-            r["kind"] == "grantCreated"
-                && r["object"]["name"] == squatter
-                && r["decisionReason"] == "requestApproved"
-        })
-        .count();
-    assert_eq!(created, 1);
+    assert_eq!(grants_created_by_request(&squatter).len(), 1);
 }
 
 #[test]
@@ -495,10 +520,7 @@ fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
     assert!(bindings(cp, &ns).is_empty());
 
     // The policy is the controller's only authority: once it is gone, so is the access.
-    let auto = setup(cp, "req-policy", &json!({"mode": "Auto"}));
-    let name = ask(&auto, "1h");
-    wait_phase(cp, &auto, &name, "Active");
-    assert!(get_pods(cp, "carol", &auto).success);
+    let (auto, name) = active_auto_request(cp, "req-policy");
     cp.admin(&["delete", "accesspolicy", &format!("requests-{auto}")])
         .unwrap();
     let revoked = wait_phase(cp, &auto, &name, "Revoked");
@@ -514,10 +536,10 @@ fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
 /// `kubejit request --name <name> --wait` as carol, started in the background; `--wait-timeout`
 /// bounds it.
 fn ask_and_wait(ns: &str, name: &str) -> std::process::Child {
-    let cp = shared();
-    Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .env_remove("KUBECONFIG")
-        .args([
+    kubejit_command(
+        shared(),
+        "carol",
+        &[
             "request",
             "-n",
             ns,
@@ -534,13 +556,12 @@ fn ask_and_wait(ns: &str, name: &str) -> std::process::Child {
             "--wait",
             "--wait-timeout",
             "90s",
-            "--kubeconfig",
-        ])
-        .arg(cp.kubeconfig("carol").unwrap())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap()
 }
 
 #[test]
@@ -582,10 +603,7 @@ fn request_wait_returns_when_active_and_when_denied() {
 #[test]
 fn kubejit_withdraw_revokes_at_once() {
     let cp = cluster();
-    let ns = setup(cp, "req-kwithdraw", &json!({"mode": "Auto"}));
-    let name = ask(&ns, "1h");
-    wait_phase(cp, &ns, &name, "Active");
-    assert!(get_pods(cp, "carol", &ns).success);
+    let (ns, name) = active_auto_request(cp, "req-kwithdraw");
     // Only the requester withdraws: oscar (an approver) may not delete requests.
     let refused = kubejit_as(cp, "oscar", &["withdraw", &name, "-n", &ns]);
     assert!(!refused.status.success());
@@ -604,12 +622,7 @@ fn kubejit_withdraw_revokes_at_once() {
         )),
         "{stdout}"
     );
-    eventually(BOUND, "the request and its binding to be gone", || {
-        (get(cp, &ns, &name).is_none() && bindings(cp, &ns).is_empty()).then_some(())
-    });
-    assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
-    wait_fact("accessWithdrawn", &name);
-    assert_eq!(facts("accessWithdrawn", &name), 1);
+    assert_withdrawn(cp, &ns, &name);
 }
 
 /// `kubejit requests --watch -o json` prints the listed request, then its change to Active, each as
@@ -621,22 +634,15 @@ fn requests_watch_prints_a_change() {
     let ns = setup(cp, "req-watch", &manual(&["oscar"], 1, "10m"));
     let name = ask(&ns, "10m");
     wait_phase(cp, &ns, &name, "Pending");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
-        .env_remove("KUBECONFIG")
-        .args([
-            "requests",
-            "-n",
-            &ns,
-            "--watch",
-            "-o",
-            "json",
-            "--kubeconfig",
-        ])
-        .arg(cp.kubeconfig("carol").unwrap())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child = kubejit_command(
+        cp,
+        "carol",
+        &["requests", "-n", &ns, "--watch", "-o", "json"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit())
+    .spawn()
+    .unwrap();
     let (lines, received) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {

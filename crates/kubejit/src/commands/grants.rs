@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::Api;
-use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, IdentitySpec, Phase};
+use kubejit_core::request::{AccessRequestSpec, ApprovalDecision, IdentitySpec};
 use kubejit_core::{Reason, RoleKind, RoleRefSpec, SubjectsSpec, Ttl};
 use kubejit_grants::{GrantRow, ListScope};
 use kubejit_kube::request::{self, AccessRequest, Settled};
@@ -14,6 +14,7 @@ use kubejit_kube::{GrantView, OutputFormat};
 use time::OffsetDateTime;
 
 use crate::cli::{ExtendArgs, GrantArgs, GrantsArgs, RevokeArgs, RoleKindArg};
+use crate::commands::requests::{ended_code, phase_text};
 use crate::exit;
 
 /// The reason a request made by `kubejit grant` carries when none is given.
@@ -73,18 +74,7 @@ fn refused(ended: &AccessRequest) -> ExitCode {
         "error: grant refused: AccessRequest {namespace}/{name} is {}",
         phase_text(ended)
     );
-    ExitCode::from(match phase(ended) {
-        Some(Phase::Denied | Phase::TimedOut) => exit::CREDENTIAL_DENIED,
-        Some(
-            Phase::Pending
-            | Phase::Approved
-            | Phase::Active
-            | Phase::Expired
-            | Phase::Withdrawn
-            | Phase::Revoked,
-        )
-        | None => exit::FAILURE,
-    })
+    ExitCode::from(ended_code(ended))
 }
 
 /// The request `kubejit grant` makes: the requester as the apiserver knows them (admission checks
@@ -113,26 +103,6 @@ fn spec(args: &GrantArgs, requester: IdentitySpec) -> AccessRequestSpec {
             .map_or(DEFAULT_REASON, Reason::as_str)
             .to_owned(),
     }
-}
-
-fn phase(request: &AccessRequest) -> Option<Phase> {
-    request.status.as_ref().and_then(|s| s.phase)
-}
-
-/// "Denied (NotAllowed): <message>", escaped for the terminal.
-fn phase_text(request: &AccessRequest) -> String {
-    let status = request.status.clone().unwrap_or_default();
-    let phase = status
-        .phase
-        .map_or("not yet seen by the controller", Phase::as_str);
-    let mut text = phase.to_owned();
-    if let Some(reason) = status.reason {
-        text.push_str(&format!(" ({})", kubejit_core::text::escape(&reason)));
-    }
-    if let Some(message) = status.message {
-        text.push_str(&format!(": {}", kubejit_core::text::escape(&message)));
-    }
-    text
 }
 
 pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {

@@ -91,20 +91,9 @@ pub struct RequestsArgs {
     pub watch: bool,
 }
 
+/// The one AccessRequest a command acts on (`withdraw`, `approve`, `deny`).
 #[derive(Debug, Args)]
-pub struct WithdrawArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    /// The AccessRequest's name (see `kubejit requests`); only its requester may withdraw it.
-    #[arg(env = "KUBEJIT_REQUEST", value_parser = parse_name)]
-    pub request: ObjectName,
-    /// Namespace of the request (default: the kubeconfig context's namespace).
-    #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
-    pub namespace: Option<NamespaceName>,
-}
-
-#[derive(Debug, Args)]
-pub struct DecideArgs {
+pub struct RequestRefArgs {
     #[command(flatten)]
     pub client: ClientArgs,
     /// The AccessRequest's name (see `kubejit requests`).
@@ -113,6 +102,22 @@ pub struct DecideArgs {
     /// Namespace of the request (default: the kubeconfig context's namespace).
     #[arg(short, long, env = "KUBEJIT_NAMESPACE", value_parser = NamespaceName::parse)]
     pub namespace: Option<NamespaceName>,
+}
+
+impl RequestRefArgs {
+    /// The request's namespace: as given, else the kubeconfig context's.
+    fn namespace_in(&self, client: &kube::Client) -> String {
+        self.namespace.as_ref().map_or_else(
+            || client.default_namespace().to_owned(),
+            |ns| ns.as_str().to_owned(),
+        )
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    #[command(flatten)]
+    pub target: RequestRefArgs,
     /// Why, for the requester and the record.
     #[arg(long, env = "KUBEJIT_COMMENT", value_parser = Reason::parse)]
     pub comment: Option<Reason>,
@@ -121,16 +126,13 @@ pub struct DecideArgs {
 /// `kubejit approve` / `kubejit deny`: whether the decision counts (listed approver, not the
 /// requester, not a subject) is the controller's call under the policy.
 pub async fn decide(args: DecideArgs, decision: ApprovalDecision) -> anyhow::Result<ExitCode> {
-    let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let namespace = args.namespace.as_ref().map_or_else(
-        || client.default_namespace().to_owned(),
-        |ns| ns.as_str().to_owned(),
-    );
+    let client = kubejit_kube::build_client(&args.target.client.options()).await?;
+    let namespace = args.target.namespace_in(&client);
     let comment = args.comment.as_ref().map(|c| c.as_str().to_owned());
     let approval = request::decide(
         &client,
         &namespace,
-        args.request.as_str(),
+        args.target.request.as_str(),
         decision,
         comment,
     )
@@ -141,7 +143,7 @@ pub async fn decide(args: DecideArgs, decision: ApprovalDecision) -> anyhow::Res
     };
     println!(
         "{verb} {namespace}/{} as {} (recorded as AccessApproval {}); the policy decides whether it counts",
-        args.request,
+        args.target.request,
         approval.spec.approver.username,
         approval.metadata.name.as_deref().unwrap_or_default(),
     );
@@ -258,7 +260,7 @@ fn active_text(active: &AccessRequest) -> String {
 
 /// A refusal (Denied, TimedOut) is docs/cli.md's "denied", as for `kubejit grant`; a request that
 /// ended otherwise (withdrawn, revoked or expired meanwhile) is a failure.
-fn ended_code(ended: &AccessRequest) -> u8 {
+pub(crate) fn ended_code(ended: &AccessRequest) -> u8 {
     match ended.status.as_ref().and_then(|s| s.phase) {
         Some(Phase::Denied | Phase::TimedOut) => exit::CREDENTIAL_DENIED,
         Some(
@@ -274,7 +276,7 @@ fn ended_code(ended: &AccessRequest) -> u8 {
 }
 
 /// "Denied (NotAllowed): <message>", escaped for the terminal.
-fn phase_text(request: &AccessRequest) -> String {
+pub(crate) fn phase_text(request: &AccessRequest) -> String {
     let status = request.status.clone().unwrap_or_default();
     let mut text = status
         .phase
@@ -291,12 +293,9 @@ fn phase_text(request: &AccessRequest) -> String {
 
 /// `kubejit withdraw`: deletes the request (on its uid); the controller revokes what it granted,
 /// records `accessWithdrawn` and lets it go. Admission lets only the requester do it.
-pub async fn withdraw(args: WithdrawArgs) -> anyhow::Result<ExitCode> {
+pub async fn withdraw(args: RequestRefArgs) -> anyhow::Result<ExitCode> {
     let client = kubejit_kube::build_client(&args.client.options()).await?;
-    let namespace = args.namespace.as_ref().map_or_else(
-        || client.default_namespace().to_owned(),
-        |ns| ns.as_str().to_owned(),
-    );
+    let namespace = args.namespace_in(&client);
     let found = request::get(&client, &namespace, args.request.as_str()).await?;
     let was = phase_text(&found);
     request::withdraw(&client, &found).await?;

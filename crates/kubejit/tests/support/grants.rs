@@ -181,19 +181,15 @@ pub fn assert_warned_about<'a>(
     );
 }
 
+/// The arguments of `kubejit grant -n <ns> --group <group> --ttl <ttl>` (callers add the rest).
+pub fn grant_args<'a>(ns: &'a str, group: &'a str, ttl: &'a str) -> Vec<&'a str> {
+    vec!["grant", "-n", ns, "--group", group, "--ttl", ttl]
+}
+
 /// `kubejit grant` as irene; returns the created binding's name.
 pub fn grant(cp: &ControlPlane, ns: &str, group: &str, ttl: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "grant",
-        "-n",
-        ns,
-        "--group",
-        group,
-        "--ttl",
-        ttl,
-        "--incident",
-        "INC-4242",
-    ];
+    let mut args = grant_args(ns, group, ttl);
+    args.extend_from_slice(&["--incident", "INC-4242"]);
     args.extend_from_slice(extra);
     let out = kubejit_as(cp, "irene", &args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -264,6 +260,27 @@ pub fn admin_binding(
         "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
     });
     cp.apply(&rb.to_string()).unwrap();
+}
+
+/// A Role `role` in `ns` with `rules`, and the RoleBinding `binding` that gives it to `user` (the
+/// admin makes both: ordinary RBAC, nothing of kubejit's).
+pub fn user_role(
+    cp: &ControlPlane,
+    ns: &str,
+    user: &str,
+    (role, binding): (&str, &str),
+    rules: serde_json::Value,
+) {
+    for doc in [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+               "metadata": {"name": role, "namespace": ns}, "rules": rules}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": binding, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}),
+    ] {
+        cp.apply(&doc.to_string()).unwrap();
+    }
 }
 
 /// The JSON audit records in a file (chained file lines included).
