@@ -353,7 +353,8 @@ fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
     let cp = cluster();
     let ns = setup(cp, "req-withdraw", &json!({"mode": "Auto"}));
     let name = ask(&ns, "1h");
-    wait_phase(cp, &ns, &name, "Active");
+    let active = wait_phase(cp, &ns, &name, "Active");
+    let binding = active["status"]["binding"].as_str().unwrap().to_owned();
     assert!(get_pods(cp, "carol", &ns).success);
     let out = cp
         .kubectl_as(
@@ -368,6 +369,9 @@ fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
     assert_forbidden(&get_pods(cp, "carol", &ns), "carol", &["get"]);
     wait_fact("accessWithdrawn", &name);
     assert_eq!(facts("accessWithdrawn", &name), 1);
+    // The binding's early end is on the record too, so `audit report` closes the grant here.
+    wait_fact("grantRevoked", &binding);
+    assert_eq!(facts("grantRevoked", &binding), 1);
 }
 
 #[test]
