@@ -149,8 +149,9 @@ pub struct GrantChanged {
 /// `kubejit revoke`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantRevoked {
-    /// The requester, as the apiserver authenticated them.
-    pub username: String,
+    /// Who ended it: kubejit's request controller (a withdrawn, denied or no longer allowed request),
+    /// or, in trails written before AccessRequests, the person who ran `kubejit revoke`.
+    pub actor: Actor,
     pub grant: AuditedGrant,
     /// `kubejit revoke --reason`; without it the record keeps the grant's own reason.
     pub reason: Option<String>,
@@ -285,7 +286,7 @@ impl AuditEvent {
                 g.grant.fill(&mut r);
                 r.decision_reason = Some("revoked".to_owned());
                 r.reason = reason.or(r.reason.take());
-                Actor::user(g.username)
+                g.actor
             }
             Self::GrantExpired(g) => {
                 g.grant.fill(&mut r);

@@ -272,9 +272,19 @@ fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
             4,
             "2026-11-26T10:30:00Z",
             AuditEvent::GrantRevoked(GrantRevoked {
-                username: "irene".to_owned(),
+                actor: Actor::user("irene"),
                 grant: grant(),
                 reason: Some("fixed".to_owned()),
+            }),
+        ),
+        (
+            "grant_revoked_by_the_request_controller",
+            4,
+            "2026-11-26T10:30:00Z",
+            AuditEvent::GrantRevoked(GrantRevoked {
+                actor: Actor::controller("kubejit-access-requests"),
+                grant: grant(),
+                reason: Some("withdrawn by the requester".to_owned()),
             }),
         ),
         (

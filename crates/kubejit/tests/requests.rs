@@ -241,22 +241,26 @@ fn wait_two_approvals(cp: &ControlPlane, ns: &str, name: &str) -> Value {
 }
 
 /// A namespace (`prefix`) whose rule grants at once, and carol's request there, Active and working.
-fn active_auto_request(cp: &ControlPlane, prefix: &str) -> (String, String) {
+fn active_auto_request(cp: &ControlPlane, prefix: &str) -> (String, String, String) {
     let ns = setup(cp, prefix, &json!({"mode": "Auto"}));
     let name = ask(&ns, "1h");
-    wait_phase(cp, &ns, &name, "Active");
+    let active = wait_phase(cp, &ns, &name, "Active");
+    let binding = active["status"]["binding"].as_str().unwrap().to_owned();
     assert!(get_pods(cp, "carol", &ns).success);
-    (ns, name)
+    (ns, name, binding)
 }
 
-/// A withdrawn request: it and its binding go, carol loses access, one accessWithdrawn record.
-fn assert_withdrawn(cp: &ControlPlane, ns: &str, name: &str) {
+/// A withdrawn request: it and its binding go, carol loses access, one accessWithdrawn record, and
+/// one grantRevoked about the binding (so `audit report` closes the grant where it ended).
+fn assert_withdrawn(cp: &ControlPlane, ns: &str, name: &str, binding: &str) {
     eventually(BOUND, "the request and its binding to be gone", || {
         (get(cp, ns, name).is_none() && bindings(cp, ns).is_empty()).then_some(())
     });
     assert_forbidden(&get_pods(cp, "carol", ns), "carol", &["get"]);
     wait_fact("accessWithdrawn", name);
     assert_eq!(facts("accessWithdrawn", name), 1);
+    wait_fact("grantRevoked", binding);
+    assert_eq!(facts("grantRevoked", binding), 1);
 }
 
 /// grantCreated records about `binding` that a request's approval caused.
@@ -392,7 +396,7 @@ fn two_approvals_need_two_distinct_approvers() {
 #[test]
 fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
     let cp = cluster();
-    let (ns, name) = active_auto_request(cp, "req-withdraw");
+    let (ns, name, binding) = active_auto_request(cp, "req-withdraw");
     let out = cp
         .kubectl_as(
             "carol",
@@ -400,7 +404,7 @@ fn a_withdrawn_request_revokes_at_once_and_is_recorded() {
         )
         .unwrap();
     assert!(out.success, "{}", out.stderr);
-    assert_withdrawn(cp, &ns, &name);
+    assert_withdrawn(cp, &ns, &name, &binding);
 }
 
 #[test]
@@ -520,7 +524,7 @@ fn an_approvers_deny_refuses_and_a_policy_that_stops_allowing_revokes() {
     assert!(bindings(cp, &ns).is_empty());
 
     // The policy is the controller's only authority: once it is gone, so is the access.
-    let (auto, name) = active_auto_request(cp, "req-policy");
+    let (auto, name, _) = active_auto_request(cp, "req-policy");
     cp.admin(&["delete", "accesspolicy", &format!("requests-{auto}")])
         .unwrap();
     let revoked = wait_phase(cp, &auto, &name, "Revoked");
@@ -603,7 +607,7 @@ fn request_wait_returns_when_active_and_when_denied() {
 #[test]
 fn kubejit_withdraw_revokes_at_once() {
     let cp = cluster();
-    let (ns, name) = active_auto_request(cp, "req-kwithdraw");
+    let (ns, name, binding) = active_auto_request(cp, "req-kwithdraw");
     // Only the requester withdraws: oscar (an approver) may not delete requests.
     let refused = kubejit_as(cp, "oscar", &["withdraw", &name, "-n", &ns]);
     assert!(!refused.status.success());
@@ -622,7 +626,7 @@ fn kubejit_withdraw_revokes_at_once() {
         )),
         "{stdout}"
     );
-    assert_withdrawn(cp, &ns, &name);
+    assert_withdrawn(cp, &ns, &name, &binding);
 }
 
 /// `kubejit requests --watch -o json` prints the listed request, then its change to Active, each as

@@ -220,8 +220,7 @@ async fn act(
         }
         (RequestAction::Revoke, _) => {
             if let Some(b) = binding {
-                act::revoke(client, request, b).await?;
-                r.ctx.requests.revoked.inc();
+                revoke(r, request, b, uid, verdict.message.clone()).await?;
             }
             if verdict.phase.is_terminal() {
                 return finish(r, request, None, uid).await.map(|_| ());
@@ -235,16 +234,35 @@ async fn act(
     Ok(())
 }
 
+/// Removes the request's binding before its deadline (uid precondition), then records `grantRevoked`
+/// once per request: time wins, the record follows the deletion (spooled if the trail is down).
+async fn revoke(
+    r: &Arc<Requests>,
+    request: &AccessRequest,
+    binding: &RoleBinding,
+    uid: &str,
+    why: String,
+) -> Result<(), Error> {
+    act::revoke(&r.ctx.client, request, binding).await?;
+    r.ctx.requests.revoked.inc();
+    let event = record::grant_revoked(&r.ctx.controller_name, &GrantView::of(binding), why);
+    record::once(r, uid, event, false).await
+}
+
 /// An ended request: removes any access still there, then releases the finalizer.
 async fn finish(
-    r: &Requests,
+    r: &Arc<Requests>,
     request: &AccessRequest,
     binding: Option<&RoleBinding>,
     uid: &str,
 ) -> Result<Action, Error> {
     if let Some(b) = binding {
-        act::revoke(&r.ctx.client, request, b).await?;
-        r.ctx.requests.revoked.inc();
+        let why = request
+            .status
+            .as_ref()
+            .and_then(|s| s.message.clone())
+            .unwrap_or_else(|| "the request ended".to_owned());
+        revoke(r, request, b, uid, why).await?;
     }
     if has_finalizer(request) {
         act::release_finalizer(&r.ctx.client, request).await?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kubejit_audit::{
     AccessApproved, AccessEnded, AccessRequested, Actor, AuditEvent, AuditedGrant, GrantChanged,
-    GrantSource, ObjectRef, RequestedAccess, Timestamp, Verdict,
+    GrantRevoked, GrantSource, ObjectRef, RequestedAccess, Timestamp, Verdict,
 };
 use kubejit_core::request::{Phase, RequestFacts, RequestVerdict, Target};
 use kubejit_kube::GrantView;
@@ -162,6 +162,16 @@ pub(crate) fn grant_created(
             expires_at: Timestamp::new(expires_at),
         },
     }))
+}
+
+/// The record of a binding the controller removed before its deadline (the request was withdrawn,
+/// denied or is no longer allowed): `grantRevoked`, which ends the grant in `audit report`.
+pub(crate) fn grant_revoked(controller: &str, binding: &GrantView, why: String) -> AuditEvent {
+    AuditEvent::GrantRevoked(GrantRevoked {
+        actor: Actor::controller(controller),
+        grant: binding.audited(),
+        reason: Some(why),
+    })
 }
 
 /// Writes `event` about the request `uid` unless the trail already holds it. `gate`: the record
