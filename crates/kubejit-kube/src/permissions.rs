@@ -3,7 +3,7 @@
 //! A controller missing a permission should refuse to start with the exact rule to add, rather than
 //! fail later in a reconcile loop with a bare 403.
 
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, UserInfo};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -89,8 +89,9 @@ pub enum PermissionError {
     Missing { user: String, missing: Vec<String> },
 }
 
-/// The username the apiserver authenticates this client as.
-pub async fn whoami(client: &kube::Client) -> Result<String, PermissionError> {
+/// Who the apiserver authenticates this client as (username required): the one SelfSubjectReview
+/// kubejit makes, for the controller's start-up check and for stamping an AccessRequest's requester.
+pub async fn user_info(client: &kube::Client) -> Result<UserInfo, PermissionError> {
     let api: Api<SelfSubjectReview> = Api::all(client.clone());
     let review = api
         .create(&PostParams::default(), &SelfSubjectReview::default())
@@ -99,7 +100,15 @@ pub async fn whoami(client: &kube::Client) -> Result<String, PermissionError> {
     review
         .status
         .and_then(|s| s.user_info)
-        .and_then(|u| u.username)
+        .filter(|u| u.username.is_some())
+        .ok_or(PermissionError::NoUsername)
+}
+
+/// The username the apiserver authenticates this client as.
+pub async fn whoami(client: &kube::Client) -> Result<String, PermissionError> {
+    user_info(client)
+        .await?
+        .username
         .ok_or(PermissionError::NoUsername)
 }
 

@@ -1,6 +1,5 @@
 //! Asking and listing: create an AccessRequest with the requester the apiserver reports, list them.
 
-use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
@@ -12,10 +11,8 @@ use super::{AccessApproval, AccessRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    #[error("failed to learn who you are (SelfSubjectReview)")]
-    Identify(#[source] kube::Error),
-    #[error("the apiserver reported no username for this client")]
-    NoUsername,
+    #[error("failed to learn who you are")]
+    Identify(#[source] crate::permissions::PermissionError),
     #[error("failed to create the AccessRequest in namespace {namespace}")]
     Create {
         namespace: String,
@@ -36,12 +33,9 @@ pub enum RequestError {
         #[source]
         source: kube::Error,
     },
-    #[error(
-        "the watch of AccessRequest {namespace}/{name} ended; see `kubejit requests -n {namespace}`"
-    )]
-    WatchEnded { namespace: String, name: String },
-    #[error("the watch of AccessRequests in {scope} ended")]
-    WatchListEnded { scope: String },
+    /// The apiserver closed a watch for good (it re-lists by itself after any gap).
+    #[error("the watch of {what} ended; see `kubejit requests`")]
+    WatchEnded { what: String },
     #[error("failed to withdraw AccessRequest {namespace}/{name} (delete it)")]
     Withdraw {
         namespace: String,
@@ -58,17 +52,11 @@ pub enum RequestError {
 /// The caller exactly as the apiserver authenticates it: what admission compares `spec.requester`
 /// with, so it is asked for, never assembled from local configuration.
 pub async fn identity(client: &Client) -> Result<IdentitySpec, RequestError> {
-    let api: Api<SelfSubjectReview> = Api::all(client.clone());
-    let review = api
-        .create(&PostParams::default(), &SelfSubjectReview::default())
+    let info = crate::permissions::user_info(client)
         .await
         .map_err(RequestError::Identify)?;
-    let info = review
-        .status
-        .and_then(|s| s.user_info)
-        .ok_or(RequestError::NoUsername)?;
     Ok(IdentitySpec {
-        username: info.username.ok_or(RequestError::NoUsername)?,
+        username: info.username.unwrap_or_default(),
         groups: info.groups.unwrap_or_default(),
     })
 }

@@ -60,7 +60,6 @@ pub async fn wait_settled(
         }
     }
     Err(RequestError::WatchEnded {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
+        what: format!("AccessRequest {namespace}/{name}"),
     })
 }

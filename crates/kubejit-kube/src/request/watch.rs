@@ -52,10 +52,10 @@ pub async fn watch(
             return Ok(());
         }
     }
-    Err(RequestError::WatchListEnded {
-        scope: namespace.map_or_else(
-            || "every namespace".to_owned(),
-            |ns| format!("namespace {ns}"),
+    Err(RequestError::WatchEnded {
+        what: namespace.map_or_else(
+            || "AccessRequests in every namespace".to_owned(),
+            |ns| format!("AccessRequests in namespace {ns}"),
         ),
     })
 }
