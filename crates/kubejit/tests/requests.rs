@@ -169,10 +169,35 @@ fn phase(cp: &ControlPlane, ns: &str, name: &str) -> Option<String> {
 }
 
 fn wait_phase(cp: &ControlPlane, ns: &str, name: &str, want: &str) -> Value {
-    eventually(BOUND, &format!("{ns}/{name} to be {want}"), || {
+    support::poll(BOUND, || {
         let request = get(cp, ns, name)?;
         (request["status"]["phase"] == want).then_some(request)
     })
+    .unwrap_or_else(|| {
+        panic!(
+            "timed out after {BOUND:?} waiting for {ns}/{name} to be {want}; it is:\n{}\n\
+             approvals:\n{}\nthe controller's log about it:\n{}",
+            get(cp, ns, name).map(|r| r.to_string()).unwrap_or_default(),
+            cp.admin(&["get", "accessapprovals", "-n", ns, "-o", "yaml"])
+                .map(|o| o.stdout)
+                .unwrap_or_default(),
+            controller_log_about(name),
+        )
+    })
+}
+
+/// The shared controller's log lines that name `needle`, and its warnings (the last 80).
+fn controller_log_about(needle: &str) -> String {
+    let ctl = CONTROLLER.lock().unwrap_or_else(|e| e.into_inner());
+    let log = ctl
+        .as_ref()
+        .map(ControllerProcess::log_text)
+        .unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(needle) || l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    lines[lines.len().saturating_sub(80)..].join("\n")
 }
 
 /// The request's approvals as the controller recorded them: (approver, counted, why not).
