@@ -509,6 +509,9 @@ fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
         0,
         "a squatted name is never adopted"
     );
+    eventually(BOUND, "a BindingNameTaken Warning", || {
+        events(cp, &ns).contains("BindingNameTaken").then_some(())
+    });
 
     restart(cp);
     cp.admin(&["delete", "rolebinding", &squatter, "-n", &ns])
