@@ -132,7 +132,12 @@ fn effect(kind: EventKind) -> Option<Effect> {
         | EventKind::AccessDenied
         | EventKind::AccessWithdrawn
         | EventKind::AccessTimedOut
-        | EventKind::AccessRevoked => None,
+        | EventKind::AccessRevoked
+        // Sessions are shown in the story; they use access a grant or certificate opened.
+        | EventKind::SessionStarted
+        | EventKind::SessionCommand
+        | EventKind::SessionEnded
+        | EventKind::SessionRefused => None,
     }
 }
 
