@@ -2,6 +2,7 @@
 
 mod apiserver;
 mod render;
+mod story;
 mod window;
 
 use std::io::{BufRead, Read};
@@ -10,7 +11,8 @@ use serde::Serialize;
 
 pub use apiserver::{Row, ScanStats, Selector, scan};
 pub use render::{json, markdown, table};
-pub use window::{AccessWindow, windows_for_incident};
+pub use story::StoryEntry;
+pub use window::{AccessWindow, incident_trail, windows_for_incident};
 
 use crate::{AuditError, Timestamp};
 
@@ -31,6 +33,9 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The incident's story from kubejit's trail (requests, approvals, grants, sessions), by time;
+    /// empty for a user scope.
+    pub story: Vec<StoryEntry>,
     pub windows: Vec<AccessWindow>,
     pub rows: Vec<Row>,
     pub stats: ScanStats,
@@ -44,16 +49,20 @@ pub fn build<R: BufRead>(
     trails: Vec<R>,
     apiserver_log: impl Read,
 ) -> Result<Report, AuditError> {
-    let windows = match scope {
+    let (windows, story) = match scope {
         Scope::Incident(_) if trails.is_empty() => return Err(AuditError::MissingTrail),
-        Scope::Incident(incident) => windows_for_incident(trails, incident)?,
-        Scope::User { user, since, until } => vec![AccessWindow::requested(user, *since, *until)],
+        Scope::Incident(incident) => incident_trail(trails, incident)?,
+        Scope::User { user, since, until } => (
+            vec![AccessWindow::requested(user, *since, *until)],
+            Vec::new(),
+        ),
     };
     let mut rows = Vec::new();
     let stats = scan(apiserver_log, &Selector::new(&windows), |row| {
         rows.push(row)
     })?;
     Ok(Report {
+        story,
         windows,
         rows,
         stats,
