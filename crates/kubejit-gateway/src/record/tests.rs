@@ -42,6 +42,8 @@ fn a_session_is_recorded_with_mode_0600_and_its_hash_is_sha256sum() {
     rec.output(ms(1200), b"\x1b[31mred\x1b[0m\r\n").unwrap();
     let done = rec.finish(ms(1300)).unwrap();
     assert_eq!(done.file_name, "s-1.cast");
+    assert_eq!(done.audit_ref().file, "s-1.cast");
+    assert_eq!(done.audit_ref().sha256, done.sha256);
     let meta = std::fs::metadata(&done.path).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let bytes = std::fs::read(&done.path).unwrap();
@@ -295,5 +297,22 @@ proptest! {
         prop_assert_eq!(done.output_bytes, all.len() as u64);
         prop_assert_eq!(done.replaced_bytes == 0, std::str::from_utf8(&all).is_ok());
         prop_assert_eq!(done.sha256, hex::encode(Sha256::digest(file.as_bytes())));
+    }
+}
+
+proptest! {
+    /// A recording is untrusted input to the player: any bytes after a valid header give events or a
+    /// line-numbered error, never a panic.
+    #[test]
+    fn any_file_plays_or_fails_with_a_line(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut file = br#"{"version":2,"width":80,"height":24,"timestamp":0}"#.to_vec();
+        file.push(b'\n');
+        file.extend_from_slice(&body);
+        let pace = Pace { speed: 1.0, idle_limit: Some(Duration::ZERO) };
+        match replay(file.as_slice(), &pace, &mut Vec::new(), &mut Vec::new(), |_| {}) {
+            Ok(()) => {}
+            Err(RecordError::Malformed { line, .. }) => prop_assert!(line >= 2),
+            Err(other) => prop_assert!(false, "unexpected {other:?}"),
+        }
     }
 }

@@ -41,6 +41,16 @@ pub struct Finished {
     pub replaced_bytes: u64,
 }
 
+impl Finished {
+    /// The `recording` of the session's `sessionEnded` audit record.
+    pub fn audit_ref(&self) -> kubejit_audit::RecordingRef {
+        kubejit_audit::RecordingRef {
+            file: self.file_name.clone(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
 /// One session's recording, open for writing.
 #[derive(Debug)]
 pub struct Recorder {
