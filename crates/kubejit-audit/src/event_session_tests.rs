@@ -111,9 +111,9 @@ fn hostile_session_strings_are_escaped_and_bounded() {
     let command = AuditEvent::SessionCommand(SessionCommand {
         session_id: "s".to_owned(),
         who: carol(),
-        namespace: "payments".to_owned(),
+        namespace: "pay\u{1b}[2Jments".to_owned(),
         action: SessionAction::Exec {
-            pod: "p".to_owned(),
+            pod: "p\u{202e}".to_owned(),
             container: None,
             tty: false,
             command: vec!["sh".to_owned(), format!("\u{1b}[31m{long}")],
@@ -127,6 +127,9 @@ fn hostile_session_strings_are_escaped_and_bounded() {
         refused.reason.clone().unwrap(),
         session.key_id.unwrap(),
         command.session.clone().unwrap().command.unwrap(),
+        command.namespace.clone().unwrap(),
+        command.object.clone().unwrap().name,
+        command.object.clone().unwrap().namespace.unwrap(),
     ];
     for text in texts {
         assert!(

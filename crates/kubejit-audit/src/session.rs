@@ -200,11 +200,14 @@ fn shown(text: &str) -> String {
 }
 
 impl SessionUser {
+    /// The names came from a certificate the gateway accepted (so valid names pass unchanged); they
+    /// are escaped anyway, so a gateway bug cannot put a terminal escape on the record.
     fn fill(self, r: &mut Fields) -> Actor {
-        r.subject = Some(self.user.clone());
-        r.users = vec![self.user.clone()];
-        r.groups = self.groups;
-        Actor::user(self.user)
+        let user = shown(&self.user);
+        r.subject = Some(user.clone());
+        r.users = vec![user.clone()];
+        r.groups = self.groups.iter().map(|g| shown(g)).collect();
+        Actor::user(user)
     }
 }
 
@@ -306,13 +309,15 @@ impl SessionCommand {
     pub(crate) fn fill(self, r: &mut Fields) -> Actor {
         let action = self.action.as_str();
         let (pod, line) = self.action.describe(&self.namespace);
+        // Client-typed; the gateway validates names before it acts, maybe after it records.
+        let namespace = shown(&self.namespace);
         r.object = pod.map(|name| ObjectRef {
             kind: "Pod".to_owned(),
-            namespace: Some(self.namespace.clone()),
-            name,
+            namespace: Some(namespace.clone()),
+            name: shown(&name),
             uid: None,
         });
-        r.namespace = Some(self.namespace);
+        r.namespace = Some(namespace);
         r.session = Some(SessionDetails {
             id: self.session_id,
             action: Some(action.to_owned()),
