@@ -12,7 +12,7 @@ use serde::Serialize;
 pub use apiserver::{Row, ScanStats, Selector, scan};
 pub use render::{json, markdown, table};
 pub use story::StoryEntry;
-pub use window::{AccessWindow, incident_trail, windows_for_incident};
+pub use window::{AccessWindow, incident_trail, window_story, windows_for_incident};
 
 use crate::{AuditError, Timestamp};
 
@@ -34,7 +34,7 @@ pub enum Scope {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// The incident's story from kubejit's trail (requests, approvals, grants, sessions), by time;
-    /// empty for a user scope.
+    /// for a user scope, the user's gateway sessions in the window (when trails are given).
     pub story: Vec<StoryEntry>,
     pub windows: Vec<AccessWindow>,
     pub rows: Vec<Row>,
@@ -42,8 +42,8 @@ pub struct Report {
 }
 
 /// Works out the access windows for `scope` (reading kubejit's `trails`, merged by time, for an
-/// incident; no trail is needed for a user scope), then streams `apiserver_log` and keeps the
-/// matching requests.
+/// incident; no trail is needed for a user scope, and given ones add the user's gateway sessions to
+/// the story), then streams `apiserver_log` and keeps the matching requests.
 pub fn build<R: BufRead>(
     scope: &Scope,
     trails: Vec<R>,
@@ -52,10 +52,11 @@ pub fn build<R: BufRead>(
     let (windows, story) = match scope {
         Scope::Incident(_) if trails.is_empty() => return Err(AuditError::MissingTrail),
         Scope::Incident(incident) => incident_trail(trails, incident)?,
-        Scope::User { user, since, until } => (
-            vec![AccessWindow::requested(user, *since, *until)],
-            Vec::new(),
-        ),
+        Scope::User { user, since, until } => {
+            let window = AccessWindow::requested(user, *since, *until);
+            let story = window_story(trails, &window)?;
+            (vec![window], story)
+        }
     };
     let mut rows = Vec::new();
     let stats = scan(apiserver_log, &Selector::new(&windows), |row| {

@@ -69,10 +69,11 @@ pub(super) fn in_story(kind: EventKind) -> bool {
     !matches!(part(kind), Part::None)
 }
 
-/// The story of `incident` from the merged, time-ordered `events` and the incident's `windows`.
+/// The story of `incident` from the merged, time-ordered `events` and the incident's `windows`; with
+/// no incident (a user's window), only the gateway sessions used in `windows`.
 pub(super) fn story(
     events: &[AuditRecord],
-    incident: &str,
+    incident: Option<&str>,
     windows: &[AccessWindow],
 ) -> Vec<StoryEntry> {
     let mut grants: HashSet<String> = HashSet::new();
@@ -81,7 +82,7 @@ pub(super) fn story(
     for event in events {
         let keep = match part(event.kind) {
             Part::Incident => {
-                let ours = event.incident.as_deref() == Some(incident);
+                let ours = incident.is_some() && event.incident.as_deref() == incident;
                 if ours {
                     grants.insert(object_key(event));
                 }

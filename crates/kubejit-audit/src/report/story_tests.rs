@@ -273,3 +273,37 @@ fn story_lines_are_escaped_in_the_table() {
     );
     assert!(text.contains(r"s-carol: \u{1b}[2J\u{202e}"), "{text}");
 }
+
+/// `--user carol --since … --until …` with the trail: carol's sessions that started in the window,
+/// with their commands and end; no request story (there is no incident) and nobody else's session.
+#[test]
+fn a_user_window_shows_that_user_s_sessions() {
+    let trail = trail();
+    let scope = Scope::User {
+        user: "carol".into(),
+        since: Some(at("09:00:00")),
+        until: Some(at("09:30:00")),
+    };
+    let report = build(&scope, vec![trail.as_bytes()], &b""[..]).unwrap();
+    let got: Vec<(EventKind, String)> = report
+        .story
+        .iter()
+        .map(|e| (e.kind, e.text.split(':').next().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                EventKind::SessionStarted,
+                "carol opened SSH session s-carol from 192.0.2.10".to_owned()
+            ),
+            (
+                EventKind::SessionCommand,
+                "carol in session s-carol".to_owned()
+            ),
+            (EventKind::SessionEnded, "session s-carol ended".to_owned()),
+        ]
+    );
+    let without_trail = build(&scope, Vec::<&[u8]>::new(), &b""[..]).unwrap();
+    assert!(without_trail.story.is_empty());
+}

@@ -77,6 +77,33 @@ pub fn incident_trail<R: BufRead>(
     trails: impl IntoIterator<Item = R>,
     incident: &str,
 ) -> Result<(Vec<AccessWindow>, Vec<StoryEntry>), AuditError> {
+    let merged = read_merged(trails)?;
+    let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
+    let mut by_object: HashMap<String, usize> = HashMap::new();
+    for event in merged.iter().filter(|e| effect(e.kind).is_some()) {
+        apply(event.clone(), incident, &mut windows, &mut by_object);
+    }
+    let windows: Vec<AccessWindow> = windows
+        .into_iter()
+        .filter_map(|(window, relevant)| relevant.then_some(window))
+        .collect();
+    let story = story(&merged, Some(incident), &windows);
+    Ok((windows, story))
+}
+
+/// The gateway sessions of `window` (a `--user/--since/--until` window) from the trails.
+pub fn window_story<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
+    window: &AccessWindow,
+) -> Result<Vec<StoryEntry>, AuditError> {
+    let merged = read_merged(trails)?;
+    Ok(story(&merged, None, std::slice::from_ref(window)))
+}
+
+/// Every record the report uses from all trails, merged by time (each trail kept in its own order).
+fn read_merged<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
+) -> Result<Vec<AuditRecord>, AuditError> {
     let mut queues = Vec::new();
     for trail in trails {
         let mut events = VecDeque::new();
@@ -87,23 +114,11 @@ pub fn incident_trail<R: BufRead>(
         })?;
         queues.push(events);
     }
-    let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
-    let mut by_object: HashMap<String, usize> = HashMap::new();
     let mut merged = Vec::new();
     while let Some(event) = next_by_time(&mut queues) {
-        if effect(event.kind).is_some() {
-            apply(event.clone(), incident, &mut windows, &mut by_object);
-        }
-        if in_story(event.kind) {
-            merged.push(event);
-        }
+        merged.push(event);
     }
-    let windows: Vec<AccessWindow> = windows
-        .into_iter()
-        .filter_map(|(window, relevant)| relevant.then_some(window))
-        .collect();
-    let story = story(&merged, incident, &windows);
-    Ok((windows, story))
+    Ok(merged)
 }
 
 /// Takes the earliest head among the trails (the first trail wins a tie), so each trail's order is kept.
