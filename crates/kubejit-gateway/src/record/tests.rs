@@ -40,6 +40,7 @@ fn a_session_is_recorded_with_mode_0600_and_its_hash_is_sha256sum() {
     assert!(!rec.input(ms(500), b"secret\r").unwrap());
     rec.resize(ms(700), 100, 30).unwrap();
     rec.output(ms(1200), b"\x1b[31mred\x1b[0m\r\n").unwrap();
+    rec.tick(ms(2500)).unwrap();
     let done = rec.finish(ms(1300)).unwrap();
     assert_eq!(done.file_name, "s-1.cast");
     assert_eq!(done.audit_ref().file, "s-1.cast");

@@ -2,7 +2,8 @@
 //!
 //! Every event is written straight to the file (no user-space buffer), so a gateway crash loses
 //! nothing already recorded and the file is valid asciicast up to its last complete line; the file is
-//! synced to disk at most once per second of recording time, so a machine crash loses at most that.
+//! synced to disk a second of session time after the last sync (by the next event, or by the
+//! session's periodic [`Recorder::tick`]), so a machine crash loses at most about a second.
 //! The SHA-256 is computed over exactly the bytes written, so it equals `sha256sum` of the file.
 
 use std::fs::File;
@@ -68,6 +69,8 @@ pub struct Recorder {
     /// The latest event time written: later events never go back in time.
     last: Duration,
     last_sync: Duration,
+    /// Bytes written since the last sync.
+    dirty: bool,
 }
 
 /// The longest session id accepted as a file stem.
@@ -125,6 +128,7 @@ impl Recorder {
             input_bytes: 0,
             last: Duration::ZERO,
             last_sync: Duration::ZERO,
+            dirty: false,
         };
         let mut line = serde_json::to_vec(header).map_err(RecordError::Header)?;
         line.push(b'\n');
@@ -196,8 +200,15 @@ impl Recorder {
         self.last = self.last.max(at);
         let line = event_line(self.last, code, text);
         self.write(&line)?;
-        if self.last.saturating_sub(self.last_sync) >= Duration::from_secs(1) {
-            self.last_sync = self.last;
+        self.tick(at)
+    }
+
+    /// Syncs what was written to disk if the last sync is a second or more before `at`. Events call
+    /// it; the session also calls it on a timer, so an event followed by silence is on disk within
+    /// about a second even if no event comes after it.
+    pub fn tick(&mut self, at: Duration) -> Result<(), RecordError> {
+        if self.dirty && at.saturating_sub(self.last_sync) >= Duration::from_secs(1) {
+            self.last_sync = at;
             self.sync()?;
         }
         Ok(())
@@ -212,6 +223,7 @@ impl Recorder {
             })?;
         self.hasher.update(bytes);
         self.file_bytes += bytes.len() as u64;
+        self.dirty = true;
         Ok(())
     }
 
@@ -219,6 +231,8 @@ impl Recorder {
         self.file.sync_data().map_err(|source| RecordError::Write {
             path: self.path.clone(),
             source,
-        })
+        })?;
+        self.dirty = false;
+        Ok(())
     }
 }
