@@ -382,6 +382,10 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
     let reason = created[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
     assert!(reason.contains("approved by oscar"), "{reason}");
+    // Who approved is a field of its own, not only words in the reason.
+    assert_eq!(approved["approvers"], json!(["oscar"]), "{approved}");
+    assert_eq!(created[0]["approvers"], json!(["oscar"]), "{created:?}");
+    assert_report_tells_the_story(cp, &name, &binding);
 
     // People watching the request see each step (kubectl describe), and so does /metrics.
     let seen = events(cp, &ns);
@@ -398,6 +402,31 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
         metrics.contains("kubejit_requests_grants_created_total"),
         "{metrics}"
     );
+}
+
+/// `kubejit audit report --incident` names carol as the requester and oscar as the approver of
+/// request `name`, and the grant it made, created and expired.
+fn assert_report_tells_the_story(cp: &ControlPlane, name: &str, binding: &str) {
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["audit", "report", "--incident", "INC-12345", "--trail"])
+            .arg(&trail().file)
+            .arg("--apiserver-log")
+            .arg(cp.audit_log())
+            .args(["-o", "json"]),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let story = report["story"].as_array().unwrap();
+    let step = |kind: &str, about: &str| {
+        story
+            .iter()
+            .find(|e| e["kind"] == kind && e["text"].as_str().unwrap().contains(about))
+            .unwrap_or_else(|| panic!("no {kind} about {about} in {story:#?}"))
+    };
+    assert_eq!(step("accessRequested", name)["actor"], "carol");
+    assert_eq!(step("accessApproved", name)["approvers"], json!(["oscar"]));
+    assert_eq!(step("grantCreated", binding)["approvers"], json!(["oscar"]));
+    step("grantExpired", binding);
 }
 
 #[test]
