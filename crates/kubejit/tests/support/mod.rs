@@ -424,6 +424,22 @@ impl ControllerProcess {
             .spawn();
     }
 
+    /// SIGKILL, as the kernel's OOM killer or a node failure would: no handler runs. Returns the
+    /// exit status, or `None` when the process had already exited on its own (then it is the status
+    /// it exited with that [`Self::exited`] reports).
+    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return None;
+        }
+        let _ = self.child.kill();
+        kubejit_testenv::wait_within(&mut self.child, SHUTDOWN_DEADLINE)
+    }
+
+    /// The exit status if the process has exited (on its own or killed), else `None`.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// The controller's process id (for /proc measurements in benchmarks).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1,0 +1,296 @@
+//! What must hold after a chaos run, read from the cluster, the apiserver's audit log and every
+//! replica's trail. Each check adds to one list of failures, so a run reports everything it broke.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use kubejit_testenv::{BoundedOutput, ControlPlane};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::bindings::{Deadlines, Deletion, parse};
+use crate::replicas::Replica;
+use crate::workload::Expect;
+
+#[derive(Default)]
+pub struct Failures(pub Vec<String>);
+
+impl Failures {
+    pub fn add(&mut self, failure: String) {
+        self.0.push(failure);
+    }
+}
+
+/// Every object of a kind as the admin lists it (`items`).
+pub fn list(cp: &ControlPlane, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    let out = cp.admin(&all).unwrap();
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The CSRs of run `prefix`, with what each must end as.
+pub fn csrs(cp: &ControlPlane, prefix: &str) -> Vec<(Value, Expect)> {
+    list(cp, &["csr"])
+        .into_iter()
+        .filter_map(|c| {
+            let expect = Expect::of(prefix, c["metadata"]["name"].as_str()?)?;
+            Some((c, expect))
+        })
+        .collect()
+}
+
+/// "Approved", "Denied" or "" (undecided).
+pub fn decision(csr: &Value) -> &str {
+    csr["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["type"] == "Approved" || c["type"] == "Denied")
+        })
+        .and_then(|c| c["type"].as_str())
+        .unwrap_or("")
+}
+
+/// What is still open: CSRs not decided as expected, requests not Expired, bindings left.
+pub fn unsettled(cp: &ControlPlane, prefix: &str, ns: &str) -> Vec<String> {
+    let mut open = Vec::new();
+    for (csr, expect) in csrs(cp, prefix) {
+        let want = match expect {
+            Expect::Approved => "Approved",
+            Expect::Denied => "Denied",
+            Expect::Pending => "",
+        };
+        if decision(&csr) != want {
+            open.push(format!("csr {}", csr["metadata"]["name"]));
+        }
+    }
+    for r in list(cp, &["accessrequests", "-n", ns]) {
+        if r["status"]["phase"] != "Expired" {
+            open.push(format!(
+                "request {} ({})",
+                r["metadata"]["name"], r["status"]["phase"]
+            ));
+        }
+    }
+    for b in list(cp, &["rolebindings", "-n", ns]) {
+        if b["metadata"]["annotations"][crate::bindings::EXPIRES_AT].is_string() {
+            open.push(format!("binding {}", b["metadata"]["name"]));
+        }
+    }
+    open
+}
+
+/// The records (not checkpoint lines) of a trail.
+pub fn records(trail: &Path) -> Vec<Value> {
+    std::fs::read_to_string(trail)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["kind"].is_string())
+        .collect()
+}
+
+/// Facts that happen once per object: a second record of one is a duplicate. (Lifecycle records,
+/// `controllerStarted` and the like, happen once per process and are not facts about an object.)
+const ONCE: &[&str] = &[
+    "certificateApproved",
+    "certificateDenied",
+    "certificatePending",
+    "accessRequested",
+    "accessApproved",
+    "accessDenied",
+    "accessTimedOut",
+    "accessRevoked",
+    "grantCreated",
+    "grantExpired",
+    "grantRevoked",
+    "foreignGrant",
+];
+
+/// Duplicates within one trail: the same eventId twice, or one fact about one object twice (a
+/// pending decision counts once per distinct message: a changed reason is a new fact).
+pub fn duplicates(replica: &Replica, failures: &mut Failures) {
+    let records = records(&replica.trail);
+    let mut ids = BTreeMap::<String, usize>::new();
+    let mut facts = BTreeMap::<(String, String, String), usize>::new();
+    for r in &records {
+        *ids.entry(r["eventId"].to_string()).or_default() += 1;
+        let kind = r["kind"].as_str().unwrap_or_default();
+        if ONCE.contains(&kind) {
+            let detail = if kind == "certificatePending" {
+                r["reason"].to_string()
+            } else {
+                String::new()
+            };
+            let key = (kind.to_owned(), r["object"]["uid"].to_string(), detail);
+            *facts.entry(key).or_default() += 1;
+        }
+    }
+    for (id, n) in ids.iter().filter(|(_, n)| **n > 1) {
+        failures.add(format!("{}: eventId {id} recorded {n} times", replica.name));
+    }
+    for ((kind, uid, _), n) in facts.iter().filter(|(_, n)| **n > 1) {
+        let name = records
+            .iter()
+            .find(|r| r["kind"] == kind.as_str() && r["object"]["uid"].to_string() == *uid)
+            .map(|r| r["object"]["name"].to_string())
+            .unwrap_or_default();
+        failures.add(format!(
+            "{}: {kind} about {name} (uid {uid}) recorded {n} times",
+            replica.name
+        ));
+    }
+}
+
+/// `kubejit audit verify` against the anchor in the cluster: hash chain and anchored checkpoints.
+pub fn verify(cp: &ControlPlane, replica: &Replica, public_key: &Path, failures: &mut Failures) {
+    if !replica.trail.exists() {
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBECONFIG")
+        .args(["audit", "verify"])
+        .arg(&replica.trail)
+        .arg("--public-key")
+        .arg(public_key)
+        .args(["--checkpoints", "from-cluster", "--trail", &replica.name])
+        .arg("--kubeconfig")
+        .arg(cp.admin_kubeconfig())
+        .output_bounded()
+        .unwrap();
+    if !out.status.success() {
+        failures.add(format!(
+            "{}: audit verify {}: {}{}",
+            replica.name,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+}
+
+/// Object uids that some trail records `kind` about.
+pub fn recorded_uids(replicas: &[Replica], kind: &str) -> BTreeSet<String> {
+    replicas
+        .iter()
+        .flat_map(|r| records(&r.trail))
+        .filter(|r| r["kind"] == kind)
+        .filter_map(|r| r["object"]["uid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// No CSR approved without its record, none approved or denied against policy.
+pub fn csr_decisions(
+    cp: &ControlPlane,
+    prefix: &str,
+    replicas: &[Replica],
+    failures: &mut Failures,
+) -> usize {
+    let approved_records = recorded_uids(replicas, "certificateApproved");
+    let denied_records = recorded_uids(replicas, "certificateDenied");
+    let all = csrs(cp, prefix);
+    for (csr, expect) in &all {
+        let name = csr["metadata"]["name"].as_str().unwrap_or_default();
+        let uid = csr["metadata"]["uid"].as_str().unwrap_or_default();
+        let got = decision(csr);
+        match (got, expect) {
+            ("Approved", Expect::Approved) | ("Denied", Expect::Denied) | ("", Expect::Pending) => {}
+            _ => failures.add(format!("csr {name}: {got:?}, policy says {expect:?}")),
+        }
+        if got == "Approved" && !approved_records.contains(uid) {
+            failures.add(format!("csr {name} approved without a certificateApproved record"));
+        }
+        if got == "Denied" && !denied_records.contains(uid) {
+            failures.add(format!("csr {name} denied without a certificateDenied record"));
+        }
+    }
+    all.len()
+}
+
+/// Every request Expired, every grant approved on the record.
+pub fn requests(cp: &ControlPlane, ns: &str, replicas: &[Replica], failures: &mut Failures) -> Vec<Value> {
+    let approved = recorded_uids(replicas, "accessApproved");
+    let all = list(cp, &["accessrequests", "-n", ns]);
+    for r in &all {
+        let name = r["metadata"]["name"].as_str().unwrap_or_default();
+        if r["status"]["phase"] != "Expired" {
+            failures.add(format!("request {name}: phase {}", r["status"]["phase"]));
+        }
+        let uid = r["metadata"]["uid"].as_str().unwrap_or_default();
+        if r["status"]["binding"].is_string() && !approved.contains(uid) {
+            failures.add(format!("request {name} granted without an accessApproved record"));
+        }
+    }
+    all
+}
+
+/// Lags (seconds) of the controller's deletions, split by whether the deadline fell before the end
+/// of the last disruption (then: catch-up time after it) or after it (lag after the deadline).
+pub struct Lags {
+    pub after_deadline: Vec<f64>,
+    pub catch_up: Vec<f64>,
+}
+
+/// No binding deleted before its deadline; returns the lags for the report.
+pub fn deletions(
+    deletions: &[Deletion],
+    deadlines: &Deadlines,
+    requests: &[Value],
+    last_disruption: OffsetDateTime,
+    failures: &mut Failures,
+) -> Lags {
+    // Fallback for a binding created and deleted while the watch was down: the request's expiresAt.
+    let from_requests: BTreeMap<&str, &str> = requests
+        .iter()
+        .filter_map(|r| Some((r["status"]["binding"].as_str()?, r["status"]["expiresAt"].as_str()?)))
+        .collect();
+    let mut lags = Lags {
+        after_deadline: Vec::new(),
+        catch_up: Vec::new(),
+    };
+    for d in deletions {
+        let deadline = deadlines
+            .get(&d.name)
+            .map(String::as_str)
+            .or_else(|| from_requests.get(d.name.as_str()).copied());
+        let Some(deadline) = deadline.map(parse) else {
+            failures.add(format!("binding {} deleted by {}; its deadline was never seen", d.name, d.user));
+            continue;
+        };
+        if d.received < deadline {
+            failures.add(format!(
+                "binding {} deleted by {} at {} before its deadline {deadline}",
+                d.name, d.user, d.received
+            ));
+        }
+        if deadline <= last_disruption {
+            lags.catch_up.push((d.received - last_disruption).as_seconds_f64().max(0.0));
+        } else {
+            lags.after_deadline.push((d.received - deadline).as_seconds_f64());
+        }
+    }
+    for name in deadlines.keys() {
+        if !deletions.iter().any(|d| &d.name == name) {
+            failures.add(format!("binding {name}: no deletion in the apiserver's audit log"));
+        }
+    }
+    lags
+}
+
+/// "n=…, median …s, max …s".
+pub fn summary(values: &mut [f64]) -> String {
+    if values.is_empty() {
+        return "n=0".to_owned();
+    }
+    values.sort_by(f64::total_cmp);
+    format!(
+        "n={}, median {:.3}s, max {:.3}s",
+        values.len(),
+        values[values.len() / 2],
+        values[values.len() - 1]
+    )
+}
