@@ -228,10 +228,13 @@ pub fn requests(cp: &ControlPlane, ns: &str, replicas: &[Replica], failures: &mu
     all
 }
 
-/// Lags (seconds) of the controller's deletions, split by whether the deadline fell before the end
-/// of the last disruption (then: catch-up time after it) or after it (lag after the deadline).
+/// Lags (seconds) of the deletions: after the deadline, for deadlines during the disruptions and
+/// after the last one; and for bindings whose deadline passed during the disruptions but which were
+/// deleted after the last one, the time from the end of the last disruption to the deletion.
+#[derive(Default)]
 pub struct Lags {
-    pub after_deadline: Vec<f64>,
+    pub during: Vec<f64>,
+    pub after: Vec<f64>,
     pub catch_up: Vec<f64>,
 }
 
@@ -248,10 +251,7 @@ pub fn deletions(
         .iter()
         .filter_map(|r| Some((r["status"]["binding"].as_str()?, r["status"]["expiresAt"].as_str()?)))
         .collect();
-    let mut lags = Lags {
-        after_deadline: Vec::new(),
-        catch_up: Vec::new(),
-    };
+    let mut lags = Lags::default();
     for d in deletions {
         let deadline = deadlines
             .get(&d.name)
@@ -267,10 +267,15 @@ pub fn deletions(
                 d.name, d.user, d.received
             ));
         }
-        if deadline <= last_disruption {
-            lags.catch_up.push((d.received - last_disruption).as_seconds_f64().max(0.0));
+        let lag = (d.received - deadline).as_seconds_f64();
+        if deadline > last_disruption {
+            lags.after.push(lag);
         } else {
-            lags.after_deadline.push((d.received - deadline).as_seconds_f64());
+            lags.during.push(lag);
+            if d.received > last_disruption {
+                lags.catch_up
+                    .push((d.received - last_disruption).as_seconds_f64());
+            }
         }
     }
     for name in deadlines.keys() {

@@ -260,11 +260,15 @@ impl Run {
             deletions.len()
         );
         eprintln!(
-            "deletion lag after the deadline (deadline after the last disruption): {}",
-            checks::summary(&mut lags.after_deadline)
+            "deletion lag after the deadline, deadline during the disruptions: {}",
+            checks::summary(&mut lags.during)
         );
         eprintln!(
-            "catch-up after the last disruption (deadline passed during it): {}",
+            "deletion lag after the deadline, deadline after the last disruption: {}",
+            checks::summary(&mut lags.after)
+        );
+        eprintln!(
+            "deleted after the last disruption although due during it, time after its end: {}",
             checks::summary(&mut lags.catch_up)
         );
     }
