@@ -422,7 +422,11 @@ impl AuditSink for ChainedFileSink {
             Some(known) => known,
             None => crate::lines::all_event_ids(&self.path)?,
         };
-        let found = ids.iter().filter(|id| known.contains(*id)).cloned().collect();
+        let found = ids
+            .iter()
+            .filter(|id| known.contains(*id))
+            .cloned()
+            .collect();
         state.event_ids = Some(known);
         Ok(found)
     }

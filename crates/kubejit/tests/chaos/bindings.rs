@@ -65,7 +65,9 @@ async fn watch(cp: &ControlPlane, ns: &str, stop: &AtomicBool, seen: &Mutex<Dead
         let next = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
         let Ok(Some(Ok(event))) = next else { continue };
         let objects: Vec<RoleBinding> = match event {
-            watcher::Event::Apply(rb) | watcher::Event::InitApply(rb) | watcher::Event::Delete(rb) => {
+            watcher::Event::Apply(rb)
+            | watcher::Event::InitApply(rb)
+            | watcher::Event::Delete(rb) => {
                 vec![rb]
             }
             watcher::Event::Init | watcher::Event::InitDone => Vec::new(),

@@ -126,7 +126,8 @@ pub fn duplicates(replica: &Replica, failures: &mut Failures) {
             } else {
                 String::new()
             };
-            let key = (kind.to_owned(), r["object"]["uid"].to_string(), detail);
+            let uid = r["object"]["uid"].as_str().unwrap_or_default().to_owned();
+            let key = (kind.to_owned(), uid, detail);
             *facts.entry(key).or_default() += 1;
         }
     }
@@ -136,13 +137,44 @@ pub fn duplicates(replica: &Replica, failures: &mut Failures) {
     for ((kind, uid, _), n) in facts.iter().filter(|(_, n)| **n > 1) {
         let name = records
             .iter()
-            .find(|r| r["kind"] == kind.as_str() && r["object"]["uid"].to_string() == *uid)
+            .find(|r| r["kind"] == kind.as_str() && r["object"]["uid"] == uid.as_str())
             .map(|r| r["object"]["name"].to_string())
             .unwrap_or_default();
         failures.add(format!(
             "{}: {kind} about {name} (uid {uid}) recorded {n} times",
             replica.name
         ));
+    }
+}
+
+/// Decisions (approvals, denials, grants) recorded by both replicas: two leaders acting on one
+/// object. After a SIGKILL between a record and its action the next leader records the decision
+/// again in its own trail (records come first), so a kill run reports these; a run without kills
+/// must have none.
+pub fn across_trails(replicas: &[Replica]) -> Vec<String> {
+    const DECISIONS: &[&str] = &[
+        "certificateApproved",
+        "certificateDenied",
+        "accessApproved",
+        "grantCreated",
+        "grantExpired",
+    ];
+    let per_trail: Vec<BTreeSet<(String, String)>> = replicas
+        .iter()
+        .map(|r| {
+            records(&r.trail)
+                .into_iter()
+                .filter(|rec| DECISIONS.iter().any(|k| rec["kind"] == *k))
+                .map(|rec| (rec["kind"].to_string(), rec["object"]["name"].to_string()))
+                .collect()
+        })
+        .collect();
+    match per_trail.as_slice() {
+        [a, b] => a
+            .intersection(b)
+            .map(|(kind, name)| format!("{kind} about {name} in both trails"))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -198,21 +230,31 @@ pub fn csr_decisions(
         let uid = csr["metadata"]["uid"].as_str().unwrap_or_default();
         let got = decision(csr);
         match (got, expect) {
-            ("Approved", Expect::Approved) | ("Denied", Expect::Denied) | ("", Expect::Pending) => {}
+            ("Approved", Expect::Approved) | ("Denied", Expect::Denied) | ("", Expect::Pending) => {
+            }
             _ => failures.add(format!("csr {name}: {got:?}, policy says {expect:?}")),
         }
         if got == "Approved" && !approved_records.contains(uid) {
-            failures.add(format!("csr {name} approved without a certificateApproved record"));
+            failures.add(format!(
+                "csr {name} approved without a certificateApproved record"
+            ));
         }
         if got == "Denied" && !denied_records.contains(uid) {
-            failures.add(format!("csr {name} denied without a certificateDenied record"));
+            failures.add(format!(
+                "csr {name} denied without a certificateDenied record"
+            ));
         }
     }
     all.len()
 }
 
 /// Every request Expired, every grant approved on the record.
-pub fn requests(cp: &ControlPlane, ns: &str, replicas: &[Replica], failures: &mut Failures) -> Vec<Value> {
+pub fn requests(
+    cp: &ControlPlane,
+    ns: &str,
+    replicas: &[Replica],
+    failures: &mut Failures,
+) -> Vec<Value> {
     let approved = recorded_uids(replicas, "accessApproved");
     let all = list(cp, &["accessrequests", "-n", ns]);
     for r in &all {
@@ -222,7 +264,9 @@ pub fn requests(cp: &ControlPlane, ns: &str, replicas: &[Replica], failures: &mu
         }
         let uid = r["metadata"]["uid"].as_str().unwrap_or_default();
         if r["status"]["binding"].is_string() && !approved.contains(uid) {
-            failures.add(format!("request {name} granted without an accessApproved record"));
+            failures.add(format!(
+                "request {name} granted without an accessApproved record"
+            ));
         }
     }
     all
@@ -249,7 +293,12 @@ pub fn deletions(
     // Fallback for a binding created and deleted while the watch was down: the request's expiresAt.
     let from_requests: BTreeMap<&str, &str> = requests
         .iter()
-        .filter_map(|r| Some((r["status"]["binding"].as_str()?, r["status"]["expiresAt"].as_str()?)))
+        .filter_map(|r| {
+            Some((
+                r["status"]["binding"].as_str()?,
+                r["status"]["expiresAt"].as_str()?,
+            ))
+        })
         .collect();
     let mut lags = Lags::default();
     for d in deletions {
@@ -258,7 +307,10 @@ pub fn deletions(
             .map(String::as_str)
             .or_else(|| from_requests.get(d.name.as_str()).copied());
         let Some(deadline) = deadline.map(parse) else {
-            failures.add(format!("binding {} deleted by {}; its deadline was never seen", d.name, d.user));
+            failures.add(format!(
+                "binding {} deleted by {}; its deadline was never seen",
+                d.name, d.user
+            ));
             continue;
         };
         if d.received < deadline {
@@ -280,7 +332,9 @@ pub fn deletions(
     }
     for name in deadlines.keys() {
         if !deletions.iter().any(|d| &d.name == name) {
-            failures.add(format!("binding {name}: no deletion in the apiserver's audit log"));
+            failures.add(format!(
+                "binding {name}: no deletion in the apiserver's audit log"
+            ));
         }
     }
     lags

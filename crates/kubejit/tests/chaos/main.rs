@@ -70,7 +70,10 @@ fn apiserver_restarted_mid_flow_loses_nothing() {
     }
     std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
-    run.finish(work, watch, last_disruption);
+    let run = run.finish(work, watch, last_disruption);
+    // No process died, so no decision may have been made by both replicas.
+    let twice = checks::across_trails(&run.replicas);
+    assert!(twice.is_empty(), "decided twice:\n{}", twice.join("\n"));
 }
 
 fn kills(default: usize) -> usize {
@@ -127,7 +130,14 @@ fn chaos(kills: usize) {
     }
     let last_disruption = OffsetDateTime::now_utc();
     eprintln!("{kills} kills done ({races} times a second replica joined the race)");
-    run.finish(work, watch, last_disruption);
+    let run = run.finish(work, watch, last_disruption);
+    // Records come before actions: a kill between them makes the next leader record again in its
+    // own trail. Reported, not a failure (each trail on its own holds every fact once).
+    let twice = checks::across_trails(&run.replicas);
+    eprintln!("decisions recorded by both replicas: {}", twice.len());
+    for line in twice {
+        eprintln!("  {line}");
+    }
 }
 
 /// One run: its namespace (also the Lease and the trails' prefix), key and replicas.
@@ -187,7 +197,7 @@ impl Run {
         work: workload::Workload,
         watch: bindings::Watch,
         last_disruption: OffsetDateTime,
-    ) {
+    ) -> Self {
         let counts = work.stop();
         eprintln!("workload: {counts:?}");
         for r in &mut self.replicas {
@@ -225,6 +235,7 @@ impl Run {
             failures.0.len(),
             failures.0.join("\n")
         );
+        self
     }
 
     fn check(
@@ -247,13 +258,8 @@ impl Run {
         let csrs = checks::csr_decisions(self.cp, &self.ns, &self.replicas, failures);
         let requests = checks::requests(self.cp, &self.ns, &self.replicas, failures);
         let deletions = bindings::deletions(self.cp.audit_log(), &self.ns);
-        let mut lags = checks::deletions(
-            &deletions,
-            deadlines,
-            &requests,
-            last_disruption,
-            failures,
-        );
+        let mut lags =
+            checks::deletions(&deletions, deadlines, &requests, last_disruption, failures);
         eprintln!(
             "{csrs} CSRs, {} AccessRequests, {} bindings deleted",
             requests.len(),

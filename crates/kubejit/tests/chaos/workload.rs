@@ -73,7 +73,12 @@ pub fn install_policies(cp: &ControlPlane) {
         .map(|u| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u}))
         .collect();
     for doc in [
-        policy("chaos-csr-auto", "alice", "chaos:auto", json!({"mode": "Auto"})),
+        policy(
+            "chaos-csr-auto",
+            "alice",
+            "chaos:auto",
+            json!({"mode": "Auto"}),
+        ),
         policy(
             "chaos-csr-manual",
             "bob",
@@ -146,7 +151,9 @@ async fn run(cp: &ControlPlane, prefix: &str, ns: &str, seed: u64, stop: &Atomic
         alice: client(cp, "alice").await,
         bob: client(cp, "bob").await,
     };
-    let carol = kubejit_kube::request::identity(&clients.carol).await.unwrap();
+    let carol = kubejit_kube::request::identity(&clients.carol)
+        .await
+        .unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut counts = Counts::default();
     let n = AtomicUsize::new(0);
