@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 
 use kubejit_testenv::ControlPlane;
 
-use crate::support::{ControllerProcess, spawn_controller};
+use crate::support::{ControllerProcess, spawn_controller, spawn_controller_with};
 
-/// What every replica of a run shares: the Lease and the checkpoint-signing key.
+/// What every replica of a run shares: the Lease, the checkpoint-signing key, and the kubeconfig
+/// (the controller ServiceAccount's unless a test routes it through a proxy).
 pub struct Shared {
     pub lease: String,
     pub key: PathBuf,
+    pub kubeconfig: Option<PathBuf>,
 }
 
 pub struct Replica {
@@ -65,7 +67,10 @@ impl Replica {
             "--audit-checkpoint-every",
             "5",
         ];
-        self.proc = Some(spawn_controller(cp, &args));
+        self.proc = Some(match &shared.kubeconfig {
+            Some(kubeconfig) => spawn_controller_with(cp, kubeconfig, &args),
+            None => spawn_controller(cp, &args),
+        });
         self.starts += 1;
     }
 

@@ -209,6 +209,16 @@ pub fn start_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
 
 /// Starts `kubejit controller` without waiting for it to be ready (to signal it mid-start-up).
 pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> ControllerProcess {
+    let kubeconfig = cp.kubeconfig(kubejit_testenv::CONTROLLER_SA).unwrap();
+    spawn_controller_with(cp, &kubeconfig, extra)
+}
+
+/// [`spawn_controller`] with another kubeconfig (e.g. one that reaches the apiserver through a proxy).
+pub fn spawn_controller_with(
+    cp: &kubejit_testenv::ControlPlane,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) -> ControllerProcess {
     install_kubejit(cp);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("controller.log");
@@ -217,11 +227,10 @@ pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
         .local_addr()
         .unwrap()
         .port();
-    let kubeconfig = cp.kubeconfig(kubejit_testenv::CONTROLLER_SA).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
         .arg("controller")
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .args([
             "--http-addr",
             &format!("127.0.0.1:{port}"),
