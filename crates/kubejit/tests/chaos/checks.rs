@@ -147,35 +147,81 @@ pub fn duplicates(replica: &Replica, failures: &mut Failures) {
     }
 }
 
-/// Decisions (approvals, denials, grants) recorded by both replicas: two leaders acting on one
-/// object. After a SIGKILL between a record and its action the next leader records the decision
-/// again in its own trail (records come first), so a kill run reports these; a run without kills
-/// must have none.
-pub fn across_trails(replicas: &[Replica]) -> Vec<String> {
-    const DECISIONS: &[&str] = &[
+/// A fact about one object that both replicas' trails hold.
+pub struct Twice {
+    pub kind: String,
+    pub name: String,
+    /// Both copies carry one `eventId` (derived from the object), so readers see one fact.
+    pub same_id: bool,
+}
+
+impl Twice {
+    /// An action (approving or denying a CSR, creating or expiring a grant) rather than a request's
+    /// story, which a new leader writes again for every live request (see docs/benchmarks.md#chaos).
+    pub fn is_action(&self) -> bool {
+        !matches!(self.kind.as_str(), "accessRequested" | "accessApproved")
+    }
+}
+
+impl std::fmt::Display for Twice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids = if self.same_id {
+            "one eventId"
+        } else {
+            "two eventIds"
+        };
+        write!(
+            f,
+            "{} about {} in both trails ({ids})",
+            self.kind, self.name
+        )
+    }
+}
+
+/// Facts recorded by both replicas. After a SIGKILL between a record and its action the next leader
+/// records the fact again in its own trail (records come first); and a new leader makes sure every
+/// live request's `accessRequested`/`accessApproved` is in its trail.
+pub fn across_trails(replicas: &[Replica]) -> Vec<Twice> {
+    const FACTS: &[&str] = &[
         "certificateApproved",
         "certificateDenied",
+        "accessRequested",
         "accessApproved",
         "grantCreated",
         "grantExpired",
     ];
-    let per_trail: Vec<BTreeSet<(String, String)>> = replicas
+    let per_trail: Vec<BTreeMap<(String, String), (String, String)>> = replicas
         .iter()
         .map(|r| {
             records(&r.trail)
                 .into_iter()
-                .filter(|rec| DECISIONS.iter().any(|k| rec["kind"] == *k))
-                .map(|rec| (rec["kind"].to_string(), rec["object"]["name"].to_string()))
+                .filter(|rec| FACTS.iter().any(|k| rec["kind"] == *k))
+                .map(|rec| {
+                    let key = (rec["kind"].to_string(), rec["object"]["uid"].to_string());
+                    (
+                        key,
+                        (
+                            rec["object"]["name"].to_string(),
+                            rec["eventId"].to_string(),
+                        ),
+                    )
+                })
                 .collect()
         })
         .collect();
-    match per_trail.as_slice() {
-        [a, b] => a
-            .intersection(b)
-            .map(|(kind, name)| format!("{kind} about {name} in both trails"))
-            .collect(),
-        _ => Vec::new(),
-    }
+    let [a, b] = per_trail.as_slice() else {
+        return Vec::new();
+    };
+    a.iter()
+        .filter_map(|((kind, uid), (name, id))| {
+            let (_, other) = b.get(&(kind.clone(), uid.clone()))?;
+            Some(Twice {
+                kind: kind.clone(),
+                name: name.clone(),
+                same_id: id == other,
+            })
+        })
+        .collect()
 }
 
 /// `kubejit audit verify` against the anchor in the cluster: hash chain and anchored checkpoints.
@@ -229,6 +275,14 @@ pub fn csr_decisions(
         let name = csr["metadata"]["name"].as_str().unwrap_or_default();
         let uid = csr["metadata"]["uid"].as_str().unwrap_or_default();
         let got = decision(csr);
+        let decided = csr["status"]["conditions"].as_array().map_or(0, |cs| {
+            cs.iter()
+                .filter(|c| c["type"] == "Approved" || c["type"] == "Denied")
+                .count()
+        });
+        if decided > 1 {
+            failures.add(format!("csr {name} decided {decided} times"));
+        }
         match (got, expect) {
             ("Approved", Expect::Approved) | ("Denied", Expect::Denied) | ("", Expect::Pending) => {
             }
@@ -270,6 +324,38 @@ pub fn requests(
         }
     }
     all
+}
+
+/// No request granted twice: at most one RoleBinding created (201 in the apiserver's audit log) per
+/// request (a grant is named after its request plus a suffix).
+pub fn grants_created(audit_log: &Path, ns: &str, requests: &[Value], failures: &mut Failures) {
+    let text = std::fs::read_to_string(audit_log).unwrap();
+    let created: Vec<String> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|ev| {
+            ev["stage"] == "ResponseComplete"
+                && ev["verb"] == "create"
+                && ev["objectRef"]["resource"] == "rolebindings"
+                && ev["objectRef"]["namespace"] == ns
+                && ev["responseStatus"]["code"] == 201
+        })
+        .filter_map(|ev| ev["objectRef"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for r in requests {
+        let name = r["metadata"]["name"].as_str().unwrap_or_default();
+        let prefix = format!("{name}-");
+        let n = created
+            .iter()
+            .filter(|b| {
+                b.strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains('-'))
+            })
+            .count();
+        if n > 1 {
+            failures.add(format!("request {name} granted {n} times"));
+        }
+    }
 }
 
 /// Lags (seconds) of the deletions: after the deadline, for deadlines during the disruptions and

@@ -72,9 +72,7 @@ fn apiserver_restarted_mid_flow_loses_nothing() {
     std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
     let run = run.finish(work, watch, last_disruption);
-    // No process died, so no decision may have been made by both replicas.
-    let twice = checks::across_trails(&run.replicas);
-    assert!(twice.is_empty(), "decided twice:\n{}", twice.join("\n"));
+    across_trails(&run.replicas);
 }
 
 /// The apiserver (as the controller sees it, through a relay) answers 429/500/409 for a while,
@@ -105,8 +103,7 @@ fn apiserver_errors_for_a_while_lose_nothing() {
     std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
     let run = run.finish(work, watch, last_disruption);
-    let twice = checks::across_trails(&run.replicas);
-    assert!(twice.is_empty(), "decided twice:\n{}", twice.join("\n"));
+    across_trails(&run.replicas);
     drop(proxy);
 }
 
@@ -165,13 +162,30 @@ fn chaos(kills: usize) {
     let last_disruption = OffsetDateTime::now_utc();
     eprintln!("{kills} kills done ({races} times a second replica joined the race)");
     let run = run.finish(work, watch, last_disruption);
-    // Records come before actions: a kill between them makes the next leader record again in its
-    // own trail. Reported, not a failure (each trail on its own holds every fact once).
-    let twice = checks::across_trails(&run.replicas);
-    eprintln!("decisions recorded by both replicas: {}", twice.len());
-    for line in twice {
-        eprintln!("  {line}");
+    across_trails(&run.replicas);
+}
+
+/// Facts both replicas recorded, printed. Records come before actions: a leader killed, or cut off
+/// by errors, between the two leaves a record the next leader writes again in its own trail, and a
+/// new leader writes the story of every live request again. What must hold is that both copies
+/// carry one eventId (readers such as `audit report` apply it once); that the action itself happened
+/// once is checked on the cluster (one condition per CSR, one RoleBinding created per request).
+fn across_trails(replicas: &[Replica]) {
+    let twice = checks::across_trails(replicas);
+    let actions = twice.iter().filter(|t| t.is_action()).count();
+    eprintln!(
+        "facts recorded by both replicas: {} ({actions} actions)",
+        twice.len()
+    );
+    for t in &twice {
+        eprintln!("  {t}");
     }
+    let wrong: Vec<String> = twice
+        .iter()
+        .filter(|t| !t.same_id)
+        .map(ToString::to_string)
+        .collect();
+    assert!(wrong.is_empty(), "one fact, two ids:\n{}", wrong.join("\n"));
 }
 
 /// One run: its namespace (also the Lease and the trails' prefix), key and replicas.
@@ -292,6 +306,7 @@ impl Run {
         }
         let csrs = checks::csr_decisions(self.cp, &self.ns, &self.replicas, failures);
         let requests = checks::requests(self.cp, &self.ns, &self.replicas, failures);
+        checks::grants_created(self.cp.audit_log(), &self.ns, &requests, failures);
         let deletions = bindings::deletions(self.cp.audit_log(), &self.ns);
         let mut lags =
             checks::deletions(&deletions, deadlines, &requests, last_disruption, failures);
