@@ -197,14 +197,9 @@ pub fn across_trails(replicas: &[Replica]) -> Vec<Twice> {
                 .into_iter()
                 .filter(|rec| FACTS.iter().any(|k| rec["kind"] == *k))
                 .map(|rec| {
-                    let key = (rec["kind"].to_string(), rec["object"]["uid"].to_string());
-                    (
-                        key,
-                        (
-                            rec["object"]["name"].to_string(),
-                            rec["eventId"].to_string(),
-                        ),
-                    )
+                    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+                    let key = (text(&rec["kind"]), text(&rec["object"]["uid"]));
+                    (key, (text(&rec["object"]["name"]), text(&rec["eventId"])))
                 })
                 .collect()
         })
