@@ -90,8 +90,10 @@ pub struct ControlPlane {
     // Behind mutexes so that a shared (`&'static`) control plane can restart a component.
     procs: Mutex<Vec<Proc>>,
     reaper: Mutex<Reaper>,
-    /// The kube-apiserver's command line, for [`ControlPlane::restart_apiserver`].
+    /// The kube-apiserver's and etcd's command lines and etcd's client port, for restarts.
     api_args: Vec<String>,
+    etcd_args: Vec<String>,
+    etcd_client: u16,
     server: String,
     pki: Pki,
     kubeconfigs: BTreeMap<String, PathBuf>,
@@ -157,6 +159,8 @@ impl ControlPlane {
             procs: Mutex::new(Vec::new()),
             reaper: Mutex::new(reaper),
             api_args: Vec::new(),
+            etcd_args: Vec::new(),
+            etcd_client: 0,
             server,
             pki,
             kubeconfigs,
@@ -229,9 +233,8 @@ impl ControlPlane {
         let (etcd_client, etcd_peer) = (free_port()?, free_port()?);
         let etcd_args = config::etcd_args(self.dir.path(), etcd_client, etcd_peer);
         self.spawn("etcd", "etcd", &etcd_args)?;
-        self.wait_for("etcd", Duration::from_secs(60), |_| {
-            config::etcd_healthy(etcd_client)
-        })?;
+        (self.etcd_args, self.etcd_client) = (etcd_args, etcd_client);
+        self.wait_for_etcd()?;
 
         let policy = self.dir.path().join("audit-policy.yaml");
         std::fs::write(&policy, config::audit_policy(&[KCM, KWOK])).map_err(|source| {
@@ -286,6 +289,12 @@ impl ControlPlane {
             let jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
             cp.kubectl_as(ADMIN, &["get", "node", &cp.node_name, "-o", jsonpath])
                 .is_ok_and(|o| o.stdout.trim() == "True")
+        })
+    }
+
+    fn wait_for_etcd(&self) -> Result<(), Error> {
+        self.wait_for("etcd", Duration::from_secs(60), |cp| {
+            config::etcd_healthy(cp.etcd_client)
         })
     }
 
@@ -404,27 +413,40 @@ impl ControlPlane {
     /// broken watches in between, as in a real apiserver restart. The previous run's log is kept as
     /// `kube-apiserver.<n>.log`; the audit log continues in the same file.
     pub fn restart_apiserver(&self) -> Result<(), Error> {
-        const NAME: &str = "kube-apiserver";
-        let restarts = {
+        self.restart("kube-apiserver", &self.api_args, Duration::ZERO)?;
+        self.wait_for_apiserver()
+    }
+
+    /// Stops etcd, keeps it down for `down`, and starts it again on the same ports and data, then
+    /// waits until it is healthy. Meanwhile the apiserver stays up and its requests fail or time out.
+    pub fn restart_etcd(&self, down: Duration) -> Result<(), Error> {
+        self.restart("etcd", &self.etcd_args, down)?;
+        self.wait_for_etcd()
+    }
+
+    /// Stops component `name`, waits `down`, and starts it again with `args`; its previous log is kept
+    /// as `<name>.<n>.log`.
+    fn restart(&self, name: &str, args: &[String], down: Duration) -> Result<(), Error> {
+        let restart = {
             let mut procs = lock(&self.procs);
-            let Some(index) = procs.iter().position(|p| p.name == NAME) else {
-                return Err(Error::UnknownComponent(NAME.to_owned()));
+            let Some(index) = procs.iter().position(|p| p.name == name) else {
+                return Err(Error::UnknownComponent(name.to_owned()));
             };
             let mut old = procs.remove(index);
             old.stop(Duration::from_secs(5));
-            let kept = (1..)
-                .find(|n| !self.dir.path().join(format!("{NAME}.{n}.log")).exists())
+            let n = (1..)
+                .find(|n| !self.dir.path().join(format!("{name}.{n}.log")).exists())
                 .unwrap_or(0);
-            let target = self.dir.path().join(format!("{NAME}.{kept}.log"));
-            std::fs::rename(&old.log, &target).map_err(|source| Error::Write {
-                path: target.clone(),
+            let kept = self.dir.path().join(format!("{name}.{n}.log"));
+            std::fs::rename(&old.log, &kept).map_err(|source| Error::Write {
+                path: kept.clone(),
                 source,
             })?;
-            kept
+            n
         };
-        self.say(&format!("restarting {NAME} (restart {restarts})"));
-        self.spawn(NAME, NAME, &self.api_args)?;
-        self.wait_for_apiserver()
+        self.say(&format!("restarting {name} (restart {restart})"));
+        std::thread::sleep(down);
+        self.spawn(name, name, args)
     }
 }
 

@@ -75,6 +75,26 @@ fn apiserver_restarted_mid_flow_loses_nothing() {
     across_trails(&run.replicas);
 }
 
+/// etcd goes away for 10 s under a running apiserver: requests fail or time out, nothing is approved
+/// without its record, and expiry catches up afterwards.
+#[test]
+fn etcd_unavailable_for_a_while_loses_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = Run::setup("chaos-etcd");
+    let seed = seed();
+    run.replicas[0].start(run.cp, &run.shared);
+    run.replicas[1].start(run.cp, &run.shared);
+    let work = workload::Workload::start(run.cp, run.ns.clone(), run.ns.clone(), seed);
+    let watch = bindings::Watch::start(run.cp, run.ns.clone());
+    std::thread::sleep(Duration::from_secs(8));
+    eprintln!("stopping etcd for 10 s");
+    run.cp.restart_etcd(Duration::from_secs(10)).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let last_disruption = OffsetDateTime::now_utc();
+    let run = run.finish(work, watch, last_disruption);
+    across_trails(&run.replicas);
+}
+
 /// The apiserver (as the controller sees it, through a relay) answers 429/500/409 for a while,
 /// twice: the controller backs off (the faulted requests are counted and printed), stays up, and
 /// catches up afterwards with nothing lost or done twice.
