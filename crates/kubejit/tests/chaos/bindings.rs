@@ -92,6 +92,8 @@ pub struct Deletion {
     pub user: String,
     /// When the apiserver received the request: the earliest the binding can have stopped working.
     pub received: OffsetDateTime,
+    /// When it answered (etcd had committed the deletion): what the lag is measured to.
+    pub completed: OffsetDateTime,
 }
 
 pub fn deletions(audit_log: &Path, ns: &str) -> Vec<Deletion> {
@@ -109,6 +111,7 @@ pub fn deletions(audit_log: &Path, ns: &str) -> Vec<Deletion> {
             name: ev["objectRef"]["name"].as_str().unwrap().to_owned(),
             user: ev["user"]["username"].as_str().unwrap_or("?").to_owned(),
             received: parse(ev["requestReceivedTimestamp"].as_str().unwrap()),
+            completed: parse(ev["stageTimestamp"].as_str().unwrap()),
         })
         .collect()
 }

@@ -400,14 +400,14 @@ pub fn deletions(
                 d.name, d.user, d.received
             ));
         }
-        let lag = (d.received - deadline).as_seconds_f64();
+        let lag = (d.completed - deadline).as_seconds_f64();
         if deadline > last_disruption {
             lags.after.push(lag);
         } else {
             lags.during.push(lag);
-            if d.received > last_disruption {
+            if d.completed > last_disruption {
                 lags.catch_up
-                    .push((d.received - last_disruption).as_seconds_f64());
+                    .push((d.completed - last_disruption).as_seconds_f64());
             }
         }
     }

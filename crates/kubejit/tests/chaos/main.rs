@@ -69,8 +69,8 @@ fn apiserver_restarted_mid_flow_loses_nothing() {
         eprintln!("restarting kube-apiserver");
         run.cp.restart_apiserver().unwrap();
     }
-    std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
+    std::thread::sleep(Duration::from_secs(4));
     let run = run.finish(work, watch, last_disruption);
     across_trails(&run.replicas);
 }
@@ -89,8 +89,8 @@ fn etcd_unavailable_for_a_while_loses_nothing() {
     std::thread::sleep(Duration::from_secs(8));
     eprintln!("stopping etcd for 10 s");
     run.cp.restart_etcd(Duration::from_secs(10)).unwrap();
-    std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
+    std::thread::sleep(Duration::from_secs(4));
     let run = run.finish(work, watch, last_disruption);
     across_trails(&run.replicas);
 }
@@ -120,8 +120,8 @@ fn apiserver_errors_for_a_while_lose_nothing() {
             eprintln!("  {n:>5} {what}");
         }
     }
-    std::thread::sleep(Duration::from_secs(4));
     let last_disruption = OffsetDateTime::now_utc();
+    std::thread::sleep(Duration::from_secs(4));
     let run = run.finish(work, watch, last_disruption);
     across_trails(&run.replicas);
     drop(proxy);
