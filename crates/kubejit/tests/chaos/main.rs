@@ -276,10 +276,16 @@ impl Run {
             }
         }
         let mut open = Vec::new();
+        let mut shown = std::time::Instant::now();
         let settled = support::poll(SETTLE, || {
             open = checks::unsettled(self.cp, &self.ns, &self.ns);
             if open.is_empty() {
                 return Some(OffsetDateTime::now_utc());
+            }
+            // What is slow to settle, every 10 s: the report says where the time went.
+            if shown.elapsed() >= Duration::from_secs(10) {
+                shown = std::time::Instant::now();
+                eprintln!("still open: {open:?}");
             }
             // Each probe is several kubectl runs: pace them.
             std::thread::sleep(Duration::from_millis(500));
