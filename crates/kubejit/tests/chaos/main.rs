@@ -320,7 +320,15 @@ impl Run {
         failures: &mut Failures,
     ) {
         for r in &self.replicas {
-            eprintln!("{}: {} processes", r.name, r.starts);
+            // Kept after the run (the run's own directory goes): what each process logged, in order.
+            let kept = std::env::temp_dir().join(format!("{}.log", r.name));
+            std::fs::write(&kept, r.logs.join("\n---- next process ----\n")).unwrap();
+            eprintln!(
+                "{}: {} processes, logs in {}",
+                r.name,
+                r.starts,
+                kept.display()
+            );
             for exit in &r.unexpected_exits {
                 failures.add(exit.clone());
             }
