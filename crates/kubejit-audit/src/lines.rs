@@ -57,12 +57,17 @@ pub(crate) fn read_line(
     }
 }
 
-/// Which of `ids` occur as an `eventId` in the trail at `path`. A partial last line (a write in
-/// progress) is not a record yet and is skipped.
-pub(crate) fn find_event_ids(
-    path: &Path,
-    ids: &HashSet<String>,
-) -> Result<HashSet<String>, AuditError> {
+/// Every `eventId` in the trail at `path`. A partial last line (a write in progress) is not a
+/// record yet and is skipped.
+pub(crate) fn all_event_ids(path: &Path) -> Result<HashSet<String>, AuditError> {
+    let mut all = HashSet::new();
+    for_each_event_id(path, |id| {
+        all.insert(id);
+    })?;
+    Ok(all)
+}
+
+fn for_each_event_id(path: &Path, mut each: impl FnMut(String)) -> Result<(), AuditError> {
     #[derive(serde::Deserialize)]
     struct Id {
         #[serde(rename = "eventId")]
@@ -75,11 +80,11 @@ pub(crate) fn find_event_ids(
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let (mut buf, mut found, mut line) = (Vec::new(), HashSet::new(), 0_u64);
+    let (mut buf, mut line) = (Vec::new(), 0_u64);
     loop {
         line = line.saturating_add(1);
         match read_line(&mut reader, &mut buf, MAX_LINE_BYTES).map_err(read_error)? {
-            Line::Eof => return Ok(found),
+            Line::Eof => return Ok(()),
             Line::TooLong => {
                 return Err(AuditError::LineTooLong {
                     what,
@@ -90,13 +95,11 @@ pub(crate) fn find_event_ids(
             Line::Read => {}
         }
         let Some(body) = buf.strip_suffix(b"\n") else {
-            return Ok(found);
+            return Ok(());
         };
         // Checkpoint lines have no eventId; a line that is not JSON is the verifier's business.
-        if let Ok(Id { event_id: Some(id) }) = serde_json::from_slice(body)
-            && ids.contains(&id)
-        {
-            found.insert(id);
+        if let Ok(Id { event_id: Some(id) }) = serde_json::from_slice(body) {
+            each(id);
         }
     }
 }

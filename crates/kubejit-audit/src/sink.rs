@@ -166,6 +166,10 @@ struct ChainState {
     /// A checkpoint whose anchoring failed and must be retried.
     unanchored: Option<Checkpoint>,
     poisoned: bool,
+    /// Every `eventId` in the file, read on the first `find_recorded` and kept up to date by each
+    /// append after it (this sink is the file's only writer): callers that ask once per decision
+    /// (the CSR approver, after every restart) get an answer without rescanning the whole trail.
+    event_ids: Option<HashSet<String>>,
 }
 
 impl ChainedFileSink {
@@ -227,6 +231,7 @@ impl ChainedFileSink {
             last_checkpoint,
             unanchored: None,
             poisoned: false,
+            event_ids: None,
         };
         let sink = Self {
             path,
@@ -395,6 +400,9 @@ impl AuditSink for ChainedFileSink {
         self.ensure_usable(&state)?;
         let event = event.sequenced(state.last_sequence + 1);
         let (sequence, hash) = self.append(&mut state, &event)?;
+        if let Some(ids) = state.event_ids.as_mut() {
+            ids.insert(event.event_id.clone());
+        }
         state.since_checkpoint += 1;
         let now = Timestamp::new(self.clock.now());
         let checkpoint = self.checkpoint_if_due(&mut state, now);
@@ -406,9 +414,21 @@ impl AuditSink for ChainedFileSink {
         })
     }
 
-    /// Scans the whole trail (without blocking writers): replays are rare and must never duplicate.
+    /// The first call scans the whole trail, holding the writers back for that one scan (the file
+    /// cannot change under it); later calls answer from the index the appends keep current.
     fn find_recorded(&self, ids: &HashSet<String>) -> Result<HashSet<String>, AuditError> {
-        crate::lines::find_event_ids(&self.path, ids)
+        let mut state = lock(&self.state);
+        let known = match state.event_ids.take() {
+            Some(known) => known,
+            None => crate::lines::all_event_ids(&self.path)?,
+        };
+        let found = ids
+            .iter()
+            .filter(|id| known.contains(*id))
+            .cloned()
+            .collect();
+        state.event_ids = Some(known);
+        Ok(found)
     }
 }
 

@@ -299,3 +299,26 @@ fn sinks_are_shareable_trait_objects() {
     assert_send_sync::<ChainedFileSink>();
     assert_send_sync::<StdoutSink>();
 }
+
+/// A restarted writer asks whether a fact is already in its trail (the approver does so for every
+/// decision): records of the earlier process are found, and so are records appended after the
+/// first question (the index the first scan builds follows the appends); other ids are not.
+#[test]
+fn find_recorded_sees_earlier_runs_and_later_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = open(dir.path(), every(2, 3600), ManualClock::new());
+    let before = sink.record(event(1)).unwrap().event_id;
+    drop(sink);
+    let sink = open(dir.path(), every(2, 3600), ManualClock::new());
+    let ask = |ids: &[&str]| {
+        let ids: HashSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+        let mut found: Vec<String> = sink.find_recorded(&ids).unwrap().into_iter().collect();
+        found.sort();
+        found
+    };
+    assert_eq!(ask(&[&before, "not-recorded"]), vec![before.clone()]);
+    let after = sink.record(event(2)).unwrap().event_id;
+    let mut both = vec![before.clone(), after.clone()];
+    both.sort();
+    assert_eq!(ask(&[&before, &after, "not-recorded"]), both);
+}

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -86,8 +87,13 @@ const KWOK: &str = "kubejit-testenv:kwok";
 pub struct ControlPlane {
     binaries: Binaries,
     // Field order matters on drop: processes stop (in `Drop`) before the directory disappears.
-    procs: Vec<Proc>,
-    reaper: Reaper,
+    // Behind mutexes so that a shared (`&'static`) control plane can restart a component.
+    procs: Mutex<Vec<Proc>>,
+    reaper: Mutex<Reaper>,
+    /// The kube-apiserver's and etcd's command lines and etcd's client port, for restarts.
+    api_args: Vec<String>,
+    etcd_args: Vec<String>,
+    etcd_client: u16,
     server: String,
     pki: Pki,
     kubeconfigs: BTreeMap<String, PathBuf>,
@@ -150,8 +156,11 @@ impl ControlPlane {
 
         let mut cp = Self {
             binaries,
-            procs: Vec::new(),
-            reaper,
+            procs: Mutex::new(Vec::new()),
+            reaper: Mutex::new(reaper),
+            api_args: Vec::new(),
+            etcd_args: Vec::new(),
+            etcd_client: 0,
             server,
             pki,
             kubeconfigs,
@@ -179,32 +188,32 @@ impl ControlPlane {
         }
     }
 
-    fn spawn(&mut self, name: &str, bin: &str, args: Vec<String>) -> Result<(), Error> {
+    fn spawn(&self, name: &str, bin: &str, args: &[String]) -> Result<(), Error> {
         let program = self.binaries.require(bin)?;
         self.say(&format!("starting {name}"));
-        let proc = Proc::spawn(name, &program, &args, self.dir.path(), &mut self.reaper)?;
-        self.procs.push(proc);
+        let mut reaper = lock(&self.reaper);
+        let proc = Proc::spawn(name, &program, args, self.dir.path(), &mut reaper)?;
+        lock(&self.procs).push(proc);
         Ok(())
     }
 
     /// Polls `ready` until it holds, failing early (with the log tail) if the component exits.
     fn wait_for(
-        &mut self,
+        &self,
         component: &str,
         timeout: Duration,
         mut ready: impl FnMut(&Self) -> bool,
     ) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            for p in &mut self.procs {
+            for p in lock(&self.procs).iter_mut() {
                 p.check_alive()?;
             }
             if ready(self) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let log = self
-                    .procs
+                let log = lock(&self.procs)
                     .iter()
                     .find(|p| p.name == component)
                     .map(|p| p.log.clone())
@@ -223,10 +232,9 @@ impl ControlPlane {
     fn boot(&mut self, api_port: u16, token_file: &Path) -> Result<(), Error> {
         let (etcd_client, etcd_peer) = (free_port()?, free_port()?);
         let etcd_args = config::etcd_args(self.dir.path(), etcd_client, etcd_peer);
-        self.spawn("etcd", "etcd", etcd_args)?;
-        self.wait_for("etcd", Duration::from_secs(60), |_| {
-            config::etcd_healthy(etcd_client)
-        })?;
+        self.spawn("etcd", "etcd", &etcd_args)?;
+        (self.etcd_args, self.etcd_client) = (etcd_args, etcd_client);
+        self.wait_for_etcd()?;
 
         let policy = self.dir.path().join("audit-policy.yaml");
         std::fs::write(&policy, config::audit_policy(&[KCM, KWOK])).map_err(|source| {
@@ -243,17 +251,15 @@ impl ControlPlane {
             &policy,
             &self.audit_log,
         );
-        self.spawn("kube-apiserver", "kube-apiserver", api_args)?;
-        self.wait_for("kube-apiserver", Duration::from_secs(180), |cp| {
-            cp.kubectl_as(ADMIN, &["get", "--raw", "/readyz"])
-                .is_ok_and(|o| o.success)
-        })?;
+        self.spawn("kube-apiserver", "kube-apiserver", &api_args)?;
+        self.api_args = api_args;
+        self.wait_for_apiserver()?;
 
         let kcm_args = config::kcm_args(&self.pki, &self.kubeconfig_path(KCM)?);
         self.spawn(
             "kube-controller-manager",
             "kube-controller-manager",
-            kcm_args,
+            &kcm_args,
         )?;
 
         self.install_kwok_crds()?;
@@ -276,7 +282,7 @@ impl ControlPlane {
             &self.node_name,
             node_port,
         );
-        self.spawn("kwok", "kwok", kwok_args)?;
+        self.spawn("kwok", "kwok", &kwok_args)?;
         self.apply(&crate::workloads::node_manifest(&self.node_name))?;
         self.say("waiting for the kwok node to become Ready");
         self.wait_for("kwok", Duration::from_secs(90), |cp| {
@@ -286,7 +292,20 @@ impl ControlPlane {
         })
     }
 
-    fn install_kwok_crds(&mut self) -> Result<(), Error> {
+    fn wait_for_etcd(&self) -> Result<(), Error> {
+        self.wait_for("etcd", Duration::from_secs(60), |cp| {
+            config::etcd_healthy(cp.etcd_client)
+        })
+    }
+
+    fn wait_for_apiserver(&self) -> Result<(), Error> {
+        self.wait_for("kube-apiserver", Duration::from_secs(180), |cp| {
+            cp.kubectl_as(ADMIN, &["get", "--raw", "/readyz"])
+                .is_ok_and(|o| o.success)
+        })
+    }
+
+    fn install_kwok_crds(&self) -> Result<(), Error> {
         let crd = self
             .binaries
             .dir()
@@ -387,13 +406,71 @@ impl ControlPlane {
     }
 }
 
+/// Restarting components mid-flow (chaos tests).
+impl ControlPlane {
+    /// Stops the kube-apiserver (SIGTERM, SIGKILL after 5 s) and starts it again with the same flags,
+    /// port, certificates and etcd, then waits until it is ready. Clients see connection errors and
+    /// broken watches in between, as in a real apiserver restart. The previous run's log is kept as
+    /// `kube-apiserver.<n>.log`; the audit log continues in the same file.
+    pub fn restart_apiserver(&self) -> Result<(), Error> {
+        self.restart("kube-apiserver", &self.api_args, Duration::ZERO)?;
+        self.wait_for_apiserver()
+    }
+
+    /// Stops etcd, keeps it down for `down`, and starts it again on the same ports and data, then
+    /// waits until it is healthy. Meanwhile the apiserver stays up and its requests fail or time out.
+    pub fn restart_etcd(&self, down: Duration) -> Result<(), Error> {
+        self.restart("etcd", &self.etcd_args, down)?;
+        self.wait_for_etcd()
+    }
+
+    /// Stops component `name`, waits `down`, and starts it again with `args`; its previous log is kept
+    /// as `<name>.<n>.log`.
+    fn restart(&self, name: &str, args: &[String], down: Duration) -> Result<(), Error> {
+        let restart = {
+            let mut procs = lock(&self.procs);
+            let Some(index) = procs.iter().position(|p| p.name == name) else {
+                return Err(Error::UnknownComponent(name.to_owned()));
+            };
+            let mut old = procs.remove(index);
+            old.stop(Duration::from_secs(5));
+            let n = (1..)
+                .find(|n| !self.dir.path().join(format!("{name}.{n}.log")).exists())
+                .unwrap_or(0);
+            let kept = self.dir.path().join(format!("{name}.{n}.log"));
+            std::fs::rename(&old.log, &kept).map_err(|source| Error::Write {
+                path: kept.clone(),
+                source,
+            })?;
+            n
+        };
+        self.say(&format!("restarting {name} (restart {restart})"));
+        std::thread::sleep(down);
+        self.spawn(name, name, args)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the list as it was: keep using it.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        for p in self.procs.iter_mut().rev() {
+        let procs = self
+            .procs
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for p in procs.iter_mut().rev() {
             p.stop(Duration::from_secs(5));
         }
-        self.procs.clear();
-        self.reaper.disarm();
+        procs.clear();
+        self.reaper
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .disarm();
         self.say("control plane stopped");
     }
 }

@@ -63,4 +63,6 @@ pub enum Error {
     },
     #[error("unknown test user {0:?}")]
     UnknownUser(String),
+    #[error("the control plane runs no {0}")]
+    UnknownComponent(String),
 }

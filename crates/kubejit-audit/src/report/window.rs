@@ -1,6 +1,6 @@
 //! Reads kubejit's trail and works out who had which access when: the windows the report joins on.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
@@ -115,7 +115,13 @@ fn read_merged<R: BufRead>(
         queues.push(events);
     }
     let mut merged = Vec::new();
+    // One fact can be in two trails (two replicas, or a stream replayed at least once): the same
+    // `eventId` is kept once, at its earliest time.
+    let mut seen: HashSet<String> = HashSet::new();
     while let Some(event) = next_by_time(&mut queues) {
+        if !event.event_id.is_empty() && !seen.insert(event.event_id.clone()) {
+            continue;
+        }
         merged.push(event);
     }
     Ok(merged)
@@ -411,6 +417,40 @@ mod tests {
         let concatenated = controller.clone() + &grants;
         let windows = windows_for_incident([concatenated.as_bytes()], "INC-1").unwrap();
         assert_eq!(windows[0].until, Some(at("10:30:00")));
+    }
+
+    /// Two replicas' trails can hold one fact each (a leader killed between its record and its
+    /// action, the next leader recording it again): the same `eventId`, derived from the object, is
+    /// one fact and opens one window. Records with other ids stay distinct.
+    #[test]
+    fn one_fact_in_two_trails_is_one_window() {
+        let inc = Some("INC-1");
+        let first = ev(
+            EventKind::CertificateApproved,
+            "10:00:00",
+            "b",
+            inc,
+            Some("10:20:00"),
+        );
+        let mut again: AuditRecord = serde_json::from_str(first.trim()).unwrap();
+        again.time = at("10:00:03");
+        let again = serde_json::to_string(&again).unwrap() + "\n";
+        let other = ev(
+            EventKind::CertificateApproved,
+            "10:00:05",
+            "b",
+            inc,
+            Some("10:25:00"),
+        );
+        let replica_b = again + &other;
+        let windows =
+            windows_for_incident([first.as_bytes(), replica_b.as_bytes()], "INC-1").unwrap();
+        let got: Vec<_> = windows.iter().map(|w| (w.from, w.until)).collect();
+        let want = vec![
+            (Some(at("10:00:00")), Some(at("10:20:00"))),
+            (Some(at("10:00:05")), Some(at("10:25:00"))),
+        ];
+        assert_eq!(got, want);
     }
 
     #[test]

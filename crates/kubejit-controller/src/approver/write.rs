@@ -1,6 +1,7 @@
 //! The three effects of a decision, in order: the audit record (blocking), the approval condition
 //! (conditional on the evaluated resourceVersion and uid), then the Event.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::certificates::v1::{
@@ -18,14 +19,53 @@ use super::error::Error;
 use super::outcome::{Outcome, machine_reason};
 use super::shared::Approver;
 
-/// Writes the audit record; returns only once it is durable. An error blocks the decision.
+/// Writes the audit record unless the trail already holds it; returns only once it is durable. An
+/// error blocks the decision.
+///
+/// A decision is one fact per CSR (a pending one, one per message), so its event id is derived from
+/// the CSR's uid: a controller killed between the record and the condition, restarted, and deciding
+/// the same CSR again, or one re-deciding after a 409, finds its first record instead of writing a
+/// second one (the chaos test in `crates/kubejit/tests/chaos/` found the restarts doing that).
 pub async fn record_audit(
     app: &Approver,
     csr: &CertificateSigningRequest,
     facts: &CsrFacts,
     decision: &Decision,
 ) -> Result<(), Error> {
-    write_audit(app, csr.name_any(), audit_event(app, csr, facts, decision)).await
+    let event = audit_event(app, csr, facts, decision);
+    let now = app.ctx.clock.now();
+    let stamped = match once_key(csr.uid().as_deref(), decision) {
+        Some(key) => event.once(now, &key),
+        // No uid, no stable key: a fresh id. (Such a CSR cannot be approved: the approval carries
+        // the uid as its precondition.)
+        None => event.at(now),
+    };
+    if already_recorded(app, stamped.event_id()).await {
+        return Ok(());
+    }
+    write_audit(app, csr.name_any(), stamped).await
+}
+
+/// What makes a decision one fact: the CSR (its uid), and for a pending one also what it waits for.
+pub(crate) fn once_key(uid: Option<&str>, decision: &Decision) -> Option<String> {
+    let uid = uid.filter(|u| !u.is_empty())?;
+    Some(match decision {
+        Decision::Approve { .. } | Decision::Deny { .. } => uid.to_owned(),
+        Decision::Pending { message, .. } => format!("{uid}\n{message}"),
+    })
+}
+
+/// Whether the trail holds `id`. When the trail cannot say, the record is written (again): a
+/// duplicate is better than a decision without its record.
+async fn already_recorded(app: &Approver, id: &str) -> bool {
+    let auditor = Arc::clone(&app.ctx.audit);
+    let ids: HashSet<String> = [id.to_owned()].into();
+    // A trail read (the first one scans the file): off the async workers.
+    tokio::task::spawn_blocking(move || auditor.primary().find_recorded(&ids))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|found| found.contains(id))
 }
 
 /// Records `event` about CSR `name`; returns once it is durable.
@@ -47,7 +87,7 @@ fn audit_event(
     csr: &CertificateSigningRequest,
     facts: &CsrFacts,
     decision: &Decision,
-) -> Stamped {
+) -> AuditEvent {
     let groups = |allowed: &Allowed| {
         allowed
             .groups
@@ -92,7 +132,6 @@ fn audit_event(
         decision_reason: machine_reason(decision).to_owned(),
         message: shown_message(decision),
     })
-    .at(app.ctx.clock.now())
 }
 
 /// The longest unvalidated incident kept in an audit record (escaped, with a cut marker).
@@ -309,5 +348,57 @@ mod tests {
         let long = "é".repeat(600);
         let cut = truncate(&long, 1000);
         assert!(cut.len() <= 1000 && cut.ends_with("..."));
+    }
+
+    /// A decision as the approver makes it, for `cn` asking for `group` under one policy `mode`.
+    fn decided(group: &str, manual: bool) -> Decision {
+        use kubejit_core::testutil::{csr_pem, policy, subject};
+        let approval = match manual {
+            true => serde_json::json!({"mode": "Manual", "approvers": {"users": ["oscar"]}}),
+            false => serde_json::json!({"mode": "Auto"}),
+        };
+        let policy = policy(
+            "p",
+            serde_json::json!({"requesters": {"users": ["alice"]},
+                "certificateGroups": ["debug"], "maxTTL": "1h",
+                "incident": {"required": false}, "approval": approval}),
+        );
+        let facts = CsrFacts {
+            username: "alice".to_owned(),
+            groups: Vec::new(),
+            uid: Some("uid-1".to_owned()),
+            usages: vec!["client auth".to_owned()],
+            expiration_seconds: Some(1800),
+            signer_name: kubejit_core::KUBE_APISERVER_CLIENT_SIGNER.to_owned(),
+            incident: None,
+            request: csr_pem(subject("alice", &[group]), &[]),
+        };
+        kubejit_core::decide(&facts, &[policy], "controller")
+    }
+
+    /// One fact per CSR: the same decision about the same CSR has one key (a restarted controller
+    /// finds its record), another CSR another; a pending decision per message; no uid, no key.
+    #[test]
+    fn a_decision_is_keyed_by_the_csr_uid() {
+        let approve = decided("debug", false);
+        let deny = decided("root", false);
+        let pending = decided("debug", true);
+        assert!(matches!(approve, Decision::Approve { .. }), "{approve:?}");
+        assert!(matches!(deny, Decision::Deny { .. }), "{deny:?}");
+        let Decision::Pending { ref message, .. } = pending else {
+            panic!("{pending:?}")
+        };
+        let cases: [(Option<&str>, &Decision, Option<String>); 7] = [
+            (Some("uid-1"), &approve, Some("uid-1".to_owned())),
+            (Some("uid-2"), &approve, Some("uid-2".to_owned())),
+            (Some("uid-1"), &deny, Some("uid-1".to_owned())),
+            (Some("uid-1"), &pending, Some(format!("uid-1\n{message}"))),
+            (None, &approve, None),
+            (Some(""), &deny, None),
+            (None, &pending, None),
+        ];
+        for (uid, decision, want) in cases {
+            assert_eq!(once_key(uid, decision), want, "{uid:?} {decision:?}");
+        }
     }
 }

@@ -102,8 +102,10 @@ pub(crate) async fn record_expired<B: Binding>(
     deadline: OffsetDateTime,
     now: OffsetDateTime,
 ) -> Kept {
-    let event = record::expired(&ctx.controller_name, &GrantView::of(binding), deadline);
-    ctx.record_after(event.at(now)).await
+    let view = GrantView::of(binding);
+    let event = record::expired(&ctx.controller_name, &view, deadline);
+    ctx.record_after(record::stamp_expired(event, view.uid.as_deref(), now))
+        .await
 }
 
 /// The watch saw a binding disappear while we were expiring it, before our delete's answer: that

@@ -209,6 +209,16 @@ pub fn start_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
 
 /// Starts `kubejit controller` without waiting for it to be ready (to signal it mid-start-up).
 pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> ControllerProcess {
+    let kubeconfig = cp.kubeconfig(kubejit_testenv::CONTROLLER_SA).unwrap();
+    spawn_controller_with(cp, &kubeconfig, extra)
+}
+
+/// [`spawn_controller`] with another kubeconfig (e.g. one that reaches the apiserver through a proxy).
+pub fn spawn_controller_with(
+    cp: &kubejit_testenv::ControlPlane,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) -> ControllerProcess {
     install_kubejit(cp);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("controller.log");
@@ -217,11 +227,10 @@ pub fn spawn_controller(cp: &kubejit_testenv::ControlPlane, extra: &[&str]) -> C
         .local_addr()
         .unwrap()
         .port();
-    let kubeconfig = cp.kubeconfig(kubejit_testenv::CONTROLLER_SA).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_kubejit"))
         .arg("controller")
         .arg("--kubeconfig")
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
         .args([
             "--http-addr",
             &format!("127.0.0.1:{port}"),
@@ -422,6 +431,22 @@ impl ControllerProcess {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
+    }
+
+    /// SIGKILL, as the kernel's OOM killer or a node failure would: no handler runs. Returns the
+    /// exit status, or `None` when the process had already exited on its own (then it is the status
+    /// it exited with that [`Self::exited`] reports).
+    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return None;
+        }
+        let _ = self.child.kill();
+        kubejit_testenv::wait_within(&mut self.child, SHUTDOWN_DEADLINE)
+    }
+
+    /// The exit status if the process has exited (on its own or killed), else `None`.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// The controller's process id (for /proc measurements in benchmarks).
