@@ -182,8 +182,10 @@ fn trail() -> String {
     ];
     events
         .into_iter()
-        .map(|(time, event)| {
-            let record = event.into_record(at(time), "id".into());
+        .enumerate()
+        .map(|(i, (time, event))| {
+            // Distinct ids: the report keeps one record per id.
+            let record = event.into_record(at(time), format!("id-{i}"));
             serde_json::to_string(&record).unwrap() + "\n"
         })
         .collect()
