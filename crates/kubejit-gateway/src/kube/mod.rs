@@ -1,0 +1,6 @@
+//! Kubernetes as the person: one impersonating client per admitted identity, and the
+//! SelfSubjectAccessReview that re-asks whether the person still holds the permission in use.
+
+mod person;
+
+pub use person::{Permission, PersonClient};
