@@ -23,12 +23,11 @@ pub fn load_or_create(path: &Path) -> Result<PrivateKey, GatewayError> {
                     mode,
                 });
             }
-            let text = std::fs::read_to_string(path).map_err(|source| {
-                GatewayError::ReadHostKey {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| GatewayError::ReadHostKey {
                     path: path.to_owned(),
                     source,
-                }
-            })?;
+                })?;
             PrivateKey::from_openssh(text).map_err(|source| GatewayError::ParseHostKey {
                 path: path.to_owned(),
                 source,

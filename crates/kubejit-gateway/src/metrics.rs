@@ -36,13 +36,21 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         let bytes = Counter::default();
         registry.register("sessions", "Open SSH sessions", sessions.clone());
-        registry.register("sessions_started", "SSH sessions admitted", sessions_total.clone());
+        registry.register(
+            "sessions_started",
+            "SSH sessions admitted",
+            sessions_total.clone(),
+        );
         registry.register(
             "auth_failures",
             "Refused SSH logins by reason",
             auth_failures.clone(),
         );
-        registry.register("session_bytes", "Bytes moved by ended sessions", bytes.clone());
+        registry.register(
+            "session_bytes",
+            "Bytes moved by ended sessions",
+            bytes.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             sessions,

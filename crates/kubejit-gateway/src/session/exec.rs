@@ -210,7 +210,8 @@ async fn copy_logs(t: &mut ChannelTask, mut stream: impl futures::AsyncBufRead +
                 }
             },
             msg = t.channel.wait() => match msg {
-                None | Some(ChannelMsg::Close | ChannelMsg::Eof) => break,
+                // EOF only means the client has no more input (ssh -n, /dev/null).
+                None | Some(ChannelMsg::Close) => break,
                 Some(_) => {}
             },
         }
@@ -223,9 +224,16 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
     let mut stdin = p.stdin();
     let mut resize = p.terminal_size();
     if let (Some(size), Some(tx)) = (t.pty, resize.as_mut()) {
-        let _ = tx.send(TerminalSize { width: size.cols, height: size.rows }).await;
+        let _ = tx
+            .send(TerminalSize {
+                width: size.cols,
+                height: size.rows,
+            })
+            .await;
     }
-    let out = p.stdout().map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live)));
+    let out = p
+        .stdout()
+        .map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live)));
     let err = p
         .stderr()
         .map(|r| pump(r, t.channel.make_writer_ext(Some(1)), Arc::clone(&t.live)));
@@ -273,14 +281,15 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
     for task in [out, err].into_iter().flatten() {
         let _ = task.await;
     }
-    Ok(exit_code(status.as_ref()))
+    tracing::debug!(?status, "exec ended");
+    let (code, message) = exit_code(status.as_ref());
+    if let Some(message) = message {
+        say(t, &format!("kubejit: {message}")).await;
+    }
+    Ok(code)
 }
 
-async fn pump(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    live: Arc<Live>,
-) {
+async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, live: Arc<Live>) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match tokio::io::AsyncReadExt::read(&mut from, &mut buf).await {
@@ -297,24 +306,55 @@ async fn pump(
     let _ = to.flush().await;
 }
 
-/// The exit code the apiserver reports (`NonZeroExitCode` carries it as an `ExitCode` cause).
-pub fn exit_code(status: Option<&Status>) -> u32 {
+/// The exit code the apiserver reports: `NonZeroExitCode` carries it as an `ExitCode` cause (what
+/// kubectl reads). Any other failure is exit 1 with the apiserver's message, as kubectl does.
+pub fn exit_code(status: Option<&Status>) -> (u32, Option<String>) {
     let Some(status) = status else {
-        return 1;
+        return (1, Some("the exec ended without a status".into()));
     };
     if status.status.as_deref() == Some("Success") {
-        return 0;
+        return (0, None);
     }
-    status
-        .details
-        .as_ref()
-        .and_then(|d| d.causes.as_ref())
+    let code = (status.reason.as_deref() == Some("NonZeroExitCode"))
+        .then(|| status.details.as_ref()?.causes.as_ref())
+        .flatten()
         .and_then(|causes| {
             causes
                 .iter()
                 .find(|c| c.reason.as_deref() == Some("ExitCode"))
                 .and_then(|c| c.message.as_deref())
                 .and_then(|m| m.parse::<u32>().ok())
-        })
-        .unwrap_or(1)
+        });
+    match code {
+        Some(code) => (code, None),
+        None => (1, Some(status.message.clone().unwrap_or_default())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn status(json: serde_json::Value) -> Status {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn exit_codes_are_read_as_kubectl_reads_them() {
+        assert_eq!(
+            exit_code(Some(&status(serde_json::json!({"status": "Success"})))),
+            (0, None)
+        );
+        let nonzero = status(serde_json::json!({
+            "status": "Failure", "reason": "NonZeroExitCode", "message": "command terminated with non-zero exit code",
+            "details": {"causes": [{"reason": "ExitCode", "message": "42"}]}}));
+        assert_eq!(exit_code(Some(&nonzero)), (42, None));
+        // An ExitCode cause without the NonZeroExitCode reason is not trusted as one.
+        let odd = status(serde_json::json!({
+            "status": "Failure", "reason": "InternalError", "message": "boom",
+            "details": {"causes": [{"reason": "ExitCode", "message": "0"}]}}));
+        assert_eq!(exit_code(Some(&odd)), (1, Some("boom".into())));
+        assert_eq!(exit_code(None).0, 1);
+    }
 }

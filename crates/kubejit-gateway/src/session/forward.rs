@@ -27,7 +27,10 @@ pub enum ForwardError {
 
 /// The pod and namespace in `host` (`pod.namespace`: the namespace is a DNS label, so it is the
 /// part after the last dot) and the port.
-pub fn parse_target(host: &str, port: u32) -> Result<(ObjectName, NamespaceName, u16), ForwardError> {
+pub fn parse_target(
+    host: &str,
+    port: u32,
+) -> Result<(ObjectName, NamespaceName, u16), ForwardError> {
     let (pod, ns) = host.rsplit_once('.').ok_or(ForwardError::Target)?;
     let port = u16::try_from(port).map_err(|_| ForwardError::Port)?;
     if port == 0 {
@@ -55,7 +58,11 @@ pub async fn open_forward(
         namespace: namespace.clone(),
         name: Some(pod.clone()),
     };
-    match person.pods(namespace).portforward(pod.as_str(), &[port]).await {
+    match person
+        .pods(namespace)
+        .portforward(pod.as_str(), &[port])
+        .await
+    {
         Ok(pf) => Ok((pf, perm)),
         Err(e) => match person.allowed(&perm).await {
             Ok(false) => Err(ForwardError::Refused(format!("forbidden: cannot {perm}"))),
@@ -88,15 +95,28 @@ mod tests {
 
     #[test]
     fn targets() {
-        let ok = |h: &str, p: u32| parse_target(h, p).map(|(a, b, c)| (a.to_string(), b.to_string(), c)).ok();
-        assert_eq!(ok("api.payments", 8080), Some(("api".into(), "payments".into(), 8080)));
-        assert_eq!(ok("api.v2.payments", 80), Some(("api.v2".into(), "payments".into(), 80)));
+        let ok = |h: &str, p: u32| {
+            parse_target(h, p)
+                .map(|(a, b, c)| (a.to_string(), b.to_string(), c))
+                .ok()
+        };
+        assert_eq!(
+            ok("api.payments", 8080),
+            Some(("api".into(), "payments".into(), 8080))
+        );
+        assert_eq!(
+            ok("api.v2.payments", 80),
+            Some(("api.v2".into(), "payments".into(), 80))
+        );
         assert_eq!(ok("api", 80), None);
         assert_eq!(ok("api.payments", 0), None);
         assert_eq!(ok("api.payments", 65536), None);
         assert_eq!(ok("localhost", 22), None);
         // An address is read as POD.NAMESPACE like any host: the gateway never dials it.
-        assert_eq!(ok("127.0.0.1", 22), Some(("127.0.0".into(), "1".into(), 22)));
+        assert_eq!(
+            ok("127.0.0.1", 22),
+            Some(("127.0.0".into(), "1".into(), 22))
+        );
         assert_eq!(ok("api.Payments", 80), None);
         assert_eq!(ok(".payments", 80), None);
         assert_eq!(ok("api/../x.payments", 80), None);

@@ -43,10 +43,12 @@ pub async fn watch(w: Watch) -> String {
             return cut(&w, deadline_why).await;
         }
         let left = deadline.saturating_sub(now);
-        if !warned && left <= w.limits.warn_before.as_secs() {
+        let terminals = w.live.terminals();
+        // Warn once a command is running that can show it (before that, nobody would see it).
+        if !warned && left <= w.limits.warn_before.as_secs() && !terminals.is_empty() {
             warned = true;
             let msg = format!("kubejit: this session ends in {left}s ({deadline_why} then)");
-            tell(&w.handle, &w.live.terminals(), &msg).await;
+            tell(&w.handle, &terminals, &msg).await;
         }
         if w.live.idle_secs() >= w.limits.idle_timeout.as_secs() {
             return cut(&w, "the session was idle too long").await;
@@ -92,7 +94,12 @@ async fn tell(handle: &Handle, channels: &[ChannelId], msg: &str) {
 }
 
 async fn cut(w: &Watch, why: &str) -> String {
-    tell(&w.handle, &w.live.terminals(), &format!("kubejit: session ended: {why}")).await;
+    tell(
+        &w.handle,
+        &w.live.terminals(),
+        &format!("kubejit: session ended: {why}"),
+    )
+    .await;
     let _ = w
         .handle
         .disconnect(

@@ -20,7 +20,10 @@ pub fn facts(cert: &Certificate) -> CertFacts {
         valid_before: cert.valid_before(),
         critical_options: cert.critical_options().0.clone(),
         extensions: cert.extensions().0.clone(),
-        ca_fingerprint: cert.signature_key().fingerprint(HashAlg::Sha256).to_string(),
+        ca_fingerprint: cert
+            .signature_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string(),
         signature_valid: cert.verify_signature().is_ok(),
     }
 }

@@ -16,8 +16,8 @@ use crate::config::Limits;
 use crate::kube::PersonClient;
 use crate::session::command::{self, CommandError};
 use crate::session::{
-    ChannelTask, Live, PtySize, Registry, Reporter, SessionSlot, Watch, open_forward,
-    parse_target, pump_forward, run_channel, unix_now, watch,
+    ChannelTask, Live, PtySize, Registry, Reporter, SessionSlot, Watch, open_forward, parse_target,
+    pump_forward, run_channel, unix_now, watch,
 };
 
 /// What every connection shares.
@@ -106,7 +106,9 @@ impl Connection {
             Ok(c) => c,
             Err(e) => return self.refuse(user, &e.to_string(), "client_error"),
         };
-        self.shared.reporter.started(&self.session, &admitted, self.peer);
+        self.shared
+            .reporter
+            .started(&self.session, &admitted, self.peer);
         self.person = Some(Person {
             admitted,
             client,
@@ -166,7 +168,11 @@ impl Handler for Connection {
         user: &str,
         _key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(self.refuse(user, "plain public keys are off; present a certificate", "plain_public_key"))
+        Ok(self.refuse(
+            user,
+            "plain public keys are off; present a certificate",
+            "plain_public_key",
+        ))
     }
 
     async fn auth_openssh_certificate(
@@ -209,10 +215,13 @@ impl Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if self.person.is_none() {
-            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
             return Ok(());
         }
-        self.pending.insert(channel.id(), Pending { channel, pty: None });
+        self.pending
+            .insert(channel.id(), Pending { channel, pty: None });
         reply.accept().await;
         Ok(())
     }
@@ -367,7 +376,9 @@ impl Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         let Some(person) = &self.person else {
-            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
             return Ok(());
         };
         let user = person.admitted.user.as_str().to_owned();

@@ -42,12 +42,13 @@ impl Gateway {
         let base = kubejit_kube::build_config(&config.client)
             .await
             .map_err(GatewayError::Client)?;
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| GatewayError::Listen {
-                addr: config.listen.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    addr: config.listen.clone(),
+                    source,
+                })?;
         let russh = russh::server::Config {
             methods: (&[MethodKind::PublicKey][..]).into(),
             keys: vec![host_key],

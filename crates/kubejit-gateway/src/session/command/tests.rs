@@ -12,9 +12,17 @@ fn ok(line: &str) -> Command {
 #[test]
 fn commands_parse() {
     assert_eq!(ok("help"), Command::Help);
-    assert!(matches!(ok("pods -n payments"), Command::Pods { namespace } if namespace.as_str() == "payments"));
+    assert!(
+        matches!(ok("pods -n payments"), Command::Pods { namespace } if namespace.as_str() == "payments")
+    );
     match ok("logs -n payments checkout-api -c app -f --tail 20") {
-        Command::Logs { namespace, pod, container, follow, tail } => {
+        Command::Logs {
+            namespace,
+            pod,
+            container,
+            follow,
+            tail,
+        } => {
             assert_eq!(namespace.as_str(), "payments");
             assert_eq!(pod.as_str(), "checkout-api");
             assert_eq!(container.unwrap().as_str(), "app");
@@ -24,7 +32,9 @@ fn commands_parse() {
         other => panic!("{other:?}"),
     }
     match ok("exec -n payments api -- sh -c 'echo \"hi there\"; exit 3'") {
-        Command::Exec { command, container, .. } => {
+        Command::Exec {
+            command, container, ..
+        } => {
             assert_eq!(command, ["sh", "-c", "echo \"hi there\"; exit 3"]);
             assert!(container.is_none());
         }
