@@ -8,3 +8,4 @@
 mod auth;
 mod sessions;
 mod support;
+mod terminal;
