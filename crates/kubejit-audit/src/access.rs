@@ -102,6 +102,7 @@ impl AccessApproved {
         r.decision = Some(Verdict::Allowed);
         r.decision_reason = Some(self.phase_reason);
         r.expires_at = Some(self.expires_at);
+        r.approvers = self.approvers;
         Actor::controller(self.controller)
     }
 }

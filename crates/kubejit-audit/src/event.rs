@@ -6,6 +6,9 @@ use sha2::{Digest, Sha256};
 
 use crate::access::{AccessApproved, AccessEnded, AccessRequested};
 use crate::record::new_event_id;
+use crate::session::{
+    SessionCommand, SessionDetails, SessionEnded, SessionRefused, SessionStarted,
+};
 use crate::{
     Actor, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Timestamp, Verdict,
 };
@@ -44,6 +47,14 @@ pub enum AuditEvent {
     /// An approved request ended early: an approver's Deny, policy no longer allows it, its approvals
     /// were lost, or its binding was removed by someone else.
     AccessRevoked(AccessEnded),
+    /// The SSH gateway opened a session (stamp with [`Self::once`], keyed by the session id).
+    SessionStarted(SessionStarted),
+    /// A command inside a gateway session (stamp with [`Self::at`]).
+    SessionCommand(SessionCommand),
+    /// A gateway session ended (stamp with [`Self::once`], keyed by the session id).
+    SessionEnded(SessionEnded),
+    /// The SSH gateway refused a login (stamp with [`Self::at`]).
+    SessionRefused(SessionRefused),
 }
 
 /// The certificate signing request a certificate fact is about.
@@ -239,6 +250,10 @@ impl AuditEvent {
             Self::AccessWithdrawn(_) => EventKind::AccessWithdrawn,
             Self::AccessTimedOut(_) => EventKind::AccessTimedOut,
             Self::AccessRevoked(_) => EventKind::AccessRevoked,
+            Self::SessionStarted(_) => EventKind::SessionStarted,
+            Self::SessionCommand(_) => EventKind::SessionCommand,
+            Self::SessionEnded(_) => EventKind::SessionEnded,
+            Self::SessionRefused(_) => EventKind::SessionRefused,
         }
     }
 
@@ -314,6 +329,10 @@ impl AuditEvent {
             Self::AccessApproved(a) => a.fill(&mut r),
             Self::AccessDenied(a) | Self::AccessTimedOut(a) => a.fill(&mut r, Verdict::Denied),
             Self::AccessWithdrawn(a) | Self::AccessRevoked(a) => a.fill(&mut r, Verdict::Denied),
+            Self::SessionStarted(s) => s.fill(&mut r),
+            Self::SessionCommand(s) => s.fill(&mut r),
+            Self::SessionEnded(s) => s.fill(&mut r),
+            Self::SessionRefused(s) => s.fill(&mut r),
         };
         r.into_record(kind, actor, time, event_id)
     }
@@ -335,6 +354,8 @@ pub(crate) struct Fields {
     pub(crate) ttl_seconds: Option<u64>,
     pub(crate) expires_at: Option<Timestamp>,
     pub(crate) object: Option<ObjectRef>,
+    pub(crate) approvers: Vec<String>,
+    pub(crate) session: Option<SessionDetails>,
 }
 
 impl Fields {
@@ -365,6 +386,8 @@ impl Fields {
             ttl_seconds: self.ttl_seconds,
             expires_at: self.expires_at,
             object: self.object,
+            approvers: self.approvers,
+            session: self.session,
         }
     }
 }
@@ -493,6 +516,7 @@ impl GrantChanged {
                 r.policy = Some(policy);
                 r.decision = Some(Verdict::Allowed);
                 r.decision_reason = Some("requestApproved".to_owned());
+                r.approvers = approvers;
                 r.ttl_seconds = Some(ttl_seconds);
                 r.expires_at = Some(expires_at);
             }

@@ -166,6 +166,9 @@ fn request_samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
     ]
 }
 
+#[path = "event_session_tests.rs"]
+mod session;
+
 /// Every fact, as (snapshot name, sequence, time, event).
 fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
     let approved = CertificateOutcome::Approved {
@@ -342,6 +345,7 @@ fn samples() -> Vec<(&'static str, u64, &'static str, AuditEvent)> {
     ]
     .into_iter()
     .chain(request_samples())
+    .chain(session::samples())
     .collect()
 }
 
@@ -401,6 +405,7 @@ fn every_field_is_always_present_in_camel_case() {
             .collect();
         let want = [
             "actor",
+            "approvers",
             "decision",
             "decisionReason",
             "eventId",
@@ -415,6 +420,7 @@ fn every_field_is_always_present_in_camel_case() {
             "role",
             "schemaVersion",
             "sequence",
+            "session",
             "subject",
             "time",
             "ttlSeconds",
@@ -533,4 +539,26 @@ fn a_fact_recorded_once_per_key_has_one_id() {
     let id = a.event_id();
     assert_eq!(id.len(), 32);
     assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+/// Who approved is machine-readable, not only inside the free-text reason.
+#[test]
+fn approvers_are_a_field_of_their_own() {
+    for (name, _, time, event) in request_samples() {
+        let kind = event.kind();
+        let record = event.into_record(at(time), "id".to_owned());
+        let want: &[&str] = match kind {
+            EventKind::AccessApproved | EventKind::GrantCreated => &["oscar", "olga"],
+            _ => &[],
+        };
+        assert_eq!(record.approvers, want, "{name}");
+    }
+}
+
+/// A record written before `approvers` and `session` existed still reads.
+#[test]
+fn records_without_the_new_fields_still_parse() {
+    let old = r#"{"schemaVersion":1,"sequence":1,"time":"2026-11-26T09:00:00Z","eventId":"x","kind":"grantExpired","actor":{"kind":"controller","name":"c"},"subject":null,"groups":[],"namespace":null,"role":null,"policy":null,"incident":null,"reason":null,"decision":null,"decisionReason":null,"ttlSeconds":null,"expiresAt":null,"object":null}"#;
+    let record: AuditRecord = serde_json::from_str(old).unwrap();
+    assert!(record.approvers.is_empty() && record.session.is_none());
 }

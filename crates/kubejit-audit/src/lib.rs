@@ -21,6 +21,7 @@ mod lines;
 pub mod record;
 pub mod report;
 mod resume;
+pub mod session;
 pub mod sink;
 pub mod spool;
 mod timestamp;
@@ -45,6 +46,10 @@ pub use event::{
 pub use lines::MAX_LINE_BYTES;
 pub use record::{
     Actor, ActorKind, AuditRecord, EventKind, ObjectRef, SCHEMA_VERSION, Stamped, Verdict,
+};
+pub use session::{
+    RecordingRef, SessionAction, SessionCertificate, SessionCommand, SessionDetails,
+    SessionEndReason, SessionEnded, SessionRefused, SessionStarted, SessionUser,
 };
 pub use sink::{
     AuditSink, ChainConfig, ChainedFileSink, CheckpointOutcome, Recorded, StdoutSink, WriterSink,

@@ -60,6 +60,14 @@ pub struct AuditRecord {
     pub expires_at: Option<Timestamp>,
     /// The Kubernetes object this fact is about.
     pub object: Option<ObjectRef>,
+    /// Who approved (`accessApproved`, and `grantCreated` by the request controller): each approver
+    /// whose approval counted, in order; empty for an Auto rule and on every other record. Empty in
+    /// records written before this field existed (their `reason` names the approvers, for people).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// The SSH gateway session a `session*` record is about; `null` on every other record.
+    #[serde(default)]
+    pub session: Option<crate::session::SessionDetails>,
 }
 
 /// Declares [`EventKind`] from one list of `Variant = "wireName"`, with [`EventKind::ALL`] and
@@ -113,6 +121,14 @@ event_kinds! {
     AccessWithdrawn = "accessWithdrawn",
     AccessTimedOut = "accessTimedOut",
     AccessRevoked = "accessRevoked",
+    /// The SSH gateway accepted a certificate and opened a session.
+    SessionStarted = "sessionStarted",
+    /// A command (exec, logs, pods) or forwarded port inside a gateway session.
+    SessionCommand = "sessionCommand",
+    /// A gateway session ended; says why, and the recording's hash.
+    SessionEnded = "sessionEnded",
+    /// The SSH gateway refused a login; says exactly why (the client is told only "denied").
+    SessionRefused = "sessionRefused",
 }
 
 /// The `decision` of a record: what was decided (not core's `csr::Decision`, which carries why).
@@ -235,6 +251,8 @@ impl AuditRecord {
             ttl_seconds: None,
             expires_at: None,
             object: None,
+            approvers: Vec::new(),
+            session: None,
         }
     }
 

@@ -8,7 +8,9 @@ use kubejit_kube::{ClientOptions, build_client};
 
 use crate::kubeconfig::{KubeconfigDoc, display_paths, resolve_paths};
 use crate::narrator::Narrator;
-use crate::request::{CsrMeta, create_csr, csr_object, wait_for_certificate, who_am_i};
+use crate::request::{
+    CsrMeta, create_csr, csr_object, fit_to_request, wait_for_certificate, who_am_i,
+};
 use crate::verify::{Expected, verify_certificate};
 use crate::{
     Cache, CacheKey, CachedCredential, CredentialError, ExecCredential, ExecInfo, LocalKey,
@@ -132,13 +134,17 @@ async fn issue(
     let key = LocalKey::generate()?;
     let pem = key.request_pem(&username, &group_refs)?;
     let incident = req.incident.as_ref().map(Incident::as_str);
+    let (ttl, fitted) = fit_to_request(&client, &username, &group_refs, incident, req.ttl).await;
+    if let Some(said) = fitted {
+        narrator.say(&said);
+    }
     let meta = CsrMeta {
-        ttl: req.ttl,
+        ttl,
         incident,
         reason: req.reason.as_deref(),
     };
     let name = create_csr(&client, &csr_object(&pem, &meta)).await?;
-    narrator.say(&describe(&name, &username, &group_refs, req.ttl, incident));
+    narrator.say(&describe(&name, &username, &group_refs, ttl, incident));
     if narrator.interactive {
         narrator.say(&format!(
             "waiting up to {}s for a decision (`kubectl get csr {name}`)",

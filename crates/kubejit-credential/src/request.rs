@@ -18,6 +18,56 @@ use kubejit_kube::keys;
 use crate::CredentialError;
 use crate::narrator::Narrator;
 
+/// The certificate lifetime to ask for: `wanted`, shortened to fit the requester's approved
+/// certificate-group AccessRequest when one covers the groups and ends sooner (see
+/// [`kubejit_core::request::fit_certificate_ttl`]). Advice for a better first try, never a check:
+/// when the requests cannot be read (no RBAC, no CRD, a network error) `wanted` is kept and the
+/// approver decides as always.
+pub(crate) async fn fit_to_request(
+    client: &kube::Client,
+    username: &str,
+    groups: &[&str],
+    incident: Option<&str>,
+    wanted: Ttl,
+) -> (Ttl, Option<String>) {
+    use kubejit_core::request::{
+        CERTIFICATE_REQUEST_NAMESPACE, RequestStatusView, fit_certificate_ttl,
+    };
+    use kubejit_kube::request::AccessRequest;
+    let api: Api<AccessRequest> = Api::namespaced(client.clone(), CERTIFICATE_REQUEST_NAMESPACE);
+    let Ok(listed) = api.list(&kube::api::ListParams::default()).await else {
+        return (wanted, None);
+    };
+    let Ok(groups) = groups
+        .iter()
+        .map(|g| kubejit_core::GroupName::parse(g))
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()
+    else {
+        return (wanted, None);
+    };
+    let facts: Vec<_> = listed
+        .items
+        .iter()
+        .filter_map(|r| Some((r.facts().ok()?, r.status.clone().unwrap_or_default())))
+        .collect();
+    let views: Vec<RequestStatusView<'_>> = facts
+        .iter()
+        .map(|(facts, status)| RequestStatusView {
+            facts,
+            phase: status.phase,
+            expires_at: status.expires_at,
+        })
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let fitted = fit_certificate_ttl(wanted, username, &groups, incident, &views, now);
+    let said = (fitted != wanted).then(|| {
+        format!(
+            "asking for {fitted} instead of {wanted}: that is what is left of your approved AccessRequest"
+        )
+    });
+    (fitted, said)
+}
+
 /// Prefix of every CSR kubejit files (`generateName`).
 pub const CSR_NAME_PREFIX: &str = "kubejit-";
 

@@ -64,6 +64,9 @@ pub enum Command {
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Replay an SSH gateway session recording, or check one against its audit record's SHA-256.
+    #[command(subcommand)]
+    Recording(RecordingCommand),
     /// Grant a role to users or groups for a limited time: an AccessRequest for them, waited on
     /// until kubejit's controller has made the RoleBinding (which deletes itself) or refused.
     Grant(Box<GrantArgs>),
@@ -660,6 +663,64 @@ pub enum AuditCommand {
     Report(AuditReportArgs),
     /// Generate an Ed25519 checkpoint-signing key (private key to a 0600 file, public key on stdout).
     Keygen(AuditKeygenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordingCommand {
+    /// Replay a recording (asciicast v2) in the terminal with its timing.
+    Play(RecordingPlayArgs),
+    /// Check a recording against the SHA-256 its `sessionEnded` audit record holds.
+    Verify(RecordingVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordingPlayArgs {
+    /// The recording (`<session id>.cast`).
+    #[arg(env = "KUBEJIT_RECORDING")]
+    pub file: std::path::PathBuf,
+    /// Playback speed factor: 2 plays twice as fast, 0.5 half as fast.
+    #[arg(long, env = "KUBEJIT_PLAY_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Longest pause, in seconds (e.g. 2 or 0.5): longer idle stretches are cut to it.
+    #[arg(long, env = "KUBEJIT_PLAY_IDLE_LIMIT", value_parser = parse_idle_limit)]
+    pub idle_limit: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordingVerifyArgs {
+    /// The recording (`<session id>.cast`).
+    #[arg(env = "KUBEJIT_RECORDING")]
+    pub file: std::path::PathBuf,
+    /// The `recordingSha256` of the session's `sessionEnded` audit record (64 hex digits).
+    #[arg(long, env = "KUBEJIT_RECORDING_SHA256", value_parser = parse_sha256)]
+    pub sha256: String,
+}
+
+/// A finite factor above 0 (and not absurdly small, so a pause cannot overflow).
+fn parse_speed(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.001 => Ok(v),
+        _ => Err(format!(
+            "{raw:?} is not a speed factor (a number of at least 0.001, e.g. 2 or 0.5)"
+        )),
+    }
+}
+
+/// Seconds, a finite number of at least 0.
+fn parse_idle_limit(raw: &str) -> Result<std::time::Duration, String> {
+    raw.parse::<f64>()
+        .ok()
+        .and_then(|v| std::time::Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("{raw:?} is not a number of seconds (e.g. 2 or 0.5)"))
+}
+
+/// 64 hex digits, lowercased (what `sha256sum` prints).
+fn parse_sha256(raw: &str) -> Result<String, String> {
+    if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err("a SHA-256 is 64 hex digits".to_owned())
+    }
 }
 
 #[derive(Debug, Args)]

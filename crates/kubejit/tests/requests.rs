@@ -169,10 +169,35 @@ fn phase(cp: &ControlPlane, ns: &str, name: &str) -> Option<String> {
 }
 
 fn wait_phase(cp: &ControlPlane, ns: &str, name: &str, want: &str) -> Value {
-    eventually(BOUND, &format!("{ns}/{name} to be {want}"), || {
+    support::poll(BOUND, || {
         let request = get(cp, ns, name)?;
         (request["status"]["phase"] == want).then_some(request)
     })
+    .unwrap_or_else(|| {
+        panic!(
+            "timed out after {BOUND:?} waiting for {ns}/{name} to be {want}; it is:\n{}\n\
+             approvals:\n{}\nthe controller's log about it:\n{}",
+            get(cp, ns, name).map(|r| r.to_string()).unwrap_or_default(),
+            cp.admin(&["get", "accessapprovals", "-n", ns, "-o", "yaml"])
+                .map(|o| o.stdout)
+                .unwrap_or_default(),
+            controller_log_about(name),
+        )
+    })
+}
+
+/// The shared controller's log lines that name `needle`, and its warnings (the last 80).
+fn controller_log_about(needle: &str) -> String {
+    let ctl = CONTROLLER.lock().unwrap_or_else(|e| e.into_inner());
+    let log = ctl
+        .as_ref()
+        .map(ControllerProcess::log_text)
+        .unwrap_or_default();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(needle) || l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    lines[lines.len().saturating_sub(80)..].join("\n")
 }
 
 /// The request's approvals as the controller recorded them: (approver, counted, why not).
@@ -357,6 +382,10 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
     let reason = created[0]["reason"].as_str().unwrap();
     assert!(reason.contains(&format!("request {ns}/{name}")), "{reason}");
     assert!(reason.contains("approved by oscar"), "{reason}");
+    // Who approved is a field of its own, not only words in the reason.
+    assert_eq!(approved["approvers"], json!(["oscar"]), "{approved}");
+    assert_eq!(created[0]["approvers"], json!(["oscar"]), "{created:?}");
+    assert_report_tells_the_story(cp, &name, &binding);
 
     // People watching the request see each step (kubectl describe), and so does /metrics.
     let seen = events(cp, &ns);
@@ -373,6 +402,31 @@ fn the_requester_and_the_subjects_cannot_approve_then_an_approver_grants_until_i
         metrics.contains("kubejit_requests_grants_created_total"),
         "{metrics}"
     );
+}
+
+/// `kubejit audit report --incident` names carol as the requester and oscar as the approver of
+/// request `name`, and the grant it made, created and expired.
+fn assert_report_tells_the_story(cp: &ControlPlane, name: &str, binding: &str) {
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_kubejit"))
+            .args(["audit", "report", "--incident", "INC-12345", "--trail"])
+            .arg(&trail().file)
+            .arg("--apiserver-log")
+            .arg(cp.audit_log())
+            .args(["-o", "json"]),
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let story = report["story"].as_array().unwrap();
+    let step = |kind: &str, about: &str| {
+        story
+            .iter()
+            .find(|e| e["kind"] == kind && e["text"].as_str().unwrap().contains(about))
+            .unwrap_or_else(|| panic!("no {kind} about {about} in {story:#?}"))
+    };
+    assert_eq!(step("accessRequested", name)["actor"], "carol");
+    assert_eq!(step("accessApproved", name)["approvers"], json!(["oscar"]));
+    assert_eq!(step("grantCreated", binding)["approvers"], json!(["oscar"]));
+    step("grantExpired", binding);
 }
 
 #[test]
@@ -484,6 +538,9 @@ fn a_restarted_controller_resumes_without_a_duplicate_binding_or_record() {
         0,
         "a squatted name is never adopted"
     );
+    eventually(BOUND, "a BindingNameTaken Warning", || {
+        events(cp, &ns).contains("BindingNameTaken").then_some(())
+    });
 
     restart(cp);
     cp.admin(&["delete", "rolebinding", &squatter, "-n", &ns])

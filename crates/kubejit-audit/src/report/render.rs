@@ -9,6 +9,7 @@ use std::io::Write;
 
 use super::Report;
 use super::apiserver::Row;
+use super::story::StoryEntry;
 use super::window::AccessWindow;
 use crate::{AuditError, escape::to_json_line};
 
@@ -86,6 +87,10 @@ fn window_line(w: &AccessWindow) -> String {
     )
 }
 
+fn story_line(e: &StoryEntry) -> String {
+    format!("{} {} {}", e.time, e.kind.as_str(), e.text)
+}
+
 fn io(source: std::io::Error) -> AuditError {
     AuditError::Write {
         target: "report output".to_owned(),
@@ -95,6 +100,9 @@ fn io(source: std::io::Error) -> AuditError {
 
 /// Aligned plain-text table; `>>` marks exec/portforward/log/attach/proxy, `DENIED` marks 403s.
 pub fn table(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
+    for e in &report.story {
+        writeln!(out, "story: {}", clean(&story_line(e))).map_err(io)?;
+    }
     for w in &report.windows {
         writeln!(out, "access: {}", clean(&window_line(w))).map_err(io)?;
     }
@@ -121,10 +129,12 @@ pub fn table(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
     Ok(())
 }
 
-/// The whole report as one JSON object (`windows`, `rows`, `stats`) on one line. Rows are serialized
+/// The whole report as one JSON object (`story`, `windows`, `rows`, `stats`) on one line. Rows are serialized
 /// one at a time so a large result is not held twice in memory.
 pub fn json(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
-    out.write_all(b"{\"windows\":").map_err(io)?;
+    out.write_all(b"{\"story\":").map_err(io)?;
+    out.write_all(&to_json_line(&report.story)?).map_err(io)?;
+    out.write_all(b",\"windows\":").map_err(io)?;
     out.write_all(&to_json_line(&report.windows)?).map_err(io)?;
     out.write_all(b",\"rows\":[").map_err(io)?;
     for (i, row) in report.rows.iter().enumerate() {
@@ -155,6 +165,13 @@ fn markdown_cell(text: &str) -> String {
 
 /// A Markdown section ready to paste into a postmortem; sensitive and denied rows are bold.
 pub fn markdown(report: &Report, out: &mut impl Write) -> Result<(), AuditError> {
+    if !report.story.is_empty() {
+        writeln!(out, "### Story\n").map_err(io)?;
+        for e in &report.story {
+            writeln!(out, "- {}", markdown_cell(&story_line(e))).map_err(io)?;
+        }
+        writeln!(out).map_err(io)?;
+    }
     writeln!(out, "### Access granted\n").map_err(io)?;
     for w in &report.windows {
         writeln!(out, "- {}", markdown_cell(&window_line(w))).map_err(io)?;

@@ -5,6 +5,7 @@ use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
+use super::story::{StoryEntry, in_story, story};
 use crate::{AuditError, AuditRecord, EventKind, Timestamp};
 
 /// A period during which `subject` held access kubejit granted (or the window the user asked about).
@@ -68,25 +69,56 @@ pub fn windows_for_incident<R: BufRead>(
     trails: impl IntoIterator<Item = R>,
     incident: &str,
 ) -> Result<Vec<AccessWindow>, AuditError> {
+    incident_trail(trails, incident).map(|(windows, _)| windows)
+}
+
+/// [`windows_for_incident`], and the incident's story ([`StoryEntry`]) from the same merged read.
+pub fn incident_trail<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
+    incident: &str,
+) -> Result<(Vec<AccessWindow>, Vec<StoryEntry>), AuditError> {
+    let merged = read_merged(trails)?;
+    let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
+    let mut by_object: HashMap<String, usize> = HashMap::new();
+    for event in merged.iter().filter(|e| effect(e.kind).is_some()) {
+        apply(event.clone(), incident, &mut windows, &mut by_object);
+    }
+    let windows: Vec<AccessWindow> = windows
+        .into_iter()
+        .filter_map(|(window, relevant)| relevant.then_some(window))
+        .collect();
+    let story = story(&merged, Some(incident), &windows);
+    Ok((windows, story))
+}
+
+/// The gateway sessions of `window` (a `--user/--since/--until` window) from the trails.
+pub fn window_story<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
+    window: &AccessWindow,
+) -> Result<Vec<StoryEntry>, AuditError> {
+    let merged = read_merged(trails)?;
+    Ok(story(&merged, None, std::slice::from_ref(window)))
+}
+
+/// Every record the report uses from all trails, merged by time (each trail kept in its own order).
+fn read_merged<R: BufRead>(
+    trails: impl IntoIterator<Item = R>,
+) -> Result<Vec<AuditRecord>, AuditError> {
     let mut queues = Vec::new();
     for trail in trails {
         let mut events = VecDeque::new();
         for_each_event(trail, |event| {
-            if effect(event.kind).is_some() {
+            if effect(event.kind).is_some() || in_story(event.kind) {
                 events.push_back(event);
             }
         })?;
         queues.push(events);
     }
-    let mut windows: Vec<(AccessWindow, bool)> = Vec::new();
-    let mut by_object: HashMap<String, usize> = HashMap::new();
+    let mut merged = Vec::new();
     while let Some(event) = next_by_time(&mut queues) {
-        apply(event, incident, &mut windows, &mut by_object);
+        merged.push(event);
     }
-    Ok(windows
-        .into_iter()
-        .filter_map(|(window, relevant)| relevant.then_some(window))
-        .collect())
+    Ok(merged)
 }
 
 /// Takes the earliest head among the trails (the first trail wins a tie), so each trail's order is kept.
@@ -132,7 +164,12 @@ fn effect(kind: EventKind) -> Option<Effect> {
         | EventKind::AccessDenied
         | EventKind::AccessWithdrawn
         | EventKind::AccessTimedOut
-        | EventKind::AccessRevoked => None,
+        | EventKind::AccessRevoked
+        // Sessions are shown in the story; they use access a grant or certificate opened.
+        | EventKind::SessionStarted
+        | EventKind::SessionCommand
+        | EventKind::SessionEnded
+        | EventKind::SessionRefused => None,
     }
 }
 
@@ -189,7 +226,7 @@ fn opened_window(event: AuditRecord) -> AccessWindow {
 }
 
 /// Identifies the grant or certificate an event is about: uid, else name, else subject/namespace/role.
-fn object_key(event: &AuditRecord) -> String {
+pub(super) fn object_key(event: &AuditRecord) -> String {
     match &event.object {
         Some(object) => match &object.uid {
             Some(uid) => format!("uid:{uid}"),

@@ -156,7 +156,12 @@ pub async fn grant(
         .await
     {
         Ok(created) => Ok(Some(created)),
-        Err(kube::Error::Api(s)) if s.code == 409 => find_binding(client, request).await,
+        Err(kube::Error::Api(s)) if s.code == 409 => match find_binding(client, request).await? {
+            Some(ours) => Ok(Some(ours)),
+            None => Err(Error::NameTaken {
+                what: format!("{namespace}/{name}"),
+            }),
+        },
         Err(source) => Err(Error::CreateBinding {
             what: format!("{namespace}/{name}"),
             source,

@@ -16,6 +16,7 @@ use crate::names::{GroupName, ObjectName};
 use crate::policy::NamedPolicy;
 use crate::subject::Requester;
 use crate::ttl::CERTIFICATE_MIN_TTL;
+use crate::ttl::Ttl;
 
 /// The signer counts `expirationSeconds` from when it signs, a moment after the approval: a
 /// certificate may ask for at most the request's remaining time less this.
@@ -207,4 +208,54 @@ fn awaiting(csr: PendingCertificate<'_>, closest: Option<Miss>) -> String {
         "awaiting an approved AccessRequest ({why}); create one with `kubejit request --certificate-group {}` and have an approver approve it",
         groups.join(",")
     )
+}
+
+/// A certificate-group request as its `status` shows it to the requester's credential plugin.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStatusView<'a> {
+    pub facts: &'a RequestFacts,
+    pub phase: Option<Phase>,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The certificate lifetime the credential plugin should ask for: `wanted`, shortened to what is
+/// left (less [`SIGNING_MARGIN_SECS`]) of the longest-lived Approved or Active certificate-group
+/// request of `username` that covers `groups` under `incident`, so that the approver does not deny
+/// the CSR as `TtlExceedsRequest` (a CSR cannot be shortened once filed).
+///
+/// Advice only, read from `status`: the approver judges afresh. `wanted` is kept when no such
+/// request exists (an `Auto` policy needs none; a request not yet approved may be by the time the
+/// CSR is judged) or when too little is left for a certificate (the approver then says so).
+pub fn fit_certificate_ttl(
+    wanted: Ttl,
+    username: &str,
+    groups: &BTreeSet<GroupName>,
+    incident: Option<&str>,
+    requests: &[RequestStatusView<'_>],
+    now: OffsetDateTime,
+) -> Ttl {
+    let covers = |r: &&RequestStatusView<'_>| {
+        let Target::Certificate { groups: covered } = &r.facts.target else {
+            return false;
+        };
+        r.facts.requester.username == username
+            && !r.facts.deleting
+            && groups.is_subset(covered)
+            && r.facts.incident.as_deref() == incident
+            && matches!(r.phase, Some(Phase::Approved | Phase::Active))
+    };
+    let remaining = requests
+        .iter()
+        .filter(covers)
+        .filter_map(|r| r.expires_at)
+        .map(|end| end.unix_timestamp().saturating_sub(now.unix_timestamp()))
+        .max()
+        .and_then(|left| u64::try_from(left).ok())
+        .map(|left| left.saturating_sub(SIGNING_MARGIN_SECS));
+    match remaining {
+        Some(left) if left < wanted.as_secs() && left >= CERTIFICATE_MIN_TTL.as_secs() => {
+            Ttl::from_secs(left).unwrap_or(wanted)
+        }
+        _ => wanted,
+    }
 }

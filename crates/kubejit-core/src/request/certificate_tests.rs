@@ -302,3 +302,97 @@ proptest! {
         }
     }
 }
+
+mod fit {
+    use super::*;
+    use crate::request::certificate::SIGNING_MARGIN_SECS;
+    use crate::ttl::Ttl;
+
+    fn view(c: &CandidateRequest, phase: Phase, ends: i64) -> RequestStatusView<'_> {
+        RequestStatusView {
+            facts: &c.facts,
+            phase: Some(phase),
+            expires_at: Some(secs(ends)),
+        }
+    }
+
+    fn fit(wanted: &str, requests: &[RequestStatusView<'_>], now: i64) -> u64 {
+        fit_certificate_ttl(
+            Ttl::parse(wanted).unwrap(),
+            "carol",
+            &groups(&["checkout-debug"]),
+            None,
+            requests,
+            secs(now),
+        )
+        .as_secs()
+    }
+
+    #[test]
+    fn shortens_to_what_is_left_of_the_approved_request_less_the_signing_margin() {
+        let c = candidate("r", &who("carol"), &["checkout-debug"], "1h");
+        // Approved at T0 for 1h, asked 20 min later for a 1h certificate: 40 min − 60 s are left.
+        assert_eq!(
+            fit("1h", &[view(&c, Phase::Active, 3600)], 1200),
+            2400 - SIGNING_MARGIN_SECS
+        );
+        // A shorter wish is kept.
+        assert_eq!(fit("15m", &[view(&c, Phase::Approved, 3600)], 1200), 900);
+    }
+
+    #[test]
+    fn the_longest_lived_covering_request_counts() {
+        let short = candidate("a", &who("carol"), &["checkout-debug"], "1h");
+        let long = candidate(
+            "b",
+            &who("carol"),
+            &["checkout-debug", "payments-debug"],
+            "2h",
+        );
+        let views = [
+            view(&short, Phase::Active, 1800),
+            view(&long, Phase::Active, 7200),
+        ];
+        assert_eq!(fit("2h", &views, 0), 7200 - SIGNING_MARGIN_SECS);
+    }
+
+    #[test]
+    fn anything_that_does_not_vouch_for_the_certificate_leaves_the_wish_alone() {
+        let carols = candidate("r", &who("carol"), &["checkout-debug"], "1h");
+        let daves = candidate("d", &who("dave"), &["checkout-debug"], "1h");
+        let other_group = candidate("o", &who("carol"), &["payments-debug"], "1h");
+        for (views, why) in [
+            (
+                vec![view(&daves, Phase::Active, 1800)],
+                "another requester's",
+            ),
+            (
+                vec![view(&other_group, Phase::Active, 1800)],
+                "other groups",
+            ),
+            (vec![view(&carols, Phase::Pending, 1800)], "not approved"),
+            (vec![view(&carols, Phase::Expired, 1800)], "ended"),
+            (vec![view(&carols, Phase::Active, 300)], "below the floor"),
+            (vec![], "no request"),
+        ] {
+            assert_eq!(fit("1h", &views, 0), 3600, "{why}");
+        }
+    }
+
+    #[test]
+    fn another_incident_does_not_vouch() {
+        let spec: AccessRequestSpec = serde_json::from_value(json!({
+            "requester": {"username": "carol", "groups": ["engineers"]},
+            "certificateGroups": ["checkout-debug"],
+            "ttl": "1h", "reason": "r", "incident": "INC-1",
+        }))
+        .unwrap();
+        let facts = RequestFacts::parse("kubejit-system", "u", T0, false, &spec).unwrap();
+        let v = RequestStatusView {
+            facts: &facts,
+            phase: Some(Phase::Active),
+            expires_at: Some(secs(1800)),
+        };
+        assert_eq!(fit("1h", &[v], 0), 3600);
+    }
+}

@@ -18,7 +18,8 @@ mod tests;
 
 pub use authorize::{Authorized, NotAllowed, authorize};
 pub use certificate::{
-    CandidateRequest, CertificateVerdict, PendingCertificate, judge_certificate,
+    CandidateRequest, CertificateVerdict, PendingCertificate, RequestStatusView,
+    fit_certificate_ttl, judge_certificate,
 };
 pub use count::{ApprovalIgnored, MAX_RECORDED_APPROVALS, Quorum, Tally, tally};
 pub use facts::{

@@ -8,6 +8,7 @@ mod gateway;
 mod grants;
 pub mod kubeconfig;
 mod manifests;
+mod recording;
 pub mod requests;
 #[cfg(feature = "sandbox")]
 mod sandbox;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 
 use kubejit_core::request::ApprovalDecision;
 
-use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand};
+use crate::cli::{AuditCommand, Cli, Command, ManifestsCommand, RecordingCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -32,6 +33,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,
         Command::Audit(AuditCommand::Report(args)) => audit::report(&args),
         Command::Audit(AuditCommand::Keygen(args)) => audit::keygen(&args),
+        Command::Recording(RecordingCommand::Play(args)) => recording::play(&args),
+        Command::Recording(RecordingCommand::Verify(args)) => recording::verify(&args),
         Command::Grant(args) => grants::grant(*args).await,
         Command::Grants(args) => grants::list(args).await,
         Command::Revoke(args) => grants::revoke(*args).await,

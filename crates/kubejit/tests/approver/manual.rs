@@ -361,6 +361,41 @@ fn a_request_approved_by_another_approver_approves_exactly_the_covered_csr() {
         message.contains("outlives AccessRequest") && message.contains("or less"),
         "{message}"
     );
+
+    // The credential plugin sizes its CSR to the request by itself: asked for 2h under the 30m
+    // request, it files what is left of the request and is approved.
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubejit"))
+        .env_remove("KUBERNETES_EXEC_INFO")
+        .env_remove("KUBECONFIG")
+        .args(["credential", "--kubeconfig"])
+        .arg(cp.kubeconfig("carol").unwrap())
+        .args(["--group", CHECKOUT_GROUP, "--ttl", "2h", "--timeout", "60s"])
+        .arg("--cache-dir")
+        .arg(cache.path().join("cache"))
+        .output_bounded()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("instead of 2h: that is what is left of your approved AccessRequest"),
+        "{stderr}"
+    );
+    let credential: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pem = credential["status"]["clientCertificateData"]
+        .as_str()
+        .unwrap();
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+    let not_after = parsed
+        .parse_x509()
+        .unwrap()
+        .validity()
+        .not_after
+        .timestamp();
+    assert!(
+        not_after <= approved_at + 1800,
+        "the plugin's certificate (until {not_after}) outlives the request (approved at {approved_at}, 30m)"
+    );
 }
 
 #[test]

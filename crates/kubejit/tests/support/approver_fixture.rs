@@ -92,7 +92,12 @@ pub fn setup() -> (&'static ControlPlane, &'static ControllerProcess) {
         cp.apply(POLICIES).unwrap();
         let ctl = start_controller(
             cp,
-            &["--lease-name", "approver-test", "--controllers", "approver"],
+            &[
+                "--lease-name",
+                "approver-test",
+                "--controllers",
+                "approver,requests",
+            ],
         );
         let watchdog = watchdog(ctl.pid());
         Running {
