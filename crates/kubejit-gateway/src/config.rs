@@ -23,6 +23,10 @@ pub struct GatewayConfig {
     /// Extra groups per user name.
     pub user_groups: BTreeMap<String, Vec<String>>,
     pub limits: Limits,
+    /// Directory of session recordings (`<session id>.cast`, mode 0600).
+    pub recordings: PathBuf,
+    /// Record the user's keystrokes too (off: input can carry passwords).
+    pub record_input: bool,
     /// The gateway's own Kubernetes credentials (it impersonates from there).
     pub client: kubejit_kube::ClientOptions,
 }

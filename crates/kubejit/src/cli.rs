@@ -222,6 +222,15 @@ pub struct ControllerArgs {
 pub struct GatewayArgs {
     #[command(flatten)]
     pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Directory for session recordings (asciicast v2, `<session id>.cast`, mode 0600). Every
+    /// exec is recorded; a session that cannot be recorded does not run.
+    #[arg(long, env = "KUBEJIT_GATEWAY_RECORDING_DIR")]
+    pub recording_dir: std::path::PathBuf,
+    /// Record the user's keystrokes too (off by default: input can carry passwords).
+    #[arg(long, env = "KUBEJIT_GATEWAY_RECORD_INPUT")]
+    pub record_input: bool,
     /// Address the SSH server listens on.
     #[arg(long, env = "KUBEJIT_GATEWAY_LISTEN", default_value = "0.0.0.0:2222")]
     pub listen: std::net::SocketAddr,

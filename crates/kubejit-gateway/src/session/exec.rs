@@ -10,8 +10,10 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
+use kubejit_audit::{SessionAction, SessionUser};
+
 use super::command::{Command, CommandError, USAGE};
-use super::live::Live;
+use super::live::{Live, RecordingPolicy};
 use super::report::{Reporter, error_chain};
 use crate::kube::{Permission, PersonClient};
 
@@ -30,8 +32,48 @@ pub struct ChannelTask {
     pub live: Arc<Live>,
     pub reporter: Reporter,
     pub session: String,
-    pub user: String,
+    pub who: SessionUser,
     pub pty: Option<PtySize>,
+    pub recording: RecordingPolicy,
+}
+
+/// The audit record's view of a command (`help` is not recorded: it touches nothing).
+fn action(cmd: &Command, tty: bool) -> Option<(String, SessionAction)> {
+    let name =
+        |c: &Option<kubejit_core::names::ObjectName>| c.as_ref().map(|c| c.as_str().to_owned());
+    match cmd {
+        Command::Help => None,
+        Command::Pods { namespace } => Some((namespace.to_string(), SessionAction::Pods)),
+        Command::Logs {
+            namespace,
+            pod,
+            container,
+            follow,
+            tail,
+        } => Some((
+            namespace.to_string(),
+            SessionAction::Logs {
+                pod: pod.to_string(),
+                container: name(container),
+                follow: *follow,
+                tail: tail.and_then(|t| u64::try_from(t).ok()),
+            },
+        )),
+        Command::Exec {
+            namespace,
+            pod,
+            container,
+            command,
+        } => Some((
+            namespace.to_string(),
+            SessionAction::Exec {
+                pod: pod.to_string(),
+                container: name(container),
+                tty,
+                command: command.clone(),
+            },
+        )),
+    }
 }
 
 /// Runs the command on the channel, then sends its exit status and closes the channel.
@@ -44,8 +86,17 @@ pub async fn run_channel(mut t: ChannelTask, parsed: Result<Command, CommandErro
             2
         }
         Ok(cmd) => {
-            t.reporter.command(&t.session, &t.user, line);
-            match run(&mut t, cmd).await {
+            let recorded = match action(&cmd, t.pty.is_some()) {
+                Some((ns, act)) => t.reporter.command(&t.session, &t.who, &ns, act),
+                None => Ok(()),
+            };
+            let ran = match recorded {
+                Ok(()) => run(&mut t, cmd, line).await,
+                Err(e) => Err(format!(
+                    "refused: the audit trail did not take this command ({e})"
+                )),
+            };
+            match ran {
                 Ok(code) => code,
                 Err(message) => {
                     say(&t, &format!("kubejit: {message}")).await;
@@ -55,6 +106,7 @@ pub async fn run_channel(mut t: ChannelTask, parsed: Result<Command, CommandErro
         }
     };
     t.live.done(id);
+    t.live.set_exit_status(code);
     let _ = t.channel.exit_status(code).await;
     let _ = t.channel.eof().await;
     let _ = t.channel.close().await;
@@ -68,7 +120,7 @@ async fn say(t: &ChannelTask, line: &str) {
     let _ = w.flush().await;
 }
 
-async fn run(t: &mut ChannelTask, cmd: Command) -> Result<u32, String> {
+async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, String> {
     match cmd {
         Command::Help => {
             let text = if t.pty.is_some() {
@@ -145,6 +197,11 @@ async fn run(t: &mut ChannelTask, cmd: Command) -> Result<u32, String> {
             };
             t.live.using(t.channel.id(), perm.clone());
             let tty = t.pty.is_some();
+            // Every exec is recorded; no recording, no exec.
+            let size = t.pty.map_or((80, 24), |p| (p.cols, p.rows));
+            t.live
+                .start_recording(&t.recording, &t.session, size, line)
+                .map_err(|e| format!("refused: the session cannot be recorded ({e})"))?;
             let params = AttachParams {
                 container: container.map(|c| c.as_str().to_owned()),
                 stdin: true,
@@ -169,7 +226,7 @@ async fn run(t: &mut ChannelTask, cmd: Command) -> Result<u32, String> {
 async fn write_out(t: &ChannelTask, bytes: &[u8]) {
     let mut w = t.channel.make_writer();
     if w.write_all(bytes).await.is_ok() {
-        t.live.add_bytes(bytes.len() as u64);
+        t.live.add_out(bytes.len() as u64);
     }
     let _ = w.flush().await;
 }
@@ -188,7 +245,7 @@ async fn explain_denied(t: &ChannelTask, perm: &Permission, e: &kube::Error) -> 
     match t.person.allowed(perm).await {
         Ok(false) => format!(
             "forbidden: User \"{}\" cannot {perm} (the apiserver refused; ask for a grant)",
-            t.user
+            t.who.user
         ),
         Ok(true) | Err(_) => explain(perm, e),
     }
@@ -206,7 +263,7 @@ async fn copy_logs(t: &mut ChannelTask, mut stream: impl futures::AsyncBufRead +
                     if out.write_all(chunk).await.is_err() {
                         break;
                     }
-                    t.live.add_bytes(n as u64);
+                    t.live.add_out(n as u64);
                 }
             },
             msg = t.channel.wait() => match msg {
@@ -233,10 +290,15 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
     }
     let out = p
         .stdout()
-        .map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live)));
-    let err = p
-        .stderr()
-        .map(|r| pump(r, t.channel.make_writer_ext(Some(1)), Arc::clone(&t.live)));
+        .map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live), Stream::Out));
+    let err = p.stderr().map(|r| {
+        pump(
+            r,
+            t.channel.make_writer_ext(Some(1)),
+            Arc::clone(&t.live),
+            Stream::Err,
+        )
+    });
     let out = out.map(tokio::spawn);
     let err = err.map(tokio::spawn);
     let status = p.take_status();
@@ -249,7 +311,8 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
             s = &mut status => break s,
             msg = t.channel.wait() => match msg {
                 Some(ChannelMsg::Data { data }) => {
-                    t.live.touch();
+                    t.live.add_in(data.len() as u64);
+                    t.live.record(|r, at| r.input(at, &data).map(|_| ()));
                     if let Some(w) = stdin.as_mut()
                         && w.write_all(&data).await.is_err()
                     {
@@ -267,6 +330,7 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
                             width: u16::try_from(col_width).unwrap_or(u16::MAX),
                             height: u16::try_from(row_height).unwrap_or(u16::MAX),
                         };
+                        t.live.record(|r, at| r.resize(at, size.width, size.height));
                         let _ = tx.send(size).await;
                     }
                 }
@@ -289,17 +353,34 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
     Ok(code)
 }
 
-async fn pump(mut from: impl AsyncRead + Unpin, mut to: impl AsyncWrite + Unpin, live: Arc<Live>) {
+/// Which output stream a pump carries (a PTY has only `Out`).
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    live: Arc<Live>,
+    stream: Stream,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match tokio::io::AsyncReadExt::read(&mut from, &mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let chunk = buf.get(..n).unwrap_or_default();
+                // Recorded before it is shown: what the user saw is always in the recording.
+                live.record(|r, at| match stream {
+                    Stream::Out => r.output(at, chunk),
+                    Stream::Err => r.stderr(at, chunk),
+                });
                 if to.write_all(chunk).await.is_err() {
                     break;
                 }
-                live.add_bytes(n as u64);
+                live.add_out(n as u64);
             }
         }
     }

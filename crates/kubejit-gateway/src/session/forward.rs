@@ -81,8 +81,11 @@ pub async fn pump_forward(
     let id = channel.id();
     if let Some(mut upstream) = pf.take_stream(port) {
         let mut stream = channel.into_stream();
-        if let Ok((a, b)) = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await {
-            live.add_bytes(a.saturating_add(b));
+        if let Ok((to_pod, from_pod)) =
+            tokio::io::copy_bidirectional(&mut stream, &mut upstream).await
+        {
+            live.add_in(to_pod);
+            live.add_out(from_pod);
         }
     }
     pf.abort();

@@ -11,7 +11,7 @@ mod watch;
 
 pub use exec::{ChannelTask, PtySize, run_channel};
 pub use forward::{ForwardError, open_forward, parse_target, pump_forward};
-pub use live::{Live, unix_now};
+pub use live::{Live, RecordingPolicy, unix_now};
 pub use registry::{Registry, SessionSlot};
-pub use report::Reporter;
+pub use report::{GATEWAY_NAME, Refusal, Reporter, session_user};
 pub use watch::{Watch, watch};

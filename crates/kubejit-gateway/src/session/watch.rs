@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kubejit_audit::SessionEndReason;
 use russh::server::Handle;
 use russh::{ChannelId, Disconnect};
 use tokio_util::sync::CancellationToken;
@@ -26,21 +27,37 @@ pub struct Watch {
     pub user: String,
     /// Cancelled when the connection ends on its own.
     pub done: CancellationToken,
+    /// Cancelled when the gateway shuts down.
+    pub shutdown: CancellationToken,
 }
 
-/// Runs until the connection ends or the watch cuts it; returns why it ended.
-pub async fn watch(w: Watch) -> String {
+/// How often the watch wakes at least: the recording's sync tick.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs until the connection ends or the watch cuts it; returns why it ended and what the user was
+/// told.
+pub async fn watch(w: Watch) -> (SessionEndReason, String) {
     let session_end = w.started.saturating_add(w.limits.max_session.as_secs());
-    let (deadline, deadline_why) = if w.valid_before <= session_end {
-        (w.valid_before, "your certificate expired")
+    let (deadline, deadline_reason, deadline_why) = if w.valid_before <= session_end {
+        (
+            w.valid_before,
+            SessionEndReason::CertificateExpired,
+            "your certificate expired",
+        )
     } else {
-        (session_end, "the maximum session length was reached")
+        (
+            session_end,
+            SessionEndReason::MaxSessionLength,
+            "the maximum session length was reached",
+        )
     };
     let mut warned = false;
+    let mut next_check = tokio::time::Instant::now();
     loop {
+        w.live.record(|r, at| r.tick(at));
         let now = unix_now();
         if now >= deadline {
-            return cut(&w, deadline_why).await;
+            return cut(&w, deadline_reason, deadline_why).await;
         }
         let left = deadline.saturating_sub(now);
         let terminals = w.live.terminals();
@@ -51,28 +68,65 @@ pub async fn watch(w: Watch) -> String {
             tell(&w.handle, &terminals, &msg).await;
         }
         if w.live.idle_secs() >= w.limits.idle_timeout.as_secs() {
-            return cut(&w, "the session was idle too long").await;
+            return cut(
+                &w,
+                SessionEndReason::IdleTimeout,
+                "the session was idle too long",
+            )
+            .await;
         }
-        for perm in w.live.permissions() {
-            match w.person.allowed(&perm).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let why = format!("your Kubernetes access ended ({perm} is no longer allowed)");
-                    return cut(&w, &why).await;
-                }
-                Err(e) => {
-                    // Fail closed: without a fresh answer the session may not go on.
-                    tracing::warn!(error = %e, user = %w.user, "permission re-check failed");
-                    return cut(&w, "your Kubernetes access could not be re-checked").await;
-                }
+        if let Some(e) = w.live.record_failed() {
+            let why = format!("the session could not be recorded ({e})");
+            return cut(&w, SessionEndReason::Error, &why).await;
+        }
+        if tokio::time::Instant::now() >= next_check {
+            next_check = tokio::time::Instant::now() + w.limits.recheck_interval;
+            if let Some((reason, why)) = recheck(&w).await {
+                return cut(&w, reason, &why).await;
             }
         }
         let until_deadline = Duration::from_millis(millis_until(deadline));
-        let nap = w.limits.recheck_interval.min(until_deadline);
+        let nap = TICK.min(until_deadline).max(Duration::from_millis(50));
         tokio::select! {
-            () = w.done.cancelled() => return "the client closed the connection".to_owned(),
-            () = tokio::time::sleep(nap.max(Duration::from_millis(50))) => {}
+            () = w.done.cancelled() => return ended_by_client(&w),
+            () = w.shutdown.cancelled() => {
+                return cut(&w, SessionEndReason::GatewayShutdown, "the gateway is shutting down; reconnect in a moment").await;
+            }
+            () = tokio::time::sleep(nap) => {}
         }
+    }
+}
+
+/// Asks the apiserver, as the person, about every permission in use.
+async fn recheck(w: &Watch) -> Option<(SessionEndReason, String)> {
+    for perm in w.live.permissions() {
+        match w.person.allowed(&perm).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = format!("your Kubernetes access ended ({perm} is no longer allowed)");
+                return Some((SessionEndReason::AccessEnded, why));
+            }
+            Err(e) => {
+                // Fail closed: without a fresh answer the session may not go on.
+                tracing::warn!(error = %e, user = %w.user, "permission re-check failed");
+                let why = "your Kubernetes access could not be re-checked".to_owned();
+                return Some((SessionEndReason::AccessEnded, why));
+            }
+        }
+    }
+    None
+}
+
+fn ended_by_client(w: &Watch) -> (SessionEndReason, String) {
+    match w.live.exit_status() {
+        Some(code) => (
+            SessionEndReason::CommandFinished,
+            format!("the command exited with status {code}"),
+        ),
+        None => (
+            SessionEndReason::ClientClosed,
+            "the client closed the connection".to_owned(),
+        ),
     }
 }
 
@@ -93,7 +147,7 @@ async fn tell(handle: &Handle, channels: &[ChannelId], msg: &str) {
     }
 }
 
-async fn cut(w: &Watch, why: &str) -> String {
+async fn cut(w: &Watch, reason: SessionEndReason, why: &str) -> (SessionEndReason, String) {
     tell(
         &w.handle,
         &w.live.terminals(),
@@ -108,5 +162,5 @@ async fn cut(w: &Watch, why: &str) -> String {
             String::new(),
         )
         .await;
-    why.to_owned()
+    (reason, why.to_owned())
 }

@@ -16,8 +16,9 @@ use crate::config::Limits;
 use crate::kube::PersonClient;
 use crate::session::command::{self, CommandError};
 use crate::session::{
-    ChannelTask, Live, PtySize, Registry, Reporter, SessionSlot, Watch, open_forward, parse_target,
-    pump_forward, run_channel, unix_now, watch,
+    ChannelTask, GATEWAY_NAME, Live, PtySize, RecordingPolicy, Refusal, Registry, Reporter,
+    SessionSlot, Watch, open_forward, parse_target, pump_forward, run_channel, session_user,
+    unix_now, watch,
 };
 
 /// What every connection shares.
@@ -28,6 +29,9 @@ pub struct Shared {
     pub limits: Limits,
     pub registry: Arc<Registry>,
     pub reporter: Reporter,
+    pub recording: RecordingPolicy,
+    /// Cancelled when the gateway shuts down: every session says so and ends.
+    pub shutdown: CancellationToken,
 }
 
 /// An admitted person on this connection.
@@ -68,7 +72,7 @@ impl Connection {
         Self {
             shared,
             peer,
-            session: hex::encode(rand::random::<[u8; 8]>()),
+            session: format!("s-{}", hex::encode(rand::random::<[u8; 8]>())),
             person: None,
             pending: HashMap::new(),
             live: Arc::new(Live::new()),
@@ -77,7 +81,15 @@ impl Connection {
     }
 
     fn refuse(&self, user: &str, reason: &str, label: &str) -> Auth {
-        self.shared.reporter.refused(self.peer, user, reason, label);
+        self.shared.reporter.refused(Refusal {
+            connection: &self.session,
+            peer: self.peer,
+            login: user,
+            label,
+            detail: reason.to_owned(),
+            key_id: None,
+            ca_fingerprint: None,
+        });
         Auth::reject()
     }
 
@@ -94,7 +106,15 @@ impl Connection {
         let admitted = match decide_cert(&facts, &self.shared.policy, login) {
             Ok(a) => a,
             Err(refusal) => {
-                self.shared.reporter.refused_cert(self.peer, user, &refusal);
+                let r = &self.shared.reporter;
+                r.refused_cert(
+                    &self.session,
+                    self.peer,
+                    user,
+                    &refusal,
+                    &facts.key_id,
+                    &facts.ca_fingerprint,
+                );
                 return Auth::reject();
             }
         };
@@ -106,9 +126,19 @@ impl Connection {
             Ok(c) => c,
             Err(e) => return self.refuse(user, &e.to_string(), "client_error"),
         };
-        self.shared
+        if let Err(e) = self
+            .shared
             .reporter
-            .started(&self.session, &admitted, self.peer);
+            .started(&self.session, &admitted, self.peer)
+        {
+            // No record, no session.
+            tracing::error!(error = %e, "sessionStarted not recorded; refusing the login");
+            return self.refuse(
+                user,
+                &format!("audit trail unavailable: {e}"),
+                "audit_unavailable",
+            );
+        }
         self.person = Some(Person {
             admitted,
             client,
@@ -140,8 +170,9 @@ impl Connection {
             live: Arc::clone(&self.live),
             reporter: self.shared.reporter.clone(),
             session: self.session.clone(),
-            user: person.admitted.user.as_str().to_owned(),
+            who: session_user(&person.admitted),
             pty: pending.pty,
+            recording: self.shared.recording.clone(),
         };
         tokio::spawn(async move { run_channel(task, parsed, &line).await });
         true
@@ -196,14 +227,30 @@ impl Handler for Connection {
             started: unix_now(),
             user: person.admitted.user.as_str().to_owned(),
             done: self.done.clone(),
+            shutdown: self.shared.shutdown.clone(),
         };
         let reporter = self.shared.reporter.clone();
-        let (id, user, live) = (self.session.clone(), w.user.clone(), Arc::clone(&self.live));
-        let started = w.started;
+        let (id, who, live) = (
+            self.session.clone(),
+            session_user(&person.admitted),
+            Arc::clone(&self.live),
+        );
         tokio::spawn(async move {
-            let why = watch(w).await;
-            let seconds = unix_now().saturating_sub(started);
-            reporter.ended(&id, &user, &why, live.bytes(), seconds);
+            let (reason, message) = watch(w).await;
+            let (bytes_in, bytes_out) = live.bytes();
+            let recording = live.finish_recording().map(|f| f.audit_ref());
+            reporter.ended(kubejit_audit::SessionEnded {
+                gateway: GATEWAY_NAME.to_owned(),
+                session_id: id,
+                who,
+                reason,
+                message,
+                exit_status: live.exit_status(),
+                bytes_in,
+                bytes_out,
+                duration: live.elapsed(),
+                recording,
+            });
         });
         Ok(())
     }
@@ -382,6 +429,7 @@ impl Handler for Connection {
             return Ok(());
         };
         let user = person.admitted.user.as_str().to_owned();
+        let who = session_user(&person.admitted);
         let opened = async {
             if !person.admitted.permit_port_forwarding {
                 return Err(crate::session::ForwardError::NotPermitted);
@@ -393,8 +441,27 @@ impl Handler for Connection {
         .await;
         match opened {
             Ok((pf, perm, port)) => {
-                let what = format!("port-forward {}:{port}", host);
-                self.shared.reporter.command(&self.session, &user, &what);
+                let action = kubejit_audit::SessionAction::PortForward {
+                    pod: perm
+                        .name
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    port,
+                };
+                let ns = perm.namespace.to_string();
+                if let Err(e) = self
+                    .shared
+                    .reporter
+                    .command(&self.session, &who, &ns, action)
+                {
+                    tracing::error!(error = %e, "sessionCommand not recorded; refusing the port-forward");
+                    pf.abort();
+                    reply
+                        .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                        .await;
+                    return Ok(());
+                }
                 self.live.using(channel.id(), perm);
                 reply.accept().await;
                 tokio::spawn(pump_forward(channel, pf, port, Arc::clone(&self.live)));

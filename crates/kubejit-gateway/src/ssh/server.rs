@@ -13,7 +13,9 @@ use super::handler::{Connection, Shared};
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::session::{Registry, Reporter};
+use crate::record::InputPolicy;
+use crate::session::{RecordingPolicy, Registry, Reporter};
+use tokio_util::sync::CancellationToken;
 
 /// A bound, ready gateway.
 #[derive(Debug)]
@@ -35,8 +37,12 @@ impl russh::server::Server for Acceptor {
 }
 
 impl Gateway {
-    /// Loads keys and credentials and binds the listen address.
-    pub async fn bind(config: &GatewayConfig, metrics: Metrics) -> Result<Self, GatewayError> {
+    /// Loads keys and credentials and binds the listen address. Session records go to `audit`.
+    pub async fn bind(
+        config: &GatewayConfig,
+        metrics: Metrics,
+        audit: Arc<kubejit_audit::Auditor>,
+    ) -> Result<Self, GatewayError> {
         let policy = config.cert_policy()?;
         let host_key = crate::host_key::load_or_create(&config.host_key)?;
         let base = kubejit_kube::build_config(&config.client)
@@ -65,7 +71,16 @@ impl Gateway {
             base,
             limits: config.limits,
             registry: Arc::new(Registry::default()),
-            reporter: Reporter::new(metrics),
+            reporter: Reporter::new(metrics, audit),
+            recording: RecordingPolicy {
+                dir: config.recordings.clone(),
+                input: if config.record_input {
+                    InputPolicy::Record
+                } else {
+                    InputPolicy::Skip
+                },
+            },
+            shutdown: CancellationToken::new(),
         };
         Ok(Self {
             listener,
@@ -88,6 +103,9 @@ impl Gateway {
         tokio::select! {
             r = running => r.map_err(GatewayError::Serve),
             () = shutdown => {
+                // Sessions tell their users first (stderr), then everyone is disconnected.
+                self.shared.shutdown.cancel();
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 handle.shutdown("kubejit: the gateway is shutting down; reconnect in a moment".into());
                 Ok(())
             }

@@ -42,6 +42,23 @@ fn a_certificate_from_an_untrusted_ca_is_refused() {
     assert!(out.status.success());
     let c = cert_by(&other, "u-acfaucir", "-1m:+30m", &[]);
     refused_for(&c, "u-acfaucir", "untrusted_ca");
+    // The trail says exactly why, with the certificate's key id and the untrusted CA.
+    let record = gateway()
+        .records()
+        .into_iter()
+        .find(|r| {
+            r["kind"] == "sessionRefused"
+                && r["subject"] == "u-acfaucir"
+                && r["decisionReason"] == "untrustedCa"
+        })
+        .expect("sessionRefused record");
+    assert_eq!(record["session"]["keyId"], "test-key-id");
+    assert!(
+        record["session"]["caFingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")
+    );
 }
 
 #[test]

@@ -78,6 +78,47 @@ fn exec_without_a_terminal_keeps_stdout_stderr_and_exit_code() {
     assert!(stderr.contains("exit status 3"), "{stderr}");
     let ok = ssh(&c, "u-ewatkssa", &["exec", "-n", &ns, "api", "--", "true"]);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+
+    // The trail: the command, then the end with the recording's hash, which is the file's.
+    let gw = gateway();
+    let ended = wait_for_record(|r| {
+        r["kind"] == "sessionEnded"
+            && r["subject"] == "u-ewatkssa"
+            && r["session"]["exitStatus"] == 1
+    });
+    let session = ended["session"]["id"].as_str().unwrap().to_owned();
+    let command = gw
+        .records()
+        .into_iter()
+        .find(|r| r["kind"] == "sessionCommand" && r["session"]["id"] == session.as_str())
+        .expect("sessionCommand");
+    assert_eq!(command["session"]["action"], "exec");
+    assert!(
+        command["session"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("echo err >&2"),
+        "{command}"
+    );
+    let file = gw
+        .dir
+        .path()
+        .join("recordings")
+        .join(ended["session"]["recording"].as_str().unwrap());
+    let bytes = std::fs::read(&file).unwrap();
+    use sha2::Digest as _;
+    assert_eq!(
+        ended["session"]["recordingSha256"],
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let cast = String::from_utf8(bytes).unwrap();
+    assert!(cast.contains(r#", "o", "out\n"]"#), "{cast}");
+    assert!(cast.contains(r#", "e", "err\n"]"#), "{cast}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -100,6 +141,21 @@ fn refused_requests_say_why() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
+
+/// The first audit record matching `pred` (bounded wait: a session's end is recorded as it closes).
+fn wait_for_record(pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(r) = gateway().records().into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no such audit record"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -233,6 +289,8 @@ fn losing_the_grant_mid_session_cuts_the_session() {
     let stderr = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("your Kubernetes access ended"), "{stderr}");
+    let ended = wait_for_record(|r| r["kind"] == "sessionEnded" && r["subject"] == "u-ltgmscts");
+    assert_eq!(ended["decisionReason"], "accessEnded");
 }
 
 #[test]
@@ -257,4 +315,6 @@ fn a_certificate_expiring_mid_session_cuts_the_session() {
     );
     assert!(stderr.contains("this session ends in"), "{stderr}");
     assert!(stderr.contains("your certificate expired"), "{stderr}");
+    let ended = wait_for_record(|r| r["kind"] == "sessionEnded" && r["subject"] == "u-acemscts");
+    assert_eq!(ended["decisionReason"], "certificateExpired");
 }

@@ -25,6 +25,15 @@ impl TestGateway {
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.path().join("known_hosts")
     }
+    /// The audit records written so far (one JSON object a line).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// How many logins were refused for `reason` so far.
     pub fn refusals(&self, reason: &str) -> u64 {
         let needle = format!("kubejit_gateway_auth_failures_total{{reason=\"{reason}\"}} ");
@@ -68,6 +77,14 @@ pub fn gateway() -> &'static TestGateway {
             "-f",
             ca.to_str().unwrap(),
         ]);
+        std::fs::create_dir(dir.path().join("recordings")).unwrap();
+        let trail = std::fs::File::create(dir.path().join("audit.jsonl")).unwrap();
+        let sink = kubejit_audit::WriterSink::new(trail, "test trail");
+        let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
+            std::sync::Arc::new(sink),
+            None,
+            std::sync::Arc::new(kubejit_core::SystemClock),
+        ));
         let config = GatewayConfig {
             listen: "127.0.0.1:0".into(),
             host_key: dir.path().join("host_key"),
@@ -79,6 +96,8 @@ pub fn gateway() -> &'static TestGateway {
                 max_sessions_per_user: 2,
                 ..Limits::default()
             },
+            recordings: dir.path().join("recordings"),
+            record_input: false,
             client: kubejit_kube::ClientOptions {
                 kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
                 context: None,
@@ -94,7 +113,7 @@ pub fn gateway() -> &'static TestGateway {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let gw = Gateway::bind(&config, m).await.unwrap();
+                let gw = Gateway::bind(&config, m, audit).await.unwrap();
                 tx.send(gw.local_addr().unwrap().port()).unwrap();
                 gw.run(std::future::pending()).await.unwrap();
             });

@@ -23,10 +23,14 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
             max_sessions_per_user: args.max_sessions_per_user,
             ..Limits::default()
         },
+        recordings: args.recording_dir,
+        record_input: args.record_input,
         client: args.client.options(),
     };
+    let client = kubejit_kube::build_client(&args.client.options()).await?;
+    let (audit, guard) = kubejit_kube::open_audit(&args.audit.options()?, client).await?;
     let metrics = Metrics::new();
-    let gateway = Gateway::bind(&config, metrics.clone()).await?;
+    let gateway = Gateway::bind(&config, metrics.clone(), audit).await?;
     let http = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("failed to listen on {} for /metrics", args.http_addr))?;
@@ -47,6 +51,16 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     gateway.run(shutdown.clone().cancelled_owned()).await?;
     shutdown.cancel();
     let _ = metrics_task.await;
+    // Sessions record their end as they close; give them a moment, then seal the trail.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    if tokio::time::timeout(std::time::Duration::from_secs(5), guard.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "closing the audit trail took too long; its last checkpoint may not be anchored"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
