@@ -546,6 +546,8 @@ mod tests {
             "kubectl apply -f deploy/rbac/requester.yaml",
             "kubectl get accesspolicies",
             "kubejit --version",
+            "ssh -t gw exec -n payments api -- sh",
+            "ssh -N -L 18080:api.payments:8080 gw",
             "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
         ] {
             assert_eq!(check_line(good), Ok(()), "{good}");
@@ -562,6 +564,9 @@ mod tests {
             "make sandbox",
             "openssl dgst -sha1 -hmac k",
             "openssl dgst -sha256 -hmac",
+            "ssh gw shell",
+            "ssh gw pods -n Payments",
+            "ssh -N -L 18080:api:8080 gw",
         ] {
             assert!(check_line(bad).is_err(), "{bad}");
         }
