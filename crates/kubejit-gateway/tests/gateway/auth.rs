@@ -151,3 +151,59 @@ fn force_command_wins_over_the_asked_command() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("ssh GW pods -n NAMESPACE"));
 }
+
+/// Waits (bounded) until the trail has `n` sessionStarted records for `user`.
+fn wait_started(user: &str, n: usize) {
+    let start = std::time::Instant::now();
+    while gateway()
+        .records()
+        .iter()
+        .filter(|r| r["kind"] == "sessionStarted" && r["subject"] == user)
+        .count()
+        < n
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{user}: {n} sessions never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn concurrent_sessions_per_user_are_capped() {
+    // The test gateway allows 2 sessions per user.
+    let c = cert("u-cap", &[]);
+    let mut held = Vec::new();
+    for n in 1..=2 {
+        let child = ssh_command(&c, "u-cap", &["-N"], &[])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        held.push(child);
+        wait_started("u-cap", n);
+    }
+    refused_for(&c, "u-cap", "too_many_sessions");
+    // Another user is not affected.
+    assert!(
+        ssh(&cert("u-cap2", &[]), "u-cap2", &["help"])
+            .status
+            .success()
+    );
+    for mut child in held {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // A slot comes back when its session ends.
+    let start = std::time::Instant::now();
+    loop {
+        if ssh(&c, "u-cap", &["help"]).status.success() {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "slots never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
