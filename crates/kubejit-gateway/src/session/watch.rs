@@ -29,6 +29,8 @@ pub struct Watch {
     pub done: CancellationToken,
     /// Cancelled when the gateway shuts down.
     pub shutdown: CancellationToken,
+    /// Bumped when a binding is deleted: re-check now.
+    pub nudge: tokio::sync::watch::Receiver<u64>,
 }
 
 /// How often the watch wakes at least: the recording's sync tick.
@@ -53,6 +55,9 @@ pub async fn watch(w: Watch) -> (SessionEndReason, String) {
     };
     let mut warned = false;
     let mut next_check = tokio::time::Instant::now();
+    let mut nudge = w.nudge.clone();
+    nudge.mark_unchanged();
+    let mut nudge_alive = true;
     loop {
         w.live.record(|r, at| r.tick(at));
         let now = unix_now();
@@ -89,6 +94,16 @@ pub async fn watch(w: Watch) -> (SessionEndReason, String) {
         let nap = TICK.min(until_deadline).max(Duration::from_millis(50));
         tokio::select! {
             () = w.done.cancelled() => return ended_by_client(&w),
+            changed = nudge.changed(), if nudge_alive => {
+                match changed {
+                    Ok(()) => {
+                        nudge.mark_unchanged();
+                        next_check = tokio::time::Instant::now();
+                    }
+                    // The gateway is going away; the interval still applies.
+                    Err(_) => nudge_alive = false,
+                }
+            }
             () = w.shutdown.cancelled() => {
                 return cut(&w, SessionEndReason::GatewayShutdown, "the gateway is shutting down; reconnect in a moment").await;
             }

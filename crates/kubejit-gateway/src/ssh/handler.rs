@@ -32,6 +32,8 @@ pub struct Shared {
     pub recording: RecordingPolicy,
     /// Cancelled when the gateway shuts down: every session says so and ends.
     pub shutdown: CancellationToken,
+    /// Bumped when a binding is deleted (`kube::watch_deletions`).
+    pub nudge: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// An admitted person on this connection.
@@ -228,6 +230,7 @@ impl Handler for Connection {
             user: person.admitted.user.as_str().to_owned(),
             done: self.done.clone(),
             shutdown: self.shared.shutdown.clone(),
+            nudge: self.shared.nudge.subscribe(),
         };
         let reporter = self.shared.reporter.clone();
         let (id, who, live) = (

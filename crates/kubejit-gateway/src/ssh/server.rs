@@ -81,6 +81,7 @@ impl Gateway {
                 },
             },
             shutdown: CancellationToken::new(),
+            nudge: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Self {
             listener,
@@ -98,6 +99,13 @@ impl Gateway {
         let mut acceptor = Acceptor {
             shared: Arc::clone(&self.shared),
         };
+        if let Ok(client) = kube::Client::try_from(self.shared.base.clone()) {
+            tokio::spawn(crate::kube::watch_deletions(
+                client,
+                Arc::clone(&self.shared.nudge),
+                self.shared.shutdown.clone(),
+            ));
+        }
         let running = acceptor.run_on_socket(Arc::clone(&self.russh), &self.listener);
         let handle = running.handle();
         tokio::select! {

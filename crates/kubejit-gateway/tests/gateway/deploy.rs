@@ -30,7 +30,23 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
 #[test]
 fn impersonation_is_limited_to_named_users_and_groups() {
     let docs = documents("rbac.yaml");
-    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let role = docs
+        .iter()
+        .find(|d| d["metadata"]["name"] == "kubejit-gateway-impersonate")
+        .unwrap();
+    // The only other role reads bindings (to re-check sooner) and nothing else.
+    for other in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" && d != &role)
+    {
+        for rule in other["rules"].as_array().unwrap() {
+            assert_eq!(strings(&rule["verbs"]), ["list", "watch"], "{rule}");
+            assert_eq!(
+                strings(&rule["resources"]),
+                ["rolebindings", "clusterrolebindings"]
+            );
+        }
+    }
     for rule in role["rules"].as_array().unwrap() {
         assert_eq!(strings(&rule["verbs"]), ["impersonate"], "{rule}");
         let resources = strings(&rule["resources"]);
@@ -68,6 +84,12 @@ fn impersonation_is_limited_to_named_users_and_groups() {
     assert!(!can("groups/system:masters"));
     assert!(!can("serviceaccounts/kube-system"));
     assert!(!can("uids/0"));
+    let reads = |what: &str| {
+        cp.admin(&["auth", "can-i", "get", what, sa])
+            .is_ok_and(|out| out.stdout.trim() == "yes")
+    };
+    assert!(!reads("secrets"), "the gateway reads no secrets");
+    assert!(!reads("pods"), "the gateway reads pods only as the person");
 }
 
 #[test]

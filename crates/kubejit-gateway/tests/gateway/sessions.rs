@@ -248,14 +248,14 @@ fn ended(cmd: &mut std::process::Command) -> std::process::Output {
 }
 
 #[test]
-fn losing_the_grant_mid_session_cuts_the_session() {
+fn losing_the_permission_mid_session_cuts_it_at_the_interval_recheck() {
     let cp = shared();
     let group = "oncall-cut";
     let ns = namespace(cp, "gw-cut", LOG, Some(group));
-    let c = member("u-ltgmscts", group, &[]);
+    let c = member("u-lpmscir", group, &[]);
     let mut child = ssh_command(
         &c,
-        "u-ltgmscts",
+        "u-lpmscir",
         &[],
         &[
             "exec",
@@ -272,7 +272,7 @@ fn losing_the_grant_mid_session_cuts_the_session() {
     .stderr(std::process::Stdio::piped())
     .spawn()
     .unwrap();
-    // The exec runs (the session holds the permission) before the grant goes.
+    // The exec runs (the session holds the permission) before the permission goes.
     let mut first = [0u8; 8];
     child
         .stdout
@@ -281,15 +281,26 @@ fn losing_the_grant_mid_session_cuts_the_session() {
         .read_exact(&mut first)
         .unwrap();
     assert_eq!(&first, b"started\n");
-    let del = cp
-        .admin(&["delete", "rolebinding", "debug", "-n", &ns])
+    // The Role loses exec (no binding is deleted, so only the interval re-check can notice).
+    let patch = r#"[{"op": "remove", "path": "/rules/2"}]"#;
+    let edit = cp
+        .admin(&[
+            "patch",
+            "role",
+            "debug",
+            "-n",
+            &ns,
+            "--type=json",
+            "-p",
+            patch,
+        ])
         .unwrap();
-    assert!(del.success, "{}", del.stderr);
+    assert!(edit.success, "{}", edit.stderr);
     let out = child.wait_with_output().unwrap();
     let stderr = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("your Kubernetes access ended"), "{stderr}");
-    let ended = wait_for_record(|r| r["kind"] == "sessionEnded" && r["subject"] == "u-ltgmscts");
+    let ended = wait_for_record(|r| r["kind"] == "sessionEnded" && r["subject"] == "u-lpmscir");
     assert_eq!(ended["decisionReason"], "accessEnded");
 }
 
@@ -317,4 +328,42 @@ fn a_certificate_expiring_mid_session_cuts_the_session() {
     assert!(stderr.contains("your certificate expired"), "{stderr}");
     let ended = wait_for_record(|r| r["kind"] == "sessionEnded" && r["subject"] == "u-acemscts");
     assert_eq!(ended["decisionReason"], "certificateExpired");
+}
+
+#[test]
+fn deleting_the_binding_cuts_the_session_before_the_interval_recheck() {
+    let cp = shared();
+    let gw = slow_recheck_gateway();
+    let group = "oncall-nudge";
+    let ns = namespace(cp, "gw-nudge", LOG, Some(group));
+    let ext = format!("extension:groups@kubejit.dev={group}");
+    let c = cert_by(&gw.ca(), "u-nudge", "-1m:+30m", &["-O", &ext]);
+    let script = "'echo started; sleep 600'";
+    let mut child = ssh_command_to(
+        gw,
+        &c,
+        "u-nudge",
+        &[],
+        &["exec", "-n", &ns, "api", "--", "sh", "-c", script],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = [0u8; 8];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    assert_eq!(&first, b"started\n");
+    let del = cp
+        .admin(&["delete", "rolebinding", "debug", "-n", &ns])
+        .unwrap();
+    assert!(del.success, "{}", del.stderr);
+    // The interval re-check is an hour away; only the deletion watch can end this session now.
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("your Kubernetes access ended"), "{stderr}");
 }

@@ -57,7 +57,18 @@ fn keygen(args: &[&str]) {
 /// The gateway for this test binary, started once on a runtime of its own.
 pub fn gateway() -> &'static TestGateway {
     static GW: OnceLock<TestGateway> = OnceLock::new();
-    GW.get_or_init(|| {
+    GW.get_or_init(|| start(RECHECK))
+}
+
+/// A second gateway whose interval re-check would take an hour: a session it cuts sooner was cut
+/// by the binding-deletion watch.
+pub fn slow_recheck_gateway() -> &'static TestGateway {
+    static GW: OnceLock<TestGateway> = OnceLock::new();
+    GW.get_or_init(|| start(Duration::from_secs(3600)))
+}
+
+fn start(recheck_interval: Duration) -> TestGateway {
+    {
         // RUST_LOG=kubejit_gateway=debug shows the gateway's log (refusal reasons, session ends).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -92,7 +103,7 @@ pub fn gateway() -> &'static TestGateway {
             max_cert_lifetime: Duration::from_secs(3600),
             user_groups: [("mapped".to_owned(), vec!["mapped-group".to_owned()])].into(),
             limits: Limits {
-                recheck_interval: RECHECK,
+                recheck_interval,
                 max_sessions_per_user: 2,
                 ..Limits::default()
             },
@@ -130,7 +141,7 @@ pub fn gateway() -> &'static TestGateway {
         );
         std::fs::write(dir.path().join("known_hosts"), line).unwrap();
         TestGateway { port, dir, metrics }
-    })
+    }
 }
 
 /// A user key and its certificate, made by `ssh-keygen -s`.
@@ -187,7 +198,17 @@ pub fn plain_key() -> Cert {
 
 /// `ssh` to the gateway as `login` with `cert`, running `args`; `opts` go before the host.
 pub fn ssh_command(cert: &Cert, login: &str, opts: &[&str], args: &[&str]) -> Command {
-    let gw = gateway();
+    ssh_command_to(gateway(), cert, login, opts, args)
+}
+
+/// [`ssh_command`] to a given test gateway.
+pub fn ssh_command_to(
+    gw: &TestGateway,
+    cert: &Cert,
+    login: &str,
+    opts: &[&str],
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new("ssh");
     cmd.args(["-F", "/dev/null", "-p", &gw.port.to_string(), "-i"])
         .arg(&cert.key)
