@@ -79,17 +79,66 @@ pub async fn pump_forward(
     live: Arc<Live>,
 ) {
     let id = channel.id();
-    if let Some(mut upstream) = pf.take_stream(port) {
+    if let Some(upstream) = pf.take_stream(port) {
+        let mut upstream = Counted {
+            inner: upstream,
+            live: Arc::clone(&live),
+        };
         let mut stream = channel.into_stream();
-        if let Ok((to_pod, from_pod)) =
-            tokio::io::copy_bidirectional(&mut stream, &mut upstream).await
-        {
-            live.add_in(to_pod);
-            live.add_out(from_pod);
-        }
+        let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
     }
     pf.abort();
     live.done(id);
+}
+
+/// The pod side of a forward, counting bytes as they move, so a busy forward is never idle.
+struct Counted<S> {
+    inner: S,
+    live: Arc<Live>,
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        if n > 0 {
+            self.live.add_out(n as u64);
+        }
+        polled
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &polled {
+            self.live.add_in(*n as u64);
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

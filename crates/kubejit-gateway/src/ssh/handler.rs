@@ -185,11 +185,9 @@ impl Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        Ok(Auth::Reject {
-            proceed_with_methods: None,
-            partial_success: false,
-        })
-        .inspect(|_| tracing::debug!(user, "auth none"))
+        // OpenSSH probes with "none" first; not a refusal worth counting.
+        tracing::debug!(user = %kubejit_core::text::escape_bounded(user, 80), "auth none");
+        Ok(Auth::reject())
     }
 
     async fn auth_password(&mut self, user: &str, _: &str) -> Result<Auth, Self::Error> {

@@ -12,6 +12,8 @@ mod recording;
 pub mod requests;
 #[cfg(feature = "sandbox")]
 mod sandbox;
+#[cfg(feature = "sandbox")]
+mod sandbox_gateway;
 
 use std::process::ExitCode;
 
