@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kubejit_core::names::{NameError, NamespaceName, ObjectName};
 use russh::Channel;
 use russh::server::Msg;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::live::Live;
 use super::report::error_chain;
@@ -71,74 +72,88 @@ pub async fn open_forward(
     }
 }
 
-/// Moves bytes both ways until either side closes.
-pub async fn pump_forward(
+/// Client-to-pod bytes of one forward, handed over by the handler's `data` callback without
+/// waiting. russh refills the client's window as data arrives and would otherwise block its whole
+/// connection loop on a full channel queue, which deadlocks an echoing forward (the replies need
+/// window adjustments that loop must read); here the loop never waits, and a client that runs more
+/// than [`MAX_QUEUED`] ahead of the pod loses the forward instead.
+#[derive(Debug)]
+pub struct Inbound {
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The most client bytes a forward holds for a slow pod.
+pub const MAX_QUEUED: usize = 16 * 1024 * 1024;
+
+impl Inbound {
+    /// Queues `data` for the pod; `false` when the forward is over or too far behind (drop it).
+    pub fn push(&self, data: &[u8]) -> bool {
+        use std::sync::atomic::Ordering;
+        let queued = self.queued.fetch_add(data.len(), Ordering::AcqRel);
+        if queued.saturating_add(data.len()) > MAX_QUEUED {
+            return false;
+        }
+        self.tx.send(data.to_vec()).is_ok()
+    }
+}
+
+/// Starts moving bytes both ways; the returned [`Inbound`] takes the client's bytes.
+pub fn start_forward(
     channel: Channel<Msg>,
     mut pf: kube::api::Portforwarder,
     port: u16,
     live: Arc<Live>,
-) {
+) -> Inbound {
+    use std::sync::atomic::Ordering;
     let id = channel.id();
-    if let Some(upstream) = pf.take_stream(port) {
-        let mut upstream = Counted {
-            inner: upstream,
-            live: Arc::clone(&live),
+    // The read half is not used: client bytes come through `Inbound` (see there).
+    let (_read, write) = channel.split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let drained = Arc::clone(&queued);
+    tokio::spawn(async move {
+        let Some(upstream) = pf.take_stream(port) else {
+            live.done(id);
+            return;
         };
-        let mut stream = channel.into_stream();
-        let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
-    }
-    pf.abort();
-    live.done(id);
-}
-
-/// The pod side of a forward, counting bytes as they move, so a busy forward is never idle.
-struct Counted<S> {
-    inner: S,
-    live: Arc<Live>,
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before);
-        if n > 0 {
-            self.live.add_out(n as u64);
-        }
-        polled
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &polled {
-            self.live.add_in(*n as u64);
-        }
-        polled
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+        let (mut from_pod, mut to_pod) = tokio::io::split(upstream);
+        let inbound_live = Arc::clone(&live);
+        let inbound = async move {
+            while let Some(chunk) = rx.recv().await {
+                drained.fetch_sub(chunk.len(), Ordering::AcqRel);
+                if to_pod.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                inbound_live.add_in(chunk.len() as u64);
+            }
+            let _ = to_pod.shutdown().await;
+        };
+        let outbound_live = Arc::clone(&live);
+        let mut to_client = write.make_writer();
+        let outbound = async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match from_pod.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let chunk = buf.get(..n).unwrap_or_default();
+                        if to_client.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                        outbound_live.add_out(n as u64);
+                    }
+                }
+            }
+            let _ = to_client.flush().await;
+        };
+        tokio::join!(inbound, outbound);
+        let _ = write.eof().await;
+        let _ = write.close().await;
+        pf.abort();
+        live.done(id);
+    });
+    Inbound { tx, queued }
 }
 
 #[cfg(test)]

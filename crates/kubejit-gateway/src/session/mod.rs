@@ -10,7 +10,7 @@ mod report;
 mod watch;
 
 pub use exec::{ChannelTask, PtySize, run_channel};
-pub use forward::{ForwardError, open_forward, parse_target, pump_forward};
+pub use forward::{ForwardError, Inbound, open_forward, parse_target, start_forward};
 pub use live::{Live, RecordingPolicy, unix_now};
 pub use registry::{Registry, SessionSlot};
 pub use report::{GATEWAY_NAME, Refusal, Reporter, session_user};

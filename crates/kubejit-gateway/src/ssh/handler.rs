@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::kube::PersonClient;
+use crate::session::Inbound;
 use crate::session::command::{self, CommandError};
 use crate::session::{
     ChannelTask, GATEWAY_NAME, Live, PtySize, RecordingPolicy, Refusal, Registry, Reporter,
-    SessionSlot, Watch, open_forward, parse_target, pump_forward, run_channel, session_user,
+    SessionSlot, Watch, open_forward, parse_target, run_channel, session_user, start_forward,
     unix_now, watch,
 };
 
@@ -59,6 +60,8 @@ pub struct Connection {
     session: String,
     person: Option<Person>,
     pending: HashMap<ChannelId, Pending>,
+    /// Open port-forwards: their client-to-pod bytes go through here (`Inbound` says why).
+    forwards: HashMap<ChannelId, Inbound>,
     live: Arc<Live>,
     done: CancellationToken,
 }
@@ -77,6 +80,7 @@ impl Connection {
             session: format!("s-{}", hex::encode(rand::random::<[u8; 8]>())),
             person: None,
             pending: HashMap::new(),
+            forwards: HashMap::new(),
             live: Arc::new(Live::new()),
             done: CancellationToken::new(),
         }
@@ -396,11 +400,27 @@ impl Handler for Connection {
 
     async fn data(
         &mut self,
-        _channel: ChannelId,
-        _data: &[u8],
+        channel: ChannelId,
+        data: &[u8],
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.live.touch();
+        if let Some(forward) = self.forwards.get(&channel)
+            && !forward.push(data)
+        {
+            tracing::warn!(session = %self.session, "port-forward dropped: the pod side fell too far behind");
+            self.forwards.remove(&channel);
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // The client will send no more: the pod side's write half closes.
+        self.forwards.remove(&channel);
         Ok(())
     }
 
@@ -410,6 +430,7 @@ impl Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.pending.remove(&channel);
+        self.forwards.remove(&channel);
         Ok(())
     }
 
@@ -464,8 +485,10 @@ impl Handler for Connection {
                     return Ok(());
                 }
                 self.live.using(channel.id(), perm);
+                let id = channel.id();
                 reply.accept().await;
-                tokio::spawn(pump_forward(channel, pf, port, Arc::clone(&self.live)));
+                let inbound = start_forward(channel, pf, port, Arc::clone(&self.live));
+                self.forwards.insert(id, inbound);
             }
             Err(e) => {
                 tracing::warn!(session = %self.session, user, error = %e, "port-forward refused");
