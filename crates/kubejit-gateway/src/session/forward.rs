@@ -161,6 +161,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_forward_holds_at_most_max_queued_for_a_slow_pod() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let inbound = Inbound {
+            tx,
+            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..MAX_QUEUED / chunk.len() {
+            assert!(inbound.push(&chunk));
+        }
+        assert!(!inbound.push(&[0]), "one byte past the bound");
+        // A pod that stops reading for good: the forward is over.
+        rx.close();
+        let fresh = Inbound {
+            tx: inbound.tx.clone(),
+            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        };
+        assert!(!fresh.push(&[0]));
+    }
+
+    #[test]
     fn targets() {
         let ok = |h: &str, p: u32| {
             parse_target(h, p)
