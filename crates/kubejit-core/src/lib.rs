@@ -22,6 +22,7 @@ pub mod policy;
 pub mod reason;
 pub mod request;
 pub mod role;
+pub mod ssh_cert;
 pub mod subject;
 pub mod text;
 pub mod ttl;
@@ -49,5 +50,6 @@ pub use policy::{
 };
 pub use reason::{Reason, ReasonError};
 pub use role::{OncallRole, PolicyRule};
+pub use ssh_cert::{Admitted, CertFacts, CertKind, CertPolicy, CertRefusal, Login, decide_cert};
 pub use subject::{Requester, RequesterMatch, Subjects, UserName};
 pub use ttl::{Ttl, TtlError};

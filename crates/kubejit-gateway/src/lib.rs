@@ -5,4 +5,16 @@
 //! per-connection state machine, `kube` acts as the person through impersonation, `record` writes
 //! asciicast v2 recordings. The handler never calls the apiserver; the session never parses SSH bytes.
 
+pub mod config;
+pub mod error;
+pub mod host_key;
+pub mod kube;
+pub mod metrics;
 pub mod record;
+pub mod session;
+pub mod ssh;
+
+pub use config::{GatewayConfig, Limits};
+pub use error::GatewayError;
+pub use metrics::Metrics;
+pub use ssh::Gateway;

@@ -58,6 +58,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run kubejit's controllers (CSR approver, grant expiry, AccessRequests) with leader election and metrics.
     Controller(Box<ControllerArgs>),
+    /// Run the just-in-time SSH gateway: OpenSSH user certificates in, Kubernetes access as the
+    /// person out, cut when the access ends (docs/gateway.md).
+    Gateway(Box<GatewayArgs>),
     /// Verify the tamper-evident audit trail, or report who did what under an incident.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -212,6 +215,62 @@ pub struct ControllerArgs {
     /// Address of /metrics, /healthz and /readyz. Loopback by default: metrics are not for everyone;
     /// a Deployment that is scraped opts into 0.0.0.0:9090.
     #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "127.0.0.1:9090")]
+    pub http_addr: std::net::SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    /// Directory for session recordings (asciicast v2, `<session id>.cast`, mode 0600). Every
+    /// exec is recorded; a session that cannot be recorded does not run.
+    #[arg(long, env = "KUBEJIT_GATEWAY_RECORDING_DIR")]
+    pub recording_dir: std::path::PathBuf,
+    /// Record the user's keystrokes too (off by default: input can carry passwords).
+    #[arg(long, env = "KUBEJIT_GATEWAY_RECORD_INPUT")]
+    pub record_input: bool,
+    /// Address the SSH server listens on.
+    #[arg(long, env = "KUBEJIT_GATEWAY_LISTEN", default_value = "0.0.0.0:2222")]
+    pub listen: std::net::SocketAddr,
+    /// The gateway's host key (OpenSSH private key, mode 0600); generated there if missing.
+    #[arg(long, env = "KUBEJIT_GATEWAY_HOST_KEY")]
+    pub host_key: std::path::PathBuf,
+    /// File of trusted user-CA public keys, one OpenSSH public key a line (repeat, or
+    /// comma-separate). CAs are matched by SHA-256 fingerprint.
+    #[arg(
+        long,
+        env = "KUBEJIT_GATEWAY_TRUSTED_CA",
+        required = true,
+        value_delimiter = ','
+    )]
+    pub trusted_ca: Vec<std::path::PathBuf>,
+    /// Longest certificate lifetime accepted (valid_before - valid_after).
+    #[arg(long, env = "KUBEJIT_GATEWAY_MAX_CERT_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub max_cert_lifetime: std::time::Duration,
+    /// Extra group for a user, as USER=GROUP (repeat); added to the certificate's
+    /// groups@kubejit.dev extension.
+    #[arg(long, env = "KUBEJIT_GATEWAY_USER_GROUP", value_delimiter = ',')]
+    pub user_group: Vec<String>,
+    /// How often a running command's Kubernetes permission is asked again.
+    #[arg(long, env = "KUBEJIT_GATEWAY_RECHECK_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub recheck_interval: std::time::Duration,
+    /// A session with no traffic this long is ended.
+    #[arg(long, env = "KUBEJIT_GATEWAY_IDLE_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// The longest a session lasts, whatever the certificate says.
+    #[arg(long, env = "KUBEJIT_GATEWAY_MAX_SESSION", default_value = "8h", value_parser = humantime::parse_duration)]
+    pub max_session: std::time::Duration,
+    /// Concurrent sessions one user may hold.
+    #[arg(
+        long,
+        env = "KUBEJIT_GATEWAY_MAX_SESSIONS_PER_USER",
+        default_value_t = 4
+    )]
+    pub max_sessions_per_user: usize,
+    /// Address of /metrics and /healthz (loopback unless asked).
+    #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "127.0.0.1:9091")]
     pub http_addr: std::net::SocketAddr,
 }
 

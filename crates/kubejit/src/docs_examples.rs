@@ -284,11 +284,53 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
             "`{joined}`: the docs show openssl only as `dgst -sha256 -hmac KEY` (kubejit's webhook \
              signature) or `rand -hex N`"
         )),
-        ["ln" | "jq" | "printf" | "sed", ..] => Ok(None),
+        ["ln" | "jq" | "printf" | "sed" | "ssh-keygen", ..] => Ok(None),
+        ["ssh", rest @ ..] => check_ssh(rest).map(|()| None),
         [first, ..] => Err(format!(
             "no rule for `{first}`: add one to docs_examples.rs"
         )),
     }
+}
+
+/// `ssh [OPTIONS] HOST [COMMAND…]` against the gateway: the command parses with the gateway's
+/// grammar and every `-L` names a `POD.NAMESPACE:PORT` target.
+fn check_ssh(args: &[&str]) -> Result<(), String> {
+    const WITH_VALUE: &[&str] = &[
+        "-B", "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o",
+        "-p", "-Q", "-R", "-S", "-W", "-w",
+    ];
+    let mut words = args.iter();
+    let mut host = None;
+    while let Some(w) = words.next() {
+        if WITH_VALUE.contains(w) {
+            let value = words.next().ok_or(format!("ssh {w} wants a value"))?;
+            if *w == "-L" {
+                check_forward(value)?;
+            }
+        } else if !w.starts_with('-') {
+            host = Some(*w);
+            break;
+        }
+    }
+    host.ok_or("ssh without a host")?;
+    let command: Vec<&str> = words.copied().collect();
+    if command.is_empty() {
+        return Ok(());
+    }
+    kubejit_gateway::session::command::parse(&command.join(" "))
+        .map(|_| ())
+        .map_err(|e| format!("ssh {}: {e}", command.join(" ")))
+}
+
+fn check_forward(spec: &str) -> Result<(), String> {
+    let mut parts = spec.rsplitn(3, ':');
+    let (Some(port), Some(host), Some(_local)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(format!("-L {spec}: expected LOCAL:POD.NAMESPACE:PORT"));
+    };
+    let port: u32 = port.parse().map_err(|_| format!("-L {spec}: bad port"))?;
+    kubejit_gateway::session::parse_target(host, port)
+        .map(|_| ())
+        .map_err(|e| format!("-L {spec}: {e}"))
 }
 
 fn parse_kubejit(args: &[&str]) -> Result<(), String> {
@@ -504,6 +546,8 @@ mod tests {
             "kubectl apply -f deploy/rbac/requester.yaml",
             "kubectl get accesspolicies",
             "kubejit --version",
+            "ssh -t gw exec -n payments api -- sh",
+            "ssh -N -L 18080:api.payments:8080 gw",
             "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
         ] {
             assert_eq!(check_line(good), Ok(()), "{good}");
@@ -520,6 +564,9 @@ mod tests {
             "make sandbox",
             "openssl dgst -sha1 -hmac k",
             "openssl dgst -sha256 -hmac",
+            "ssh gw shell",
+            "ssh gw pods -n Payments",
+            "ssh -N -L 18080:api:8080 gw",
         ] {
             assert!(check_line(bad).is_err(), "{bad}");
         }

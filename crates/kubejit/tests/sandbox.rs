@@ -309,6 +309,13 @@ fn sandbox_runs_the_walkthrough_as_printed_and_cleans_up_on_ctrl_c() {
     assert!(count(&Expect::Forbidden) >= 3, "{walkthrough:?}");
     // irene's grant to carol's group, then carol's own request that oscar approves.
     assert_eq!(count(&Expect::SuccessThenForbidden), 2, "{walkthrough:?}");
+    // alice over the SSH gateway: pods, logs and exec, each checked for its output.
+    let over_ssh = walkthrough
+        .steps
+        .iter()
+        .filter(|s| s.script.starts_with("ssh ") && matches!(s.expect, Expect::Shows(_)))
+        .count();
+    assert_eq!(over_ssh, 3, "{walkthrough:?}");
     for kind in [
         "kubeconfig add-user",
         "auth whoami",

@@ -4,6 +4,7 @@ mod audit;
 mod completions;
 mod controller;
 pub mod credential;
+mod gateway;
 mod grants;
 pub mod kubeconfig;
 mod manifests;
@@ -11,6 +12,8 @@ mod recording;
 pub mod requests;
 #[cfg(feature = "sandbox")]
 mod sandbox;
+#[cfg(feature = "sandbox")]
+mod sandbox_gateway;
 
 use std::process::ExitCode;
 
@@ -28,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Controller(args) => controller::run(*args).await,
+        Command::Gateway(args) => gateway::run(*args).await,
         Command::Audit(AuditCommand::Verify(args)) => audit::verify(&args).await,
         Command::Audit(AuditCommand::Report(args)) => audit::report(&args),
         Command::Audit(AuditCommand::Keygen(args)) => audit::keygen(&args),

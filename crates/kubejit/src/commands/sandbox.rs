@@ -46,10 +46,12 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("sandbox set-up task failed")??;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let (controller, audit) = start_controller(&cp, shutdown.clone()).await?;
+    let (controller, audit, auditor) = start_controller(&cp, shutdown.clone()).await?;
+    let gateway =
+        crate::commands::sandbox_gateway::start(&cp, GROUP, auditor, shutdown.clone()).await?;
     // Caught before the walkthrough is printed: whoever reads it may press Ctrl-C at once.
     let signals = crate::commands::ShutdownSignals::install();
-    announce(&cp, &args)?;
+    announce(&cp, &args, gateway.as_ref())?;
     signals.wait().await;
     eprintln!("kubejit sandbox: stopping, removing every process and file it created");
     shutdown.cancel();
@@ -104,7 +106,11 @@ fn setup(namespace: &NamespaceName) -> anyhow::Result<ControlPlane> {
     Ok(cp)
 }
 
-fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
+fn announce(
+    cp: &ControlPlane,
+    args: &SandboxArgs,
+    gateway: Option<&crate::commands::sandbox_gateway::SandboxGateway>,
+) -> anyhow::Result<()> {
     let kubectl = cp.binaries().kubectl();
     let oncall = cp.kubeconfig("alice")?;
     let outsider = cp.kubeconfig("mallory")?;
@@ -130,7 +136,7 @@ fn announce(cp: &ControlPlane, args: &SandboxArgs) -> anyhow::Result<()> {
         }
         OutputFormat::Text => println!(
             "{}",
-            walkthrough(cp, &args.namespace, &kubectl, &oncall, &outsider)
+            walkthrough(cp, &args.namespace, &kubectl, &oncall, &outsider, gateway)
         ),
         // The CLI offers only SANDBOX_FORMATS.
         other @ (OutputFormat::Table
@@ -147,6 +153,7 @@ fn walkthrough(
     kubectl: &Path,
     oncall: &Path,
     outsider: &Path,
+    gateway: Option<&crate::commands::sandbox_gateway::SandboxGateway>,
 ) -> String {
     let bin = kubectl.parent().map(shown).unwrap_or_default();
     let kubejit = std::env::current_exe()
@@ -174,6 +181,9 @@ fn walkthrough(
         format!("  kubectl get secrets -n {ns}                                 # Forbidden"),
         format!("  kubectl auth can-i --list -n {ns}"),
     ];
+    if let Some(gateway) = gateway {
+        lines.extend(gateway.steps(ns.as_str()));
+    }
     lines.extend(certificate_steps(cp, &kubejit));
     lines.extend(grant_steps(cp, ns, &kubejit, outsider));
     lines.extend(request_steps(cp, ns, &kubejit));
@@ -439,6 +449,7 @@ async fn start_controller(
 ) -> anyhow::Result<(
     tokio::task::JoinHandle<anyhow::Result<()>>,
     kubejit_kube::AuditGuard,
+    std::sync::Arc<kubejit_audit::Auditor>,
 )> {
     let options = kubejit_kube::ClientOptions {
         kubeconfig: Some(cp.kubeconfig(kubejit_testenv::CONTROLLER_SA)?),
@@ -464,10 +475,11 @@ async fn start_controller(
             requests: true,
         },
     };
+    let auditor = std::sync::Arc::clone(&audit);
     let task = tokio::spawn(async move {
         kubejit_controller::run(client, config, audit, clock, shutdown)
             .await
             .context("kubejit controller failed")
     });
-    Ok((task, guard))
+    Ok((task, guard, auditor))
 }

@@ -1,0 +1,102 @@
+//! An impersonating kube client for one person. The user and groups come only from the accepted
+//! certificate (and the gateway's mapping); no client input reaches the impersonation headers.
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, PostParams};
+use kube::{Client, Config};
+use kubejit_core::names::{GroupName, NamespaceName, ObjectName};
+use kubejit_core::subject::UserName;
+
+/// Kubernetes as one person.
+#[derive(Clone)]
+pub struct PersonClient {
+    client: Client,
+}
+
+impl std::fmt::Debug for PersonClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonClient").finish_non_exhaustive()
+    }
+}
+
+/// The Kubernetes permission a running command uses, re-checked while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub subresource: Option<&'static str>,
+    pub namespace: NamespaceName,
+    pub name: Option<ObjectName>,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.verb, self.resource)?;
+        if let Some(sub) = self.subresource {
+            write!(f, "/{sub}")?;
+        }
+        write!(f, " in namespace {}", self.namespace)
+    }
+}
+
+impl PersonClient {
+    /// A client that acts as `user` with exactly `groups`. Any impersonation the gateway's own
+    /// kubeconfig carried is replaced, not merged.
+    pub fn new(base: &Config, user: &UserName, groups: &[GroupName]) -> Result<Self, kube::Error> {
+        let mut config = base.clone();
+        config.auth_info.impersonate = Some(user.as_str().to_owned());
+        config.auth_info.impersonate_groups =
+            Some(groups.iter().map(|g| g.as_str().to_owned()).collect());
+        config.auth_info.impersonate_uid = None;
+        config.auth_info.impersonate_user_extra = None;
+        Ok(Self {
+            client: Client::try_from(config)?,
+        })
+    }
+
+    pub fn pods(&self, namespace: &NamespaceName) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), namespace.as_str())
+    }
+
+    /// The pod names and phases in `namespace`, as the person.
+    pub async fn list_pods(
+        &self,
+        namespace: &NamespaceName,
+    ) -> Result<Vec<(String, String)>, kube::Error> {
+        let list = self.pods(namespace).list(&ListParams::default()).await?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|p| {
+                let name = p.metadata.name.unwrap_or_default();
+                let phase = p.status.and_then(|s| s.phase).unwrap_or_default();
+                (name, phase)
+            })
+            .collect())
+    }
+
+    /// Whether the person may still do `perm` (asked as the person, so the apiserver's answer is
+    /// theirs; never cached past one call).
+    pub async fn allowed(&self, perm: &Permission) -> Result<bool, kube::Error> {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(perm.verb.to_owned()),
+                    resource: Some(perm.resource.to_owned()),
+                    subresource: perm.subresource.map(str::to_owned),
+                    namespace: Some(perm.namespace.as_str().to_owned()),
+                    name: perm.name.as_ref().map(|n| n.as_str().to_owned()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client.clone());
+        let answer = api.create(&PostParams::default(), &review).await?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+}

@@ -1,0 +1,441 @@
+//! One session channel's command, run as the person: help, pods, logs, exec (with or without a
+//! terminal). Output flows back through the SSH channel's window; the exit status becomes ssh's.
+
+use std::sync::Arc;
+
+use futures::{AsyncReadExt as _, SinkExt as _};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{AttachParams, LogParams, TerminalSize};
+use russh::server::Msg;
+use russh::{Channel, ChannelMsg};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+
+use kubejit_audit::{SessionAction, SessionUser};
+
+use super::command::{Command, CommandError, USAGE};
+use super::live::{Live, RecordingPolicy};
+use super::report::{Reporter, error_chain};
+use crate::kube::{Permission, PersonClient};
+
+/// The terminal the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PtySize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// Everything a channel's command needs.
+#[derive(Debug)]
+pub struct ChannelTask {
+    pub channel: Channel<Msg>,
+    pub person: PersonClient,
+    pub live: Arc<Live>,
+    pub reporter: Reporter,
+    pub session: String,
+    pub who: SessionUser,
+    pub pty: Option<PtySize>,
+    pub recording: RecordingPolicy,
+}
+
+/// The audit record's view of a command (`help` is not recorded: it touches nothing).
+fn action(cmd: &Command, tty: bool) -> Option<(String, SessionAction)> {
+    let name =
+        |c: &Option<kubejit_core::names::ObjectName>| c.as_ref().map(|c| c.as_str().to_owned());
+    match cmd {
+        Command::Help => None,
+        Command::Pods { namespace } => Some((namespace.to_string(), SessionAction::Pods)),
+        Command::Logs {
+            namespace,
+            pod,
+            container,
+            follow,
+            tail,
+        } => Some((
+            namespace.to_string(),
+            SessionAction::Logs {
+                pod: pod.to_string(),
+                container: name(container),
+                follow: *follow,
+                tail: tail.and_then(|t| u64::try_from(t).ok()),
+            },
+        )),
+        Command::Exec {
+            namespace,
+            pod,
+            container,
+            command,
+        } => Some((
+            namespace.to_string(),
+            SessionAction::Exec {
+                pod: pod.to_string(),
+                container: name(container),
+                tty,
+                command: command.clone(),
+            },
+        )),
+    }
+}
+
+/// Runs the command on the channel, then sends its exit status and closes the channel.
+pub async fn run_channel(mut t: ChannelTask, parsed: Result<Command, CommandError>, line: &str) {
+    let id = t.channel.id();
+    t.live.terminal(id);
+    let code = match parsed {
+        Err(e) => {
+            say(&t, &format!("kubejit: {e}")).await;
+            2
+        }
+        Ok(cmd) => {
+            let recorded = match action(&cmd, t.pty.is_some()) {
+                Some((ns, act)) => t.reporter.command(&t.session, &t.who, &ns, act),
+                None => Ok(()),
+            };
+            let ran = match recorded {
+                Ok(()) => run(&mut t, cmd, line).await,
+                Err(e) => Err(format!(
+                    "refused: the audit trail did not take this command ({e})"
+                )),
+            };
+            match ran {
+                Ok(code) => code,
+                Err(message) => {
+                    say(&t, &format!("kubejit: {message}")).await;
+                    1
+                }
+            }
+        }
+    };
+    t.live.done(id);
+    t.live.set_exit_status(code);
+    let _ = t.channel.exit_status(code).await;
+    let _ = t.channel.eof().await;
+    let _ = t.channel.close().await;
+}
+
+/// Writes one line to the client's stderr (a terminal wants CRLF).
+async fn say(t: &ChannelTask, line: &str) {
+    let end = if t.pty.is_some() { "\r\n" } else { "\n" };
+    let mut w = t.channel.make_writer_ext(Some(1));
+    let _ = w.write_all(format!("{line}{end}").as_bytes()).await;
+    let _ = w.flush().await;
+}
+
+async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, String> {
+    match cmd {
+        Command::Help => {
+            let text = if t.pty.is_some() {
+                USAGE.replace('\n', "\r\n")
+            } else {
+                USAGE.to_owned()
+            };
+            write_out(t, text.as_bytes()).await;
+            Ok(0)
+        }
+        Command::Pods { namespace } => {
+            let perm = Permission {
+                verb: "list",
+                resource: "pods",
+                subresource: None,
+                namespace: namespace.clone(),
+                name: None,
+            };
+            t.live.using(t.channel.id(), perm.clone());
+            let pods = t
+                .person
+                .list_pods(&namespace)
+                .await
+                .map_err(|e| explain(&perm, &e))?;
+            let mut text = String::from("NAME\tSTATUS\n");
+            for (name, phase) in pods {
+                text.push_str(&format!("{name}\t{phase}\n"));
+            }
+            write_out(t, text.as_bytes()).await;
+            Ok(0)
+        }
+        Command::Logs {
+            namespace,
+            pod,
+            container,
+            follow,
+            tail,
+        } => {
+            let perm = Permission {
+                verb: "get",
+                resource: "pods",
+                subresource: Some("log"),
+                namespace: namespace.clone(),
+                name: Some(pod.clone()),
+            };
+            t.live.using(t.channel.id(), perm.clone());
+            let params = LogParams {
+                container: container.map(|c| c.as_str().to_owned()),
+                follow,
+                tail_lines: tail,
+                ..LogParams::default()
+            };
+            let stream = t
+                .person
+                .pods(&namespace)
+                .log_stream(pod.as_str(), &params)
+                .await
+                .map_err(|e| explain(&perm, &e))?;
+            copy_logs(t, stream).await;
+            Ok(0)
+        }
+        Command::Exec {
+            namespace,
+            pod,
+            container,
+            command,
+        } => {
+            let perm = Permission {
+                verb: "create",
+                resource: "pods",
+                subresource: Some("exec"),
+                namespace: namespace.clone(),
+                name: Some(pod.clone()),
+            };
+            t.live.using(t.channel.id(), perm.clone());
+            let tty = t.pty.is_some();
+            // Every exec is recorded; no recording, no exec.
+            let size = t.pty.map_or((80, 24), |p| (p.cols, p.rows));
+            t.live
+                .start_recording(&t.recording, &t.session, size, line)
+                .map_err(|e| format!("refused: the session cannot be recorded ({e})"))?;
+            let params = AttachParams {
+                container: container.map(|c| c.as_str().to_owned()),
+                stdin: true,
+                stdout: true,
+                stderr: !tty,
+                tty,
+                ..AttachParams::default()
+            };
+            let process = t
+                .person
+                .pods(&namespace)
+                .exec(pod.as_str(), command, &params)
+                .await;
+            match process {
+                Ok(p) => exec(t, p).await,
+                Err(e) => Err(explain_denied(t, &perm, &e).await),
+            }
+        }
+    }
+}
+
+async fn write_out(t: &ChannelTask, bytes: &[u8]) {
+    let mut w = t.channel.make_writer();
+    if w.write_all(bytes).await.is_ok() {
+        t.live.add_out(bytes.len() as u64);
+    }
+    let _ = w.flush().await;
+}
+
+/// The apiserver's answer as the user sees it.
+fn explain(perm: &Permission, e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => format!("{perm}: {}", error_chain(other)),
+    }
+}
+
+/// A streaming upgrade refused with a bare status code says little; ask the apiserver (as the
+/// person) whether the permission is there and say so.
+async fn explain_denied(t: &ChannelTask, perm: &Permission, e: &kube::Error) -> String {
+    match t.person.allowed(perm).await {
+        Ok(false) => format!(
+            "forbidden: User \"{}\" cannot {perm} (the apiserver refused; ask for a grant)",
+            t.who.user
+        ),
+        Ok(true) | Err(_) => explain(perm, e),
+    }
+}
+
+async fn copy_logs(t: &mut ChannelTask, mut stream: impl futures::AsyncBufRead + Unpin) {
+    let mut out = t.channel.make_writer();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            n = stream.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let chunk = buf.get(..n).unwrap_or_default();
+                    if out.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                    t.live.add_out(n as u64);
+                }
+            },
+            msg = t.channel.wait() => match msg {
+                // EOF only means the client has no more input (ssh -n, /dev/null).
+                None | Some(ChannelMsg::Close) => break,
+                Some(_) => {}
+            },
+        }
+    }
+    let _ = out.flush().await;
+}
+
+/// Pumps one exec: client input and resizes in, stdout/stderr out, then the exit status.
+async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<u32, String> {
+    let mut stdin = p.stdin();
+    let mut resize = p.terminal_size();
+    if let (Some(size), Some(tx)) = (t.pty, resize.as_mut()) {
+        let _ = tx
+            .send(TerminalSize {
+                width: size.cols,
+                height: size.rows,
+            })
+            .await;
+    }
+    let out = p
+        .stdout()
+        .map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live), Stream::Out));
+    let err = p.stderr().map(|r| {
+        pump(
+            r,
+            t.channel.make_writer_ext(Some(1)),
+            Arc::clone(&t.live),
+            Stream::Err,
+        )
+    });
+    let out = out.map(tokio::spawn);
+    let err = err.map(tokio::spawn);
+    let status = p.take_status();
+    let Some(status) = status else {
+        return Err("the apiserver sent no exec status".into());
+    };
+    tokio::pin!(status);
+    let status = loop {
+        tokio::select! {
+            s = &mut status => break s,
+            msg = t.channel.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    t.live.add_in(data.len() as u64);
+                    t.live.record(|r, at| r.input(at, &data).map(|_| ()));
+                    if let Some(w) = stdin.as_mut()
+                        && w.write_all(&data).await.is_err()
+                    {
+                        stdin = None;
+                    }
+                }
+                Some(ChannelMsg::Eof) => {
+                    if let Some(mut w) = stdin.take() {
+                        let _ = w.shutdown().await;
+                    }
+                }
+                Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
+                    if let Some(tx) = resize.as_mut() {
+                        let size = TerminalSize {
+                            width: u16::try_from(col_width).unwrap_or(u16::MAX),
+                            height: u16::try_from(row_height).unwrap_or(u16::MAX),
+                        };
+                        t.live.record(|r, at| r.resize(at, size.width, size.height));
+                        let _ = tx.send(size).await;
+                    }
+                }
+                None | Some(ChannelMsg::Close) => {
+                    p.abort();
+                    return Ok(130);
+                }
+                Some(_) => {}
+            },
+        }
+    };
+    for task in [out, err].into_iter().flatten() {
+        let _ = task.await;
+    }
+    tracing::debug!(?status, "exec ended");
+    let (code, message) = exit_code(status.as_ref());
+    if let Some(message) = message {
+        say(t, &format!("kubejit: {message}")).await;
+    }
+    Ok(code)
+}
+
+/// Which output stream a pump carries (a PTY has only `Out`).
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    live: Arc<Live>,
+    stream: Stream,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match tokio::io::AsyncReadExt::read(&mut from, &mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                // Recorded before it is shown: what the user saw is always in the recording.
+                live.record(|r, at| match stream {
+                    Stream::Out => r.output(at, chunk),
+                    Stream::Err => r.stderr(at, chunk),
+                });
+                if to.write_all(chunk).await.is_err() {
+                    break;
+                }
+                live.add_out(n as u64);
+            }
+        }
+    }
+    let _ = to.flush().await;
+}
+
+/// The exit code the apiserver reports: `NonZeroExitCode` carries it as an `ExitCode` cause (what
+/// kubectl reads). Any other failure is exit 1 with the apiserver's message, as kubectl does.
+pub fn exit_code(status: Option<&Status>) -> (u32, Option<String>) {
+    let Some(status) = status else {
+        return (1, Some("the exec ended without a status".into()));
+    };
+    if status.status.as_deref() == Some("Success") {
+        return (0, None);
+    }
+    let code = (status.reason.as_deref() == Some("NonZeroExitCode"))
+        .then(|| status.details.as_ref()?.causes.as_ref())
+        .flatten()
+        .and_then(|causes| {
+            causes
+                .iter()
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+                .and_then(|c| c.message.as_deref())
+                .and_then(|m| m.parse::<u32>().ok())
+        });
+    match code {
+        Some(code) => (code, None),
+        None => (1, Some(status.message.clone().unwrap_or_default())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn status(json: serde_json::Value) -> Status {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn exit_codes_are_read_as_kubectl_reads_them() {
+        assert_eq!(
+            exit_code(Some(&status(serde_json::json!({"status": "Success"})))),
+            (0, None)
+        );
+        let nonzero = status(serde_json::json!({
+            "status": "Failure", "reason": "NonZeroExitCode", "message": "command terminated with non-zero exit code",
+            "details": {"causes": [{"reason": "ExitCode", "message": "42"}]}}));
+        assert_eq!(exit_code(Some(&nonzero)), (42, None));
+        // An ExitCode cause without the NonZeroExitCode reason is not trusted as one.
+        let odd = status(serde_json::json!({
+            "status": "Failure", "reason": "InternalError", "message": "boom",
+            "details": {"causes": [{"reason": "ExitCode", "message": "0"}]}}));
+        assert_eq!(exit_code(Some(&odd)), (1, Some("boom".into())));
+        assert_eq!(exit_code(None).0, 1);
+    }
+}

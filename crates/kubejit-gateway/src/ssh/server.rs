@@ -1,0 +1,122 @@
+//! The listening gateway: host key, russh configuration (certificate auth only), accept loop and
+//! graceful shutdown that tells connected users why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::MethodKind;
+use russh::server::Server as _;
+use tokio::net::TcpListener;
+
+use super::handler::{Connection, Shared};
+use crate::config::GatewayConfig;
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::record::InputPolicy;
+use crate::session::{RecordingPolicy, Registry, Reporter};
+use tokio_util::sync::CancellationToken;
+
+/// A bound, ready gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    russh: Arc<russh::server::Config>,
+}
+
+struct Acceptor {
+    shared: Arc<Shared>,
+}
+
+impl russh::server::Server for Acceptor {
+    type Handler = Connection;
+    fn new_client(&mut self, peer: Option<SocketAddr>) -> Connection {
+        Connection::new(Arc::clone(&self.shared), peer)
+    }
+}
+
+impl Gateway {
+    /// Loads keys and credentials and binds the listen address. Session records go to `audit`.
+    pub async fn bind(
+        config: &GatewayConfig,
+        metrics: Metrics,
+        audit: Arc<kubejit_audit::Auditor>,
+    ) -> Result<Self, GatewayError> {
+        let policy = config.cert_policy()?;
+        let host_key = crate::host_key::load_or_create(&config.host_key)?;
+        let base = kubejit_kube::build_config(&config.client)
+            .await
+            .map_err(GatewayError::Client)?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| GatewayError::Listen {
+                    addr: config.listen.clone(),
+                    source,
+                })?;
+        let russh = russh::server::Config {
+            methods: (&[MethodKind::PublicKey][..]).into(),
+            keys: vec![host_key],
+            // Our own watch ends idle sessions, and says why.
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(30)),
+            auth_rejection_time: Duration::from_millis(500),
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            nodelay: true,
+            ..russh::server::Config::default()
+        };
+        let shared = Shared {
+            policy,
+            base,
+            limits: config.limits,
+            registry: Arc::new(Registry::default()),
+            reporter: Reporter::new(metrics, audit),
+            recording: RecordingPolicy {
+                dir: config.recordings.clone(),
+                input: if config.record_input {
+                    InputPolicy::Record
+                } else {
+                    InputPolicy::Skip
+                },
+            },
+            shutdown: CancellationToken::new(),
+            nudge: Arc::new(tokio::sync::watch::Sender::new(0)),
+        };
+        Ok(Self {
+            listener,
+            shared: Arc::new(shared),
+            russh: Arc::new(russh),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then disconnects everyone with a message.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+        let mut acceptor = Acceptor {
+            shared: Arc::clone(&self.shared),
+        };
+        if let Ok(client) = kube::Client::try_from(self.shared.base.clone()) {
+            tokio::spawn(crate::kube::watch_deletions(
+                client,
+                Arc::clone(&self.shared.nudge),
+                self.shared.shutdown.clone(),
+            ));
+        }
+        let running = acceptor.run_on_socket(Arc::clone(&self.russh), &self.listener);
+        let handle = running.handle();
+        tokio::select! {
+            r = running => r.map_err(GatewayError::Serve),
+            () = shutdown => {
+                // Sessions tell their users first (stderr), then everyone is disconnected.
+                self.shared.shutdown.cancel();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                handle.shutdown("kubejit: the gateway is shutting down; reconnect in a moment".into());
+                Ok(())
+            }
+        }
+    }
+}

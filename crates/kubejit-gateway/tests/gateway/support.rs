@@ -1,0 +1,293 @@
+//! The test gateway (in-process, on the shared control plane), certificates made by `ssh-keygen`,
+//! and the `ssh` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kubejit_gateway::{Gateway, GatewayConfig, Limits, Metrics};
+use kubejit_testenv::{BoundedOutput, ControlPlane, PodSpec, shared, unique_namespace};
+
+/// How often the test gateway re-checks permissions; tests wait in multiples of it.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+pub struct TestGateway {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub metrics: Metrics,
+}
+
+impl TestGateway {
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.path().join("known_hosts")
+    }
+    /// The audit records written so far (one JSON object a line).
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// How many logins were refused for `reason` so far.
+    pub fn refusals(&self, reason: &str) -> u64 {
+        let needle = format!("kubejit_gateway_auth_failures_total{{reason=\"{reason}\"}} ");
+        self.metrics
+            .encode()
+            .lines()
+            .find_map(|l| l.strip_prefix(&needle).map(|n| n.trim().parse().unwrap()))
+            .unwrap_or(0)
+    }
+}
+
+fn keygen(args: &[&str]) {
+    let out = Command::new("ssh-keygen").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The gateway for this test binary, started once on a runtime of its own.
+pub fn gateway() -> &'static TestGateway {
+    static GW: OnceLock<TestGateway> = OnceLock::new();
+    GW.get_or_init(|| start(RECHECK))
+}
+
+/// A second gateway whose interval re-check would take an hour: a session it cuts sooner was cut
+/// by the binding-deletion watch.
+pub fn slow_recheck_gateway() -> &'static TestGateway {
+    static GW: OnceLock<TestGateway> = OnceLock::new();
+    GW.get_or_init(|| start(Duration::from_secs(3600)))
+}
+
+fn start(recheck_interval: Duration) -> TestGateway {
+    {
+        // RUST_LOG=kubejit_gateway=debug shows the gateway's log (refusal reasons, session ends).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let cp = shared();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        keygen(&[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "test-ca",
+            "-f",
+            ca.to_str().unwrap(),
+        ]);
+        std::fs::create_dir(dir.path().join("recordings")).unwrap();
+        let trail = std::fs::File::create(dir.path().join("audit.jsonl")).unwrap();
+        let sink = kubejit_audit::WriterSink::new(trail, "test trail");
+        let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
+            std::sync::Arc::new(sink),
+            None,
+            std::sync::Arc::new(kubejit_core::SystemClock),
+        ));
+        let config = GatewayConfig {
+            listen: "127.0.0.1:0".into(),
+            host_key: dir.path().join("host_key"),
+            trusted_ca_files: vec![dir.path().join("ca.pub")],
+            max_cert_lifetime: Duration::from_secs(3600),
+            user_groups: [("mapped".to_owned(), vec!["mapped-group".to_owned()])].into(),
+            limits: Limits {
+                recheck_interval,
+                max_sessions_per_user: 2,
+                ..Limits::default()
+            },
+            recordings: dir.path().join("recordings"),
+            record_input: false,
+            client: kubejit_kube::ClientOptions {
+                kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
+                context: None,
+            },
+        };
+        let metrics = Metrics::new();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let m = metrics.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let gw = Gateway::bind(&config, m, audit).await.unwrap();
+                tx.send(gw.local_addr().unwrap().port()).unwrap();
+                gw.run(std::future::pending()).await.unwrap();
+            });
+        });
+        let port = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let host_pub = Command::new("ssh-keygen")
+            .args(["-y", "-f"])
+            .arg(dir.path().join("host_key"))
+            .output()
+            .unwrap();
+        let line = format!(
+            "[127.0.0.1]:{port} {}",
+            String::from_utf8_lossy(&host_pub.stdout)
+        );
+        std::fs::write(dir.path().join("known_hosts"), line).unwrap();
+        TestGateway { port, dir, metrics }
+    }
+}
+
+/// A user key and its certificate, made by `ssh-keygen -s`.
+pub struct Cert {
+    pub key: PathBuf,
+    pub cert: Option<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+/// Signs a fresh user key with `ca` (the test CA unless given): `-I id -n principals -V validity`
+/// plus `extra` (`-O …`, `-h`).
+pub fn cert_by(ca: &Path, principals: &str, validity: &str, extra: &[&str]) -> Cert {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    keygen(&["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    let pubkey = dir.path().join("id.pub");
+    let mut args = vec![
+        "-q",
+        "-s",
+        ca.to_str().unwrap(),
+        "-I",
+        "test-key-id",
+        "-V",
+        validity,
+    ];
+    if !principals.is_empty() {
+        args.extend(["-n", principals]);
+    }
+    args.extend_from_slice(extra);
+    args.push(pubkey.to_str().unwrap());
+    keygen(&args);
+    Cert {
+        key,
+        cert: Some(dir.path().join("id-cert.pub")),
+        _dir: dir,
+    }
+}
+
+pub fn cert(principals: &str, extra: &[&str]) -> Cert {
+    cert_by(&gateway().ca(), principals, "-1m:+30m", extra)
+}
+
+/// A key with no certificate at all.
+pub fn plain_key() -> Cert {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    keygen(&["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    Cert {
+        key,
+        cert: None,
+        _dir: dir,
+    }
+}
+
+/// `ssh` to the gateway as `login` with `cert`, running `args`; `opts` go before the host.
+pub fn ssh_command(cert: &Cert, login: &str, opts: &[&str], args: &[&str]) -> Command {
+    ssh_command_to(gateway(), cert, login, opts, args)
+}
+
+/// [`ssh_command`] to a given test gateway.
+pub fn ssh_command_to(
+    gw: &TestGateway,
+    cert: &Cert,
+    login: &str,
+    opts: &[&str],
+    args: &[&str],
+) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-F", "/dev/null", "-p", &gw.port.to_string(), "-i"])
+        .arg(&cert.key)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", gw.known_hosts().display()))
+        .args(["-o", "ConnectTimeout=30"]);
+    if let Some(c) = &cert.cert {
+        cmd.arg("-o")
+            .arg(format!("CertificateFile={}", c.display()));
+    }
+    cmd.args(opts).arg(format!("{login}@127.0.0.1")).args(args);
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+pub fn ssh(cert: &Cert, login: &str, args: &[&str]) -> Output {
+    ssh_command(cert, login, &[], args)
+        .output_bounded()
+        .unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A namespace with a Running pod `api` (with `log`, port 8080), and — if `group` is given — a
+/// Role for logs, exec and port-forward bound to that group.
+pub fn namespace(cp: &ControlPlane, prefix: &str, log: &str, group: Option<&str>) -> String {
+    let ns = unique_namespace(prefix);
+    cp.create_namespace(&ns).unwrap();
+    cp.create_running_pod(&PodSpec {
+        namespace: &ns,
+        name: "api",
+        log,
+        ports: &[8080],
+    })
+    .unwrap();
+    if let Some(group) = group {
+        grant(cp, &ns, group);
+    }
+    ns
+}
+
+pub fn grant(cp: &ControlPlane, ns: &str, group: &str) {
+    let manifest = format!(
+        r#"{{"apiVersion": "v1", "kind": "List", "items": [
+  {{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+    "metadata": {{"name": "debug", "namespace": "{ns}"}},
+    "rules": [
+      {{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}},
+      {{"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}},
+      {{"apiGroups": [""], "resources": ["pods/exec", "pods/portforward"], "verbs": ["get", "create"]}}]}},
+  {{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+    "metadata": {{"name": "debug", "namespace": "{ns}"}},
+    "roleRef": {{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "debug"}},
+    "subjects": [{{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "{group}"}}]}}]}}"#
+    );
+    let out = cp.apply(&manifest).unwrap();
+    assert!(out.success, "{}", out.stderr);
+}
+
+/// A certificate for `login` whose signed groups extension says `group`.
+pub fn member(login: &str, group: &str, extra: &[&str]) -> Cert {
+    let ext = format!("extension:groups@kubejit.dev={group}");
+    let mut opts = vec!["-O", ext.as_str()];
+    opts.extend_from_slice(extra);
+    cert(login, &opts)
+}
