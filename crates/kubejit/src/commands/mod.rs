@@ -5,6 +5,7 @@ mod completions;
 mod controller;
 pub mod credential;
 mod grants;
+pub mod keys;
 pub mod kubeconfig;
 mod manifests;
 mod recording;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),
+        Command::Keys(command) => keys::run(&command),
     }
 }
 

@@ -1,0 +1,196 @@
+//! Hardware-backed keys with a real PKCS#11 module (SoftHSM2): the key is generated inside the token
+//! and never extractable, bad URIs / PINs / tokens are clear errors, and a CSR signed by the token
+//! is issued by the real control plane for exactly the token's key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "support/approver.rs"]
+mod approver;
+#[path = "support/softhsm.rs"]
+mod softhsm;
+
+use std::os::unix::fs::PermissionsExt;
+
+use base64::Engine;
+use kubejit_core::csr::{KeyAlgorithm, parse_request};
+use kubejit_testenv::{shared, unique_namespace};
+use softhsm::SoftHsm;
+
+const GROUP: &str = "oncall-debuggers";
+const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The DER SubjectPublicKeyInfo inside the `publicKey` PEM that `kubejit keys` prints.
+fn spki_of(shown: &serde_json::Value) -> Vec<u8> {
+    let pem = shown["publicKey"].as_str().unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[test]
+fn key_is_generated_in_the_token_and_never_extractable() {
+    let hsm = SoftHsm::new("kubejit-gen");
+    let shown = hsm.generate(1);
+    assert_eq!(shown["extractable"], false, "{shown}");
+    assert_eq!(shown["neverExtractable"], true, "{shown}");
+    assert_eq!(shown["algorithm"], "ECDSA P-256");
+
+    // `show` reads the same key back from the token.
+    let again = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(1)]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(spki_of(&again), spki_of(&shown));
+
+    // Generating over an existing key is refused and leaves it alone.
+    let twice = hsm.kubejit(&["keys", "generate", "--pkcs11", &hsm.uri(1)]);
+    assert!(!twice.status.success());
+    assert!(
+        stderr(&twice).contains("already exists"),
+        "{}",
+        stderr(&twice)
+    );
+    let third = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(1)]);
+    let third: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(spki_of(&third), spki_of(&shown));
+}
+
+#[test]
+fn wrong_pin_missing_token_and_pin_in_the_uri_are_clear_errors() {
+    let hsm = SoftHsm::new("kubejit-err");
+    hsm.generate(2);
+    let module = softhsm::module();
+    let bare = format!(
+        "pkcs11:token={};id=%02?module-path={}",
+        hsm.label,
+        module.display()
+    );
+
+    let wrong = hsm
+        .command(&["keys", "show", "--pkcs11", &bare])
+        .env("KUBEJIT_PKCS11_PIN", "000000")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("wrong PIN"), "{}", stderr(&wrong));
+
+    let right = hsm
+        .command(&["keys", "show", "--pkcs11", &bare])
+        .env("KUBEJIT_PKCS11_PIN", softhsm::PIN)
+        .output()
+        .unwrap();
+    assert!(right.status.success(), "{}", stderr(&right));
+
+    let missing = format!(
+        "pkcs11:token=absent;id=%02?module-path={}&pin-source=file:{}",
+        module.display(),
+        hsm.pin_file().display()
+    );
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &missing]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no token labelled \"absent\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let with_pin = format!("{bare}&pin-value={}", softhsm::PIN);
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &with_pin]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(stderr(&out).contains("pin-value"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains(softhsm::PIN),
+        "the PIN is not echoed"
+    );
+
+    // A PIN file others can read is refused before the token is asked.
+    std::fs::set_permissions(hsm.pin_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(2)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
+
+/// The shipped requester ClusterRole, bound to `oncall-payments` (alice's group).
+fn install_requester_rbac() {
+    let yaml = REQUESTER_RBAC.replace(
+        "  kind: Group\n  name: kubejit-requesters",
+        "  kind: Group\n  name: oncall-payments",
+    );
+    assert_ne!(
+        yaml, REQUESTER_RBAC,
+        "the binding subject moved; update this test"
+    );
+    shared().apply(&yaml).unwrap();
+}
+
+#[test]
+fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
+    let cp = shared();
+    install_requester_rbac();
+    let hsm = SoftHsm::new("kubejit-csr");
+    let token_spki = spki_of(&hsm.generate(3));
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let incident = format!("INC-{}", unique_namespace("hsm"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+
+    let out = hsm.kubejit(&[
+        "credential",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        &incident,
+        "--cache-dir",
+        hsm.dir().join("cache").to_str().unwrap(),
+        "--key",
+        &hsm.uri(3),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The certificate the control plane issued carries exactly the token's key.
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&out.stdout).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    assert_eq!(cert.public_key().raw, token_spki.as_slice());
+    assert_eq!(
+        cert.subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "alice"
+    );
+
+    // The CSR in the cluster verifies (kubejit's strict PKCS#10 reader checks the signature) and
+    // names the token's P-256 key: the token signed it.
+    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let ours: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(ours[0]["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    let parsed = parse_request(&request).unwrap();
+    assert_eq!(parsed.key, KeyAlgorithm::EcdsaP256);
+    assert_eq!(parsed.public_key_info, token_spki);
+    assert_eq!(parsed.subject.organizations, [GROUP]);
+}
