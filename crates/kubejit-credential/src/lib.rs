@@ -10,6 +10,7 @@ pub mod kubeconfig;
 mod narrator;
 mod pkcs10;
 mod plugin;
+pub mod proxy;
 mod request;
 mod secure_fs;
 pub mod token;

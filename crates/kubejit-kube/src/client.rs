@@ -32,6 +32,11 @@ pub enum ClientError {
 
 /// Builds a client; an explicit kubeconfig path wins over the environment.
 pub async fn build_client(opts: &ClientOptions) -> Result<Client, ClientError> {
+    Client::try_from(load_config(opts).await?).map_err(ClientError::Build)
+}
+
+/// The cluster configuration (server, CA, credentials) a client would be built from.
+pub async fn load_config(opts: &ClientOptions) -> Result<Config, ClientError> {
     let kube_opts = KubeConfigOptions {
         context: opts.context.clone(),
         ..KubeConfigOptions::default()
@@ -51,5 +56,5 @@ pub async fn build_client(opts: &ClientOptions) -> Result<Client, ClientError> {
             .map_err(ClientError::Context)?,
         None => Config::infer().await.map_err(ClientError::Infer)?,
     };
-    Client::try_from(config).map_err(ClientError::Build)
+    Ok(config)
 }

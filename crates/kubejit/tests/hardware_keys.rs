@@ -194,3 +194,206 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
     assert_eq!(parsed.public_key_info, token_spki);
     assert_eq!(parsed.subject.organizations, [GROUP]);
 }
+
+/// A namespace with a Running pod (logs, port 8080 echo) and the on-call Role bound to `GROUP` only:
+/// alice reaches it only through a certificate carrying the group.
+fn namespace_for_group() -> String {
+    let cp = shared();
+    let ns = support::namespace_with_pod(cp, "hsm", "token says hi\n");
+    let manifests = support::kubejit_stdout(&[
+        "manifests",
+        "oncall-role",
+        "--namespace",
+        &ns,
+        "--group",
+        GROUP,
+    ]);
+    cp.apply(&manifests).unwrap();
+    ns
+}
+
+/// `kubejit proxy` for alice with the token key; killed on drop.
+struct Proxy {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str) -> Proxy {
+    let cp = shared();
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let kubeconfig = hsm.dir().join("proxy.kubeconfig");
+    let child = hsm
+        .command(&[
+            "proxy",
+            "--kubeconfig",
+            config.to_str().unwrap(),
+            "--context",
+            "alice",
+            "--group",
+            GROUP,
+            "--incident",
+            incident,
+            "--key",
+            &hsm.uri(id),
+            "--write-kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy { child, kubeconfig };
+    let ready = support::poll(std::time::Duration::from_secs(90), || {
+        if let Ok(Some(status)) = proxy.child.try_wait() {
+            panic!("kubejit proxy exited early: {status}");
+        }
+        proxy.kubeconfig.exists().then_some(())
+    });
+    assert!(ready.is_some(), "the proxy never wrote its kubeconfig");
+    proxy
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    use kubejit_testenv::BoundedOutput;
+    std::process::Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output_bounded()
+        .unwrap()
+}
+
+#[test]
+fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
+    use std::io::{BufRead, Read, Write};
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-proxy");
+    hsm.generate(4);
+    let incident = format!("INC-{}", unique_namespace("px"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 4, &incident);
+    let mode = std::fs::metadata(&proxy.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "the proxy kubeconfig holds the local client key"
+    );
+
+    let whoami = kubectl(&proxy.kubeconfig, &["auth", "whoami", "-o", "json"]);
+    assert!(whoami.status.success(), "{}", stderr(&whoami));
+    let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(review["status"]["userInfo"]["username"], "alice");
+    let groups = review["status"]["userInfo"]["groups"].to_string();
+    assert!(groups.contains(GROUP), "{groups}");
+
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+
+    let logs = kubectl(&proxy.kubeconfig, &["logs", "-n", &ns, "api"]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "token says hi\n");
+
+    // exec is an HTTP/1.1 upgrade (WebSocket in current kubectl), spliced through the proxy.
+    let exec = kubectl(
+        &proxy.kubeconfig,
+        &["exec", "-n", &ns, "api", "--", "echo", "through the token"],
+    );
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout).trim(),
+        "through the token"
+    );
+
+    // port-forward: another upgrade; the kwok pod echoes what it receives on 8080.
+    let mut pf = std::process::Command::new(cp.binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(&proxy.kubeconfig)
+        .args(["port-forward", "-n", &ns, "pod/api", ":8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(pf.stdout.take().unwrap());
+    let _ = out.read_line(&mut line);
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("kubectl port-forward did not start: {line}"));
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"ping via pkcs11\n").unwrap();
+    let mut echoed = [0u8; 16];
+    conn.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping via pkcs11\n");
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // Another local client: the proxy's CA but no client certificate, or one from another CA.
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proxy.kubeconfig).unwrap()).unwrap();
+    let mut anonymous = doc.clone();
+    anonymous["users"][0]["user"] = serde_json::json!({});
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let other = rcgen::CertificateParams::new(vec!["mallory".to_owned()])
+        .unwrap()
+        .self_signed(&other_key)
+        .unwrap();
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut forged = doc.clone();
+    forged["users"][0]["user"] = serde_json::json!({
+        "client-certificate-data": b64(other.pem()),
+        "client-key-data": b64(other_key.serialize_pem()),
+    });
+    for (name, config) in [("anonymous", anonymous), ("forged", forged)] {
+        let path = hsm.dir().join(name);
+        std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let refused = kubectl(&path, &["get", "pods", "-n", &ns]);
+        assert!(
+            !refused.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&refused.stdout)
+        );
+        assert!(
+            !String::from_utf8_lossy(&refused.stdout).contains("api"),
+            "{name} saw the pod"
+        );
+        // Refused in the TLS handshake, not by some later, unrelated error.
+        let why = stderr(&refused).to_lowercase();
+        assert!(
+            why.contains("certificate")
+                || why.contains("tls")
+                || why.contains("handshake")
+                || why.contains("eof")
+                || why.contains("reset"),
+            "{name}: {why}"
+        );
+    }
+    // The proxy still serves its owner afterwards.
+    let again = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}

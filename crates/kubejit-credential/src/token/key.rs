@@ -203,8 +203,22 @@ impl PublicKeyData for TokenKey {
 
 impl SigningKey for TokenKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        self.sign_sha256(msg)
+        self.sign_off_runtime(msg)
             .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+impl TokenKey {
+    /// [`Self::sign_sha256`] from inside async code: a token may take a while (a YubiKey waits for a
+    /// touch), so on a multi-threaded runtime the worker first hands its other tasks away and one
+    /// signature never stalls the other connections.
+    pub fn sign_off_runtime(&self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.sign_sha256(message))
+            }
+            Ok(_) | Err(_) => self.sign_sha256(message),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod grants;
 pub mod keys;
 pub mod kubeconfig;
 mod manifests;
+pub mod proxy;
 mod recording;
 pub mod requests;
 #[cfg(feature = "sandbox")]
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),
         Command::Keys(command) => keys::run(&command),
+        Command::Proxy(args) => proxy::run(*args).await,
     }
 }
 
