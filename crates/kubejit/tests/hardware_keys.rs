@@ -397,3 +397,92 @@ fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
     let again = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
     assert!(again.status.success(), "{}", stderr(&again));
 }
+
+#[test]
+fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-stanza");
+    hsm.generate(5);
+    let incident = format!("INC-{}", unique_namespace("st"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let state = hsm.dir().join("state");
+    // A free loopback port for the stanza to name.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let uri = hsm.uri(5);
+    let common = [
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        &incident,
+    ];
+    let mut add = vec!["kubeconfig", "add-user", "--name", "oncall-hw"];
+    add.extend(common);
+    add.extend(["--pkcs11", &uri, "--listen", &listen]);
+    add.extend(["--state-dir", state.to_str().unwrap()]);
+    let out = hsm.kubejit(&add);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kubejit proxy"), "{}", stderr(&out));
+
+    let mut run = vec!["proxy"];
+    run.extend(common);
+    run.extend(["--key", &uri, "--listen", &listen]);
+    run.extend(["--state-dir", state.to_str().unwrap()]);
+    let child = hsm
+        .command(&run)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy {
+        child,
+        kubeconfig: state.join("client.key"),
+    };
+    let ready = support::poll(std::time::Duration::from_secs(90), || {
+        if let Ok(Some(status)) = proxy.child.try_wait() {
+            panic!("kubejit proxy exited early: {status}");
+        }
+        proxy.kubeconfig.exists().then_some(())
+    });
+    assert!(ready.is_some(), "the proxy never wrote its state");
+    let mode = std::fs::metadata(state.join("client.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let pods = kubectl(
+        &config,
+        &[
+            "--context",
+            "oncall-hw",
+            "get",
+            "pods",
+            "-n",
+            &ns,
+            "-o",
+            "name",
+        ],
+    );
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+    // The everyday context is untouched and still lacks the group's access.
+    let everyday = kubectl(&config, &["--context", "alice", "get", "pods", "-n", &ns]);
+    assert!(!everyday.status.success());
+}

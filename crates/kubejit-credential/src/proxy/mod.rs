@@ -62,8 +62,11 @@ pub struct ProxyOptions {
     pub request: CredentialRequest,
     /// Loopback address to listen on (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// Where the kubeconfig for kubectl is written (mode 0600): server, local CA, client certificate.
-    pub kubeconfig_out: PathBuf,
+    /// Where a self-contained kubeconfig for kubectl is written (mode 0600).
+    pub kubeconfig_out: Option<PathBuf>,
+    /// A private directory for the local CA and client certificate/key as files, which the stanza
+    /// of `kubejit kubeconfig add-user --pkcs11` reads.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Where the apiserver is and how to trust it, from the asking context's kubeconfig.
@@ -151,7 +154,12 @@ pub async fn run(
         addr: options.listen,
         source,
     })?;
-    write_kubeconfig(&options.kubeconfig_out, bound, &local)?;
+    if let Some(dir) = &options.state_dir {
+        write_state(dir, &local)?;
+    }
+    if let Some(path) = &options.kubeconfig_out {
+        write_kubeconfig(path, bound, &local)?;
+    }
     ready(bound);
 
     let upstream = Arc::new(upstream);
@@ -224,6 +232,24 @@ async fn renew_forever(
             }
         }
     }
+}
+
+/// The local CA, client certificate and key as files in a private directory.
+fn write_state(dir: &std::path::Path, local: &LocalCa) -> Result<(), ProxyError> {
+    use crate::kubeconfig::{PROXY_CA, PROXY_CLIENT_CERT, PROXY_CLIENT_KEY};
+    let fail = |e| ProxyError::WriteKubeconfig(Box::new(e));
+    crate::ensure_private_dir(dir).map_err(fail)?;
+    crate::write_private_atomic(&dir.join(PROXY_CA), local.ca_pem.as_bytes()).map_err(fail)?;
+    crate::write_private_atomic(
+        &dir.join(PROXY_CLIENT_CERT),
+        local.client_cert_pem.as_bytes(),
+    )
+    .map_err(fail)?;
+    crate::write_private_atomic(
+        &dir.join(PROXY_CLIENT_KEY),
+        local.client_key_pem.expose_secret().as_bytes(),
+    )
+    .map_err(fail)
 }
 
 /// A kubeconfig (JSON, which kubectl reads as YAML) for the listener, written 0600.

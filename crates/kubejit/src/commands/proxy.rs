@@ -22,8 +22,16 @@ pub struct ProxyArgs {
     pub listen: SocketAddr,
     /// Where to write the kubeconfig kubectl uses to reach the proxy (mode 0600; it holds the local
     /// client key, which is what keeps other local users out).
-    #[arg(long, env = "KUBEJIT_PROXY_KUBECONFIG")]
-    pub write_kubeconfig: PathBuf,
+    #[arg(
+        long,
+        env = "KUBEJIT_PROXY_KUBECONFIG",
+        required_unless_present = "state_dir"
+    )]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// Private directory for the local CA and client certificate/key as files (what
+    /// `kubejit kubeconfig add-user --pkcs11` points kubectl at).
+    #[arg(long, env = "KUBEJIT_PROXY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -51,11 +59,9 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         request,
         listen: args.listen,
         kubeconfig_out: args.write_kubeconfig.clone(),
+        state_dir: args.state_dir.clone(),
     };
-    let out = args.write_kubeconfig.display().to_string();
-    let ready = move |bound: SocketAddr| {
-        println!("kubejit proxy listening on https://{bound}; use `kubectl --kubeconfig {out}`");
-    };
+    let ready = |bound: SocketAddr| println!("kubejit proxy listening on https://{bound}");
     let signals = crate::commands::ShutdownSignals::install();
     run_proxy(options, key, ready, signals.wait()).await?;
     Ok(ExitCode::SUCCESS)
