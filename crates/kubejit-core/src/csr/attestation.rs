@@ -85,7 +85,7 @@ pub enum AttestationError {
 
 fn parse<'a>(der: &'a [u8], which: &'static str) -> Result<X509Certificate<'a>, AttestationError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) | Err(_) => Err(AttestationError::Parse { which }),
     }
 }

@@ -64,6 +64,16 @@ fn attest(issuer: &Issuer<'_, KeyPair>, slot_key: &KeyPair, policy: Option<Vec<u
     p.signed_by(slot_key, issuer).unwrap().der().to_vec()
 }
 
+/// (name, attestation DER, device DER, CSR SPKI, policy, expected refusal)
+type Case = (
+    &'static str,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    HardwareKeyPolicy,
+    AttestationError,
+);
+
 fn policy(roots: Vec<Vec<u8>>, require_touch: bool) -> HardwareKeyPolicy {
     HardwareKeyPolicy {
         roots,
@@ -104,14 +114,7 @@ fn every_broken_link_is_refused() {
     let good = attest(&v.device, &slot, Some(vec![2, 2]));
     let roots = vec![v.root_der.clone()];
     let expired = vendor(NOW - 10);
-    let cases: Vec<(
-        &str,
-        Vec<u8>,
-        Vec<u8>,
-        Vec<u8>,
-        HardwareKeyPolicy,
-        AttestationError,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "no roots",
             good.clone(),
