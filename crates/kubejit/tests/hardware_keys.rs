@@ -225,27 +225,30 @@ impl Drop for Proxy {
     }
 }
 
-fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str) -> Proxy {
+fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str, extra: &[&str]) -> Proxy {
     let cp = shared();
     let config = hsm.dir().join("config");
     std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
     let kubeconfig = hsm.dir().join("proxy.kubeconfig");
+    let uri = hsm.uri(id);
+    let mut args = vec![
+        "proxy",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        incident,
+        "--key",
+        &uri,
+        "--write-kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
     let child = hsm
-        .command(&[
-            "proxy",
-            "--kubeconfig",
-            config.to_str().unwrap(),
-            "--context",
-            "alice",
-            "--group",
-            GROUP,
-            "--incident",
-            incident,
-            "--key",
-            &hsm.uri(id),
-            "--write-kubeconfig",
-            kubeconfig.to_str().unwrap(),
-        ])
+        .command(&args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -272,9 +275,48 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output 
         .unwrap()
 }
 
+/// `kubectl port-forward` to the pod's echo port through `kubeconfig`, and one connection to it.
+fn open_port_forward(
+    kubeconfig: &std::path::Path,
+    ns: &str,
+) -> (std::process::Child, std::net::TcpStream) {
+    use std::io::BufRead;
+    let mut pf = std::process::Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["port-forward", "-n", ns, "pod/api", ":8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(pf.stdout.take().unwrap());
+    let _ = out.read_line(&mut line);
+    // Keep draining: kubectl prints a line per connection and dies of SIGPIPE if nobody reads.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("kubectl port-forward did not start: {line}"));
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    (pf, conn)
+}
+
+fn assert_echo(conn: &mut std::net::TcpStream, msg: &[u8]) {
+    use std::io::{Read, Write};
+    conn.write_all(msg).unwrap();
+    let mut echoed = vec![0u8; msg.len()];
+    conn.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, msg);
+}
+
 #[test]
 fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
-    use std::io::{BufRead, Read, Write};
     let cp = shared();
     install_requester_rbac();
     let ns = namespace_for_group();
@@ -286,7 +328,7 @@ fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
         incident.clone(),
         approver::Verdict::Approve,
     );
-    let proxy = start_proxy(&hsm, 4, &incident);
+    let proxy = start_proxy(&hsm, 4, &incident, &[]);
     let mode = std::fs::metadata(&proxy.kubeconfig)
         .unwrap()
         .permissions()
@@ -324,32 +366,8 @@ fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
     );
 
     // port-forward: another upgrade; the kwok pod echoes what it receives on 8080.
-    let mut pf = std::process::Command::new(cp.binaries().kubectl())
-        .env_remove("KUBECONFIG")
-        .arg("--kubeconfig")
-        .arg(&proxy.kubeconfig)
-        .args(["port-forward", "-n", &ns, "pod/api", ":8080"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut out = std::io::BufReader::new(pf.stdout.take().unwrap());
-    let _ = out.read_line(&mut line);
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let port: u16 = line
-        .split("127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("kubectl port-forward did not start: {line}"));
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-        .unwrap();
-    conn.write_all(b"ping via pkcs11\n").unwrap();
-    let mut echoed = [0u8; 16];
-    conn.read_exact(&mut echoed).unwrap();
-    assert_eq!(&echoed, b"ping via pkcs11\n");
+    let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);
+    assert_echo(&mut conn, b"ping via pkcs11\n");
     let _ = pf.kill();
     let _ = pf.wait();
 
@@ -485,4 +503,56 @@ fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() 
     // The everyday context is untouched and still lacks the group's access.
     let everyday = kubectl(&config, &["--context", "alice", "get", "pods", "-n", &ns]);
     assert!(!everyday.status.success());
+}
+
+/// Renewal with the same token key: new certificates are issued while a port-forward stream opened
+/// before them keeps flowing, and new commands work with the renewed certificate.
+#[test]
+fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-renew");
+    let token_spki = spki_of(&hsm.generate(6));
+    let incident = format!("INC-{}", unique_namespace("rn"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 6, &incident, &["--renew-every", "2s"]);
+    let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);
+    assert_echo(&mut conn, b"before renewal\n");
+
+    // Two renewals after the first certificate: three issued CSRs for this incident.
+    let issued = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .filter(|c| c["status"]["certificate"].is_string())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let renewed = support::poll(std::time::Duration::from_secs(120), || {
+        let now = issued();
+        (now.len() >= 3).then_some(now)
+    })
+    .expect("the proxy did not renew twice");
+    // Every renewal was signed by the same token key.
+    for csr in &renewed {
+        let request = base64::engine::general_purpose::STANDARD
+            .decode(csr["spec"]["request"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(parse_request(&request).unwrap().public_key_info, token_spki);
+    }
+    // The stream opened before the renewals still flows; new connections use the new certificate.
+    assert_echo(&mut conn, b"after renewal\n");
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    let _ = pf.kill();
+    let _ = pf.wait();
 }

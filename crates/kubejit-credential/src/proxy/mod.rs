@@ -67,6 +67,8 @@ pub struct ProxyOptions {
     /// A private directory for the local CA and client certificate/key as files, which the stanza
     /// of `kubejit kubeconfig add-user --pkcs11` reads.
     pub state_dir: Option<PathBuf>,
+    /// Renew at least this often, besides the refresh point before expiry (rotate sooner).
+    pub renew_every: Option<Duration>,
 }
 
 /// Where the apiserver is and how to trust it, from the asking context's kubeconfig.
@@ -163,7 +165,14 @@ pub async fn run(
     ready(bound);
 
     let upstream = Arc::new(upstream);
-    let renewal = renew_forever(options.request.clone(), key, current, first, narrator);
+    let renewal = renew_forever(
+        options.request.clone(),
+        key,
+        current,
+        first,
+        options.renew_every,
+        narrator,
+    );
     let serve = async {
         loop {
             let Ok((socket, peer)) = listener.accept().await else {
@@ -204,20 +213,22 @@ async fn splice(
 }
 
 /// Files a new CSR with the same token key at the refresh point of the current certificate (the
-/// plugin's rule: NotAfter minus 10% of the lifetime, within [1, 5] minutes); on failure, retries
-/// every 10 s until the certificate has expired, and keeps retrying after.
+/// plugin's rule: NotAfter minus 10% of the lifetime, within [1, 5] minutes), or after `every` when
+/// that is sooner; on failure, retries every 10 s, also after the certificate has expired.
 async fn renew_forever(
     req: CredentialRequest,
     key: Arc<TokenKey>,
     current: Arc<CurrentCert>,
     mut issued: IssuedCertificate,
+    every: Option<Duration>,
     narrator: Narrator,
 ) {
     loop {
         let wait = refresh_at(issued.validity)
             .saturating_sub(now_unix())
             .max(0);
-        tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())).await;
+        let wait = Duration::from_secs(wait.unsigned_abs());
+        tokio::time::sleep(every.map_or(wait, |every| every.min(wait))).await;
         match issue(&req, &key, &narrator).await {
             Ok(next) => match current.install(&next.certificate_pem) {
                 Ok(()) => {

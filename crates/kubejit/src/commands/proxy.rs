@@ -32,6 +32,9 @@ pub struct ProxyArgs {
     /// `kubejit kubeconfig add-user --pkcs11` points kubectl at).
     #[arg(long, env = "KUBEJIT_PROXY_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Also renew the certificate this often (e.g. 5m), not only shortly before it expires.
+    #[arg(long, env = "KUBEJIT_PROXY_RENEW_EVERY", value_parser = humantime::parse_duration)]
+    pub renew_every: Option<std::time::Duration>,
 }
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
@@ -40,6 +43,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         .key
         .as_ref()
         .context("--key pkcs11:… is required: the proxy exists for keys kubectl cannot read")?;
+    anyhow::ensure!(
+        args.renew_every
+            .is_none_or(|every| every >= std::time::Duration::from_secs(1)),
+        "--renew-every must be at least 1s"
+    );
     let key = Arc::new(uri.open_key()?);
     let request = CredentialRequest {
         kubeconfig: c.kubeconfig.clone(),
@@ -60,6 +68,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         kubeconfig_out: args.write_kubeconfig.clone(),
         state_dir: args.state_dir.clone(),
+        renew_every: args.renew_every,
     };
     let ready = |bound: SocketAddr| println!("kubejit proxy listening on https://{bound}");
     let signals = crate::commands::ShutdownSignals::install();
