@@ -204,12 +204,24 @@ async fn splice(
     upstream: &Upstream,
 ) -> std::io::Result<()> {
     // A local client without our client certificate fails here, before anything reaches the apiserver.
-    let mut local = acceptor.accept(socket).await?;
-    let tcp = TcpStream::connect(&upstream.addr).await?;
+    // Handshakes are bounded so a silent client or apiserver cannot pin a task forever.
+    let mut local = bounded(acceptor.accept(socket)).await?;
+    let tcp = bounded(TcpStream::connect(&upstream.addr)).await?;
     tcp.set_nodelay(true)?;
-    let mut remote = connector.connect(upstream.server_name.clone(), tcp).await?;
+    let mut remote = bounded(connector.connect(upstream.server_name.clone(), tcp)).await?;
     tokio::io::copy_bidirectional(&mut local, &mut remote).await?;
     Ok(())
+}
+
+/// How long a TCP connect or TLS handshake may take (a YubiKey touch included).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn bounded<T>(
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, step)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 /// Files a new CSR with the same token key at the refresh point of the current certificate (the
