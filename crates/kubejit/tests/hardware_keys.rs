@@ -556,3 +556,53 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
     let _ = pf.kill();
     let _ = pf.wait();
 }
+
+/// Ed25519, where the token implements PKCS#11 3.0 EdDSA (SoftHSM2 does): generated never
+/// extractable, the CSR and the upstream TLS handshake signed by the token.
+#[test]
+fn ed25519_token_key_is_issued_and_works_through_the_proxy() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-ed");
+    let out = hsm.kubejit(&[
+        "keys",
+        "generate",
+        "--algorithm",
+        "ed25519",
+        "--pkcs11",
+        &hsm.uri(7),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["algorithm"], "Ed25519");
+    assert_eq!(shown["extractable"], false);
+    assert_eq!(shown["neverExtractable"], true);
+    let token_spki = spki_of(&shown);
+
+    let incident = format!("INC-{}", unique_namespace("ed"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 7, &incident, &[]);
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+
+    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let csr = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+        .unwrap();
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(csr["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    let parsed = parse_request(&request).unwrap();
+    assert_eq!(parsed.key, KeyAlgorithm::Ed25519);
+    assert_eq!(parsed.public_key_info, token_spki);
+}

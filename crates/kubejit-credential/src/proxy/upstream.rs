@@ -10,21 +10,33 @@ use rustls::sign::{CertifiedKey, Signer, SigningKey};
 use rustls::{SignatureAlgorithm, SignatureScheme};
 
 use super::ProxyError;
-use crate::token::TokenKey;
+use crate::token::{TokenAlgorithm, TokenKey};
 
-/// The token key as rustls sees it: ECDSA P-256 with SHA-256, nothing else.
+/// The token key as rustls sees it: ECDSA P-256 with SHA-256, or Ed25519; one scheme each.
 #[derive(Debug, Clone)]
 pub struct TokenTlsKey(pub Arc<TokenKey>);
+
+impl TokenTlsKey {
+    fn the_scheme(&self) -> SignatureScheme {
+        match self.0.algorithm() {
+            TokenAlgorithm::EcdsaP256 => SignatureScheme::ECDSA_NISTP256_SHA256,
+            TokenAlgorithm::Ed25519 => SignatureScheme::ED25519,
+        }
+    }
+}
 
 impl SigningKey for TokenTlsKey {
     fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
         offered
-            .contains(&SignatureScheme::ECDSA_NISTP256_SHA256)
+            .contains(&self.the_scheme())
             .then(|| Box::new(self.clone()) as Box<dyn Signer>)
     }
 
     fn algorithm(&self) -> SignatureAlgorithm {
-        SignatureAlgorithm::ECDSA
+        match self.0.algorithm() {
+            TokenAlgorithm::EcdsaP256 => SignatureAlgorithm::ECDSA,
+            TokenAlgorithm::Ed25519 => SignatureAlgorithm::ED25519,
+        }
     }
 }
 
@@ -36,7 +48,7 @@ impl Signer for TokenTlsKey {
     }
 
     fn scheme(&self) -> SignatureScheme {
-        SignatureScheme::ECDSA_NISTP256_SHA256
+        self.the_scheme()
     }
 }
 
@@ -73,7 +85,7 @@ impl ResolvesClientCert for CurrentCert {
         _root_hint_subjects: &[&[u8]],
         sigschemes: &[SignatureScheme],
     ) -> Option<Arc<CertifiedKey>> {
-        if !sigschemes.contains(&SignatureScheme::ECDSA_NISTP256_SHA256) {
+        if !sigschemes.contains(&self.key.the_scheme()) {
             return None;
         }
         self.current.read().ok().and_then(|c| c.clone())

@@ -1,8 +1,10 @@
-//! A non-extractable ECDSA P-256 key inside a PKCS#11 token, and signing with it through `cryptoki`.
+//! A non-extractable ECDSA P-256 or Ed25519 key inside a PKCS#11 token, and signing with it through
+//! `cryptoki`.
 //!
 //! The private key is created by the token (`C_GenerateKeyPair` with CKA_SENSITIVE, not
 //! CKA_EXTRACTABLE), so no byte of it ever exists in this process. `CKM_ECDSA` signs a digest the
 //! caller computed and returns raw `r‖s`; X.509 and TLS want the DER `ECDSA-Sig-Value`, made here.
+//! `CKM_EDDSA` (PKCS#11 3.0) signs the message itself and returns the 64-byte signature X.509 uses.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,11 @@ use std::sync::{Mutex, OnceLock};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
-use rcgen::{PKCS_ECDSA_P256_SHA256, PublicKeyData, SignatureAlgorithm, SigningKey};
+use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ED25519, PublicKeyData, SignatureAlgorithm, SigningKey};
 use secrecy::SecretString;
 use sha2::Digest;
 
@@ -22,6 +25,33 @@ use super::{Pkcs11Uri, TokenError};
 
 /// DER of the named curve prime256v1 (1.2.840.10045.3.1.7), as CKA_EC_PARAMS wants it.
 const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER of id-Ed25519 (1.3.101.112), the CKA_EC_PARAMS of an Edwards key (PKCS#11 3.0).
+const ED25519_PARAMS: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// The key types kubejit creates in and signs with a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAlgorithm {
+    EcdsaP256,
+    /// Where the token implements PKCS#11 3.0 EdDSA (SoftHSM2 does; YubiKey PIV before firmware 5.7
+    /// does not).
+    Ed25519,
+}
+
+impl TokenAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ECDSA P-256",
+            Self::Ed25519 => "Ed25519",
+        }
+    }
+
+    fn point_len(self) -> usize {
+        match self {
+            Self::EcdsaP256 => 65,
+            Self::Ed25519 => 32,
+        }
+    }
+}
 
 /// One initialised context per module per process: PKCS#11 modules keep global state, and a second
 /// `C_Initialize` (or a `C_Finalize` under another user of the module) would break the first.
@@ -97,7 +127,9 @@ pub struct TokenKey {
     // A PKCS#11 session is not safe to use from two threads at once: every call takes the lock.
     session: Mutex<Session>,
     private: ObjectHandle,
-    /// Uncompressed SEC1 point (65 bytes), as it goes into a SubjectPublicKeyInfo.
+    algorithm: TokenAlgorithm,
+    /// The public key as it goes into a SubjectPublicKeyInfo: the uncompressed SEC1 point (65 bytes)
+    /// or the Ed25519 key (32 bytes).
     public_point: Vec<u8>,
 }
 
@@ -107,17 +139,23 @@ impl TokenKey {
         let session = open_session(uri, pin)?;
         let private = find_one(&session, uri, ObjectClass::PRIVATE_KEY)?;
         let public = find_one(&session, uri, ObjectClass::PUBLIC_KEY)?;
-        let public_point = read_point(&session, public)?;
+        let algorithm = key_algorithm(&session, private)?;
+        let public_point = read_point(&session, public, algorithm)?;
         Ok(Self {
             session: Mutex::new(session),
             private,
+            algorithm,
             public_point,
         })
     }
 
-    /// Creates a new ECDSA P-256 key pair inside the token, private half sensitive and never
-    /// extractable. Refuses when a key with the URI's id or label exists (nothing is overwritten).
-    pub fn generate(uri: &Pkcs11Uri, pin: PinFn<'_>) -> Result<Self, TokenError> {
+    /// Creates a new key pair inside the token, private half sensitive and never extractable.
+    /// Refuses when a key with the URI's id or label exists (nothing is overwritten).
+    pub fn generate(
+        uri: &Pkcs11Uri,
+        pin: PinFn<'_>,
+        algorithm: TokenAlgorithm,
+    ) -> Result<Self, TokenError> {
         let session = open_session(uri, pin)?;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
             if !session
@@ -134,7 +172,13 @@ impl TokenKey {
         public_tpl.extend([
             Attribute::Token(true),
             Attribute::Verify(true),
-            Attribute::EcParams(P256_PARAMS.to_vec()),
+            Attribute::EcParams(
+                match algorithm {
+                    TokenAlgorithm::EcdsaP256 => P256_PARAMS,
+                    TokenAlgorithm::Ed25519 => ED25519_PARAMS,
+                }
+                .to_vec(),
+            ),
         ]);
         let mut private_tpl = naming(uri);
         private_tpl.extend([
@@ -144,13 +188,18 @@ impl TokenKey {
             Attribute::Extractable(false),
             Attribute::Sign(true),
         ]);
+        let mechanism = match algorithm {
+            TokenAlgorithm::EcdsaP256 => Mechanism::EccKeyPairGen,
+            TokenAlgorithm::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
+        };
         let (public, private) = session
-            .generate_key_pair(&Mechanism::EccKeyPairGen, &public_tpl, &private_tpl)
-            .map_err(TokenError::op("generate an ECDSA P-256 key pair"))?;
-        let public_point = read_point(&session, public)?;
+            .generate_key_pair(&mechanism, &public_tpl, &private_tpl)
+            .map_err(TokenError::op("generate a key pair"))?;
+        let public_point = read_point(&session, public, algorithm)?;
         Ok(Self {
             session: Mutex::new(session),
             private,
+            algorithm,
             public_point,
         })
     }
@@ -175,19 +224,38 @@ impl TokenKey {
         Ok((extractable, never))
     }
 
-    /// The uncompressed public point (0x04 ‖ X ‖ Y).
+    /// The public key as a SubjectPublicKeyInfo carries it (P-256 point or Ed25519 key).
     pub fn public_key_raw(&self) -> &[u8] {
         &self.public_point
     }
 
-    /// ECDSA P-256 with SHA-256 over `message`, DER-encoded. Blocking: may wait for the token.
-    pub fn sign_sha256(&self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
-        let digest = sha2::Sha256::digest(message);
+    pub fn algorithm(&self) -> TokenAlgorithm {
+        self.algorithm
+    }
+
+    /// The signature X.509 and TLS want over `message`: ECDSA P-256 with SHA-256 (DER) or Ed25519.
+    /// Blocking: may wait for the token.
+    pub fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
         let session = self.session.lock().map_err(|_| TokenError::Poisoned)?;
-        let raw = session
-            .sign(&Mechanism::Ecdsa, self.private, &digest)
-            .map_err(TokenError::op("sign"))?;
-        ecdsa_raw_to_der(&raw).ok_or(TokenError::BadSignature { len: raw.len() })
+        match self.algorithm {
+            TokenAlgorithm::EcdsaP256 => {
+                let digest = sha2::Sha256::digest(message);
+                let raw = session
+                    .sign(&Mechanism::Ecdsa, self.private, &digest)
+                    .map_err(TokenError::op("sign"))?;
+                ecdsa_raw_to_der(&raw).ok_or(TokenError::BadSignature { len: raw.len() })
+            }
+            TokenAlgorithm::Ed25519 => {
+                let params = EddsaParams::new(EddsaSignatureScheme::Pure);
+                let raw = session
+                    .sign(&Mechanism::Eddsa(params), self.private, message)
+                    .map_err(TokenError::op("sign"))?;
+                match raw.len() {
+                    64 => Ok(raw),
+                    len => Err(TokenError::BadSignature { len }),
+                }
+            }
+        }
     }
 }
 
@@ -197,7 +265,10 @@ impl PublicKeyData for TokenKey {
     }
 
     fn algorithm(&self) -> &'static SignatureAlgorithm {
-        &PKCS_ECDSA_P256_SHA256
+        match self.algorithm {
+            TokenAlgorithm::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+            TokenAlgorithm::Ed25519 => &PKCS_ED25519,
+        }
     }
 }
 
@@ -209,15 +280,15 @@ impl SigningKey for TokenKey {
 }
 
 impl TokenKey {
-    /// [`Self::sign_sha256`] from inside async code: a token may take a while (a YubiKey waits for a
+    /// [`Self::sign_message`] from inside async code: a token may take a while (a YubiKey waits for a
     /// touch), so on a multi-threaded runtime the worker first hands its other tasks away and one
     /// signature never stalls the other connections.
     pub fn sign_off_runtime(&self, message: &[u8]) -> Result<Vec<u8>, TokenError> {
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-                tokio::task::block_in_place(|| self.sign_sha256(message))
+                tokio::task::block_in_place(|| self.sign_message(message))
             }
-            Ok(_) | Err(_) => self.sign_sha256(message),
+            Ok(_) | Err(_) => self.sign_message(message),
         }
     }
 }
@@ -259,8 +330,7 @@ fn find_one(
     uri: &Pkcs11Uri,
     class: ObjectClass,
 ) -> Result<ObjectHandle, TokenError> {
-    let mut tpl = template(uri, class);
-    tpl.push(Attribute::KeyType(KeyType::EC));
+    let tpl = template(uri, class);
     let found = session
         .find_objects(&tpl)
         .map_err(TokenError::op("find objects"))?;
@@ -277,8 +347,24 @@ fn find_one(
     }
 }
 
+/// The private key's CKA_KEY_TYPE: EC (which must then be P-256, checked on its point) or Edwards.
+fn key_algorithm(session: &Session, private: ObjectHandle) -> Result<TokenAlgorithm, TokenError> {
+    let attrs = session
+        .get_attributes(private, &[AttributeType::KeyType])
+        .map_err(TokenError::op("read the key type"))?;
+    match attrs.first() {
+        Some(Attribute::KeyType(kt)) if *kt == KeyType::EC => Ok(TokenAlgorithm::EcdsaP256),
+        Some(Attribute::KeyType(kt)) if *kt == KeyType::EC_EDWARDS => Ok(TokenAlgorithm::Ed25519),
+        Some(_) | None => Err(TokenError::UnsupportedKeyType),
+    }
+}
+
 /// CKA_EC_POINT is a DER OCTET STRING around the point (some modules return the bare point).
-fn read_point(session: &Session, public: ObjectHandle) -> Result<Vec<u8>, TokenError> {
+fn read_point(
+    session: &Session,
+    public: ObjectHandle,
+    algorithm: TokenAlgorithm,
+) -> Result<Vec<u8>, TokenError> {
     let attrs = session
         .get_attributes(public, &[AttributeType::EcPoint])
         .map_err(TokenError::op("read the public key"))?;
@@ -286,10 +372,14 @@ fn read_point(session: &Session, public: ObjectHandle) -> Result<Vec<u8>, TokenE
         Attribute::EcPoint(p) => Some(p),
         _ => None,
     });
+    let len = algorithm.point_len();
+    // P-256 points are uncompressed (0x04 ‖ X ‖ Y); Ed25519 keys are 32 plain bytes.
+    let shaped =
+        |p: &[u8]| p.len() == len && (algorithm == TokenAlgorithm::Ed25519 || p[0] == 0x04);
     match point.as_deref() {
-        Some([0x04, 0x41, rest @ ..]) if rest.len() == 65 && rest[0] == 0x04 => Ok(rest.to_vec()),
-        Some(bare) if bare.len() == 65 && bare[0] == 0x04 => Ok(bare.to_vec()),
-        Some(_) | None => Err(TokenError::NotP256),
+        Some([0x04, l, rest @ ..]) if usize::from(*l) == len && shaped(rest) => Ok(rest.to_vec()),
+        Some(bare) if shaped(bare) => Ok(bare.to_vec()),
+        Some(_) | None => Err(TokenError::UnsupportedKeyType),
     }
 }
 

@@ -6,7 +6,7 @@ mod uri;
 
 use std::path::PathBuf;
 
-pub use key::{PinFn, TokenKey};
+pub use key::{PinFn, TokenAlgorithm, TokenKey};
 pub use pin::{PIN_ENV, read_pin};
 pub use uri::{Pkcs11Uri, UriError};
 
@@ -17,8 +17,12 @@ impl Pkcs11Uri {
     }
 
     /// Generates the key this URI names inside the token (see [`TokenKey::generate`]).
-    pub fn generate_key(&self) -> Result<TokenKey, TokenError> {
-        TokenKey::generate(self, &|| read_pin(self.pin_file.as_deref(), &self.token))
+    pub fn generate_key(&self, algorithm: TokenAlgorithm) -> Result<TokenKey, TokenError> {
+        TokenKey::generate(
+            self,
+            &|| read_pin(self.pin_file.as_deref(), &self.token),
+            algorithm,
+        )
     }
 }
 
@@ -61,8 +65,8 @@ pub enum TokenError {
     AmbiguousKey { token: String, count: usize },
     #[error("a key with this id/object already exists in token {token:?}; nothing was generated")]
     KeyExists { token: String },
-    #[error("the token key is not an ECDSA P-256 key")]
-    NotP256,
+    #[error("the token key is neither ECDSA P-256 nor Ed25519")]
+    UnsupportedKeyType,
     #[error("the token returned a {len}-byte ECDSA signature, not 64")]
     BadSignature { len: usize },
     #[error("failed to {what} on the token")]

@@ -4,13 +4,13 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kubejit_credential::token::Pkcs11Uri;
+use kubejit_credential::token::{Pkcs11Uri, TokenAlgorithm};
 use rcgen::PublicKeyData;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Create an ECDSA P-256 key inside the token (sensitive, never extractable); prints it as `show` does.
-    Generate(KeyArgs),
+    /// Create a key inside the token (sensitive, never extractable); prints it as `show` does.
+    Generate(GenerateArgs),
     /// Print the key's public half (SPKI PEM) and its CKA_EXTRACTABLE / CKA_NEVER_EXTRACTABLE as JSON.
     Show(KeyArgs),
 }
@@ -21,6 +21,22 @@ pub struct KeyArgs {
     /// The PIN comes from pin-source, else KUBEJIT_PKCS11_PIN, else a prompt; never from this flag.
     #[arg(long, env = "KUBEJIT_PKCS11_URI", value_parser = Pkcs11UriParser)]
     pub pkcs11: Pkcs11Uri,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Key type: ecdsa-p256 (every PKCS#11 token, YubiKey PIV) or ed25519 (tokens with PKCS#11 3.0
+    /// EdDSA, e.g. SoftHSM2).
+    #[arg(long, env = "KUBEJIT_KEY_ALGORITHM", value_enum, default_value_t = AlgorithmArg::EcdsaP256)]
+    pub algorithm: AlgorithmArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AlgorithmArg {
+    EcdsaP256,
+    Ed25519,
 }
 
 /// Parses a PKCS#11 URI without quoting it back: clap's usual "invalid value '…'" would print a
@@ -51,21 +67,22 @@ impl clap::builder::TypedValueParser for Pkcs11UriParser {
 }
 
 pub fn run(command: &KeysCommand) -> anyhow::Result<ExitCode> {
-    let (args, generate) = match command {
-        KeysCommand::Generate(args) => (args, true),
-        KeysCommand::Show(args) => (args, false),
+    let key = match command {
+        KeysCommand::Generate(args) => args.key.pkcs11.generate_key(match args.algorithm {
+            AlgorithmArg::EcdsaP256 => TokenAlgorithm::EcdsaP256,
+            AlgorithmArg::Ed25519 => TokenAlgorithm::Ed25519,
+        })?,
+        KeysCommand::Show(args) => args.pkcs11.open_key()?,
     };
-    let uri = &args.pkcs11;
-    let key = if generate {
-        uri.generate_key()?
-    } else {
-        uri.open_key()?
+    let uri = match command {
+        KeysCommand::Generate(args) => &args.key.pkcs11,
+        KeysCommand::Show(args) => &args.pkcs11,
     };
     let (extractable, never_extractable) = key.extractability()?;
     let spki = key.subject_public_key_info();
     let shown = serde_json::json!({
         "token": uri.token,
-        "algorithm": "ECDSA P-256",
+        "algorithm": key.algorithm().name(),
         "publicKey": kubejit_credential::pem_block("PUBLIC KEY", &spki),
         "extractable": extractable,
         "neverExtractable": never_extractable,
