@@ -116,17 +116,21 @@ fn wrong_pin_missing_token_and_pin_in_the_uri_are_clear_errors() {
     assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
 }
 
-/// The shipped requester ClusterRole, bound to `oncall-payments` (alice's group).
+/// The shipped requester ClusterRole, bound to `oncall-payments` (alice's group); once per test
+/// binary (parallel client-side applies of one new object race to create it).
 fn install_requester_rbac() {
-    let yaml = REQUESTER_RBAC.replace(
-        "  kind: Group\n  name: kubejit-requesters",
-        "  kind: Group\n  name: oncall-payments",
-    );
-    assert_ne!(
-        yaml, REQUESTER_RBAC,
-        "the binding subject moved; update this test"
-    );
-    shared().apply(&yaml).unwrap();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let yaml = REQUESTER_RBAC.replace(
+            "  kind: Group\n  name: kubejit-requesters",
+            "  kind: Group\n  name: oncall-payments",
+        );
+        assert_ne!(
+            yaml, REQUESTER_RBAC,
+            "the binding subject moved; update this test"
+        );
+        shared().apply(&yaml).unwrap();
+    });
 }
 
 #[test]
