@@ -114,6 +114,8 @@ pub enum CredentialError {
     NoUsername,
     #[error("failed to generate a private key")]
     GenerateKey(#[source] rcgen::Error),
+    #[error("failed to use the PKCS#11 token")]
+    Token(#[from] crate::token::TokenError),
     #[error("failed to sign the certificate signing request")]
     SignRequest(#[source] rcgen::Error),
     #[error(

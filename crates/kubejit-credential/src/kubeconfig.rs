@@ -217,6 +217,41 @@ impl KubeconfigDoc {
         Ok(())
     }
 
+    /// Adds (or replaces) user `name` and cluster `<name>-proxy` pointing at a `kubejit proxy` on
+    /// loopback, whose local CA and client certificate are files in `dir` (the proxy rewrites them at
+    /// each start, so the stanza survives restarts), and a context `name` with the asking context's
+    /// namespace.
+    pub fn add_proxy_user(&mut self, stanza: &ProxyUser) -> Result<(), CredentialError> {
+        let namespace = self.context_field(&stanza.asking_context, "namespace")?;
+        let cluster_name = format!("{}-proxy", stanza.name);
+        let file = |name: &str| stanza.dir.join(name).to_string_lossy().into_owned();
+        let cluster = Value::Mapping(vec![
+            (
+                "server".to_owned(),
+                format!("https://{}", stanza.listen).into(),
+            ),
+            ("certificate-authority".to_owned(), file(PROXY_CA).into()),
+        ]);
+        let user = Value::Mapping(vec![
+            (
+                "client-certificate".to_owned(),
+                file(PROXY_CLIENT_CERT).into(),
+            ),
+            ("client-key".to_owned(), file(PROXY_CLIENT_KEY).into()),
+        ]);
+        let mut context = vec![
+            ("cluster".to_owned(), cluster_name.clone().into()),
+            ("user".to_owned(), stanza.name.clone().into()),
+        ];
+        if !namespace.is_empty() {
+            context.push(("namespace".to_owned(), namespace.into()));
+        }
+        self.upsert("clusters", &cluster_name, "cluster", cluster);
+        self.upsert("users", &stanza.name, "user", user);
+        self.upsert("contexts", &stanza.name, "context", Value::Mapping(context));
+        Ok(())
+    }
+
     /// Sets entry `name` of `list` in the file that holds it, else in the first file (as
     /// `kubectl config set-*` does).
     fn upsert(&mut self, list: &str, name: &str, field: &str, value: Value) {
@@ -226,6 +261,22 @@ impl KubeconfigDoc {
             file.dirty = true;
         }
     }
+}
+
+/// File names a `kubejit proxy --state-dir` writes and a proxy kubeconfig stanza reads.
+pub const PROXY_CA: &str = "ca.crt";
+pub const PROXY_CLIENT_CERT: &str = "client.crt";
+pub const PROXY_CLIENT_KEY: &str = "client.key";
+
+/// A kubeconfig user that reaches the cluster through `kubejit proxy`.
+#[derive(Debug, Clone)]
+pub struct ProxyUser {
+    pub name: String,
+    pub asking_context: String,
+    /// The proxy's loopback address (a fixed port: the stanza names it).
+    pub listen: std::net::SocketAddr,
+    /// The proxy's state directory (absolute).
+    pub dir: PathBuf,
 }
 
 /// The exec user kubectl will run.

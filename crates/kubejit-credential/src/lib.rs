@@ -10,8 +10,10 @@ pub mod kubeconfig;
 mod narrator;
 mod pkcs10;
 mod plugin;
+pub mod proxy;
 mod request;
 mod secure_fs;
+pub mod token;
 mod verify;
 mod yaml_tree;
 
@@ -20,7 +22,11 @@ pub use error::CredentialError;
 pub use exec::{API_VERSION, EXEC_INFO_ENV, ExecCluster, ExecCredential, ExecInfo};
 pub use narrator::Narrator;
 pub use pkcs10::LocalKey;
-pub use plugin::{CredentialRequest, get_credential};
+pub use pkcs10::{pem as pem_block, request_pem};
+pub use plugin::{
+    CredentialRequest, IssuedCertificate, get_credential, get_token_certificate,
+    request_certificate,
+};
 pub use secure_fs::{check_private_dir, ensure_private_dir, write_private_atomic};
 pub use verify::{Expected, Validity, VerifyError, verify_certificate};
 

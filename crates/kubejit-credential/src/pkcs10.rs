@@ -1,10 +1,10 @@
-//! A fresh Ed25519 key and the PKCS#10 request for it: exactly one CN and one O per group, nothing else.
+//! A fresh Ed25519 key (or a token-held P-256 key) and the PKCS#10 request for it: exactly one CN and one O per group, nothing else.
 //!
 //! rcgen's `DistinguishedName` holds one value per attribute type, but Kubernetes reads every `O` as a
 //! group, so the request body is encoded here (a dozen lines of DER) and signed with rcgen's key.
 
 use base64::Engine;
-use rcgen::{KeyPair, PKCS_ED25519, PublicKeyData, SigningKey};
+use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519, SigningKey};
 use secrecy::SecretString;
 
 use crate::CredentialError;
@@ -12,6 +12,8 @@ use crate::CredentialError;
 const OID_CN: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x03];
 const OID_O: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x0a];
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+/// ecdsa-with-SHA256 (1.2.840.10045.4.3.2), parameters absent as RFC 5758 requires.
+const OID_ECDSA_SHA256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
 
 /// A private key generated on this machine; only its public half ever leaves it.
 #[derive(Debug)]
@@ -23,6 +25,11 @@ impl LocalKey {
     pub fn generate() -> Result<Self, CredentialError> {
         let pair = KeyPair::generate_for(&PKCS_ED25519).map_err(CredentialError::GenerateKey)?;
         Ok(Self { pair })
+    }
+
+    /// The key pair, for signing a request with [`request_pem`].
+    pub(crate) fn key_pair(&self) -> &KeyPair {
+        &self.pair
     }
 
     /// The raw 32-byte Ed25519 public key, for comparing with the issued certificate.
@@ -41,33 +48,49 @@ impl LocalKey {
         common_name: &str,
         groups: &[&str],
     ) -> Result<String, CredentialError> {
-        let mut rdns = vec![rdn(OID_CN, common_name)];
-        rdns.extend(groups.iter().map(|g| rdn(OID_O, g)));
-        let info = tlv(
-            0x30,
-            &[
-                tlv(0x02, &[0]),
-                tlv(0x30, &rdns.concat()),
-                self.pair.subject_public_key_info(),
-                tlv(0xa0, &[]),
-            ]
-            .concat(),
-        );
-        let signature = self
-            .pair
-            .sign(&info)
-            .map_err(CredentialError::SignRequest)?;
-        let der = tlv(
-            0x30,
-            &[
-                info,
-                tlv(0x30, OID_ED25519),
-                tlv(0x03, &[&[0u8][..], &signature].concat()),
-            ]
-            .concat(),
-        );
-        Ok(pem("CERTIFICATE REQUEST", &der))
+        request_pem(&self.pair, common_name, groups)
     }
+}
+
+/// The same request signed by any key rcgen can drive: a local Ed25519 key or a token-held ECDSA
+/// P-256 key (whose signature the token computes).
+pub fn request_pem(
+    key: &impl SigningKey,
+    common_name: &str,
+    groups: &[&str],
+) -> Result<String, CredentialError> {
+    let signature_algorithm = if key.algorithm() == &PKCS_ED25519 {
+        OID_ED25519
+    } else if key.algorithm() == &PKCS_ECDSA_P256_SHA256 {
+        OID_ECDSA_SHA256
+    } else {
+        return Err(CredentialError::SignRequest(
+            rcgen::Error::UnsupportedSignatureAlgorithm,
+        ));
+    };
+    let mut rdns = vec![rdn(OID_CN, common_name)];
+    rdns.extend(groups.iter().map(|g| rdn(OID_O, g)));
+    let info = tlv(
+        0x30,
+        &[
+            tlv(0x02, &[0]),
+            tlv(0x30, &rdns.concat()),
+            key.subject_public_key_info(),
+            tlv(0xa0, &[]),
+        ]
+        .concat(),
+    );
+    let signature = key.sign(&info).map_err(CredentialError::SignRequest)?;
+    let der = tlv(
+        0x30,
+        &[
+            info,
+            tlv(0x30, signature_algorithm),
+            tlv(0x03, &[&[0u8][..], &signature].concat()),
+        ]
+        .concat(),
+    );
+    Ok(pem("CERTIFICATE REQUEST", &der))
 }
 
 /// One relative distinguished name: SET { SEQUENCE { type, UTF8String value } }.
@@ -97,7 +120,8 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
+/// PEM armour around `der` (64-column base64).
+pub fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
@@ -153,6 +177,19 @@ mod tests {
         );
         assert!(!format!("{pem:?}").contains("PRIVATE"));
         assert_eq!(key.public_key_raw().len(), 32);
+    }
+
+    #[test]
+    fn ecdsa_p256_request_verifies_and_other_algorithms_are_refused() {
+        let p256 = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let pem = request_pem(&p256, "alice", &["g"]).unwrap();
+        let parsed = parse_request(pem.as_bytes()).unwrap();
+        assert_eq!(parsed.subject.common_name, "alice");
+        let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        assert!(matches!(
+            request_pem(&p384, "alice", &[]),
+            Err(CredentialError::SignRequest(_))
+        ));
     }
 
     #[test]

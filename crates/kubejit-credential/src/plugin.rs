@@ -8,9 +8,11 @@ use kubejit_kube::{ClientOptions, build_client};
 
 use crate::kubeconfig::{KubeconfigDoc, display_paths, resolve_paths};
 use crate::narrator::Narrator;
+use crate::pkcs10::request_pem;
 use crate::request::{
     CsrMeta, create_csr, csr_object, fit_to_request, wait_for_certificate, who_am_i,
 };
+use crate::token::TokenKey;
 use crate::verify::{Expected, verify_certificate};
 use crate::{
     Cache, CacheKey, CachedCredential, CredentialError, ExecCredential, ExecInfo, LocalKey,
@@ -121,6 +123,61 @@ async fn issue(
     req: &CredentialRequest,
     narrator: &Narrator,
 ) -> Result<CachedCredential, CredentialError> {
+    let key = LocalKey::generate()?;
+    let issued = request_certificate(req, narrator, key.key_pair(), key.public_key_raw()).await?;
+    Ok(CachedCredential {
+        username: issued.username,
+        csr_name: issued.csr_name,
+        validity: issued.validity,
+        certificate_pem: issued.certificate_pem,
+        private_key_pem: key.private_key_pem(),
+    })
+}
+
+/// A certificate issued for a key this process does not hold (it stays in a PKCS#11 token).
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    pub username: String,
+    pub csr_name: String,
+    pub validity: crate::Validity,
+    pub certificate_pem: String,
+}
+
+/// The CSR flow for a token-held key: no cache (the cache stores a private key, and there is none
+/// to store); every call files a new CSR signed by the token and verifies what comes back.
+pub fn get_token_certificate(
+    req: &CredentialRequest,
+    key: &TokenKey,
+    info: &ExecInfo,
+) -> Result<IssuedCertificate, CredentialError> {
+    let server = match &info.cluster {
+        Some(cluster) => cluster.server.clone(),
+        None => asking_server(req)?,
+    };
+    check_asking_context(req, &server)?;
+    let narrator = Narrator {
+        interactive: info.interactive,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CredentialError::Runtime)?;
+    runtime.block_on(request_certificate(
+        req,
+        &narrator,
+        key,
+        key.public_key_raw(),
+    ))
+}
+
+/// Who am I, sign the CSR with `key` (the token signs in place: one short blocking call before any
+/// await), file it, wait for the decision, and verify the certificate against `public_key_raw`.
+pub async fn request_certificate(
+    req: &CredentialRequest,
+    narrator: &Narrator,
+    key: &impl rcgen::SigningKey,
+    public_key_raw: &[u8],
+) -> Result<IssuedCertificate, CredentialError> {
     let options = ClientOptions {
         kubeconfig: req.kubeconfig.clone(),
         context: req.context.clone(),
@@ -131,8 +188,7 @@ async fn issue(
     let username = who_am_i(&client).await?;
     let groups = req.sorted_groups();
     let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let key = LocalKey::generate()?;
-    let pem = key.request_pem(&username, &group_refs)?;
+    let pem = request_pem(key, &username, &group_refs)?;
     let incident = req.incident.as_ref().map(Incident::as_str);
     let (ttl, fitted) = fit_to_request(&client, &username, &group_refs, incident, req.ttl).await;
     if let Some(said) = fitted {
@@ -153,7 +209,7 @@ async fn issue(
     }
     let cert = wait_for_certificate(&client, &name, req.timeout, narrator).await?;
     let expected = Expected {
-        public_key_raw: key.public_key_raw(),
+        public_key_raw,
         common_name: &username,
         groups: &group_refs,
     };
@@ -162,12 +218,11 @@ async fn issue(
         "{name} issued; certificate valid until {}",
         crate::rfc3339(validity.not_after)
     ));
-    Ok(CachedCredential {
+    Ok(IssuedCertificate {
         username,
         csr_name: name,
         validity,
         certificate_pem: String::from_utf8_lossy(&cert).into_owned(),
-        private_key_pem: key.private_key_pem(),
     })
 }
 

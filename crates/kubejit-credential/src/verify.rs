@@ -1,7 +1,8 @@
 //! Checks an issued certificate before trusting it: our key, exactly our subject, client auth, valid now.
 
 use x509_parser::oid_registry::{
-    OID_SIG_ED25519, OID_X509_COMMON_NAME, OID_X509_ORGANIZATION_NAME,
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ED25519, OID_X509_COMMON_NAME,
+    OID_X509_ORGANIZATION_NAME,
 };
 use x509_parser::prelude::X509Certificate;
 
@@ -26,7 +27,7 @@ pub struct Validity {
 pub enum VerifyError {
     #[error("it is not a PEM certificate ({0})")]
     Parse(String),
-    #[error("its public key is not our Ed25519 key")]
+    #[error("its public key is not our key")]
     WrongKey,
     #[error("its subject CN is {got:?}, we asked for {want:?}")]
     WrongCommonName { got: String, want: String },
@@ -60,9 +61,22 @@ pub fn verify_certificate(
 }
 
 fn check_key(cert: &X509Certificate<'_>, ours: &[u8]) -> Result<(), VerifyError> {
+    // Ours is an Ed25519 key (32 bytes) or a token's ECDSA P-256 point (65 bytes); the algorithm
+    // must be the one those bytes belong to, so equal bytes under another algorithm do not pass.
     let spki = cert.public_key();
-    if spki.algorithm.algorithm != OID_SIG_ED25519 || spki.subject_public_key.data.as_ref() != ours
-    {
+    let algorithm = &spki.algorithm;
+    let p256 = algorithm.algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY
+        && algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok())
+            .is_some_and(|curve| curve == OID_EC_P256);
+    let kind_matches = match ours.len() {
+        32 => algorithm.algorithm == OID_SIG_ED25519,
+        65 => p256,
+        _ => false,
+    };
+    if !kind_matches || spki.subject_public_key.data.as_ref() != ours {
         return Err(VerifyError::WrongKey);
     }
     Ok(())

@@ -96,6 +96,23 @@ fn another_key_is_rejected() {
     assert_eq!(check(&good(&ecdsa), &ours, NOW), Err(VerifyError::WrongKey));
 }
 
+/// A token key is ECDSA P-256: its certificate passes, another P-256 key's or a P-384 key's fails,
+/// and so does an Ed25519 certificate when we hold a P-256 key.
+#[test]
+fn token_p256_key_is_checked_by_point_and_curve() {
+    let ours = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    assert!(check(&good(&ours), &ours, NOW).is_ok());
+    let theirs = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    assert_eq!(
+        check(&good(&theirs), &ours, NOW),
+        Err(VerifyError::WrongKey)
+    );
+    let p384 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    assert_eq!(check(&good(&p384), &ours, NOW), Err(VerifyError::WrongKey));
+    let ed = KeyPair::generate_for(&PKCS_ED25519).unwrap();
+    assert_eq!(check(&good(&ed), &ours, NOW), Err(VerifyError::WrongKey));
+}
+
 #[test]
 fn subject_must_be_exactly_what_we_asked() {
     let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();

@@ -32,12 +32,11 @@ pub enum ClientError {
 
 /// Builds a client; an explicit kubeconfig path wins over the environment.
 pub async fn build_client(opts: &ClientOptions) -> Result<Client, ClientError> {
-    Client::try_from(build_config(opts).await?).map_err(ClientError::Build)
+    Client::try_from(load_config(opts).await?).map_err(ClientError::Build)
 }
 
-/// The client configuration [`build_client`] uses, for callers that adjust it first (the gateway
-/// sets impersonation per person).
-pub async fn build_config(opts: &ClientOptions) -> Result<Config, ClientError> {
+/// The cluster configuration (server, CA, credentials) a client would be built from.
+pub async fn load_config(opts: &ClientOptions) -> Result<Config, ClientError> {
     let kube_opts = KubeConfigOptions {
         context: opts.context.clone(),
         ..KubeConfigOptions::default()

@@ -93,6 +93,11 @@ pub enum Command {
     /// Edit kubeconfig files (add the exec-plugin user so nobody hand-writes it).
     #[command(subcommand)]
     Kubeconfig(crate::commands::kubeconfig::KubeconfigCommand),
+    /// Hardware-backed keys: create or show a non-extractable key inside a PKCS#11 token.
+    #[command(subcommand)]
+    Keys(crate::commands::keys::KeysCommand),
+    /// Local mTLS proxy for a token-held key: kubectl → 127.0.0.1 (local CA) → apiserver (token key).
+    Proxy(Box<crate::commands::proxy::ProxyArgs>),
 }
 
 /// Which cluster and identity to talk to; defaults follow kubectl ($KUBECONFIG, in-cluster).

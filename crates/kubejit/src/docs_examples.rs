@@ -29,7 +29,10 @@
 //! - `.ci/run`: every `KUBEJIT_*` variable in front of it is one the script reads;
 //! - `openssl`: only what the notification docs use, `dgst -sha256 -hmac` (kubejit's webhook signature
 //!   is HMAC-SHA256; a test in kubejit-controller runs that line) and `rand -hex`;
-//! - `ln`, `jq`, `printf`, `sed`: plumbing with nothing of kubejit's in it;
+//! - `bash tools/…`: the script exists in the repository;
+//! - `softhsm2-util`: only the flags the hardware-key docs use (`--init-token --free --label --pin
+//!   --so-pin`, `--show-slots`, `--delete-token --token`), the way the tests initialise tokens;
+//! - `ln`, `jq`, `printf`, `sed`, `chmod`, `mkdir`, `export`: plumbing with nothing of kubejit's in it;
 //! - anything else fails until a rule is added here, or it is listed in [`SKIPPED`] with a reason.
 
 use std::path::{Path, PathBuf};
@@ -284,8 +287,17 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
             "`{joined}`: the docs show openssl only as `dgst -sha256 -hmac KEY` (kubejit's webhook \
              signature) or `rand -hex N`"
         )),
-        ["ln" | "jq" | "printf" | "sed" | "ssh-keygen", ..] => Ok(None),
         ["ssh", rest @ ..] => check_ssh(rest).map(|()| None),
+        ["bash", script, ..] if script.starts_with("tools/") => match repo().join(script).is_file()
+        {
+            true => Ok(None),
+            false => Err(format!("{script} does not exist in the repository")),
+        },
+        ["softhsm2-util", rest @ ..] => check_softhsm(rest).map(|()| None),
+        [
+            "ln" | "jq" | "printf" | "sed" | "ssh-keygen" | "chmod" | "mkdir" | "export",
+            ..,
+        ] => Ok(None),
         [first, ..] => Err(format!(
             "no rule for `{first}`: add one to docs_examples.rs"
         )),
@@ -331,6 +343,31 @@ fn check_forward(spec: &str) -> Result<(), String> {
     kubejit_gateway::session::parse_target(host, port)
         .map(|_| ())
         .map_err(|e| format!("-L {spec}: {e}"))
+}
+
+/// The SoftHSM2 flags the docs may show, each with whether it takes a value.
+fn check_softhsm(words: &[&str]) -> Result<(), String> {
+    const FLAGS: &[(&str, bool)] = &[
+        ("--init-token", false),
+        ("--free", false),
+        ("--show-slots", false),
+        ("--delete-token", false),
+        ("--label", true),
+        ("--token", true),
+        ("--pin", true),
+        ("--so-pin", true),
+    ];
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        match FLAGS.iter().find(|(flag, _)| flag == word) {
+            Some((_, true)) if rest.next().is_none() => {
+                return Err(format!("{word} needs a value"));
+            }
+            Some(_) => {}
+            None => return Err(format!("softhsm2-util {word}: not a flag the docs use")),
+        }
+    }
+    Ok(())
 }
 
 fn parse_kubejit(args: &[&str]) -> Result<(), String> {
@@ -548,6 +585,9 @@ mod tests {
             "kubejit --version",
             "ssh -t gw exec -n payments api -- sh",
             "ssh -N -L 18080:api.payments:8080 gw",
+            "bash tools/softhsm/install.sh",
+            "softhsm2-util --init-token --free --label kubejit --pin 1234 --so-pin 5678",
+            "kubejit keys generate --pkcs11 'pkcs11:token=kubejit;id=%01?module-path=/m.so'",
             "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
         ] {
             assert_eq!(check_line(good), Ok(()), "{good}");
@@ -567,6 +607,10 @@ mod tests {
             "ssh gw shell",
             "ssh gw pods -n Payments",
             "ssh -N -L 18080:api:8080 gw",
+            "bash tools/nope.sh",
+            "softhsm2-util --import key.pem",
+            "softhsm2-util --init-token --label",
+            "kubejit keys generate --pkcs11 'pkcs11:token=k;id=%01;pin-value=1?module-path=/m.so'",
         ] {
             assert!(check_line(bad).is_err(), "{bad}");
         }

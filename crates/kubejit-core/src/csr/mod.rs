@@ -1,6 +1,7 @@
 //! CertificateSigningRequest approval: strict PKCS#10 parsing, the pure approve/deny/pending decision,
 //! and the check of an issued certificate against what was approved.
 
+pub mod attestation;
 mod decide;
 #[cfg(test)]
 mod decide_tests;

@@ -45,7 +45,7 @@ impl Gateway {
     ) -> Result<Self, GatewayError> {
         let policy = config.cert_policy()?;
         let host_key = crate::host_key::load_or_create(&config.host_key)?;
-        let base = kubejit_kube::build_config(&config.client)
+        let base = kubejit_kube::load_config(&config.client)
             .await
             .map_err(GatewayError::Client)?;
         let listener =

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use clap::Args;
 use kubejit_core::{GroupName, Incident, Reason, Ttl};
-use kubejit_credential::{CredentialError, CredentialRequest, ExecInfo, get_credential};
+use kubejit_credential::token::Pkcs11Uri;
+use kubejit_credential::{
+    CredentialError, CredentialRequest, ExecInfo, get_credential, get_token_certificate,
+};
 
 use crate::exit;
 
@@ -38,6 +41,11 @@ pub struct CredentialArgs {
     /// How long to wait for a decision (and for a concurrent invocation) before giving up.
     #[arg(long, env = "KUBEJIT_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Sign with a key held in a PKCS#11 token (RFC 7512 URI, see `kubejit keys generate`) instead of
+    /// a fresh local key. kubectl cannot use a key it cannot read, so this prints the issued
+    /// certificate (PEM), not an ExecCredential, and caches nothing.
+    #[arg(long, env = "KUBEJIT_KEY", value_parser = crate::commands::keys::Pkcs11UriParser)]
+    pub key: Option<Pkcs11Uri>,
 }
 
 pub(crate) fn parse_certificate_ttl(s: &str) -> Result<Ttl, kubejit_core::TtlError> {
@@ -104,5 +112,12 @@ fn credential(args: &CredentialArgs) -> Result<String, CredentialError> {
         cache_dir,
         timeout: args.timeout,
     };
-    get_credential(&request, &info)?.to_json()
+    match &args.key {
+        None => get_credential(&request, &info)?.to_json(),
+        Some(uri) => {
+            let key = uri.open_key()?;
+            let issued = get_token_certificate(&request, &key, &info)?;
+            Ok(issued.certificate_pem.trim_end().to_owned())
+        }
+    }
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kubejit_core::{GroupName, Incident, Reason, Ttl};
-use kubejit_credential::kubeconfig::{ExecUser, KubeconfigDoc, display_paths, resolve_paths};
+use kubejit_credential::kubeconfig::{
+    ExecUser, KubeconfigDoc, ProxyUser, display_paths, resolve_paths,
+};
 
 use super::credential::parse_certificate_ttl;
 
@@ -44,6 +46,21 @@ pub struct AddUserArgs {
     /// ~/.kube/config).
     #[arg(long, env = "KUBEJIT_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// Key in a PKCS#11 token (RFC 7512 URI): write a user that reaches the cluster through
+    /// `kubejit proxy` on `--listen` instead of an exec plugin (kubectl cannot use a token key itself).
+    #[arg(long, env = "KUBEJIT_PKCS11_URI", value_parser = crate::commands::keys::Pkcs11UriParser)]
+    pub pkcs11: Option<kubejit_credential::token::Pkcs11Uri>,
+    /// With --pkcs11: the proxy's loopback address (a fixed port; the stanza names it).
+    #[arg(
+        long,
+        env = "KUBEJIT_PROXY_LISTEN",
+        default_value = "127.0.0.1:16443",
+        requires = "pkcs11"
+    )]
+    pub listen: std::net::SocketAddr,
+    /// With --pkcs11: the proxy's state directory (default: `proxy/<name>` beside the plugin's cache).
+    #[arg(long, env = "KUBEJIT_PROXY_STATE_DIR", requires = "pkcs11")]
+    pub state_dir: Option<PathBuf>,
 }
 
 pub fn run(command: &KubeconfigCommand) -> anyhow::Result<ExitCode> {
@@ -68,6 +85,9 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
         !doc.uses_kubejit_exec(&context)?,
         "context {context:?} is itself a kubejit exec user; --context must be your everyday identity",
     );
+    if let Some(uri) = &args.pkcs11 {
+        return add_proxy_user(args, doc, &paths, &context, uri);
+    }
     // The plugin is pinned to the context resolved now: following a later `use-context` could point
     // it at the elevated context itself.
     let stanza = ExecUser {
@@ -86,6 +106,87 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
         args.name
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The proxy-based user: certificates come from `kubejit proxy`, which this prints how to start.
+fn add_proxy_user(
+    args: &AddUserArgs,
+    mut doc: KubeconfigDoc,
+    paths: &[PathBuf],
+    context: &str,
+    uri: &kubejit_credential::token::Pkcs11Uri,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "--listen {} is not a loopback address; the proxy listens on loopback only",
+        args.listen
+    );
+    let dir = match &args.state_dir {
+        Some(dir) => std::path::absolute(dir).context("failed to resolve --state-dir")?,
+        None => super::credential::default_cache_dir()
+            .context("no cache directory: set XDG_CACHE_HOME or HOME, or pass --state-dir")?
+            .join("proxy")
+            .join(&args.name),
+    };
+    doc.add_proxy_user(&ProxyUser {
+        name: args.name.clone(),
+        asking_context: context.to_owned(),
+        listen: args.listen,
+        dir: dir.clone(),
+    })?;
+    let written = doc.write()?;
+    let mut proxy = plugin_args(args, paths, context);
+    proxy[0] = "proxy".to_owned();
+    proxy.extend([
+        "--key".to_owned(),
+        format!("'{}'", uri_text(uri)),
+        "--listen".to_owned(),
+        args.listen.to_string(),
+        "--state-dir".to_owned(),
+        dir.to_string_lossy().into_owned(),
+    ]);
+    eprintln!(
+        "added user and context {:?} to {}; start the proxy with\n  kubejit {}\nthen `kubectl --context {} auth whoami`",
+        args.name,
+        display_paths(&written).display(),
+        proxy.join(" "),
+        args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The URI back in RFC 7512 form (id percent-encoded), for the printed proxy command.
+fn uri_text(uri: &kubejit_credential::token::Pkcs11Uri) -> String {
+    // Every byte outside RFC 3986's unreserved set (and `/`, `:` in paths) is percent-encoded, so
+    // the text parses back to the same URI.
+    let enc = |bytes: &[u8], keep: &[u8]| -> String {
+        bytes
+            .iter()
+            .map(
+                |b| match b.is_ascii_alphanumeric() || b"-._~".contains(b) || keep.contains(b) {
+                    true => char::from(*b).to_string(),
+                    false => format!("%{b:02x}"),
+                },
+            )
+            .collect()
+    };
+    let mut path = vec![format!("token={}", enc(uri.token.as_bytes(), b""))];
+    if let Some(id) = &uri.id {
+        path.push(format!(
+            "id={}",
+            id.iter().map(|b| format!("%{b:02x}")).collect::<String>()
+        ));
+    }
+    if let Some(object) = &uri.object {
+        path.push(format!("object={}", enc(object.as_bytes(), b"")));
+    }
+    let module = uri.module.to_string_lossy();
+    let mut query = vec![format!("module-path={}", enc(module.as_bytes(), b"/"))];
+    if let Some(pin) = &uri.pin_file {
+        let pin = pin.to_string_lossy();
+        query.push(format!("pin-source=file:{}", enc(pin.as_bytes(), b"/")));
+    }
+    format!("pkcs11:{}?{}", path.join(";"), query.join("&"))
 }
 
 /// The kubeconfig files kubectl would read, made absolute (they are pinned into the plugin's

@@ -6,8 +6,10 @@ mod controller;
 pub mod credential;
 mod gateway;
 mod grants;
+pub mod keys;
 pub mod kubeconfig;
 mod manifests;
+pub mod proxy;
 mod recording;
 pub mod requests;
 #[cfg(feature = "sandbox")]
@@ -49,6 +51,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions::run(&args),
         Command::Credential(args) => Ok(credential::run(&args)),
         Command::Kubeconfig(command) => kubeconfig::run(&command),
+        Command::Keys(command) => keys::run(&command),
+        Command::Proxy(args) => proxy::run(*args).await,
     }
 }
 

@@ -1,0 +1,612 @@
+//! Hardware-backed keys with a real PKCS#11 module (SoftHSM2): the key is generated inside the token
+//! and never extractable, bad URIs / PINs / tokens are clear errors, and a CSR signed by the token
+//! is issued by the real control plane for exactly the token's key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+#[path = "support/approver.rs"]
+mod approver;
+#[path = "support/softhsm.rs"]
+mod softhsm;
+
+use std::os::unix::fs::PermissionsExt;
+
+use base64::Engine;
+use kubejit_core::csr::{KeyAlgorithm, parse_request};
+use kubejit_testenv::{shared, unique_namespace};
+use softhsm::SoftHsm;
+
+const GROUP: &str = "oncall-debuggers";
+const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The DER SubjectPublicKeyInfo inside the `publicKey` PEM that `kubejit keys` prints.
+fn spki_of(shown: &serde_json::Value) -> Vec<u8> {
+    let pem = shown["publicKey"].as_str().unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+#[test]
+fn key_is_generated_in_the_token_and_never_extractable() {
+    let hsm = SoftHsm::new("kubejit-gen");
+    let shown = hsm.generate(1);
+    assert_eq!(shown["extractable"], false, "{shown}");
+    assert_eq!(shown["neverExtractable"], true, "{shown}");
+    assert_eq!(shown["algorithm"], "ECDSA P-256");
+
+    // `show` reads the same key back from the token.
+    let again = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(1)]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(spki_of(&again), spki_of(&shown));
+
+    // Generating over an existing key is refused and leaves it alone.
+    let twice = hsm.kubejit(&["keys", "generate", "--pkcs11", &hsm.uri(1)]);
+    assert!(!twice.status.success());
+    assert!(
+        stderr(&twice).contains("already exists"),
+        "{}",
+        stderr(&twice)
+    );
+    let third = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(1)]);
+    let third: serde_json::Value = serde_json::from_slice(&third.stdout).unwrap();
+    assert_eq!(spki_of(&third), spki_of(&shown));
+}
+
+#[test]
+fn wrong_pin_missing_token_and_pin_in_the_uri_are_clear_errors() {
+    let hsm = SoftHsm::new("kubejit-err");
+    hsm.generate(2);
+    let module = softhsm::module();
+    let bare = format!(
+        "pkcs11:token={};id=%02?module-path={}",
+        hsm.label,
+        module.display()
+    );
+
+    let wrong = hsm
+        .command(&["keys", "show", "--pkcs11", &bare])
+        .env("KUBEJIT_PKCS11_PIN", "000000")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(stderr(&wrong).contains("wrong PIN"), "{}", stderr(&wrong));
+
+    let right = hsm
+        .command(&["keys", "show", "--pkcs11", &bare])
+        .env("KUBEJIT_PKCS11_PIN", softhsm::PIN)
+        .output()
+        .unwrap();
+    assert!(right.status.success(), "{}", stderr(&right));
+
+    let missing = format!(
+        "pkcs11:token=absent;id=%02?module-path={}&pin-source=file:{}",
+        module.display(),
+        hsm.pin_file().display()
+    );
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &missing]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no token labelled \"absent\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let with_pin = format!("{bare}&pin-value={}", softhsm::PIN);
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &with_pin]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(stderr(&out).contains("pin-value"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains(softhsm::PIN),
+        "the PIN is not echoed"
+    );
+
+    // A PIN file others can read is refused before the token is asked.
+    std::fs::set_permissions(hsm.pin_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = hsm.kubejit(&["keys", "show", "--pkcs11", &hsm.uri(2)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+}
+
+/// The shipped requester ClusterRole, bound to `oncall-payments` (alice's group); once per test
+/// binary (parallel client-side applies of one new object race to create it).
+fn install_requester_rbac() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let yaml = REQUESTER_RBAC.replace(
+            "  kind: Group\n  name: kubejit-requesters",
+            "  kind: Group\n  name: oncall-payments",
+        );
+        assert_ne!(
+            yaml, REQUESTER_RBAC,
+            "the binding subject moved; update this test"
+        );
+        shared().apply(&yaml).unwrap();
+    });
+}
+
+#[test]
+fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
+    let cp = shared();
+    install_requester_rbac();
+    let hsm = SoftHsm::new("kubejit-csr");
+    let token_spki = spki_of(&hsm.generate(3));
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let incident = format!("INC-{}", unique_namespace("hsm"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+
+    let out = hsm.kubejit(&[
+        "credential",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        &incident,
+        "--cache-dir",
+        hsm.dir().join("cache").to_str().unwrap(),
+        "--key",
+        &hsm.uri(3),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The certificate the control plane issued carries exactly the token's key.
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&out.stdout).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    assert_eq!(cert.public_key().raw, token_spki.as_slice());
+    assert_eq!(
+        cert.subject()
+            .iter_common_name()
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap(),
+        "alice"
+    );
+
+    // The CSR in the cluster verifies (kubejit's strict PKCS#10 reader checks the signature) and
+    // names the token's P-256 key: the token signed it.
+    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let ours: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(ours[0]["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    let parsed = parse_request(&request).unwrap();
+    assert_eq!(parsed.key, KeyAlgorithm::EcdsaP256);
+    assert_eq!(parsed.public_key_info, token_spki);
+    assert_eq!(parsed.subject.organizations, [GROUP]);
+}
+
+/// A namespace with a Running pod (logs, port 8080 echo) and the on-call Role bound to `GROUP` only:
+/// alice reaches it only through a certificate carrying the group.
+fn namespace_for_group() -> String {
+    let cp = shared();
+    let ns = support::namespace_with_pod(cp, "hsm", "token says hi\n");
+    let manifests = support::kubejit_stdout(&[
+        "manifests",
+        "oncall-role",
+        "--namespace",
+        &ns,
+        "--group",
+        GROUP,
+    ]);
+    cp.apply(&manifests).unwrap();
+    ns
+}
+
+/// `kubejit proxy` for alice with the token key; killed on drop.
+struct Proxy {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str, extra: &[&str]) -> Proxy {
+    let cp = shared();
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let kubeconfig = hsm.dir().join("proxy.kubeconfig");
+    let uri = hsm.uri(id);
+    let mut args = vec![
+        "proxy",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        incident,
+        "--key",
+        &uri,
+        "--write-kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let child = hsm
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy { child, kubeconfig };
+    let ready = support::poll(std::time::Duration::from_secs(90), || {
+        if let Ok(Some(status)) = proxy.child.try_wait() {
+            panic!("kubejit proxy exited early: {status}");
+        }
+        proxy.kubeconfig.exists().then_some(())
+    });
+    assert!(ready.is_some(), "the proxy never wrote its kubeconfig");
+    proxy
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+    use kubejit_testenv::BoundedOutput;
+    std::process::Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output_bounded()
+        .unwrap()
+}
+
+/// `kubectl port-forward` to the pod's echo port through `kubeconfig`, and one connection to it.
+fn open_port_forward(
+    kubeconfig: &std::path::Path,
+    ns: &str,
+) -> (std::process::Child, std::net::TcpStream) {
+    use std::io::BufRead;
+    let mut pf = std::process::Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["port-forward", "-n", ns, "pod/api", ":8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(pf.stdout.take().unwrap());
+    let _ = out.read_line(&mut line);
+    // Keep draining: kubectl prints a line per connection and dies of SIGPIPE if nobody reads.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("kubectl port-forward did not start: {line}"));
+    let conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    (pf, conn)
+}
+
+fn assert_echo(conn: &mut std::net::TcpStream, msg: &[u8]) {
+    use std::io::{Read, Write};
+    conn.write_all(msg).unwrap();
+    let mut echoed = vec![0u8; msg.len()];
+    conn.read_exact(&mut echoed).unwrap();
+    assert_eq!(echoed, msg);
+}
+
+#[test]
+fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-proxy");
+    hsm.generate(4);
+    let incident = format!("INC-{}", unique_namespace("px"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 4, &incident, &[]);
+    let mode = std::fs::metadata(&proxy.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "the proxy kubeconfig holds the local client key"
+    );
+
+    let whoami = kubectl(&proxy.kubeconfig, &["auth", "whoami", "-o", "json"]);
+    assert!(whoami.status.success(), "{}", stderr(&whoami));
+    let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    assert_eq!(review["status"]["userInfo"]["username"], "alice");
+    let groups = review["status"]["userInfo"]["groups"].to_string();
+    assert!(groups.contains(GROUP), "{groups}");
+
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+
+    let logs = kubectl(&proxy.kubeconfig, &["logs", "-n", &ns, "api"]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "token says hi\n");
+
+    // exec is an HTTP/1.1 upgrade (WebSocket in current kubectl), spliced through the proxy.
+    let exec = kubectl(
+        &proxy.kubeconfig,
+        &["exec", "-n", &ns, "api", "--", "echo", "through the token"],
+    );
+    assert!(exec.status.success(), "{}", stderr(&exec));
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout).trim(),
+        "through the token"
+    );
+
+    // port-forward: another upgrade; the kwok pod echoes what it receives on 8080.
+    let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);
+    assert_echo(&mut conn, b"ping via pkcs11\n");
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // Another local client: the proxy's CA but no client certificate, or one from another CA.
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&proxy.kubeconfig).unwrap()).unwrap();
+    let mut anonymous = doc.clone();
+    anonymous["users"][0]["user"] = serde_json::json!({});
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let other = rcgen::CertificateParams::new(vec!["mallory".to_owned()])
+        .unwrap()
+        .self_signed(&other_key)
+        .unwrap();
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut forged = doc.clone();
+    forged["users"][0]["user"] = serde_json::json!({
+        "client-certificate-data": b64(other.pem()),
+        "client-key-data": b64(other_key.serialize_pem()),
+    });
+    for (name, config) in [("anonymous", anonymous), ("forged", forged)] {
+        let path = hsm.dir().join(name);
+        std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+        let refused = kubectl(&path, &["get", "pods", "-n", &ns]);
+        assert!(
+            !refused.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&refused.stdout)
+        );
+        assert!(
+            !String::from_utf8_lossy(&refused.stdout).contains("api"),
+            "{name} saw the pod"
+        );
+        // Refused in the TLS handshake, not by some later, unrelated error.
+        let why = stderr(&refused).to_lowercase();
+        assert!(
+            why.contains("certificate")
+                || why.contains("tls")
+                || why.contains("handshake")
+                || why.contains("eof")
+                || why.contains("reset"),
+            "{name}: {why}"
+        );
+    }
+    // The proxy still serves its owner afterwards.
+    let again = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+#[test]
+fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-stanza");
+    hsm.generate(5);
+    let incident = format!("INC-{}", unique_namespace("st"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let config = hsm.dir().join("config");
+    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let state = hsm.dir().join("state");
+    // A free loopback port for the stanza to name.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let uri = hsm.uri(5);
+    let common = [
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        &incident,
+    ];
+    let mut add = vec!["kubeconfig", "add-user", "--name", "oncall-hw"];
+    add.extend(common);
+    add.extend(["--pkcs11", &uri, "--listen", &listen]);
+    add.extend(["--state-dir", state.to_str().unwrap()]);
+    let out = hsm.kubejit(&add);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kubejit proxy"), "{}", stderr(&out));
+
+    let mut run = vec!["proxy"];
+    run.extend(common);
+    run.extend(["--key", &uri, "--listen", &listen]);
+    run.extend(["--state-dir", state.to_str().unwrap()]);
+    let child = hsm
+        .command(&run)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut proxy = Proxy {
+        child,
+        kubeconfig: state.join("client.key"),
+    };
+    let ready = support::poll(std::time::Duration::from_secs(90), || {
+        if let Ok(Some(status)) = proxy.child.try_wait() {
+            panic!("kubejit proxy exited early: {status}");
+        }
+        proxy.kubeconfig.exists().then_some(())
+    });
+    assert!(ready.is_some(), "the proxy never wrote its state");
+    let mode = std::fs::metadata(state.join("client.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let pods = kubectl(
+        &config,
+        &[
+            "--context",
+            "oncall-hw",
+            "get",
+            "pods",
+            "-n",
+            &ns,
+            "-o",
+            "name",
+        ],
+    );
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+    // The everyday context is untouched and still lacks the group's access.
+    let everyday = kubectl(&config, &["--context", "alice", "get", "pods", "-n", &ns]);
+    assert!(!everyday.status.success());
+}
+
+/// Renewal with the same token key: new certificates are issued while a port-forward stream opened
+/// before them keeps flowing, and new commands work with the renewed certificate.
+#[test]
+fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-renew");
+    let token_spki = spki_of(&hsm.generate(6));
+    let incident = format!("INC-{}", unique_namespace("rn"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 6, &incident, &["--renew-every", "2s"]);
+    let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);
+    assert_echo(&mut conn, b"before renewal\n");
+
+    // Two renewals after the first certificate: three issued CSRs for this incident.
+    let issued = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .filter(|c| c["status"]["certificate"].is_string())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let renewed = support::poll(std::time::Duration::from_secs(120), || {
+        let now = issued();
+        (now.len() >= 3).then_some(now)
+    })
+    .expect("the proxy did not renew twice");
+    // Every renewal was signed by the same token key.
+    for csr in &renewed {
+        let request = base64::engine::general_purpose::STANDARD
+            .decode(csr["spec"]["request"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(parse_request(&request).unwrap().public_key_info, token_spki);
+    }
+    // The stream opened before the renewals still flows; new connections use the new certificate.
+    assert_echo(&mut conn, b"after renewal\n");
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    let _ = pf.kill();
+    let _ = pf.wait();
+}
+
+/// Ed25519, where the token implements PKCS#11 3.0 EdDSA (SoftHSM2 does): generated never
+/// extractable, the CSR and the upstream TLS handshake signed by the token.
+#[test]
+fn ed25519_token_key_is_issued_and_works_through_the_proxy() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-ed");
+    let out = hsm.kubejit(&[
+        "keys",
+        "generate",
+        "--algorithm",
+        "ed25519",
+        "--pkcs11",
+        &hsm.uri(7),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["algorithm"], "Ed25519");
+    assert_eq!(shown["extractable"], false);
+    assert_eq!(shown["neverExtractable"], true);
+    let token_spki = spki_of(&shown);
+
+    let incident = format!("INC-{}", unique_namespace("ed"));
+    let _approver = approver::start(
+        cp.admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    let proxy = start_proxy(&hsm, 7, &incident, &[]);
+    let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
+    assert!(pods.status.success(), "{}", stderr(&pods));
+    assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
+
+    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let csr = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+        .unwrap();
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(csr["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    let parsed = parse_request(&request).unwrap();
+    assert_eq!(parsed.key, KeyAlgorithm::Ed25519);
+    assert_eq!(parsed.public_key_info, token_spki);
+}
