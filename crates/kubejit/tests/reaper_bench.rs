@@ -60,15 +60,15 @@ fn reap_grants() {
     eprintln!(
         "created {grants} grants; first deadline in {:.1}s; load average {}",
         (base - created_at).as_seconds_f64(),
-        load_average()
+        support::load_average()
     );
     assert!(
         created_at < base,
         "setup overran the first deadline; raise setup()"
     );
-    let cpu_idle = cpu_seconds(ctl.pid());
+    let cpu_idle = support::cpu_seconds(ctl.pid());
     list_grants(cp, base);
-    let cpu_before = cpu_seconds(ctl.pid());
+    let cpu_before = support::cpu_seconds(ctl.pid());
     let stop = Arc::new(AtomicBool::new(false));
     let hogs: Vec<_> = (0..if hog { 2 } else { 0 })
         .map(|_| {
@@ -87,13 +87,18 @@ fn reap_grants() {
     }
     stop.store(true, Ordering::Relaxed);
     hogs.into_iter().for_each(|h| h.join().unwrap());
-    let cpu_after = cpu_seconds(ctl.pid());
+    let cpu_after = support::cpu_seconds(ctl.pid());
     let status = std::fs::read_to_string(format!("/proc/{}/status", ctl.pid())).unwrap();
     let hwm = status
         .lines()
-        .find(|l| l.starts_with("VmHWM"))
-        .unwrap_or("VmHWM: ?")
-        .to_owned();
+        .filter(|l| {
+            ["VmHWM", "VmRSS", "RssAnon", "Threads"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ");
     // The last coalesced Events are written within the reaper's 10 s window.
     std::thread::sleep(Duration::from_secs(12));
     eprintln!(
@@ -103,7 +108,7 @@ fn reap_grants() {
         } else {
             "off"
         },
-        load_average()
+        support::load_average()
     );
     eprintln!(
         "controller CPU: {cpu_idle:.2}s while the grants were created (watch), {:.2}s while they expired \
@@ -122,33 +127,6 @@ fn spin(stop: &AtomicBool) {
             x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
         }
     }
-}
-
-/// utime + stime of `pid`, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces) start at field 3.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / clock_ticks()
-}
-
-fn clock_ticks() -> f64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(100.0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// `kubejit grants -A` (time to its first row and to its end) next to `kubectl get rolebindings -A`
