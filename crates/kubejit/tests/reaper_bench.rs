@@ -42,7 +42,7 @@ fn grants() -> usize {
 
 /// Time allowed for creating every binding (and listing them) before the first deadline.
 fn setup(grants: usize) -> Duration {
-    Duration::from_secs(40) + Duration::from_millis(14) * grants as u32
+    Duration::from_secs(40) + Duration::from_millis(4) * grants as u32
 }
 
 #[test]
