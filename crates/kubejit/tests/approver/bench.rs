@@ -24,6 +24,8 @@ const CREATORS: usize = 64;
 const USER: &str = "approver-test-bencher";
 const GROUP: &str = "approver-test-benchers";
 
+const CREATOR_RBAC: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: approver-test-bench-csr}\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [certificatesigningrequests]\n  verbs: [create]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: approver-test-bench-csr}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: approver-test-bench-csr}\nsubjects:\n- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: approver-test-benchers}\n";
+
 #[test]
 #[ignore = "benchmark: run explicitly, see the module docs"]
 fn approver_throughput() {
@@ -32,6 +34,8 @@ fn approver_throughput() {
     let client = rt.block_on(creator(cp));
     let run = std::process::id().to_string();
 
+    // The bench requester may create CSRs before kubejit is installed (RBAC is evaluated either way).
+    cp.apply(CREATOR_RBAC).unwrap();
     // Reference: the apiserver's CSR write rate with no kubejit running.
     let reference = docs("ref", &run);
     let took = rt.block_on(create_all(&client, reference));
