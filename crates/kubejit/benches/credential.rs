@@ -148,8 +148,8 @@ fn kubectl_overhead(
             &ns,
             "--clusterrole",
             "view",
-            "--group",
-            "oncall-debuggers",
+            "--user",
+            "alice",
         ])
         .unwrap();
     assert!(out.success, "{}", out.stderr);
