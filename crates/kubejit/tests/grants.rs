@@ -132,7 +132,7 @@ fn a_grant_gives_exec_until_its_deadline_then_the_binding_is_deleted_and_exec_is
     );
     let about_binding: Vec<serde_json::Value> = events_in(cp, &ns, "GrantExpired", "RoleBinding")
         .into_iter()
-        .chain(events_in(cp, &ns, "GrantsExpired", "Namespace"))
+        .chain(events_in(cp, &ns, "GrantsExpired", "RoleBinding"))
         .collect();
     assert!(
         about_binding.is_empty(),
@@ -687,9 +687,9 @@ fn a_grant_made_by_the_previous_cli_still_works_expires_and_is_recorded_as_forei
     assert_eq!(foreign[0]["decisionReason"], "notMadeByKubejit");
     assert!(records_for(&audit, "grantCreated", name).is_empty());
     // No request speaks for it, so the namespace's coalesced Event names it (written within the
-    // reaper's 10 s gathering window).
+    // reaper's 10 s gathering window; it regards the first binding of its batch, here this one).
     let announced = support::eventually(BOUND, "the GrantsExpired Event", || {
-        let events = events_in(cp, &ns, "GrantsExpired", "Namespace");
+        let events = events_in(cp, &ns, "GrantsExpired", "RoleBinding");
         (!events.is_empty()).then_some(events)
     });
     assert_eq!(
@@ -703,7 +703,7 @@ fn a_grant_made_by_the_previous_cli_still_works_expires_and_is_recorded_as_forei
             && note.contains(name),
         "{note}"
     );
-    assert_eq!(announced[0]["regarding"]["name"], ns.as_str());
+    assert_eq!(announced[0]["regarding"]["name"], name);
     assert!(events_in(cp, &ns, "GrantExpired", "RoleBinding").is_empty());
 }
 

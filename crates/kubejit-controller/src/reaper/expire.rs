@@ -101,7 +101,10 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
 async fn announce<B: Binding>(r: &Reaper<B>, binding: &B, note: String) {
     match (record::Maker::of(binding.meta()), binding.namespace()) {
         (record::Maker::Request, _) => {}
-        (record::Maker::Foreign, Some(namespace)) => r.events.add(&namespace, &binding.name_any()),
+        (record::Maker::Foreign, Some(namespace)) => {
+            r.events
+                .add(&namespace, &binding.name_any(), || binding.object_ref(&()));
+        }
         (record::Maker::Foreign, None) => {
             k8s_event::publish(&r.ctx, binding, Kind::Normal, "GrantExpired", note).await;
         }

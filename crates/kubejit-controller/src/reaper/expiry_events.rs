@@ -5,6 +5,8 @@
 //! one `GrantsExpired` Event on the Namespace every [`WINDOW`] (deadlines are whole seconds, so expiries
 //! come in bursts: hundreds per second would otherwise mean hundreds of Event writes racing the
 //! DELETEs). ClusterRoleBindings keep one `GrantExpired` Event each: they are rare and cluster-wide.
+//! The coalesced Event lives in the namespace (where `kubectl get events -n` shows it) and regards the
+//! first binding of its batch: an Event about a Namespace would have to live in `default`.
 //! Events are informational; the `grantExpired` audit record of every grant is written as before.
 
 use std::collections::BTreeMap;
@@ -27,11 +29,13 @@ pub(crate) struct ExpiryEvents {
     pending: Mutex<BTreeMap<String, Batch>>,
 }
 
-/// One namespace's expiries in the current window: the first [`NAMED`] names and how many in all.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// One namespace's expiries in the current window: the first [`NAMED`] names, how many in all, and
+/// the first binding, which the Event regards.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct Batch {
     pub names: Vec<String>,
     pub count: usize,
+    pub first: ObjectReference,
 }
 
 impl ExpiryEvents {
@@ -39,10 +43,21 @@ impl ExpiryEvents {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Notes that `name` in `namespace` expired; memory stays bounded by [`NAMED`] per namespace.
-    pub(crate) fn add(&self, namespace: &str, name: &str) {
+    /// Notes that the RoleBinding `binding` (its reference) expired; memory stays bounded by [`NAMED`]
+    /// names per namespace.
+    pub(crate) fn add(
+        &self,
+        namespace: &str,
+        name: &str,
+        binding: impl FnOnce() -> ObjectReference,
+    ) {
         let mut pending = self.lock();
-        let batch = pending.entry(namespace.to_owned()).or_default();
+        let batch = pending
+            .entry(namespace.to_owned())
+            .or_insert_with(|| Batch {
+                first: binding(),
+                ..Batch::default()
+            });
         batch.count += 1;
         if batch.names.len() < NAMED {
             batch.names.push(name.to_owned());
@@ -70,17 +85,12 @@ impl ExpiryEvents {
 
     async fn flush(&self, ctx: &crate::Context) {
         for (namespace, batch) in self.take() {
+            let note = note(&batch);
             let about = About {
                 namespace: &namespace,
-                regarding: ObjectReference {
-                    api_version: Some("v1".to_owned()),
-                    kind: Some("Namespace".to_owned()),
-                    name: Some(namespace.clone()),
-                    ..ObjectReference::default()
-                },
+                regarding: batch.first,
                 name: "kubejit-grants-expired",
             };
-            let note = note(&batch);
             k8s_event::publish_about(ctx, about, Kind::Normal, "GrantsExpired", note).await;
         }
     }
@@ -105,16 +115,27 @@ pub(crate) fn note(batch: &Batch) -> String {
 mod tests {
     use super::*;
 
+    fn reference(name: &str) -> ObjectReference {
+        ObjectReference {
+            kind: Some("RoleBinding".into()),
+            name: Some(name.into()),
+            ..ObjectReference::default()
+        }
+    }
+
     #[test]
     fn expiries_are_gathered_per_namespace_and_taken_once() {
         let e = ExpiryEvents::default();
-        e.add("a", "jit-1");
-        e.add("b", "jit-2");
-        e.add("a", "jit-3");
+        e.add("a", "jit-1", || reference("jit-1"));
+        e.add("b", "jit-2", || reference("jit-2"));
+        e.add("a", "jit-3", || {
+            panic!("only the first binding is referenced")
+        });
         let taken = e.take();
         assert_eq!(taken.len(), 2);
         assert_eq!(taken["a"].names, ["jit-1", "jit-3"]);
         assert_eq!(taken["a"].count, 2);
+        assert_eq!(taken["a"].first.name.as_deref(), Some("jit-1"));
         assert!(e.take().is_empty(), "nothing is announced twice");
     }
 
@@ -122,7 +143,7 @@ mod tests {
     fn a_burst_keeps_only_the_first_names_but_counts_all() {
         let e = ExpiryEvents::default();
         for i in 0..1000 {
-            e.add("ns", &format!("jit-{i}"));
+            e.add("ns", &format!("jit-{i}"), || reference("jit-0"));
         }
         let batch = &e.take()["ns"];
         assert_eq!((batch.names.len(), batch.count), (NAMED, 1000));
@@ -140,6 +161,7 @@ mod tests {
         let batch = Batch {
             names: vec!["jit-x".into()],
             count: 1,
+            first: reference("jit-x"),
         };
         assert_eq!(
             note(&batch),

@@ -145,6 +145,7 @@ async fn wait_all_decided(
     ctl: &crate::support::ControllerProcess,
 ) -> usize {
     let started = Instant::now();
+    let mut seen = (0, 0);
     while started.elapsed() < Duration::from_secs(120) {
         let list = api
             .list(&ListParams::default().labels(label))
@@ -163,6 +164,7 @@ async fn wait_all_decided(
                     .map(|c| c.type_.as_str())
             })
             .collect();
+        seen = (list.items.len(), decided.len());
         if list.items.len() == COUNT && decided.len() == COUNT {
             return decided.iter().filter(|t| **t == "Approved").count();
         }
@@ -176,7 +178,10 @@ async fn wait_all_decided(
         .map(str::to_owned)
         .collect();
     panic!(
-        "not all {COUNT} CSRs decided within 120 s; controller log tail: {}",
+        "not all {COUNT} CSRs decided within 120 s (last seen: {} listed, {} decided); controller \
+         log tail: {}",
+        seen.0,
+        seen.1,
         tail.join("\n")
     );
 }
