@@ -200,6 +200,17 @@ fn kubectl_overhead(
         cmd.args(["get", "pods", "--kubeconfig"]).arg(path);
         cmd
     };
+    // The apiserver's authorizer learns of the new RoleBinding from a watch: wait until it has.
+    let allowed = (0..100).any(|_| {
+        let ok = kubectl(&with_cert, "cert.kubeconfig")
+            .output_bounded()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(allowed, "the view RoleBinding never took effect");
     let (mut plugin_runs, mut cert_runs) = (Vec::new(), Vec::new());
     for _ in 0..runs("KUBEJIT_BENCH_KUBECTL_RUNS", 60) {
         plugin_runs.push(time(kubectl(&with_plugin, "plugin.kubeconfig")));
