@@ -45,12 +45,8 @@ fn approver_throughput() {
         crate::support::load_average()
     );
     let api: Api<CertificateSigningRequest> = Api::all(admin(cp, &rt));
-    rt.block_on(api.delete_collection(
-        &DeleteParams::default(),
-        &ListParams::default().labels(&format!("approver-test-bench-ref={run}")),
-    ))
-    .unwrap();
-
+    let reference_prefix = format!("{}-ref-{run}-", crate::fixture::PREFIX);
+    rt.block_on(delete_named(&api, &reference_prefix));
     let (cp, ctl) = setup();
     cp.apply("apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: approver-test-bench}\nspec:\n  requesters: {groups: [approver-test-benchers]}\n  certificateGroups: [approver-test:bench]\n  maxTTL: 30m\n  incident: {required: false}\n  approval: {mode: Auto}\n").unwrap();
     std::thread::sleep(Duration::from_secs(2));
@@ -65,8 +61,8 @@ fn approver_throughput() {
         "creator with kubejit running: {COUNT} CSRs created in {took:.2?} ({:.0}/s)",
         COUNT as f64 / took.as_secs_f64()
     );
-    let label = format!("approver-test-bench-bench={run}");
-    let approved = rt.block_on(wait_all_decided(&api, &label, ctl));
+    let prefix = format!("{}-bench-{run}-", crate::fixture::PREFIX);
+    let approved = rt.block_on(wait_all_decided(&api, &prefix, ctl));
     assert_eq!(approved, COUNT, "every bench CSR is approved");
     let cpu = crate::support::cpu_seconds(ctl.pid()) - cpu_before;
     std::thread::sleep(Duration::from_secs(1));
@@ -86,8 +82,6 @@ fn docs(kind: &str, run: &str) -> Vec<Value> {
             let mut doc = one.clone();
             let name = format!("{}-{kind}-{run}-{i:05}", crate::fixture::PREFIX);
             doc["metadata"]["name"] = Value::String(name);
-            doc["metadata"]["labels"] =
-                serde_json::json!({ format!("approver-test-bench-{kind}"): run });
             doc
         })
         .collect()
@@ -138,21 +132,52 @@ async fn create_all(client: &kube::Client, docs: Vec<Value>) -> Duration {
     started.elapsed()
 }
 
-/// Lists (every 500 ms) until every labelled CSR has a decision; the approved count.
+/// Deletes every CSR whose name starts with `prefix`, so the controller never sees them.
+async fn delete_named(api: &Api<CertificateSigningRequest>, prefix: &str) {
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    assert_eq!(names.len(), COUNT, "every reference CSR is listed");
+    futures::stream::iter(names)
+        .map(|name| {
+            let api = api.clone();
+            async move {
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(CREATORS)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+}
+
+/// Lists (every 500 ms) until every CSR named with `prefix` has a decision; the approved count.
 async fn wait_all_decided(
     api: &Api<CertificateSigningRequest>,
-    label: &str,
+    prefix: &str,
     ctl: &crate::support::ControllerProcess,
 ) -> usize {
     let started = Instant::now();
     let mut seen = (0, 0);
     while started.elapsed() < Duration::from_secs(120) {
-        let list = api
-            .list(&ListParams::default().labels(label))
-            .await
-            .unwrap();
-        let decided: Vec<&str> = list
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let ours: Vec<&CertificateSigningRequest> = list
             .items
+            .iter()
+            .filter(|c| {
+                c.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .collect();
+        let decided: Vec<&str> = ours
             .iter()
             .filter_map(|c| {
                 c.status
@@ -164,8 +189,8 @@ async fn wait_all_decided(
                     .map(|c| c.type_.as_str())
             })
             .collect();
-        seen = (list.items.len(), decided.len());
-        if list.items.len() == COUNT && decided.len() == COUNT {
+        seen = (ours.len(), decided.len());
+        if ours.len() == COUNT && decided.len() == COUNT {
             return decided.iter().filter(|t| **t == "Approved").count();
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
