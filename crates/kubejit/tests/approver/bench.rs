@@ -225,9 +225,9 @@ fn report(audit_log: &std::path::Path, names: &[String]) {
         let name = ev["objectRef"]["name"].as_str().unwrap_or_default();
         if ev["stage"] != "ResponseComplete"
             || !wanted.contains(name)
-            || !ev["responseStatus"]["code"]
+            || ev["responseStatus"]["code"]
                 .as_u64()
-                .is_some_and(|c| c < 300)
+                .is_none_or(|c| c >= 300)
         {
             continue;
         }
