@@ -83,7 +83,8 @@ impl ExpiryEvents {
         }
     }
 
-    async fn flush(&self, ctx: &crate::Context) {
+    /// Writes one Event per namespace for what was gathered, and forgets it.
+    pub(crate) async fn flush(&self, ctx: &crate::Context) {
         for (namespace, batch) in self.take() {
             let note = note(&batch);
             let about = About {

@@ -50,4 +50,6 @@ pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
         watch::run_kind::<ClusterRoleBinding>(Arc::clone(&ctx), Arc::clone(&events), term.clone()),
         events.run(&ctx, term),
     );
+    // Reconciles that were in flight when `term` fired may have gathered more since.
+    events.flush(&ctx).await;
 }
