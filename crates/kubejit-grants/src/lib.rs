@@ -9,5 +9,5 @@ mod list;
 mod table;
 
 pub use error::Error;
-pub use list::{GrantRow, GrantStatus, ListScope, list};
-pub use table::{LIST_FORMATS, render_rows, time_left_text};
+pub use list::{GrantRow, GrantStatus, ListScope, PAGE_SIZE, list, list_pages};
+pub use table::{LIST_FORMATS, TablePages, render_rows, time_left_text};

@@ -67,41 +67,62 @@ impl GrantRow {
     }
 }
 
-/// Lists grants sorted by namespace and name, RoleBindings before ClusterRoleBindings.
+/// Bindings asked of the apiserver per request: the first page is shown while the next is fetched,
+/// and memory holds one page, not every binding of the cluster.
+pub const PAGE_SIZE: u32 = 500;
+
+/// Lists grants: RoleBindings before ClusterRoleBindings, in the apiserver's order (by namespace,
+/// then name), each page sorted by namespace and name.
 pub async fn list(
     client: &kube::Client,
     scope: &ListScope,
     now: OffsetDateTime,
 ) -> Result<Vec<GrantRow>, Error> {
-    let mut rows = match scope {
-        ListScope::Namespace(ns) => list_kind::<RoleBinding>(client, Some(ns), now).await?,
-        ListScope::All => list_kind::<RoleBinding>(client, None, now).await?,
-    };
-    if *scope == ListScope::All {
-        rows.extend(list_kind::<ClusterRoleBinding>(client, None, now).await?);
-    }
+    let mut rows = Vec::new();
+    list_pages(client, scope, now, |page| rows.extend(page)).await?;
     Ok(rows)
 }
 
-async fn list_kind<B: Binding>(
+/// Hands each page of grants to `each` as soon as it arrives, in [`list`]'s order.
+pub async fn list_pages(
+    client: &kube::Client,
+    scope: &ListScope,
+    now: OffsetDateTime,
+    mut each: impl FnMut(Vec<GrantRow>),
+) -> Result<(), Error> {
+    match scope {
+        ListScope::Namespace(ns) => pages_of::<RoleBinding>(client, Some(ns), now, &mut each).await,
+        ListScope::All => {
+            pages_of::<RoleBinding>(client, None, now, &mut each).await?;
+            pages_of::<ClusterRoleBinding>(client, None, now, &mut each).await
+        }
+    }
+}
+
+async fn pages_of<B: Binding>(
     client: &kube::Client,
     namespace: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Vec<GrantRow>, Error> {
+    each: &mut impl FnMut(Vec<GrantRow>),
+) -> Result<(), Error> {
     let api = B::api(client.clone(), namespace);
-    let list = api
-        .list(&ListParams::default())
-        .await
-        .map_err(Error::List)?;
-    let mut rows: Vec<GrantRow> = list
-        .items
-        .iter()
-        .map(GrantView::of)
-        .filter(|v| v.expires_at.is_some())
-        .map(|v| GrantRow::at(v, now))
-        .collect();
-    rows.sort_by(|a, b| {
-        (&a.grant.namespace, &a.grant.name).cmp(&(&b.grant.namespace, &b.grant.name))
-    });
-    Ok(rows)
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    loop {
+        let list = api.list(&params).await.map_err(Error::List)?;
+        let mut rows: Vec<GrantRow> = list
+            .items
+            .iter()
+            .map(GrantView::of)
+            .filter(|v| v.expires_at.is_some())
+            .map(|v| GrantRow::at(v, now))
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.grant.namespace, &a.grant.name).cmp(&(&b.grant.namespace, &b.grant.name))
+        });
+        each(rows);
+        match list.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            Some(_) | None => return Ok(()),
+        }
+    }
 }

@@ -38,6 +38,54 @@ pub fn render_rows(rows: &[GrantRow], format: OutputFormat) -> Result<String, Er
 }
 
 fn table(rows: &[GrantRow], wide: bool) -> String {
+    TablePages::new(wide).page(rows)
+}
+
+/// A table rendered page by page as the rows arrive (`kubejit grants` streams): the header once,
+/// each page aligned as it comes (columns widen when a page needs it, never shrink), as kubectl aligns
+/// each chunk of a long list.
+#[derive(Debug)]
+pub struct TablePages {
+    wide: bool,
+    started: bool,
+    /// Widest cell per column so far: a later page never shrinks a column.
+    widths: Vec<usize>,
+}
+
+impl TablePages {
+    pub fn new(wide: bool) -> Self {
+        Self {
+            wide,
+            started: false,
+            widths: Vec::new(),
+        }
+    }
+
+    /// The lines of one page (with the header if it is the first non-empty one).
+    pub fn page(&mut self, rows: &[GrantRow]) -> String {
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut lines: Vec<Vec<String>> = Vec::with_capacity(rows.len() + 1);
+        if !self.started {
+            lines.push(header(self.wide).iter().map(|h| (*h).to_owned()).collect());
+            self.started = true;
+        }
+        lines.extend(rows.iter().map(|row| cells(row, self.wide)));
+        align(&lines, &mut self.widths)
+    }
+
+    /// What ends the table: a line saying so when no page held a grant.
+    pub fn finish(&self) -> &'static str {
+        if self.started {
+            ""
+        } else {
+            "No grants found.\n"
+        }
+    }
+}
+
+fn header(wide: bool) -> Vec<&'static str> {
     let mut header = vec![
         "NAMESPACE",
         "NAME",
@@ -50,25 +98,25 @@ fn table(rows: &[GrantRow], wide: bool) -> String {
     if wide {
         header.extend(["KIND", "GRANTED-BY", "REASON"]);
     }
-    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    for row in rows {
-        let g = &row.grant;
-        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
-        let mut line = vec![
-            dash(&g.namespace),
-            g.name.clone(),
-            g.subjects_text(),
-            g.role.clone(),
-            dash(&g.incident),
-            dash(&g.expires_at),
-            time_left_text(row.status, row.seconds_left),
-        ];
-        if wide {
-            line.extend([g.kind.to_owned(), dash(&g.granted_by), dash(&g.reason)]);
-        }
-        lines.push(line.into_iter().map(|c| printable(&c)).collect());
+    header
+}
+
+fn cells(row: &GrantRow, wide: bool) -> Vec<String> {
+    let g = &row.grant;
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let mut line = vec![
+        dash(&g.namespace),
+        g.name.clone(),
+        g.subjects_text(),
+        g.role.clone(),
+        dash(&g.incident),
+        dash(&g.expires_at),
+        time_left_text(row.status, row.seconds_left),
+    ];
+    if wide {
+        line.extend([g.kind.to_owned(), dash(&g.granted_by), dash(&g.reason)]);
     }
-    align(&lines)
+    line.into_iter().map(|c| printable(&c)).collect()
 }
 
 /// `1h59m`, `EXPIRED 12s ago, awaiting deletion`, or `MALFORMED: never expires`.
@@ -106,22 +154,19 @@ fn printable(cell: &str) -> String {
     kubejit_core::text::escape_bounded(cell, CELL_MAX)
 }
 
-fn align(lines: &[Vec<String>]) -> String {
+fn align(lines: &[Vec<String>], widths: &mut Vec<usize>) -> String {
     let cols = lines.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    widths.resize(cols.max(widths.len()), 0);
+    for line in lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
     for line in lines {
         let cells: Vec<String> = line
             .iter()
-            .zip(&widths)
+            .zip(widths.iter())
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         out.push_str(cells.join("   ").trim_end());
@@ -197,6 +242,32 @@ mod tests {
             render_rows(&[], OutputFormat::Table).unwrap(),
             "No grants found.\n"
         );
+    }
+
+    #[test]
+    fn pages_print_the_header_once_and_an_empty_listing_says_so() {
+        let a = row("jit-a", GrantStatus::Active, Some(60));
+        let b = row("jit-b", GrantStatus::Active, Some(60));
+        let mut t = TablePages::new(false);
+        let first = t.page(std::slice::from_ref(&a));
+        assert_eq!(t.page(&[]), "", "an empty page prints nothing");
+        let second = t.page(std::slice::from_ref(&b));
+        assert!(
+            first.starts_with("NAMESPACE") && first.lines().count() == 2,
+            "{first}"
+        );
+        assert!(
+            second.starts_with("payments") && second.lines().count() == 1,
+            "{second}"
+        );
+        assert_eq!(t.finish(), "");
+        assert_eq!(
+            format!("{first}{second}"),
+            render_rows(&[a, b], OutputFormat::Table).unwrap(),
+            "pages of equal widths read as one table"
+        );
+        let empty = TablePages::new(true);
+        assert_eq!(empty.finish(), "No grants found.\n");
     }
 
     /// Names come from the apiserver unvalidated: a bidi override or zero-width space in a user,

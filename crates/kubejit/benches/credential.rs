@@ -1,8 +1,10 @@
 //! Benchmarks for `kubejit credential` (not timed tests; run with `cargo bench -p kubejit --bench credential`):
 //! (a) cache-hit whole-process latency next to `kubectl version --client` as a process start-up yardstick,
 //! (b) cold issuance — key, CSR, approval by a test approver, signing, verified certificate — on the local
-//! control plane. Prints medians and p90s; set KUBEJIT_BENCH_HIT_RUNS / KUBEJIT_BENCH_COLD_RUNS to change
-//! the run counts (200 and 20 by default).
+//! control plane, (c) `kubectl get pods` through the plugin (cache hit) next to the same kubectl with
+//! the same certificate embedded in its kubeconfig, interleaved, with the overhead as a ratio of medians.
+//! Prints medians and p90s; set KUBEJIT_BENCH_HIT_RUNS / KUBEJIT_BENCH_COLD_RUNS /
+//! KUBEJIT_BENCH_KUBECTL_RUNS to change the run counts (200, 20 and 60 by default).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,9 +27,11 @@ fn runs(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Wall time of one run, measured with a blocking wait: `output_bounded` polls for the exit every few
+/// milliseconds, which would quantize every figure to its poll interval.
 fn time(mut cmd: Command) -> Duration {
     let started = Instant::now();
-    let out = cmd.output_bounded().unwrap();
+    let out = cmd.output().unwrap();
     let took = started.elapsed();
     assert!(
         out.status.success(),
@@ -117,9 +121,124 @@ fn main() {
         })
         .collect();
     report("kubectl version --client (yardstick)", yardstick);
+    kubectl_overhead(cp, dir.path(), &config, &cache, &incident, &exec_info);
     println!(
         "\nfor hyperfine: KUBERNETES_EXEC_INFO='{exec_info}' {}",
         format_cmd(&plugin(&config, &cache, &incident, &exec_info))
+    );
+}
+
+/// `kubectl get pods` with the plugin as its exec credential (a cache hit each time) and with the
+/// very certificate the plugin hands out embedded in the kubeconfig, runs interleaved so both see
+/// the same machine load.
+fn kubectl_overhead(
+    cp: &kubejit_testenv::ControlPlane,
+    dir: &Path,
+    config: &Path,
+    cache: &Path,
+    incident: &str,
+    exec_info: &str,
+) {
+    let ns = unique_namespace("bench-pods");
+    cp.admin(&["create", "namespace", &ns]).unwrap();
+    // A Role of its own: `view` is an aggregated ClusterRole, empty until the aggregation
+    // controller (not run by the test control plane) fills it.
+    for args in [
+        [
+            "create",
+            "role",
+            "bench-pods",
+            "--verb=list,get",
+            "--resource=pods",
+            "-n",
+            &ns,
+        ],
+        [
+            "create",
+            "rolebinding",
+            "bench-pods",
+            "--role=bench-pods",
+            "--user=alice",
+            "-n",
+            &ns,
+        ],
+    ] {
+        let out = cp.admin(&args).unwrap();
+        assert!(out.success, "{}", out.stderr);
+    }
+    let hit = plugin(config, cache, incident, exec_info)
+        .output_bounded()
+        .unwrap();
+    let cred: serde_json::Value = serde_json::from_slice(&hit.stdout).unwrap();
+    let b64 = |pem: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    };
+    let user = |auth: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "bench",
+            "clusters": [{"name": "bench", "cluster": {
+                "server": cp.server(), "certificate-authority-data": b64(cp.ca_pem())}}],
+            "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench", "namespace": ns}}],
+            "users": [{"name": "bench", "user": auth}],
+        })
+    };
+    let mut args: Vec<String> = vec!["credential".into(), "--kubeconfig".into()];
+    args.push(config.to_string_lossy().into_owned());
+    args.extend(
+        [
+            "--context",
+            "alice",
+            "--group",
+            "oncall-debuggers",
+            "--incident",
+        ]
+        .map(String::from),
+    );
+    args.push(incident.to_owned());
+    args.push("--cache-dir".into());
+    args.push(cache.to_string_lossy().into_owned());
+    let with_plugin = user(serde_json::json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": env!("CARGO_BIN_EXE_kubejit"),
+        "args": args, "provideClusterInfo": true, "interactiveMode": "Never"}}));
+    let status = &cred["status"];
+    let with_cert = user(serde_json::json!({
+        "client-certificate-data": b64(status["clientCertificateData"].as_str().unwrap()),
+        "client-key-data": b64(status["clientKeyData"].as_str().unwrap()),
+    }));
+    let kubectl = |kubeconfig: &serde_json::Value, name: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, kubeconfig.to_string()).unwrap();
+        let mut cmd = Command::new(cp.binaries().kubectl());
+        cmd.args(["get", "pods", "--kubeconfig"]).arg(path);
+        cmd
+    };
+    // The apiserver's authorizer learns of the new RoleBinding from a watch: wait until it has.
+    let allowed = (0..100).any(|_| {
+        let ok = kubectl(&with_cert, "cert.kubeconfig")
+            .output_bounded()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok
+    });
+    assert!(allowed, "the view RoleBinding never took effect");
+    let (mut plugin_runs, mut cert_runs) = (Vec::new(), Vec::new());
+    for _ in 0..runs("KUBEJIT_BENCH_KUBECTL_RUNS", 60) {
+        plugin_runs.push(time(kubectl(&with_plugin, "plugin.kubeconfig")));
+        cert_runs.push(time(kubectl(&with_cert, "cert.kubeconfig")));
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (p, c) = (median(&mut plugin_runs), median(&mut cert_runs));
+    report("kubectl get pods, exec plugin (cache hit)", plugin_runs);
+    report("kubectl get pods, embedded client certificate", cert_runs);
+    println!(
+        "exec plugin overhead: {:+.1}% of the embedded-certificate median",
+        (p.as_secs_f64() / c.as_secs_f64() - 1.0) * 100.0
     );
 }
 

@@ -26,7 +26,8 @@
 //!   the words after `cargo run --` parse as a `kubejit` command line;
 //! - `target/release/examples/NAME`: a crate has that example;
 //! - `hyperfine`: each quoted command it times is checked by these rules;
-//! - `.ci/run`: every `KUBEJIT_*` variable in front of it is one the script reads;
+//! - `.ci/run`: every `KUBEJIT_*` variable in front of it is one the script reads; in front of
+//!   `cargo`, every `KUBEJIT_*` variable is one the `--test`/`--bench` target's source reads;
 //! - `openssl`: only what the notification docs use, `dgst -sha256 -hmac` (kubejit's webhook signature
 //!   is HMAC-SHA256; a test in kubejit-controller runs that line) and `rand -hex`;
 //! - `bash tools/…`: the script exists in the repository;
@@ -247,6 +248,14 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
             None => Ok(None),
         };
     }
+    // Benchmarks read their own KUBEJIT_BENCH_* knobs: each one shown must be one the target reads.
+    if words.first() == Some(&"cargo") && !kubejit_vars.is_empty() {
+        let source = target_source(&words[1..])?;
+        if let Some(name) = kubejit_vars.iter().find(|name| !source.contains(*name)) {
+            return Err(format!("{name}: the cargo target shown does not read it"));
+        }
+        return check_cargo(&words[1..]).map(|()| None);
+    }
     if let Some(name) = kubejit_vars.first() {
         return Err(format!(
             "{name}=…: show the flag instead (this test cannot set variables)"
@@ -445,6 +454,29 @@ fn check_cargo(words: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// The source of the `--test`/`--bench` target a cargo line names (every file of a directory target).
+fn target_source(words: &[&str]) -> Result<String, String> {
+    let package = words.windows(2).find(|p| p[0] == "-p").map(|p| p[1]);
+    let dir = repo().join("crates").join(package.unwrap_or("kubejit"));
+    let target = [("--test", "tests"), ("--bench", "benches")]
+        .iter()
+        .find_map(|(flag, sub)| {
+            let name = words.windows(2).find(|p| p[0] == *flag)?[1];
+            Some(dir.join(sub).join(name))
+        })
+        .ok_or("a KUBEJIT_* variable in front of cargo needs a --test or --bench target")?;
+    let file = target.with_extension("rs");
+    if file.exists() {
+        return std::fs::read_to_string(file).map_err(|e| e.to_string());
+    }
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&target).map_err(|e| format!("{}: {e}", target.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        text.push_str(&std::fs::read_to_string(path).map_err(|e| e.to_string())?);
+    }
+    Ok(text)
+}
+
 fn example_exists(name: &str) -> Result<(), String> {
     let crates = std::fs::read_dir(repo().join("crates")).map_err(|e| e.to_string())?;
     let found = crates.flatten().any(|c| {
@@ -588,6 +620,7 @@ mod tests {
             "bash tools/softhsm/install.sh",
             "softhsm2-util --init-token --free --label kubejit --pin 1234 --so-pin 5678",
             "kubejit keys generate --pkcs11 'pkcs11:token=kubejit;id=%01?module-path=/m.so'",
+            "KUBEJIT_BENCH_GRANTS=1000 cargo test --release -p kubejit --test reaper_bench -- --ignored",
             "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
         ] {
             assert_eq!(check_line(good), Ok(()), "{good}");
@@ -601,6 +634,9 @@ mod tests {
             "kubectl get accesspolicy-typo",
             "cargo test -p kubejit --test nope",
             "cargo run -- sandboxx",
+            "KUBEJIT_BENCH_NOPE=1 cargo test --release -p kubejit --test reaper_bench -- --ignored",
+            "KUBEJIT_BENCH_GRANTS=1 cargo test -p kubejit --test grants",
+            "KUBEJIT_BENCH_GRANTS=1 cargo test -p kubejit",
             "make sandbox",
             "openssl dgst -sha1 -hmac k",
             "openssl dgst -sha256 -hmac",

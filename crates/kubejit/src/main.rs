@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(blocking_threads(&cli.command))
         .build()
     {
         Ok(rt) => rt,
@@ -42,6 +43,20 @@ fn main() -> ExitCode {
     // not keep the process alive after its work is done.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     code
+}
+
+/// Threads for blocking work. The controller's blocking work is audit writes, which its sinks
+/// serialize (one write and fsync at a time): a burst of expiries (hundreds share each whole second)
+/// would otherwise start a thread per record, each only waiting for the sink's lock, and the
+/// allocator arenas those threads leave behind kept the controller's memory up. A write slower than
+/// its wait carries on in the background either way (docs/controller.md).
+fn blocking_threads(command: &cli::Command) -> usize {
+    const CONTROLLER: usize = 8;
+    const DEFAULT: usize = 512;
+    match command {
+        cli::Command::Controller(_) => CONTROLLER,
+        _ => DEFAULT,
+    }
 }
 
 /// clap quotes a rejected value back verbatim. A value carrying a bidi override, a zero-width

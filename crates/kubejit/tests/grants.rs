@@ -122,10 +122,22 @@ fn a_grant_gives_exec_until_its_deadline_then_the_binding_is_deleted_and_exec_is
         records_for(&audit, "foreignGrant", &name).is_empty(),
         "a grant made under a request is not foreign: {audit:?}"
     );
-    assert!(wait_until(BOUND, || {
+    // The request's `Expired` Event says the access ended; the reaper adds no Event of its own for
+    // a grant made under a request (one write per deletion: the DELETE).
+    assert!(
+        wait_until(BOUND, || !events_in(cp, &ns, "Expired", "AccessRequest")
+            .is_empty()),
+        "the AccessRequest's Expired Event: {:?}",
         cp.admin(&["get", "events.events.k8s.io", "-n", &ns, "-o", "json"])
-            .is_ok_and(|o| o.stdout.contains("GrantExpired") && o.stdout.contains(&name))
-    }));
+    );
+    let about_binding: Vec<serde_json::Value> = events_in(cp, &ns, "GrantExpired", "RoleBinding")
+        .into_iter()
+        .chain(events_in(cp, &ns, "GrantsExpired", "RoleBinding"))
+        .collect();
+    assert!(
+        about_binding.is_empty(),
+        "no reaper Event for a requested grant: {about_binding:?}"
+    );
     let metrics = ctl.metrics();
     assert!(
         metrics.contains("kubejit_reaper_deletion_lag_seconds_count"),
@@ -674,4 +686,38 @@ fn a_grant_made_by_the_previous_cli_still_works_expires_and_is_recorded_as_forei
     );
     assert_eq!(foreign[0]["decisionReason"], "notMadeByKubejit");
     assert!(records_for(&audit, "grantCreated", name).is_empty());
+    // No request speaks for it, so the namespace's coalesced Event names it (written within the
+    // reaper's 10 s gathering window; it regards the first binding of its batch, here this one).
+    let announced = support::eventually(BOUND, "the GrantsExpired Event", || {
+        let events = events_in(cp, &ns, "GrantsExpired", "RoleBinding");
+        (!events.is_empty()).then_some(events)
+    });
+    assert_eq!(
+        announced.len(),
+        1,
+        "one Event for the namespace: {announced:?}"
+    );
+    let note = announced[0]["note"].as_str().unwrap();
+    assert!(
+        note.starts_with("kubejit deleted 1 expired RoleBinding in this namespace: ")
+            && note.contains(name),
+        "{note}"
+    );
+    assert_eq!(announced[0]["regarding"]["name"], name);
+    assert!(events_in(cp, &ns, "GrantExpired", "RoleBinding").is_empty());
+}
+
+/// The events.k8s.io Events in `ns` with `reason` about an object of `kind`.
+fn events_in(cp: &ControlPlane, ns: &str, reason: &str, kind: &str) -> Vec<serde_json::Value> {
+    let out = cp
+        .admin(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"])
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == reason && e["regarding"]["kind"] == kind)
+        .cloned()
+        .collect()
 }

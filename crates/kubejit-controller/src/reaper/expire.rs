@@ -69,7 +69,7 @@ pub(crate) async fn expire<B: Binding>(
 }
 
 /// The access has ended: metrics first, then the record (which may be deferred, never lost; before the
-/// Events, which can be slow), then Events.
+/// Events, which can be slow), then the expiry's announcement.
 async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
@@ -89,9 +89,25 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         true => Some(record_expired(ctx, binding, deadline, now).await),
         false => None,
     };
-    k8s_event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
+    announce(r, binding, note).await;
     if let Some(kept) = kept {
         deferred_warning(ctx, binding, "grantExpired", kept).await;
+    }
+}
+
+/// Who hears of an expiry besides the audit trail: nobody new for a grant under an AccessRequest (its
+/// request's `Expired` Event says it), the namespace's coalesced Event for other RoleBindings, an
+/// Event of its own for a ClusterRoleBinding (see `expiry_events`).
+async fn announce<B: Binding>(r: &Reaper<B>, binding: &B, note: String) {
+    match (record::Maker::of(binding.meta()), binding.namespace()) {
+        (record::Maker::Request, _) => {}
+        (record::Maker::Foreign, Some(namespace)) => {
+            r.events
+                .add(&namespace, &binding.name_any(), || binding.object_ref(&()));
+        }
+        (record::Maker::Foreign, None) => {
+            k8s_event::publish(&r.ctx, binding, Kind::Normal, "GrantExpired", note).await;
+        }
     }
 }
 

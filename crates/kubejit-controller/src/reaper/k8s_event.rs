@@ -1,6 +1,7 @@
 //! Kubernetes Events about grants (events.k8s.io/v1), created directly: no client-side cache, so
 //! memory stays flat however many grants expire. A failed Event is logged, never retried.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::ResourceExt;
@@ -38,15 +39,33 @@ pub(crate) async fn publish<B: Binding>(
     note: String,
 ) {
     let namespace = binding.namespace().unwrap_or_else(|| "default".to_owned());
+    let about = About {
+        namespace: &namespace,
+        regarding: binding.object_ref(&()),
+        name: &binding.name_any(),
+    };
+    publish_about(ctx, about, kind, reason, note).await;
+}
+
+/// What an Event is about: the object, the namespace the Event lives in, and the prefix of its name.
+pub(crate) struct About<'a> {
+    pub namespace: &'a str,
+    pub regarding: ObjectReference,
+    pub name: &'a str,
+}
+
+pub(crate) async fn publish_about(
+    ctx: &crate::Context,
+    about: About<'_>,
+    kind: Kind,
+    reason: &str,
+    note: String,
+) {
     let now = ctx.clock.now();
     let event = Event {
         metadata: ObjectMeta {
-            name: Some(format!(
-                "{}.{:x}",
-                binding.name_any(),
-                now.unix_timestamp_nanos()
-            )),
-            namespace: Some(namespace.clone()),
+            name: Some(format!("{}.{:x}", about.name, now.unix_timestamp_nanos())),
+            namespace: Some(about.namespace.to_owned()),
             ..ObjectMeta::default()
         },
         event_time: k8s_openapi::jiff::Timestamp::from_nanosecond(now.unix_timestamp_nanos())
@@ -57,7 +76,7 @@ pub(crate) async fn publish<B: Binding>(
         // Notes quote names and annotation values nobody validated: shown escaped, never raw, and
         // cut to what an Event holds (escaping first, so the cut never splits an escape's meaning).
         note: Some(fit_note(kubejit_core::text::escape(&note).into_owned())),
-        regarding: Some(binding.object_ref(&())),
+        regarding: Some(about.regarding),
         reporting_controller: Some(kubejit_kube::keys::reporting_controller(
             &ctx.controller_name,
         )),
@@ -71,9 +90,9 @@ pub(crate) async fn publish<B: Binding>(
         ),
         ..Event::default()
     };
-    let api: Api<Event> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<Event> = Api::namespaced(ctx.client.clone(), about.namespace);
     if let Err(error) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!(%error, binding = %binding.name_any(), reason, "failed to publish Event");
+        tracing::warn!(%error, about = %about.name, reason, "failed to publish Event");
     }
 }
 

@@ -4,11 +4,12 @@
 //! record of an expiry names the subjects and role, which a metadata-only watch lacks; a GET per
 //! deletion would double the API calls). Each annotated binding is requeued exactly at its deadline;
 //! at or after it the reaper deletes with uid + resourceVersion preconditions, then records
-//! `grantExpired` (time wins: a failing audit trail never delays the delete; the record is spooled and
+//! `grantExpired` (Events about expiries are coalesced: see `expiry_events`) (time wins: a failing audit trail never delays the delete; the record is spooled and
 //! replayed). Bindings without the annotation, and malformed ones, are never deleted.
 
 mod error;
 mod expire;
+mod expiry_events;
 mod k8s_event;
 mod metrics;
 mod reconcile;
@@ -40,10 +41,15 @@ pub fn required_permissions() -> Vec<Needed> {
     needed
 }
 
-/// Runs both controllers until `term` is cancelled, letting in-flight reconciles finish.
+/// Runs both controllers until `term` is cancelled, letting in-flight reconciles finish; the expiry
+/// Events gathered so far are written last.
 pub async fn run(ctx: Arc<crate::Context>, term: CancellationToken) {
+    let events = Arc::new(expiry_events::ExpiryEvents::default());
     tokio::join!(
-        watch::run_kind::<RoleBinding>(Arc::clone(&ctx), term.clone()),
-        watch::run_kind::<ClusterRoleBinding>(ctx, term),
+        watch::run_kind::<RoleBinding>(Arc::clone(&ctx), Arc::clone(&events), term.clone()),
+        watch::run_kind::<ClusterRoleBinding>(Arc::clone(&ctx), Arc::clone(&events), term.clone()),
+        events.run(&ctx, term),
     );
+    // Reconciles that were in flight when `term` fired may have gathered more since.
+    events.flush(&ctx).await;
 }

@@ -10,6 +10,7 @@ use kubejit_kube::{Binding, keys};
 use tokio_util::sync::CancellationToken;
 
 use super::expire::{key_of, record_gone};
+use super::expiry_events::ExpiryEvents;
 use super::reconcile::{error_policy, reconcile};
 use super::shared::Reaper;
 use super::tracker::Tracker;
@@ -23,12 +24,17 @@ const KEPT_ANNOTATIONS: [&str; 4] = [
     keys::REASON,
 ];
 
-pub(crate) async fn run_kind<B: Binding>(ctx: Arc<crate::Context>, term: CancellationToken) {
+pub(crate) async fn run_kind<B: Binding>(
+    ctx: Arc<crate::Context>,
+    events: Arc<ExpiryEvents>,
+    term: CancellationToken,
+) {
     let api = B::api(ctx.client.clone(), None);
     let (reader, writer) = reflector::store::<B>();
     let r = Arc::new(Reaper {
         ctx,
         tracker: Tracker::default(),
+        events,
         kind: PhantomData,
     });
     let (store, pruner) = (reader.clone(), Arc::clone(&r));

@@ -1,6 +1,7 @@
 //! `kubejit grant`, `grants`, `revoke` and `extend`: grants are made by kubejit's controller under
 //! AccessRequests; these commands ask, wait, list and withdraw (docs/grants.md).
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -112,10 +113,32 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
         (false, Some(ns)) => ListScope::Namespace(ns.as_str().to_owned()),
         (false, None) => ListScope::Namespace(client.default_namespace().to_owned()),
     };
-    let rows: Vec<GrantRow> =
-        kubejit_grants::list(&client, &scope, OffsetDateTime::now_utc()).await?;
+    let now = OffsetDateTime::now_utc();
     let format = args.output.unwrap_or(OutputFormat::Table);
-    print!("{}", kubejit_grants::render_rows(&rows, format)?);
+    let wide = match format {
+        OutputFormat::Table => false,
+        OutputFormat::Wide => true,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Markdown | OutputFormat::Text => {
+            let rows: Vec<GrantRow> = kubejit_grants::list(&client, &scope, now).await?;
+            print!("{}", kubejit_grants::render_rows(&rows, format)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    // Tables stream: each page is printed while the next is fetched.
+    let mut table = kubejit_grants::TablePages::new(wide);
+    let mut out = std::io::stdout().lock();
+    let mut written = Ok(());
+    kubejit_grants::list_pages(&client, &scope, now, |rows| {
+        if written.is_ok() {
+            written = out
+                .write_all(table.page(&rows).as_bytes())
+                .and_then(|()| out.flush());
+        }
+    })
+    .await?;
+    written
+        .and_then(|()| out.write_all(table.finish().as_bytes()))
+        .context("failed to write the grants table")?;
     Ok(ExitCode::SUCCESS)
 }
 

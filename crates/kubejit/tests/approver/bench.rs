@@ -1,119 +1,271 @@
-//! Approver throughput (issue 3 §6): 500 CSRs created at once, time until all are decided. Reports
-//! figures; asserts only correctness. Run alone, in release mode:
+//! Approver throughput (issue 12 §1): 2,000 CSRs created by a fast concurrent in-process creator (a
+//! kube client, 64 creates in flight), decided by the release-built controller. Two references in the
+//! same run: the apiserver's CSR write rate with no kubejit running (the same creator, before the
+//! controller starts) and the creator's own rate while the controller decides. Decision latency is
+//! create → Approved condition, both from the apiserver audit log. Reports figures; asserts only
+//! correctness. Run alone, in release mode:
 //! `cargo test --release -p kubejit --test approver -- --ignored --nocapture approver_throughput`
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::fixture::{Csr, setup};
 
-const COUNT: usize = 500;
-const WORKERS: usize = 16;
+const COUNT: usize = 2_000;
+/// Creates in flight at once.
+const CREATORS: usize = 64;
+const USER: &str = "approver-test-bencher";
+const GROUP: &str = "approver-test-benchers";
+
+const CREATOR_RBAC: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: approver-test-bench-csr}\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [certificatesigningrequests]\n  verbs: [create]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: approver-test-bench-csr}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: approver-test-bench-csr}\nsubjects:\n- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: approver-test-benchers}\n";
 
 #[test]
 #[ignore = "benchmark: run explicitly, see the module docs"]
 fn approver_throughput() {
+    let cp = kubejit_testenv::shared();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(creator(cp));
+    let run = std::process::id().to_string();
+
+    // The bench requester may create CSRs before kubejit is installed (RBAC is evaluated either way).
+    cp.apply(CREATOR_RBAC).unwrap();
+    // Reference: the apiserver's CSR write rate with no kubejit running.
+    let reference = docs("ref", &run);
+    let took = rt.block_on(create_all(&client, reference));
+    println!(
+        "reference, no kubejit: {COUNT} CSRs created in {took:.2?} ({:.0}/s); load average {}",
+        COUNT as f64 / took.as_secs_f64(),
+        crate::support::load_average()
+    );
+    let api: Api<CertificateSigningRequest> = Api::all(admin(cp, &rt));
+    let reference_prefix = format!("{}-ref-{run}-", crate::fixture::PREFIX);
+    rt.block_on(delete_named(&api, &reference_prefix));
     let (cp, ctl) = setup();
     cp.apply("apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: approver-test-bench}\nspec:\n  requesters: {groups: [approver-test-benchers]}\n  certificateGroups: [approver-test:bench]\n  maxTTL: 30m\n  incident: {required: false}\n  approval: {mode: Auto}\n").unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    let user = "approver-test-bencher";
-    let label = format!("{}-bench-{}-", crate::fixture::PREFIX, std::process::id());
-    let docs: Vec<Value> = (0..COUNT)
-        .map(|_| {
-            let mut doc = Csr::new("bench", user, "approver-test:bench").to_json();
-            doc["metadata"]["labels"] =
-                serde_json::json!({"approver-test-bench": std::process::id().to_string()});
-            doc
-        })
+    std::thread::sleep(Duration::from_secs(2));
+    let cpu_before = crate::support::cpu_seconds(ctl.pid());
+    let bench = docs("bench", &run);
+    let names: Vec<String> = bench
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
         .collect();
-    // WORKERS kubectl processes, each creating its share from one List: creation is as concurrent
-    // as the apiserver allows.
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for chunk in docs.chunks(COUNT.div_ceil(WORKERS)) {
-            s.spawn(move || {
-                let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": chunk});
-                let file = tempfile::NamedTempFile::new().unwrap();
-                std::fs::write(file.path(), list.to_string()).unwrap();
-                let path = file.path().to_str().unwrap();
-                let out = cp
-                    .admin(&[
-                        "create",
-                        "-f",
-                        path,
-                        "--as",
-                        user,
-                        "--as-group",
-                        "approver-test-benchers",
-                        "--as-group",
-                        crate::fixture::REQUESTERS,
-                        "-o",
-                        "name",
-                    ])
-                    .unwrap();
-                assert!(out.success, "{}", out.stderr);
-            });
-        }
-    });
-    let created = started.elapsed();
-    let (decided, approved) = wait_all_decided(cp, &label, ctl);
-    let total = started.elapsed();
-    assert_eq!(approved, COUNT, "every bench CSR is approved");
-    let rss = peak_rss_kib(ctl.pid());
+    let took = rt.block_on(create_all(&client, bench));
     println!(
-        "approver benchmark: {COUNT} CSRs created in {created:.2?}; all decided {total:.2?} after the first create \
-         ({:.0} decisions/s end to end; last decision seen {decided:.2?}); controller peak RSS {} MiB",
-        COUNT as f64 / total.as_secs_f64(),
-        rss / 1024
+        "creator with kubejit running: {COUNT} CSRs created in {took:.2?} ({:.0}/s)",
+        COUNT as f64 / took.as_secs_f64()
+    );
+    let prefix = format!("{}-bench-{run}-", crate::fixture::PREFIX);
+    let approved = rt.block_on(wait_all_decided(&api, &prefix, ctl));
+    assert_eq!(approved, COUNT, "every bench CSR is approved");
+    let cpu = crate::support::cpu_seconds(ctl.pid()) - cpu_before;
+    std::thread::sleep(Duration::from_secs(1));
+    report(cp.audit_log(), &names);
+    println!(
+        "controller: {cpu:.2}s CPU ({:.2} ms per decision), peak RSS {} MiB; load average {}",
+        cpu * 1e3 / COUNT as f64,
+        peak_rss_kib(ctl.pid()) / 1024,
+        crate::support::load_average()
     );
 }
 
-/// Polls (admin list) until every labelled CSR has a decision; (elapsed, approved count).
-fn wait_all_decided(
-    cp: &kubejit_testenv::ControlPlane,
-    label: &str,
+fn docs(kind: &str, run: &str) -> Vec<Value> {
+    let one = Csr::new("bench", USER, "approver-test:bench").to_json();
+    (0..COUNT)
+        .map(|i| {
+            let mut doc = one.clone();
+            let name = format!("{}-{kind}-{run}-{i:05}", crate::fixture::PREFIX);
+            doc["metadata"]["name"] = Value::String(name);
+            doc
+        })
+        .collect()
+}
+
+/// The admin's client impersonating the bench requester, as kubectl's `--as/--as-group` would.
+async fn creator(cp: &kubejit_testenv::ControlPlane) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(cp.admin_kubeconfig()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    config.auth_info.impersonate = Some(USER.to_owned());
+    config.auth_info.impersonate_groups = Some(vec![
+        GROUP.to_owned(),
+        crate::fixture::REQUESTERS.to_owned(),
+        "system:authenticated".to_owned(),
+    ]);
+    kube::Client::try_from(config).unwrap()
+}
+
+fn admin(cp: &kubejit_testenv::ControlPlane, rt: &tokio::runtime::Runtime) -> kube::Client {
+    rt.block_on(kubejit_kube::build_client(&kubejit_kube::ClientOptions {
+        kubeconfig: Some(cp.admin_kubeconfig().to_path_buf()),
+        context: None,
+    }))
+    .unwrap()
+}
+
+/// Creates every CSR, [`CREATORS`] at once; the time from the first create to the last answer.
+async fn create_all(client: &kube::Client, docs: Vec<Value>) -> Duration {
+    let api: Api<CertificateSigningRequest> = Api::all(client.clone());
+    let started = Instant::now();
+    futures::stream::iter(docs)
+        .map(|doc| {
+            let api = api.clone();
+            async move {
+                let csr: CertificateSigningRequest = serde_json::from_value(doc).unwrap();
+                api.create(&PostParams::default(), &csr).await.map(|_| ())
+            }
+        })
+        .buffer_unordered(CREATORS)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+    started.elapsed()
+}
+
+/// Deletes every CSR whose name starts with `prefix`, so the controller never sees them.
+async fn delete_named(api: &Api<CertificateSigningRequest>, prefix: &str) {
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    let names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    assert_eq!(names.len(), COUNT, "every reference CSR is listed");
+    futures::stream::iter(names)
+        .map(|name| {
+            let api = api.clone();
+            async move {
+                api.delete(&name, &DeleteParams::default())
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .buffer_unordered(CREATORS)
+        .try_collect::<Vec<()>>()
+        .await
+        .unwrap();
+}
+
+/// Lists (every 500 ms) until every CSR named with `prefix` has a decision; the approved count.
+async fn wait_all_decided(
+    api: &Api<CertificateSigningRequest>,
+    prefix: &str,
     ctl: &crate::support::ControllerProcess,
-) -> (Duration, usize) {
-    let start = Instant::now();
-    let done = crate::support::poll(Duration::from_secs(60), || {
-        let out = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-        let list: Value = serde_json::from_str(&out.stdout).unwrap();
-        let items: Vec<&Value> = list["items"]
-            .as_array()
-            .unwrap()
+) -> usize {
+    let started = Instant::now();
+    let mut seen = (0, 0);
+    while started.elapsed() < Duration::from_secs(120) {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let ours: Vec<&CertificateSigningRequest> = list
+            .items
             .iter()
             .filter(|c| {
-                c["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with(label))
+                c.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(prefix))
             })
             .collect();
-        let decided: Vec<&Value> = items
+        let decided: Vec<&str> = ours
             .iter()
-            .copied()
-            .filter_map(|c| crate::fixture::decision_of(c).map(|_| c))
+            .filter_map(|c| {
+                c.status
+                    .as_ref()?
+                    .conditions
+                    .as_ref()?
+                    .iter()
+                    .find(|c| c.type_ == "Approved" || c.type_ == "Denied")
+                    .map(|c| c.type_.as_str())
+            })
             .collect();
-        let approved = decided
-            .iter()
-            .filter(|c| crate::fixture::decision_of(c).is_some_and(|d| d.0 == "Approved"))
-            .count();
-        (items.len() == COUNT && decided.len() == COUNT).then_some(approved)
-    });
-    let Some(approved) = done else {
-        let tail: Vec<String> = ctl
-            .log_text()
-            .lines()
-            .rev()
-            .take(30)
-            .map(str::to_owned)
-            .collect();
-        panic!(
-            "not all {COUNT} CSRs decided within 60 s; controller log tail: {}",
-            tail.join("\n")
-        );
-    };
-    (start.elapsed(), approved)
+        seen = (ours.len(), decided.len());
+        if ours.len() == COUNT && decided.len() == COUNT {
+            return decided.iter().filter(|t| **t == "Approved").count();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let tail: Vec<String> = ctl
+        .log_text()
+        .lines()
+        .rev()
+        .take(30)
+        .map(str::to_owned)
+        .collect();
+    panic!(
+        "not all {COUNT} CSRs decided within 120 s (last seen: {} listed, {} decided); controller \
+         log tail: {}",
+        seen.0,
+        seen.1,
+        tail.join("\n")
+    );
+}
+
+/// Decision latency and end-to-end rate from the apiserver audit log: each CSR's create and the
+/// controller's approval (ResponseComplete stageTimestamps, one clock).
+fn report(audit_log: &std::path::Path, names: &[String]) {
+    let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let text = std::fs::read_to_string(audit_log).unwrap();
+    let mut created: HashMap<String, OffsetDateTime> = HashMap::new();
+    let mut approved: HashMap<String, OffsetDateTime> = HashMap::new();
+    for line in text.lines() {
+        let Ok(ev) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let name = ev["objectRef"]["name"].as_str().unwrap_or_default();
+        if ev["stage"] != "ResponseComplete"
+            || !wanted.contains(name)
+            || ev["responseStatus"]["code"]
+                .as_u64()
+                .is_none_or(|c| c >= 300)
+        {
+            continue;
+        }
+        let at = OffsetDateTime::parse(ev["stageTimestamp"].as_str().unwrap(), &Rfc3339).unwrap();
+        match (ev["verb"].as_str(), ev["objectRef"]["subresource"].as_str()) {
+            (Some("create"), None) => {
+                created.insert(name.to_owned(), at);
+            }
+            (Some("update"), Some("approval")) => {
+                approved.entry(name.to_owned()).or_insert(at);
+            }
+            _ => {}
+        }
+    }
+    let mut lags: Vec<f64> = approved
+        .iter()
+        .filter_map(|(n, a)| created.get(n).map(|c| (*a - *c).as_seconds_f64()))
+        .collect();
+    assert_eq!(
+        lags.len(),
+        COUNT,
+        "the audit log has every create and approval"
+    );
+    lags.sort_by(f64::total_cmp);
+    let q = |p: f64| lags[((lags.len() as f64 - 1.0) * p).round() as usize];
+    let first = created.values().min().unwrap();
+    let last = approved.values().max().unwrap();
+    let span = (*last - *first).as_seconds_f64();
+    println!(
+        "decided: {COUNT} in {span:.2}s from the first create to the last approval ({:.0} decided/s end to end)",
+        COUNT as f64 / span
+    );
+    println!(
+        "create → Approved condition: median {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        q(0.5) * 1e3,
+        q(0.99) * 1e3,
+        q(1.0) * 1e3
+    );
 }
 
 /// VmHWM: the process's peak resident set, in KiB.

@@ -454,3 +454,28 @@ impl ControllerProcess {
         self.child.id()
     }
 }
+
+/// Benchmarks' resource figures: CPU seconds (utime + stime) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    ticks
+        / String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(100.0)
+}
+
+/// The 1, 5 and 15 minute load averages, for a benchmark's conditions.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
