@@ -61,6 +61,12 @@ pub enum Error {
         stdout: String,
         stderr: String,
     },
+    #[error("ssh-keygen {args} failed ({status}): {stderr}")]
+    SshKeygen {
+        args: String,
+        status: String,
+        stderr: String,
+    },
     #[error("unknown test user {0:?}")]
     UnknownUser(String),
     #[error("the control plane runs no {0}")]

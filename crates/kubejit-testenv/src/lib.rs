@@ -16,6 +16,7 @@ mod pki;
 mod ports;
 mod process;
 mod shared;
+mod ssh;
 mod workloads;
 
 pub use binaries::{Binaries, ensure_built};
@@ -24,4 +25,5 @@ pub use deadline::{BoundedOutput, COMMAND_BOUND, output_within, wait_within};
 pub use error::Error;
 pub use kubectl::KubectlOutput;
 pub use shared::{shared, unique_namespace};
+pub use ssh::{known_hosts_line, new_ssh_key, sign_user_key, ssh_client};
 pub use workloads::PodSpec;

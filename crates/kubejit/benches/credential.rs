@@ -10,22 +10,20 @@
 
 #[path = "../tests/support/approver.rs"]
 mod approver;
+#[path = "support/figures.rs"]
+mod figures;
 
 use kubejit_testenv::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use figures::{report, runs};
 use kubejit_testenv::{shared, unique_namespace};
 
+/// How wide the label column of a figure is.
+const LABEL: usize = 48;
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
-
-fn runs(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Wall time of one run, measured with a blocking wait: `output_bounded` polls for the exit every few
 /// milliseconds, which would quantize every figure to its poll interval.
@@ -39,18 +37,6 @@ fn time(mut cmd: Command) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     took
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what:<48} runs {:>4}  median {:>8.2} ms  p90 {:>8.2} ms  min {:>8.2} ms",
-        samples.len(),
-        pick(0.5).as_secs_f64() * 1e3,
-        pick(0.9).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-    );
 }
 
 fn plugin(config: &Path, cache: &Path, incident: &str, exec_info: &str) -> Command {
@@ -104,14 +90,18 @@ fn main() {
             ))
         })
         .collect();
-    report("cold issuance (whole process, local apiserver)", cold);
+    report(
+        "cold issuance (whole process, local apiserver)",
+        LABEL,
+        cold,
+    );
 
     let cache: PathBuf = dir.path().join("cold-0");
     let hit_runs = runs("KUBEJIT_BENCH_HIT_RUNS", 200);
     let hits: Vec<Duration> = (0..hit_runs)
         .map(|_| time(plugin(&config, &cache, &incident, &exec_info)))
         .collect();
-    report("kubejit credential, cache hit (whole process)", hits);
+    report("kubejit credential, cache hit (whole process)", LABEL, hits);
 
     let yardstick: Vec<Duration> = (0..hit_runs)
         .map(|_| {
@@ -120,7 +110,7 @@ fn main() {
             time(cmd)
         })
         .collect();
-    report("kubectl version --client (yardstick)", yardstick);
+    report("kubectl version --client (yardstick)", LABEL, yardstick);
     kubectl_overhead(cp, dir.path(), &config, &cache, &incident, &exec_info);
     println!(
         "\nfor hyperfine: KUBERNETES_EXEC_INFO='{exec_info}' {}",
@@ -234,8 +224,16 @@ fn kubectl_overhead(
         v[v.len() / 2]
     };
     let (p, c) = (median(&mut plugin_runs), median(&mut cert_runs));
-    report("kubectl get pods, exec plugin (cache hit)", plugin_runs);
-    report("kubectl get pods, embedded client certificate", cert_runs);
+    report(
+        "kubectl get pods, exec plugin (cache hit)",
+        LABEL,
+        plugin_runs,
+    );
+    report(
+        "kubectl get pods, embedded client certificate",
+        LABEL,
+        cert_runs,
+    );
     println!(
         "exec plugin overhead: {:+.1}% of the embedded-certificate median",
         (p.as_secs_f64() / c.as_secs_f64() - 1.0) * 100.0

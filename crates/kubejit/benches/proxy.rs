@@ -9,6 +9,8 @@
 
 #[path = "../tests/support/approver.rs"]
 mod approver;
+#[path = "support/figures.rs"]
+mod figures;
 #[path = "../tests/support/softhsm.rs"]
 mod softhsm;
 
@@ -17,17 +19,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use figures::{report, runs};
 use kubejit_testenv::{BoundedOutput, PodSpec, shared, unique_namespace};
 
+/// How wide the label column of a figure is.
+const LABEL: usize = 44;
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
 const GROUP: &str = "oncall-debuggers";
-
-fn runs(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(shared().binaries().kubectl());
@@ -48,18 +46,6 @@ fn time(mut cmd: Command) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     took
-}
-
-fn report(what: &str, mut samples: Vec<Duration>) {
-    samples.sort_unstable();
-    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    println!(
-        "{what:<44} runs {:>4}  median {:>8.2} ms  p90 {:>8.2} ms  min {:>8.2} ms",
-        samples.len(),
-        pick(0.5).as_secs_f64() * 1e3,
-        pick(0.9).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-    );
 }
 
 /// MiB/s of `mib` MiB written through `kubectl port-forward` and echoed back by the pod.
@@ -179,9 +165,13 @@ fn main() {
     let exec = ["exec", "-n", &ns, "api", "--", "echo", "hi"];
     for (what, args) in [("get pods", &get[..]), ("exec -- echo", &exec[..])] {
         let d: Vec<_> = (0..n).map(|_| time(kubectl(&direct, args))).collect();
-        report(&format!("kubectl {what}, direct client certificate"), d);
+        report(
+            &format!("kubectl {what}, direct client certificate"),
+            LABEL,
+            d,
+        );
         let p: Vec<_> = (0..n).map(|_| time(kubectl(&proxied, args))).collect();
-        report(&format!("kubectl {what}, through kubejit proxy"), p);
+        report(&format!("kubectl {what}, through kubejit proxy"), LABEL, p);
     }
     let mib = runs("KUBEJIT_BENCH_PF_MIB", 8);
     println!(

@@ -13,14 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn keygen(args: &[&str]) {
-    let out = Command::new("ssh-keygen").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use kubejit_testenv::{new_ssh_key, sign_user_key, ssh_client};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -47,31 +40,15 @@ fn http_get(port: u16, path: &str) -> String {
 }
 
 fn ssh(dir: &Path, port: u16, extra: &[&str]) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.args(["-F", "/dev/null", "-p", &port.to_string(), "-i"])
-        .arg(dir.join("id"))
-        .arg("-o")
-        .arg(format!(
-            "CertificateFile={}",
-            dir.join("id-cert.pub").display()
-        ))
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-        ])
-        .args(extra)
-        .arg("alice@127.0.0.1")
-        .stdin(Stdio::null());
+    let mut cmd = ssh_client(port, &dir.join("id"), Some(&dir.join("id-cert.pub")));
+    cmd.args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ])
+    .args(extra)
+    .arg("alice@127.0.0.1");
     cmd
 }
 
@@ -79,38 +56,18 @@ fn ssh(dir: &Path, port: u16, extra: &[&str]) -> Command {
 fn the_gateway_process_serves_metrics_and_tells_users_when_it_stops() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        d.join("ca").to_str().unwrap(),
-    ]);
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-f",
-        d.join("id").to_str().unwrap(),
-    ]);
     let ca = d.join("ca");
-    let pubkey = d.join("id.pub");
-    keygen(&[
-        "-q",
-        "-s",
-        ca.to_str().unwrap(),
-        "-I",
+    new_ssh_key(&ca, None).unwrap();
+    new_ssh_key(&d.join("id"), None).unwrap();
+    sign_user_key(
+        &ca,
+        &d.join("id.pub"),
         "alice@test",
-        "-n",
         "alice",
-        "-V",
         "-1m:+1h",
-        pubkey.to_str().unwrap(),
-    ]);
+        &[],
+    )
+    .unwrap();
     // The gateway reads its kubeconfig at start; this one points nowhere (no request is made).
     std::fs::write(
         d.join("kubeconfig"),

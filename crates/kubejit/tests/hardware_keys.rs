@@ -118,6 +118,38 @@ fn wrong_pin_missing_token_and_pin_in_the_uri_are_clear_errors() {
 
 /// The shipped requester ClusterRole, bound to `oncall-payments` (alice's group); once per test
 /// binary (parallel client-side applies of one new object race to create it).
+/// alice's kubeconfig, copied into the token's directory (kubejit may write to it).
+fn alice_config(hsm: &SoftHsm) -> std::path::PathBuf {
+    let config = hsm.dir().join("config");
+    std::fs::copy(shared().kubeconfig("alice").unwrap(), &config).unwrap();
+    config
+}
+
+/// The arguments for alice asking, with `config`, for `GROUP` for `incident`.
+fn as_alice<'a>(config: &'a std::path::Path, incident: &'a str) -> [&'a str; 8] {
+    [
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--context",
+        "alice",
+        "--group",
+        GROUP,
+        "--incident",
+        incident,
+    ]
+}
+
+/// A fresh incident id (`INC-<prefix>…`) and an approver that approves its CSRs while held.
+fn approved_incident(prefix: &str) -> (String, approver::Approver) {
+    let incident = format!("INC-{}", unique_namespace(prefix));
+    let approver = approver::start(
+        shared().admin_kubeconfig().to_path_buf(),
+        incident.clone(),
+        approver::Verdict::Approve,
+    );
+    (incident, approver)
+}
+
 fn install_requester_rbac() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -139,30 +171,15 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
     install_requester_rbac();
     let hsm = SoftHsm::new("kubejit-csr");
     let token_spki = spki_of(&hsm.generate(3));
-    let config = hsm.dir().join("config");
-    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
-    let incident = format!("INC-{}", unique_namespace("hsm"));
-    let _approver = approver::start(
-        cp.admin_kubeconfig().to_path_buf(),
-        incident.clone(),
-        approver::Verdict::Approve,
-    );
+    let config = alice_config(&hsm);
+    let (incident, _approver) = approved_incident("hsm");
 
-    let out = hsm.kubejit(&[
-        "credential",
-        "--kubeconfig",
-        config.to_str().unwrap(),
-        "--context",
-        "alice",
-        "--group",
-        GROUP,
-        "--incident",
-        &incident,
-        "--cache-dir",
-        hsm.dir().join("cache").to_str().unwrap(),
-        "--key",
-        &hsm.uri(3),
-    ]);
+    let mut args = vec!["credential"];
+    args.extend(as_alice(&config, &incident));
+    let cache = hsm.dir().join("cache");
+    let uri = hsm.uri(3);
+    args.extend(["--cache-dir", cache.to_str().unwrap(), "--key", &uri]);
+    let out = hsm.kubejit(&args);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The certificate the control plane issued carries exactly the token's key.
@@ -222,6 +239,19 @@ struct Proxy {
     kubeconfig: std::path::PathBuf,
 }
 
+impl Proxy {
+    /// Waits until the proxy has written `self.kubeconfig` (its `what`), failing if it exits first.
+    fn wait_written(&mut self, what: &str) {
+        let ready = support::poll(std::time::Duration::from_secs(90), || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("kubejit proxy exited early: {status}");
+            }
+            self.kubeconfig.exists().then_some(())
+        });
+        assert!(ready.is_some(), "the proxy never wrote its {what}");
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -230,26 +260,17 @@ impl Drop for Proxy {
 }
 
 fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str, extra: &[&str]) -> Proxy {
-    let cp = shared();
-    let config = hsm.dir().join("config");
-    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let config = alice_config(hsm);
     let kubeconfig = hsm.dir().join("proxy.kubeconfig");
     let uri = hsm.uri(id);
-    let mut args = vec![
-        "proxy",
-        "--kubeconfig",
-        config.to_str().unwrap(),
-        "--context",
-        "alice",
-        "--group",
-        GROUP,
-        "--incident",
-        incident,
+    let mut args = vec!["proxy"];
+    args.extend(as_alice(&config, incident));
+    args.extend([
         "--key",
         &uri,
         "--write-kubeconfig",
         kubeconfig.to_str().unwrap(),
-    ];
+    ]);
     args.extend_from_slice(extra);
     let child = hsm
         .command(&args)
@@ -258,13 +279,7 @@ fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str, extra: &[&str]) -> Proxy {
         .spawn()
         .unwrap();
     let mut proxy = Proxy { child, kubeconfig };
-    let ready = support::poll(std::time::Duration::from_secs(90), || {
-        if let Ok(Some(status)) = proxy.child.try_wait() {
-            panic!("kubejit proxy exited early: {status}");
-        }
-        proxy.kubeconfig.exists().then_some(())
-    });
-    assert!(ready.is_some(), "the proxy never wrote its kubeconfig");
+    proxy.wait_written("kubeconfig");
     proxy
 }
 
@@ -321,17 +336,11 @@ fn assert_echo(conn: &mut std::net::TcpStream, msg: &[u8]) {
 
 #[test]
 fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
-    let cp = shared();
     install_requester_rbac();
     let ns = namespace_for_group();
     let hsm = SoftHsm::new("kubejit-proxy");
     hsm.generate(4);
-    let incident = format!("INC-{}", unique_namespace("px"));
-    let _approver = approver::start(
-        cp.admin_kubeconfig().to_path_buf(),
-        incident.clone(),
-        approver::Verdict::Approve,
-    );
+    let (incident, _approver) = approved_incident("px");
     let proxy = start_proxy(&hsm, 4, &incident, &[]);
     let mode = std::fs::metadata(&proxy.kubeconfig)
         .unwrap()
@@ -422,19 +431,12 @@ fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
 
 #[test]
 fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() {
-    let cp = shared();
     install_requester_rbac();
     let ns = namespace_for_group();
     let hsm = SoftHsm::new("kubejit-stanza");
     hsm.generate(5);
-    let incident = format!("INC-{}", unique_namespace("st"));
-    let _approver = approver::start(
-        cp.admin_kubeconfig().to_path_buf(),
-        incident.clone(),
-        approver::Verdict::Approve,
-    );
-    let config = hsm.dir().join("config");
-    std::fs::copy(cp.kubeconfig("alice").unwrap(), &config).unwrap();
+    let (incident, _approver) = approved_incident("st");
+    let config = alice_config(&hsm);
     let state = hsm.dir().join("state");
     // A free loopback port for the stanza to name.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -444,16 +446,7 @@ fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() 
         .port();
     let listen = format!("127.0.0.1:{port}");
     let uri = hsm.uri(5);
-    let common = [
-        "--kubeconfig",
-        config.to_str().unwrap(),
-        "--context",
-        "alice",
-        "--group",
-        GROUP,
-        "--incident",
-        &incident,
-    ];
+    let common = as_alice(&config, &incident);
     let mut add = vec!["kubeconfig", "add-user", "--name", "oncall-hw"];
     add.extend(common);
     add.extend(["--pkcs11", &uri, "--listen", &listen]);
@@ -475,13 +468,7 @@ fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() 
         child,
         kubeconfig: state.join("client.key"),
     };
-    let ready = support::poll(std::time::Duration::from_secs(90), || {
-        if let Ok(Some(status)) = proxy.child.try_wait() {
-            panic!("kubejit proxy exited early: {status}");
-        }
-        proxy.kubeconfig.exists().then_some(())
-    });
-    assert!(ready.is_some(), "the proxy never wrote its state");
+    proxy.wait_written("state");
     let mode = std::fs::metadata(state.join("client.key"))
         .unwrap()
         .permissions()
@@ -518,12 +505,7 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
     let ns = namespace_for_group();
     let hsm = SoftHsm::new("kubejit-renew");
     let token_spki = spki_of(&hsm.generate(6));
-    let incident = format!("INC-{}", unique_namespace("rn"));
-    let _approver = approver::start(
-        cp.admin_kubeconfig().to_path_buf(),
-        incident.clone(),
-        approver::Verdict::Approve,
-    );
+    let (incident, _approver) = approved_incident("rn");
     let proxy = start_proxy(&hsm, 6, &incident, &["--renew-every", "2s"]);
     let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);
     assert_echo(&mut conn, b"before renewal\n");
@@ -584,12 +566,7 @@ fn ed25519_token_key_is_issued_and_works_through_the_proxy() {
     assert_eq!(shown["neverExtractable"], true);
     let token_spki = spki_of(&shown);
 
-    let incident = format!("INC-{}", unique_namespace("ed"));
-    let _approver = approver::start(
-        cp.admin_kubeconfig().to_path_buf(),
-        incident.clone(),
-        approver::Verdict::Approve,
-    );
+    let (incident, _approver) = approved_incident("ed");
     let proxy = start_proxy(&hsm, 7, &incident, &[]);
     let pods = kubectl(&proxy.kubeconfig, &["get", "pods", "-n", &ns, "-o", "name"]);
     assert!(pods.status.success(), "{}", stderr(&pods));

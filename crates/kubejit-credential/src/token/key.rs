@@ -140,6 +140,16 @@ impl TokenKey {
         let private = find_one(&session, uri, ObjectClass::PRIVATE_KEY)?;
         let public = find_one(&session, uri, ObjectClass::PUBLIC_KEY)?;
         let algorithm = key_algorithm(&session, private)?;
+        Self::with_session(session, private, public, algorithm)
+    }
+
+    /// The key on its session, its public point read from the token.
+    fn with_session(
+        session: Session,
+        private: ObjectHandle,
+        public: ObjectHandle,
+        algorithm: TokenAlgorithm,
+    ) -> Result<Self, TokenError> {
         let public_point = read_point(&session, public, algorithm)?;
         Ok(Self {
             session: Mutex::new(session),
@@ -195,13 +205,7 @@ impl TokenKey {
         let (public, private) = session
             .generate_key_pair(&mechanism, &public_tpl, &private_tpl)
             .map_err(TokenError::op("generate a key pair"))?;
-        let public_point = read_point(&session, public, algorithm)?;
-        Ok(Self {
-            session: Mutex::new(session),
-            private,
-            algorithm,
-            public_point,
-        })
+        Self::with_session(session, private, public, algorithm)
     }
 
     /// CKA_EXTRACTABLE and CKA_NEVER_EXTRACTABLE of the private key, as the token reports them.

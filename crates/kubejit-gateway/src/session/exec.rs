@@ -11,6 +11,7 @@ use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 
 use kubejit_audit::{SessionAction, SessionUser};
+use kubejit_core::names::{NamespaceName, ObjectName};
 
 use super::command::{Command, CommandError, USAGE};
 use super::live::{Live, RecordingPolicy};
@@ -39,8 +40,7 @@ pub struct ChannelTask {
 
 /// The audit record's view of a command (`help` is not recorded: it touches nothing).
 fn action(cmd: &Command, tty: bool) -> Option<(String, SessionAction)> {
-    let name =
-        |c: &Option<kubejit_core::names::ObjectName>| c.as_ref().map(|c| c.as_str().to_owned());
+    let name = |c: &Option<ObjectName>| c.as_ref().map(|c| c.as_str().to_owned());
     match cmd {
         Command::Help => None,
         Command::Pods { namespace } => Some((namespace.to_string(), SessionAction::Pods)),
@@ -132,14 +132,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             Ok(0)
         }
         Command::Pods { namespace } => {
-            let perm = Permission {
-                verb: "list",
-                resource: "pods",
-                subresource: None,
-                namespace: namespace.clone(),
-                name: None,
-            };
-            t.live.using(t.channel.id(), perm.clone());
+            let perm = using_pods(t, "list", None, &namespace, None);
             let pods = t
                 .person
                 .list_pods(&namespace)
@@ -159,14 +152,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             follow,
             tail,
         } => {
-            let perm = Permission {
-                verb: "get",
-                resource: "pods",
-                subresource: Some("log"),
-                namespace: namespace.clone(),
-                name: Some(pod.clone()),
-            };
-            t.live.using(t.channel.id(), perm.clone());
+            let perm = using_pods(t, "get", Some("log"), &namespace, Some(&pod));
             let params = LogParams {
                 container: container.map(|c| c.as_str().to_owned()),
                 follow,
@@ -188,14 +174,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             container,
             command,
         } => {
-            let perm = Permission {
-                verb: "create",
-                resource: "pods",
-                subresource: Some("exec"),
-                namespace: namespace.clone(),
-                name: Some(pod.clone()),
-            };
-            t.live.using(t.channel.id(), perm.clone());
+            let perm = using_pods(t, "create", Some("exec"), &namespace, Some(&pod));
             let tty = t.pty.is_some();
             // Every exec is recorded; no recording, no exec.
             let size = t.pty.map_or((80, 24), |p| (p.cols, p.rows));
@@ -221,6 +200,25 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             }
         }
     }
+}
+
+/// The permission a command needs on pods, marked as in use on the channel (what a denial names).
+fn using_pods(
+    t: &ChannelTask,
+    verb: &'static str,
+    subresource: Option<&'static str>,
+    namespace: &NamespaceName,
+    pod: Option<&ObjectName>,
+) -> Permission {
+    let perm = Permission {
+        verb,
+        resource: "pods",
+        subresource,
+        namespace: namespace.clone(),
+        name: pod.cloned(),
+    };
+    t.live.using(t.channel.id(), perm.clone());
+    perm
 }
 
 async fn write_out(t: &ChannelTask, bytes: &[u8]) {

@@ -42,25 +42,6 @@ fn echo_throughput(port: u16) -> f64 {
     (PAYLOAD as f64 / 1e6) / secs
 }
 
-fn wait_connectable(port: u16) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "port {port} never opened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
@@ -109,7 +90,7 @@ fn gateway_benchmarks() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_connectable(gport);
+    drop(connect_within(gport, Duration::from_secs(60)));
     let _warm = (echo_throughput(kport), echo_throughput(gport));
     let direct = echo_throughput(kport);
     let through = echo_throughput(gport);

@@ -2,7 +2,6 @@
 //! user without one is refused by the apiserver, and sessions end when access ends.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use kubejit_testenv::shared;
@@ -144,6 +143,24 @@ fn refused_requests_say_why() {
     }
 }
 
+/// Spawns `cmd` (an `exec` whose script first prints `started`) and returns once it has.
+fn started(cmd: &mut std::process::Command) -> std::process::Child {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    assert_eq!(&first, b"started\n");
+    child
+}
+
 /// The first audit record matching `pred` (bounded wait: a session's end is recorded as it closes).
 fn wait_for_record(pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let start = std::time::Instant::now();
@@ -155,26 +172,6 @@ fn wait_for_record(pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Val
             start.elapsed() < Duration::from_secs(60),
             "no such audit record"
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A free local port for `ssh -L`.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn connect_within(port: u16, bound: Duration) -> TcpStream {
-    let start = std::time::Instant::now();
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            return s;
-        }
-        assert!(start.elapsed() < bound, "ssh -L never listened on {port}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -253,7 +250,7 @@ fn losing_the_permission_mid_session_cuts_it_at_the_interval_recheck() {
     let group = "oncall-cut";
     let ns = namespace(cp, "gw-cut", LOG, Some(group));
     let c = member("u-lpmscir", group, &[]);
-    let mut child = ssh_command(
+    let mut cmd = ssh_command(
         &c,
         "u-lpmscir",
         &[],
@@ -267,20 +264,9 @@ fn losing_the_permission_mid_session_cuts_it_at_the_interval_recheck() {
             "-c",
             "'echo started; sleep 600'",
         ],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
+    );
     // The exec runs (the session holds the permission) before the permission goes.
-    let mut first = [0u8; 8];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    assert_eq!(&first, b"started\n");
+    let child = started(&mut cmd);
     // The Role loses exec (no binding is deleted, so only the interval re-check can notice).
     let patch = r#"[{"op": "remove", "path": "/rules/2"}]"#;
     let edit = cp
@@ -309,8 +295,7 @@ fn a_certificate_expiring_mid_session_cuts_the_session() {
     let cp = shared();
     let group = "oncall-certcut";
     let ns = namespace(cp, "gw-certcut", LOG, Some(group));
-    let ext = format!("extension:groups@kubejit.dev={group}");
-    let c = cert_by(&gateway().ca(), "u-acemscts", "-1m:+15s", &["-O", &ext]);
+    let c = member_by(&gateway().ca(), "u-acemscts", group, "-1m:+15s", &[]);
     let valid_before = std::time::SystemTime::now() + Duration::from_secs(15);
     let mut cmd = ssh_command(
         &c,
@@ -336,28 +321,16 @@ fn deleting_the_binding_cuts_the_session_before_the_interval_recheck() {
     let gw = slow_recheck_gateway();
     let group = "oncall-nudge";
     let ns = namespace(cp, "gw-nudge", LOG, Some(group));
-    let ext = format!("extension:groups@kubejit.dev={group}");
-    let c = cert_by(&gw.ca(), "u-nudge", "-1m:+30m", &["-O", &ext]);
+    let c = member_by(&gw.ca(), "u-nudge", group, "-1m:+30m", &[]);
     let script = "'echo started; sleep 600'";
-    let mut child = ssh_command_to(
+    let mut cmd = ssh_command_to(
         gw,
         &c,
         "u-nudge",
         &[],
         &["exec", "-n", &ns, "api", "--", "sh", "-c", script],
-    )
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut first = [0u8; 8];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    assert_eq!(&first, b"started\n");
+    );
+    let child = started(&mut cmd);
     let del = cp
         .admin(&["delete", "rolebinding", "debug", "-n", &ns])
         .unwrap();

@@ -1,13 +1,17 @@
 //! The test gateway (in-process, on the shared control plane), certificates made by `ssh-keygen`,
 //! and the `ssh` command line.
 
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use kubejit_gateway::{Gateway, GatewayConfig, Limits, Metrics};
-use kubejit_testenv::{BoundedOutput, ControlPlane, PodSpec, shared, unique_namespace};
+use kubejit_testenv::{
+    BoundedOutput, ControlPlane, PodSpec, known_hosts_line, new_ssh_key, shared, sign_user_key,
+    ssh_client, unique_namespace,
+};
 
 /// How often the test gateway re-checks permissions; tests wait in multiples of it.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -45,15 +49,6 @@ impl TestGateway {
     }
 }
 
-fn keygen(args: &[&str]) {
-    let out = Command::new("ssh-keygen").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The gateway for this test binary, started once on a runtime of its own.
 pub fn gateway() -> &'static TestGateway {
     static GW: OnceLock<TestGateway> = OnceLock::new();
@@ -77,17 +72,7 @@ fn start(recheck_interval: Duration) -> TestGateway {
         let cp = shared();
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca");
-        keygen(&[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "test-ca",
-            "-f",
-            ca.to_str().unwrap(),
-        ]);
+        new_ssh_key(&ca, Some("test-ca")).unwrap();
         std::fs::create_dir(dir.path().join("recordings")).unwrap();
         let trail = std::fs::File::create(dir.path().join("audit.jsonl")).unwrap();
         let sink = kubejit_audit::WriterSink::new(trail, "test trail");
@@ -130,15 +115,7 @@ fn start(recheck_interval: Duration) -> TestGateway {
             });
         });
         let port = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-        let host_pub = Command::new("ssh-keygen")
-            .args(["-y", "-f"])
-            .arg(dir.path().join("host_key"))
-            .output()
-            .unwrap();
-        let line = format!(
-            "[127.0.0.1]:{port} {}",
-            String::from_utf8_lossy(&host_pub.stdout)
-        );
+        let line = known_hosts_line(&dir.path().join("host_key"), port).unwrap();
         std::fs::write(dir.path().join("known_hosts"), line).unwrap();
         TestGateway { port, dir, metrics }
     }
@@ -151,28 +128,20 @@ pub struct Cert {
     _dir: tempfile::TempDir,
 }
 
+/// A new ed25519 key `id` (no passphrase) in a directory of its own.
+fn fresh_key() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    new_ssh_key(&key, None).unwrap();
+    (dir, key)
+}
+
 /// Signs a fresh user key with `ca` (the test CA unless given): `-I id -n principals -V validity`
 /// plus `extra` (`-O …`, `-h`).
 pub fn cert_by(ca: &Path, principals: &str, validity: &str, extra: &[&str]) -> Cert {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id");
-    keygen(&["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    let (dir, key) = fresh_key();
     let pubkey = dir.path().join("id.pub");
-    let mut args = vec![
-        "-q",
-        "-s",
-        ca.to_str().unwrap(),
-        "-I",
-        "test-key-id",
-        "-V",
-        validity,
-    ];
-    if !principals.is_empty() {
-        args.extend(["-n", principals]);
-    }
-    args.extend_from_slice(extra);
-    args.push(pubkey.to_str().unwrap());
-    keygen(&args);
+    sign_user_key(ca, &pubkey, "test-key-id", principals, validity, extra).unwrap();
     Cert {
         key,
         cert: Some(dir.path().join("id-cert.pub")),
@@ -186,9 +155,7 @@ pub fn cert(principals: &str, extra: &[&str]) -> Cert {
 
 /// A key with no certificate at all.
 pub fn plain_key() -> Cert {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id");
-    keygen(&["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    let (dir, key) = fresh_key();
     Cert {
         key,
         cert: None,
@@ -209,32 +176,19 @@ pub fn ssh_command_to(
     opts: &[&str],
     args: &[&str],
 ) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.args(["-F", "/dev/null", "-p", &gw.port.to_string(), "-i"])
-        .arg(&cert.key)
-        .args([
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "IdentityAgent=none",
-            "-o",
-            "BatchMode=yes",
-        ])
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", gw.known_hosts().display()))
-        .args(["-o", "ConnectTimeout=30"]);
-    if let Some(c) = &cert.cert {
-        cmd.arg("-o")
-            .arg(format!("CertificateFile={}", c.display()));
-    }
-    cmd.args(opts).arg(format!("{login}@127.0.0.1")).args(args);
-    cmd.stdin(Stdio::null());
+    let mut cmd = ssh_client(gw.port, &cert.key, cert.cert.as_deref());
+    cmd.args([
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+    ])
+    .arg("-o")
+    .arg(format!("UserKnownHostsFile={}", gw.known_hosts().display()))
+    .args(["-o", "ConnectTimeout=30"])
+    .args(opts)
+    .arg(format!("{login}@127.0.0.1"))
+    .args(args);
     cmd
 }
 
@@ -242,6 +196,27 @@ pub fn ssh(cert: &Cert, login: &str, args: &[&str]) -> Output {
     ssh_command(cert, login, &[], args)
         .output_bounded()
         .unwrap()
+}
+
+/// A free local port for `ssh -L`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A connection to local `port` once something listens there (within `bound`).
+pub fn connect_within(port: u16, bound: Duration) -> TcpStream {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            return s;
+        }
+        assert!(start.elapsed() < bound, "ssh -L never listened on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -286,8 +261,13 @@ pub fn grant(cp: &ControlPlane, ns: &str, group: &str) {
 
 /// A certificate for `login` whose signed groups extension says `group`.
 pub fn member(login: &str, group: &str, extra: &[&str]) -> Cert {
+    member_by(&gateway().ca(), login, group, "-1m:+30m", extra)
+}
+
+/// [`member`] signed by `ca`, valid for `validity`.
+pub fn member_by(ca: &Path, login: &str, group: &str, validity: &str, extra: &[&str]) -> Cert {
     let ext = format!("extension:groups@kubejit.dev={group}");
     let mut opts = vec!["-O", ext.as_str()];
     opts.extend_from_slice(extra);
-    cert(login, &opts)
+    cert_by(ca, login, validity, &opts)
 }

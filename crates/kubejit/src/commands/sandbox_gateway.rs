@@ -2,34 +2,16 @@
 //! gateway in this process (impersonating as the sandbox admin, writing the sandbox's trail), and
 //! the walkthrough's `ssh` lines. Without `ssh-keygen` on PATH the sandbox runs without it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use kubejit_testenv::ControlPlane;
+use kubejit_testenv::{ControlPlane, known_hosts_line, new_ssh_key, sign_user_key};
 
 /// A running sandbox gateway and the files alice's `ssh` needs.
 pub(crate) struct SandboxGateway {
     port: u16,
     dir: PathBuf,
-}
-
-fn keygen(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ssh-keygen")
-        .args(args)
-        .output()
-        .context("failed to run ssh-keygen")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "ssh-keygen {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-fn path(p: &Path) -> anyhow::Result<&str> {
-    p.to_str().context("sandbox path is not UTF-8")
 }
 
 /// Makes the CA and alice's certificate (group `group`), starts the gateway until `shutdown`.
@@ -46,44 +28,18 @@ pub(crate) async fn start(
     let dir = cp.dir().join("gateway");
     std::fs::create_dir_all(dir.join("recordings"))?;
     let (ca, key) = (dir.join("ca"), dir.join("alice"));
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "sandbox-user-ca",
-        "-f",
-        path(&ca)?,
-    ])?;
-    keygen(&[
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "alice",
-        "-f",
-        path(&key)?,
-    ])?;
+    new_ssh_key(&ca, Some("sandbox-user-ca"))?;
+    new_ssh_key(&key, Some("alice"))?;
     let groups = format!("extension:groups@kubejit.dev={group}");
     let alice_pub = dir.join("alice.pub");
-    keygen(&[
-        "-q",
-        "-s",
-        path(&ca)?,
-        "-I",
+    sign_user_key(
+        &ca,
+        &alice_pub,
         "alice@sandbox",
-        "-n",
         "alice",
-        "-V",
         "-1m:+8h",
-        "-O",
-        &groups,
-        path(&alice_pub)?,
-    ])?;
+        &["-O", &groups],
+    )?;
     let config = kubejit_gateway::GatewayConfig {
         listen: "127.0.0.1:0".to_owned(),
         host_key: dir.join("host_key"),
@@ -101,15 +57,7 @@ pub(crate) async fn start(
     let gateway =
         kubejit_gateway::Gateway::bind(&config, kubejit_gateway::Metrics::new(), audit).await?;
     let port = gateway.local_addr()?.port();
-    let host = Command::new("ssh-keygen")
-        .arg("-y")
-        .arg("-f")
-        .arg(dir.join("host_key"))
-        .output()?;
-    let known = format!(
-        "[127.0.0.1]:{port} {}",
-        String::from_utf8_lossy(&host.stdout)
-    );
+    let known = known_hosts_line(&dir.join("host_key"), port)?;
     std::fs::write(dir.join("known_hosts"), known)?;
     tokio::spawn(async move {
         if let Err(error) = gateway.run(shutdown.cancelled_owned()).await {
