@@ -16,28 +16,14 @@ mod figures;
 use kubejit_testenv::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use figures::{report, runs};
+use figures::{report, runs, time};
 use kubejit_testenv::{shared, unique_namespace};
 
 /// How wide the label column of a figure is.
 const LABEL: usize = 48;
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
-
-/// Wall time of one run, measured with a blocking wait: `output_bounded` polls for the exit every few
-/// milliseconds, which would quantize every figure to its poll interval.
-fn time(mut cmd: Command) -> Duration {
-    let started = Instant::now();
-    let out = cmd.output().unwrap();
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
-}
 
 fn plugin(config: &Path, cache: &Path, incident: &str, exec_info: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubejit"));

@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use figures::{report, runs};
-use kubejit_testenv::{BoundedOutput, PodSpec, shared, unique_namespace};
+use figures::{report, runs, time};
+use kubejit_testenv::{PodSpec, shared, unique_namespace};
 
 /// How wide the label column of a figure is.
 const LABEL: usize = 44;
@@ -34,18 +34,6 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Command {
         .arg(kubeconfig)
         .args(args);
     cmd
-}
-
-fn time(mut cmd: Command) -> Duration {
-    let started = Instant::now();
-    let out = cmd.output_bounded().unwrap();
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
 }
 
 /// MiB/s of `mib` MiB written through `kubectl port-forward` and echoed back by the pod.

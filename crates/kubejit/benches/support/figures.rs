@@ -1,6 +1,8 @@
-//! What the benchmarks share: run counts from the environment and the median / p90 / min line.
+//! What the benchmarks share: run counts from the environment, the wall time of one command, and the
+//! median / p90 / min line.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The run count in `var`, or `default` when it is unset or not a number.
 pub fn runs(var: &str, default: usize) -> usize {
@@ -21,4 +23,18 @@ pub fn report(what: &str, width: usize, mut samples: Vec<Duration>) {
         pick(0.9).as_secs_f64() * 1e3,
         samples[0].as_secs_f64() * 1e3,
     );
+}
+
+/// Wall time of one run of `cmd`, which must succeed, measured with a blocking wait: a polling wait
+/// (`output_bounded`) would quantize every figure to its poll interval.
+pub fn time(mut cmd: Command) -> Duration {
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
 }
