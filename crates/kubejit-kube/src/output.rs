@@ -18,16 +18,19 @@ pub enum OutputFormat {
     Markdown,
     /// Prose for people.
     Text,
+    /// SARIF 2.1.0, for code-scanning UIs (`kubejit lint`).
+    Sarif,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 6] = [
+    pub const ALL: [OutputFormat; 7] = [
         OutputFormat::Table,
         OutputFormat::Wide,
         OutputFormat::Yaml,
         OutputFormat::Json,
         OutputFormat::Markdown,
         OutputFormat::Text,
+        OutputFormat::Sarif,
     ];
 
     /// What [`render`] produces: API objects that `kubectl apply -f -` accepts.
@@ -42,6 +45,7 @@ impl OutputFormat {
             OutputFormat::Json => "json",
             OutputFormat::Markdown => "markdown",
             OutputFormat::Text => "text",
+            OutputFormat::Sarif => "sarif",
         }
     }
 }
@@ -100,7 +104,8 @@ pub fn render(objects: &[Value], format: OutputFormat) -> Result<String, OutputE
         unsupported @ (OutputFormat::Table
         | OutputFormat::Wide
         | OutputFormat::Markdown
-        | OutputFormat::Text) => Err(OutputError::Unsupported(unsupported)),
+        | OutputFormat::Text
+        | OutputFormat::Sarif) => Err(OutputError::Unsupported(unsupported)),
     }
 }
 

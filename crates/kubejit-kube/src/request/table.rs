@@ -35,7 +35,9 @@ pub fn render_requests(
         OutputFormat::Json | OutputFormat::Yaml => render(&objects()?, format),
         OutputFormat::Table => Ok(table(requests, false, all_namespaces)),
         OutputFormat::Wide => Ok(table(requests, true, all_namespaces)),
-        OutputFormat::Markdown | OutputFormat::Text => Err(OutputError::Unsupported(format)),
+        OutputFormat::Markdown | OutputFormat::Text | OutputFormat::Sarif => {
+            Err(OutputError::Unsupported(format))
+        },
     }
 }
 
@@ -89,7 +91,9 @@ impl WatchPrinter {
                     last: std::collections::HashMap::new(),
                 })
             }
-            OutputFormat::Markdown | OutputFormat::Text => Err(OutputError::Unsupported(format)),
+            OutputFormat::Markdown | OutputFormat::Text | OutputFormat::Sarif => {
+            Err(OutputError::Unsupported(format))
+        },
         }
     }
 
@@ -111,7 +115,8 @@ impl WatchPrinter {
                 OutputFormat::Json
                 | OutputFormat::Yaml
                 | OutputFormat::Markdown
-                | OutputFormat::Text => (
+                | OutputFormat::Text
+                | OutputFormat::Sarif => (
                     r.metadata.resource_version.clone().unwrap_or_default(),
                     None,
                 ),
@@ -164,7 +169,8 @@ impl WatchPrinter {
             other @ (OutputFormat::Table
             | OutputFormat::Wide
             | OutputFormat::Markdown
-            | OutputFormat::Text) => Err(OutputError::Unsupported(other)),
+            | OutputFormat::Text
+            | OutputFormat::Sarif) => Err(OutputError::Unsupported(other)),
         }
     }
 }

@@ -1,0 +1,346 @@
+//! Offline input: manifests (files, directories, stdin) as kubectl reads them — multi-document
+//! YAML or JSON, `List` kinds, duplicate keys refused — with each document's and each rule's line.
+//! Unknown kinds are ignored; a malformed document is an error, never skipped.
+
+use std::path::Path;
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
+
+use crate::audit_policy::AuditPolicy;
+use crate::error::LintError;
+use crate::inventory::{Inventory, Located, Origin};
+
+const RBAC_V1: &str = "rbac.authorization.k8s.io/v1";
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::Error }
+}
+
+/// Reads a file, or every `*.yaml`, `*.yml` and `*.json` under a directory (sorted, recursive).
+pub fn load_path(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
+    if path.is_dir() {
+        let mut files = Vec::new();
+        if let Err(error) = collect(path, &mut files) {
+            return vec![error];
+        }
+        files.sort();
+        return files.iter().flat_map(|f| load_file(f, inv)).collect();
+    }
+    load_file(path, inv)
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LintError> {
+    let read = |source| LintError::Read { path: dir.to_owned(), source };
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let path = entry.map_err(read)?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn load_file(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_text(&text, &path.display().to_string(), inv),
+        Err(source) => vec![LintError::Read {
+            path: path.to_owned(),
+            source,
+        }],
+    }
+}
+
+/// Adds the RBAC objects of one YAML/JSON stream, named `file` in findings and errors.
+pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> {
+    inv.offline = true;
+    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options()) {
+        Ok(docs) => docs,
+        Err(error) => {
+            return vec![LintError::Yaml {
+                file: file.to_owned(),
+                message: error.to_string(),
+            }];
+        }
+    };
+    // Lines are for pointing a reader at a rule; if they cannot be worked out, documents still count.
+    let lines: Vec<Spanned<Lines>> =
+        serde_saphyr::from_multiple_with_options(text, options()).unwrap_or_default();
+    let mut errors = Vec::new();
+    let non_null = docs.into_iter().filter(|d| !d.is_null());
+    for (i, doc) in non_null.enumerate() {
+        let (line, lines) = lines
+            .get(i)
+            .map(|l| (l.referenced.line(), l.value.clone()))
+            .unwrap_or((1, Lines::default()));
+        if let Err(error) = add_document(doc, file, line, &lines, inv) {
+            errors.push(error);
+        }
+    }
+    errors
+}
+
+fn add_document(doc: Value, file: &str, line: u64, lines: &Lines, inv: &mut Inventory) -> Result<(), LintError> {
+    let err = |message: String| LintError::Document {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let Value::Object(map) = &doc else {
+        return Err(err("a document must be a mapping".to_owned()));
+    };
+    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (api_version, kind) = (text("apiVersion"), text("kind"));
+    if api_version.is_empty() || kind.is_empty() {
+        return Err(err("apiVersion and kind are required".to_owned()));
+    }
+    if kind.ends_with("List") && map.contains_key("items") {
+        let Some(Value::Array(items)) = map.get("items") else {
+            return Err(err(format!("{kind}.items must be a list")));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let (item_line, item_lines) = lines
+                .items
+                .get(i)
+                .map(|(l, r)| (*l, Lines { rules: r.clone(), items: Vec::new() }))
+                .unwrap_or((line, Lines::default()));
+            add_document(item.clone(), file, item_line, &item_lines, inv)?;
+        }
+        return Ok(());
+    }
+    let is_rbac = api_version.starts_with("rbac.authorization.k8s.io/");
+    let rbac_kind = matches!(kind.as_str(), "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding");
+    if !is_rbac || !rbac_kind {
+        return Ok(());
+    }
+    if api_version != RBAC_V1 {
+        return Err(err(format!("{api_version} is not served; use {RBAC_V1}")));
+    }
+    check_fields(map, &kind).map_err(err)?;
+    let origin = Origin {
+        file: Some(file.to_owned()),
+        line,
+        rule_lines: lines.rules.clone(),
+    };
+    let bad = |e: serde_json::Error| err(format!("invalid {kind}: {e}"));
+    match kind.as_str() {
+        "Role" => {
+            let role: Role = serde_json::from_value(doc).map_err(bad)?;
+            need_namespace(&kind, role.metadata.namespace.as_deref()).map_err(err)?;
+            inv.roles.push(Located { object: role, origin });
+        }
+        "ClusterRole" => {
+            let role: ClusterRole = serde_json::from_value(doc).map_err(bad)?;
+            inv.cluster_roles.push(Located { object: role, origin });
+        }
+        "RoleBinding" => {
+            let b: RoleBinding = serde_json::from_value(doc).map_err(bad)?;
+            need_namespace(&kind, b.metadata.namespace.as_deref()).map_err(err)?;
+            check_binding(&b.role_ref.kind, &["Role", "ClusterRole"], b.subjects.as_deref()).map_err(err)?;
+            inv.role_bindings.push(Located { object: b, origin });
+        }
+        _ => {
+            let b: ClusterRoleBinding = serde_json::from_value(doc).map_err(bad)?;
+            check_binding(&b.role_ref.kind, &["ClusterRole"], b.subjects.as_deref()).map_err(err)?;
+            inv.cluster_role_bindings.push(Located { object: b, origin });
+        }
+    }
+    Ok(())
+}
+
+/// Unknown top-level fields: kubectl's strict field validation refuses them, and a misspelt
+/// `rules` read as "no rules" would hide what the author meant.
+fn check_fields(map: &serde_json::Map<String, Value>, kind: &str) -> Result<(), String> {
+    let known: &[&str] = match kind {
+        "Role" => &["apiVersion", "kind", "metadata", "rules"],
+        "ClusterRole" => &["apiVersion", "kind", "metadata", "rules", "aggregationRule"],
+        _ => &["apiVersion", "kind", "metadata", "roleRef", "subjects"],
+    };
+    let has_name = map
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    if !has_name {
+        return Err(format!("{kind} has no metadata.name"));
+    }
+    match map.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(key) => Err(format!("unknown field {key:?} in {kind}")),
+        None => Ok(()),
+    }
+}
+
+/// kubectl would put an object without a namespace in the current context's namespace, which a
+/// manifest check cannot know.
+fn need_namespace(kind: &str, namespace: Option<&str>) -> Result<(), String> {
+    match namespace {
+        Some(ns) if !ns.is_empty() => Ok(()),
+        _ => Err(format!("{kind} has no metadata.namespace (kubectl would use the current context's)")),
+    }
+}
+
+fn check_binding(role_kind: &str, allowed: &[&str], subjects: Option<&[Subject]>) -> Result<(), String> {
+    if !allowed.contains(&role_kind) {
+        return Err(format!("roleRef.kind {role_kind:?} is not one of {}", allowed.join(", ")));
+    }
+    for s in subjects.unwrap_or_default() {
+        match s.kind.as_str() {
+            "User" | "Group" => {}
+            "ServiceAccount" if s.namespace.as_deref().is_some_and(|n| !n.is_empty()) => {}
+            "ServiceAccount" => return Err(format!("ServiceAccount subject {:?} has no namespace", s.name)),
+            other => return Err(format!("unknown subject kind {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Reads an `audit.k8s.io/v1` `Policy` (the file given to the apiserver's `--audit-policy-file`).
+pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>, LintError> {
+    let err = |line: u64, message: String| LintError::Document {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|e| LintError::Yaml {
+        file: file.to_owned(),
+        message: e.to_string(),
+    })?;
+    let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options())
+        .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));
+    let line = lines.referenced.line().max(1);
+    let kind = value.get("kind").and_then(Value::as_str);
+    let api_version = value.get("apiVersion").and_then(Value::as_str);
+    if kind != Some("Policy") || api_version != Some("audit.k8s.io/v1") {
+        return Err(err(line, "expected apiVersion audit.k8s.io/v1, kind Policy".to_owned()));
+    }
+    let policy: AuditPolicy =
+        serde_json::from_value(value).map_err(|e| err(line, format!("invalid audit policy: {e}")))?;
+    Ok(Located {
+        object: policy,
+        origin: Origin {
+            file: Some(file.to_owned()),
+            line,
+            rule_lines: lines.value.rules,
+        },
+    })
+}
+
+/// The lines of a document's `rules` entries and of a List's items, read leniently: any other
+/// shape yields no lines (whether the document is valid is decided from its value).
+#[derive(Debug, Clone, Default)]
+struct Lines {
+    rules: Vec<u64>,
+    items: Vec<(u64, Vec<u64>)>,
+}
+
+impl<'de> serde::Deserialize<'de> for Lines {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LinesVisitor)
+    }
+}
+
+struct LinesVisitor;
+
+impl<'de> Visitor<'de> for LinesVisitor {
+    type Value = Lines;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lines, A::Error> {
+        let mut out = Lines::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "rules" => out.rules = map.next_value::<Positions>()?.0.into_iter().map(|(l, _)| l).collect(),
+                "items" => out.items = map.next_value::<Positions>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lines, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lines::default())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Lines, E> {
+        Ok(Lines::default())
+    }
+}
+
+/// Each element's line, with its own rule lines (for List items).
+struct Positions(Vec<(u64, Vec<u64>)>);
+
+impl<'de> serde::Deserialize<'de> for Positions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Positions;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Positions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<Lines>>()? {
+                    out.push((item.referenced.line(), item.value.rules));
+                }
+                Ok(Positions(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Positions, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Positions, E> {
+                Ok(Positions(Vec::new()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
