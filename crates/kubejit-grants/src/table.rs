@@ -30,10 +30,12 @@ pub fn render_rows(rows: &[GrantRow], format: OutputFormat) -> Result<String, Er
         }
         OutputFormat::Table => Ok(table(rows, false)),
         OutputFormat::Wide => Ok(table(rows, true)),
-        unsupported @ (OutputFormat::Markdown | OutputFormat::Text) => Err(Error::Render {
-            format: unsupported.name(),
-            source: Box::new(OutputError::Unsupported(unsupported)),
-        }),
+        unsupported @ (OutputFormat::Markdown | OutputFormat::Text | OutputFormat::Sarif) => {
+            Err(Error::Render {
+                format: unsupported.name(),
+                source: Box::new(OutputError::Unsupported(unsupported)),
+            })
+        }
     }
 }
 

@@ -19,6 +19,19 @@ fn options() -> serde_saphyr::Options {
     serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::Error }
 }
 
+/// The parser's message without its source snippet (the file and line say where) or its hint
+/// about parser options, which are not the user's to set.
+fn yaml_message(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first)
+        .to_owned()
+}
+
 /// Reads a file, or every `*.yaml`, `*.yml` and `*.json` under a directory (sorted, recursive).
 pub fn load_path(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
     if path.is_dir() {
@@ -66,7 +79,7 @@ pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> 
         Err(error) => {
             return vec![LintError::Yaml {
                 file: file.to_owned(),
-                message: error.to_string(),
+                message: yaml_message(&error),
             }];
         }
     };
@@ -210,7 +223,7 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
     };
     let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|e| LintError::Yaml {
         file: file.to_owned(),
-        message: e.to_string(),
+        message: yaml_message(&e),
     })?;
     let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options())
         .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));

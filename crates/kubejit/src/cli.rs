@@ -98,6 +98,8 @@ pub enum Command {
     Keys(crate::commands::keys::KeysCommand),
     /// Local mTLS proxy for a token-held key: kubectl → 127.0.0.1 (local CA) → apiserver (token key).
     Proxy(Box<crate::commands::proxy::ProxyArgs>),
+    /// Check the cluster (or manifests, -f) for standing debug access and paths around kubejit.
+    Lint(Box<crate::commands::lint::LintArgs>),
 }
 
 /// Which cluster and identity to talk to; defaults follow kubectl ($KUBECONFIG, in-cluster).

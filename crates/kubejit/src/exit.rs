@@ -13,6 +13,8 @@ pub const CREDENTIAL_TIMEOUT: u8 = 3;
 /// `kubejit credential`: an approver or policy denied the certificate request; `kubejit grant` and
 /// `kubejit request --wait`: the AccessRequest was Denied or TimedOut. Not 2: a script must tell a denial from a mistyped flag.
 pub const CREDENTIAL_DENIED: u8 = 4;
+/// `kubejit lint`: a finding at or above `--fail-on` (malformed input is `FAILURE`).
+pub const LINT_FINDINGS: u8 = 5;
 
 /// A code, the stable name `docs/cli.md` gives it, and the command(s) that use it.
 #[cfg(test)]
@@ -23,6 +25,7 @@ pub(crate) fn all() -> Vec<(u8, String)> {
         (USAGE, "usage".to_owned()),
         (CREDENTIAL_TIMEOUT, "credentialTimeout".to_owned()),
         (CREDENTIAL_DENIED, "credentialDenied".to_owned()),
+        (LINT_FINDINGS, "lintFindings".to_owned()),
     ];
     codes.extend(
         kubejit_audit::Failure::ALL

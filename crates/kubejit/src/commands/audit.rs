@@ -96,7 +96,10 @@ pub fn report(args: &AuditReportArgs) -> anyhow::Result<ExitCode> {
         OutputFormat::Json => report::json(&built, &mut out)?,
         OutputFormat::Markdown => report::markdown(&built, &mut out)?,
         // The CLI offers only REPORT_FORMATS.
-        other @ (OutputFormat::Wide | OutputFormat::Yaml | OutputFormat::Text) => {
+        other @ (OutputFormat::Wide
+        | OutputFormat::Yaml
+        | OutputFormat::Text
+        | OutputFormat::Sarif) => {
             return Err(OutputError::Unsupported(other).into());
         }
     }

@@ -118,7 +118,11 @@ pub async fn list(args: GrantsArgs) -> anyhow::Result<ExitCode> {
     let wide = match format {
         OutputFormat::Table => false,
         OutputFormat::Wide => true,
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Markdown | OutputFormat::Text => {
+        OutputFormat::Json
+        | OutputFormat::Yaml
+        | OutputFormat::Markdown
+        | OutputFormat::Text
+        | OutputFormat::Sarif => {
             let rows: Vec<GrantRow> = kubejit_grants::list(&client, &scope, now).await?;
             print!("{}", kubejit_grants::render_rows(&rows, format)?);
             return Ok(ExitCode::SUCCESS);

@@ -8,6 +8,7 @@ mod gateway;
 mod grants;
 pub mod keys;
 pub mod kubeconfig;
+pub mod lint;
 mod manifests;
 pub mod proxy;
 mod recording;
@@ -53,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kubeconfig(command) => kubeconfig::run(&command),
         Command::Keys(command) => keys::run(&command),
         Command::Proxy(args) => proxy::run(*args).await,
+        Command::Lint(args) => lint::run(*args).await,
     }
 }
 

@@ -142,7 +142,8 @@ fn announce(
         other @ (OutputFormat::Table
         | OutputFormat::Wide
         | OutputFormat::Yaml
-        | OutputFormat::Markdown) => return Err(OutputError::Unsupported(other).into()),
+        | OutputFormat::Markdown
+        | OutputFormat::Sarif) => return Err(OutputError::Unsupported(other).into()),
     }
     Ok(())
 }
