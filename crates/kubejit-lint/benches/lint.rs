@@ -1,1 +1,182 @@
-fn main() {}
+//! Offline `kubejit lint` at scale: 10,000 roles and 20,000 bindings (documented in
+//! docs/benchmarks.md, "Lint"). Each run is a fresh child process that reads the generated
+//! manifests, resolves aggregation, lints and renders JSON, and reports its wall time and peak RSS
+//! (VmHWM), so one run's memory does not hide in another's.
+//!
+//! `cargo bench -p kubejit-lint --bench lint`; KUBEJIT_BENCH_LINT_RUNS sets the run count (default 5).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::Instant;
+
+use kubejit_lint::{Inventory, Settings, Suppressions};
+
+const ROLES: usize = 10_000;
+const BINDINGS: usize = 20_000;
+const NAMESPACES: usize = 200;
+const CHILD: &str = "KUBEJIT_BENCH_LINT_FILE";
+
+/// Roles of several shapes (reads, debug, wildcard, secrets, aggregated ClusterRoles) and bindings
+/// to people, groups and ServiceAccounts, a third of them time-bound grants.
+fn manifests() -> String {
+    let mut out = String::new();
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1";
+    let shapes = [
+        "- {apiGroups: [\"\"], resources: [pods, pods/log], verbs: [get, list, watch]}",
+        "- {apiGroups: [\"\"], resources: [pods/exec, pods/portforward], verbs: [get, create]}\n- {apiGroups: [\"\"], resources: [pods], verbs: [get, list]}",
+        "- {apiGroups: [apps], resources: [\"*\"], verbs: [get, list, watch, update]}",
+        "- {apiGroups: [\"\"], resources: [secrets, configmaps], verbs: [get, list]}",
+        "- {apiGroups: [batch], resources: [jobs, cronjobs], verbs: [create, delete]}\n- {apiGroups: [\"\"], resources: [events], verbs: [get, list]}",
+    ];
+    for i in 0..ROLES {
+        let shape = shapes[i % shapes.len()];
+        if i % 10 == 0 {
+            let agg = if i % 1000 == 0 {
+                format!(
+                    "aggregationRule: {{clusterRoleSelectors: [{{matchLabels: {{agg: a{}}}}}]}}\n",
+                    i / 1000
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                out,
+                "---\n{rbac}\nkind: ClusterRole\nmetadata: {{name: cr-{i}, labels: {{agg: a{}}}}}\n{agg}rules:\n{shape}\n",
+                (i / 10) % 10
+            );
+        } else {
+            let _ = write!(
+                out,
+                "---\n{rbac}\nkind: Role\nmetadata: {{name: role-{i}, namespace: ns-{}}}\nrules:\n{shape}\n",
+                i % NAMESPACES
+            );
+        }
+    }
+    for i in 0..BINDINGS {
+        let subject = match i % 3 {
+            0 => format!(
+                "{{kind: User, apiGroup: rbac.authorization.k8s.io, name: user-{}}}",
+                i % 500
+            ),
+            1 => format!(
+                "{{kind: Group, apiGroup: rbac.authorization.k8s.io, name: team-{}}}",
+                i % 50
+            ),
+            _ => format!(
+                "{{kind: ServiceAccount, name: sa-{}, namespace: ns-{}}}",
+                i % 100,
+                i % NAMESPACES
+            ),
+        };
+        let expiry = if i % 3 == 0 {
+            "\n  annotations: {debugging.kubernetes.io/expires-at: \"2999-01-01T00:00:00Z\"}"
+        } else {
+            ""
+        };
+        if i % 20 == 0 {
+            let _ = write!(
+                out,
+                "---\n{rbac}\nkind: ClusterRoleBinding\nmetadata:\n  name: crb-{i}{expiry}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cr-{}}}\nsubjects:\n- {subject}\n",
+                (i * 7 % ROLES) / 10 * 10
+            );
+        } else {
+            // A Role of the binding's namespace: role-N lives in ns-(N % NAMESPACES).
+            let ns = i % NAMESPACES;
+            let mut role = (i * 13 % (ROLES / NAMESPACES)) * NAMESPACES + ns;
+            if role % 10 == 0 {
+                role += NAMESPACES; // keep to Roles, which never fall on multiples of 10 here
+            }
+            let role = role % ROLES;
+            let _ = write!(
+                out,
+                "---\n{rbac}\nkind: RoleBinding\nmetadata:\n  name: rb-{i}\n  namespace: ns-{ns}{expiry}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-{role}}}\nsubjects:\n- {subject}\n"
+            );
+        }
+    }
+    out
+}
+
+/// One run, in this (child) process: prints "seconds peak_kib findings".
+fn child(path: &str) {
+    let started = Instant::now();
+    let mut inv = Inventory::default();
+    let errors = kubejit_lint::load::load_path(path.as_ref(), &mut inv);
+    assert!(errors.is_empty(), "{errors:?}");
+    inv.aggregate();
+    let now = time::OffsetDateTime::now_utc();
+    let outcome = kubejit_lint::run(&inv, &Settings::default(), now, Suppressions::default());
+    let json = kubejit_lint::report::json(&outcome).to_string();
+    let took = started.elapsed();
+    assert_eq!(inv.roles.len() + inv.cluster_roles.len(), ROLES);
+    assert_eq!(
+        inv.role_bindings.len() + inv.cluster_role_bindings.len(),
+        BINDINGS
+    );
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+        .unwrap_or_default();
+    println!(
+        "{} {peak} {} {}",
+        took.as_secs_f64(),
+        outcome.findings.len(),
+        json.len()
+    );
+}
+
+fn main() {
+    if let Ok(path) = std::env::var(CHILD) {
+        return child(&path);
+    }
+    let runs: usize = std::env::var("KUBEJIT_BENCH_LINT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let dir = std::env::temp_dir().join(format!("kubejit-lint-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rbac.yaml");
+    let text = manifests();
+    std::fs::write(&file, &text).unwrap();
+    println!(
+        "lint offline: {ROLES} roles, {BINDINGS} bindings, {} MiB of YAML",
+        text.len() >> 20
+    );
+    let mut seconds = Vec::new();
+    let mut peaks = Vec::new();
+    for _ in 0..runs {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .env(CHILD, &file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = line.split_whitespace();
+        let s: f64 = words.next().unwrap().parse().unwrap();
+        let kib: u64 = words.next().unwrap().parse().unwrap();
+        let findings = words.next().unwrap();
+        println!(
+            "  run: {:.3} s, peak RSS {} MiB, {findings} findings",
+            s,
+            kib >> 10
+        );
+        seconds.push(s);
+        peaks.push(kib);
+    }
+    seconds.sort_by(f64::total_cmp);
+    peaks.sort_unstable();
+    println!(
+        "lint offline (load + aggregate + lint + JSON)  runs {runs}  median {:.3} s  min {:.3} s  peak RSS median {} MiB",
+        seconds[seconds.len() / 2],
+        seconds[0],
+        peaks[peaks.len() / 2] >> 10
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

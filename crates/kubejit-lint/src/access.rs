@@ -27,16 +27,16 @@ pub fn verb_matches(rule: &PolicyRule, verb: &str) -> bool {
 }
 
 pub fn group_matches(rule: &PolicyRule, group: &str) -> bool {
-    list(&rule.api_groups).iter().any(|g| g == "*" || g == group)
+    list(&rule.api_groups)
+        .iter()
+        .any(|g| g == "*" || g == group)
 }
 
 /// `resource` is `name` or `name/subresource`.
 pub fn resource_matches(rule: &PolicyRule, resource: &str) -> bool {
     let sub = resource.split_once('/').map(|(_, sub)| sub);
     list(&rule.resources).iter().any(|r| {
-        r == "*"
-            || r == resource
-            || sub.is_some_and(|sub| r.strip_prefix("*/") == Some(sub))
+        r == "*" || r == resource || sub.is_some_and(|sub| r.strip_prefix("*/") == Some(sub))
     })
 }
 
@@ -125,17 +125,69 @@ mod tests {
     #[test]
     fn wildcards_mean_what_kubernetes_means() {
         let cases: &[(PolicyRule, &str, &str, &str, bool)] = &[
-            (rule(&[""], &["*"], &["create"]), "create", "", "pods/exec", true),
-            (rule(&[""], &["pods"], &["create"]), "create", "", "pods/exec", false),
-            (rule(&[""], &["pods/*"], &["create"]), "create", "", "pods/exec", false),
-            (rule(&[""], &["*/exec"], &["create"]), "create", "", "pods/exec", true),
-            (rule(&[""], &["*/exec"], &["create"]), "create", "", "pods", false),
-            (rule(&["*"], &["pods/exec"], &["*"]), "create", "", "pods/exec", true),
-            (rule(&["apps"], &["pods/exec"], &["create"]), "create", "", "pods/exec", false),
-            (rule(&[""], &["pods/exec"], &["get"]), "create", "", "pods/exec", false),
+            (
+                rule(&[""], &["*"], &["create"]),
+                "create",
+                "",
+                "pods/exec",
+                true,
+            ),
+            (
+                rule(&[""], &["pods"], &["create"]),
+                "create",
+                "",
+                "pods/exec",
+                false,
+            ),
+            (
+                rule(&[""], &["pods/*"], &["create"]),
+                "create",
+                "",
+                "pods/exec",
+                false,
+            ),
+            (
+                rule(&[""], &["*/exec"], &["create"]),
+                "create",
+                "",
+                "pods/exec",
+                true,
+            ),
+            (
+                rule(&[""], &["*/exec"], &["create"]),
+                "create",
+                "",
+                "pods",
+                false,
+            ),
+            (
+                rule(&["*"], &["pods/exec"], &["*"]),
+                "create",
+                "",
+                "pods/exec",
+                true,
+            ),
+            (
+                rule(&["apps"], &["pods/exec"], &["create"]),
+                "create",
+                "",
+                "pods/exec",
+                false,
+            ),
+            (
+                rule(&[""], &["pods/exec"], &["get"]),
+                "create",
+                "",
+                "pods/exec",
+                false,
+            ),
         ];
         for (rule, verb, group, resource, want) in cases {
-            assert_eq!(allows(rule, verb, group, resource), *want, "{rule:?} {verb} {resource}");
+            assert_eq!(
+                allows(rule, verb, group, resource),
+                *want,
+                "{rule:?} {verb} {resource}"
+            );
         }
     }
 

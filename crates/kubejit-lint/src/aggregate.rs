@@ -14,7 +14,13 @@ use crate::inventory::Located;
 /// repeats until nothing changes (bounded by the number of roles, as each round settles at least one).
 pub fn aggregate(roles: &mut [Located<ClusterRole>]) {
     let mut order: Vec<usize> = (0..roles.len()).collect();
-    order.sort_by(|&a, &b| roles[a].object.metadata.name.cmp(&roles[b].object.metadata.name));
+    order.sort_by(|&a, &b| {
+        roles[a]
+            .object
+            .metadata
+            .name
+            .cmp(&roles[b].object.metadata.name)
+    });
     for _ in 0..=roles.len() {
         let mut changed = false;
         for target in 0..roles.len() {
@@ -22,7 +28,10 @@ pub fn aggregate(roles: &mut [Located<ClusterRole>]) {
                 continue;
             };
             let rules = aggregated_rules(roles, &order, target, &selectors);
-            if !rules_equal(&rules, roles[target].object.rules.as_deref().unwrap_or_default()) {
+            if !rules_equal(
+                &rules,
+                roles[target].object.rules.as_deref().unwrap_or_default(),
+            ) {
                 roles[target].object.rules = Some(rules);
                 changed = true;
             }
@@ -123,12 +132,24 @@ mod tests {
     #[test]
     fn rules_come_by_selector_then_name_deduplicated_and_nested() {
         let mut roles = vec![
-            role("metadata: {name: top}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {agg: top}}]}\nrules: [{apiGroups: [''], resources: [stale], verbs: [get]}]"),
-            role("metadata: {name: b, labels: {agg: top}}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}, {apiGroups: [''], resources: [secrets], verbs: [get]}]"),
-            role("metadata: {name: a, labels: {agg: top}}\nrules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]"),
-            role("metadata: {name: mid, labels: {agg: top}}\naggregationRule: {clusterRoleSelectors: [{matchExpressions: [{key: agg, operator: In, values: [mid]}]}]}"),
-            role("metadata: {name: leaf, labels: {agg: mid}}\nrules: [{apiGroups: [''], resources: [pods/exec], verbs: [create]}]"),
-            role("metadata: {name: other, labels: {agg: nope}}\nrules: [{apiGroups: [''], resources: [nodes], verbs: [get]}]"),
+            role(
+                "metadata: {name: top}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {agg: top}}]}\nrules: [{apiGroups: [''], resources: [stale], verbs: [get]}]",
+            ),
+            role(
+                "metadata: {name: b, labels: {agg: top}}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}, {apiGroups: [''], resources: [secrets], verbs: [get]}]",
+            ),
+            role(
+                "metadata: {name: a, labels: {agg: top}}\nrules: [{apiGroups: [''], resources: [secrets], verbs: [get]}]",
+            ),
+            role(
+                "metadata: {name: mid, labels: {agg: top}}\naggregationRule: {clusterRoleSelectors: [{matchExpressions: [{key: agg, operator: In, values: [mid]}]}]}",
+            ),
+            role(
+                "metadata: {name: leaf, labels: {agg: mid}}\nrules: [{apiGroups: [''], resources: [pods/exec], verbs: [create]}]",
+            ),
+            role(
+                "metadata: {name: other, labels: {agg: nope}}\nrules: [{apiGroups: [''], resources: [nodes], verbs: [get]}]",
+            ),
         ];
         aggregate(&mut roles);
         assert_eq!(names(&roles[0]), ["secrets", "pods", "pods/exec"]);
@@ -138,8 +159,12 @@ mod tests {
     #[test]
     fn a_role_never_aggregates_itself_and_bad_operators_match_nothing() {
         let mut roles = vec![
-            role("metadata: {name: self, labels: {agg: x}}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {agg: x}}]}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]"),
-            role("metadata: {name: odd}\naggregationRule: {clusterRoleSelectors: [{matchExpressions: [{key: agg, operator: Like, values: [x]}]}]}"),
+            role(
+                "metadata: {name: self, labels: {agg: x}}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {agg: x}}]}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]",
+            ),
+            role(
+                "metadata: {name: odd}\naggregationRule: {clusterRoleSelectors: [{matchExpressions: [{key: agg, operator: Like, values: [x]}]}]}",
+            ),
         ];
         aggregate(&mut roles);
         assert_eq!(names(&roles[0]), Vec::<String>::new());

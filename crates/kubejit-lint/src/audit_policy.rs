@@ -48,7 +48,11 @@ pub const WATCHED: [(&str, &str, &str); 8] = [
     ("create", "", "pods/exec"),
     ("create", "", "pods/attach"),
     ("create", "", "pods/portforward"),
-    ("update", "certificates.k8s.io", "certificatesigningrequests/approval"),
+    (
+        "update",
+        "certificates.k8s.io",
+        "certificatesigningrequests/approval",
+    ),
     ("create", "rbac.authorization.k8s.io", "rolebindings"),
     ("create", "rbac.authorization.k8s.io", "clusterrolebindings"),
     ("patch", "rbac.authorization.k8s.io", "rolebindings"),
@@ -72,12 +76,12 @@ impl AuditRule {
         if self.resources.is_empty() && !self.non_resource_urls.is_empty() {
             return Match::No;
         }
-        let mut narrowed = !self.users.is_empty() || !self.user_groups.is_empty() || !self.namespaces.is_empty();
+        let mut narrowed =
+            !self.users.is_empty() || !self.user_groups.is_empty() || !self.namespaces.is_empty();
         if !self.resources.is_empty() {
-            let hit = self
-                .resources
-                .iter()
-                .find(|gr| (gr.group == group || gr.group == "*") && resource_matches(&gr.resources, resource));
+            let hit = self.resources.iter().find(|gr| {
+                (gr.group == group || gr.group == "*") && resource_matches(&gr.resources, resource)
+            });
             match hit {
                 None => return Match::No,
                 Some(gr) => narrowed |= !gr.resource_names.is_empty(),
@@ -94,7 +98,13 @@ impl AuditRule {
         let resources: Vec<String> = self
             .resources
             .iter()
-            .map(|gr| format!("{{group: {:?}, resources: [{}]}}", gr.group, gr.resources.join(", ")))
+            .map(|gr| {
+                format!(
+                    "{{group: {:?}, resources: [{}]}}",
+                    gr.group,
+                    gr.resources.join(", ")
+                )
+            })
             .collect();
         if !resources.is_empty() {
             parts.push(format!("resources: [{}]", resources.join(", ")));
@@ -122,11 +132,22 @@ fn resource_matches(patterns: &[String], resource: &str) -> bool {
 }
 
 pub fn check(policy: &Located<AuditPolicy>) -> Vec<Finding> {
-    let name = policy.origin.file.clone().unwrap_or_else(|| "audit policy".to_owned());
+    let name = policy
+        .origin
+        .file
+        .clone()
+        .unwrap_or_else(|| "audit policy".to_owned());
     let reference = ObjectRef::new("Policy", None, &name);
     let mut out = Vec::new();
     for (verb, group, resource) in WATCHED {
-        let what = format!("{verb} {}{resource}", if group.is_empty() { String::new() } else { format!("{group} ") });
+        let what = format!(
+            "{verb} {}{resource}",
+            if group.is_empty() {
+                String::new()
+            } else {
+                format!("{group} ")
+            }
+        );
         let mut dropped = None;
         let mut covered = false;
         for (i, rule) in policy.object.rules.iter().enumerate() {
@@ -154,7 +175,10 @@ pub fn check(policy: &Located<AuditPolicy>) -> Vec<Finding> {
             subject: None,
             binding: None,
             role: Some(reference.clone()),
-            policy_rule: dropped.map(|i| RuleRef { index: i, text: policy.object.rules[i].text() }),
+            policy_rule: dropped.map(|i| RuleRef {
+                index: i,
+                text: policy.object.rules[i].text(),
+            }),
             message,
             origin: Origin {
                 line: dropped.map_or(policy.origin.line, |i| policy.origin.rule_line(i)),
@@ -172,17 +196,25 @@ mod tests {
 
     fn run(yaml: &str) -> Vec<String> {
         let policy: AuditPolicy = serde_saphyr::from_str(yaml).unwrap();
-        check(&Located::live(policy)).into_iter().map(|f| f.message).collect()
+        check(&Located::live(policy))
+            .into_iter()
+            .map(|f| f.message)
+            .collect()
     }
 
     #[test]
     fn a_policy_that_drops_exec_is_a_finding() {
-        let found = run("rules:\n- level: None\n  resources: [{group: '', resources: ['pods/*']}]\n- level: Metadata\n");
-        assert_eq!(found, [
-            "rules[0] records create pods/exec at level None",
-            "rules[0] records create pods/attach at level None",
-            "rules[0] records create pods/portforward at level None",
-        ]);
+        let found = run(
+            "rules:\n- level: None\n  resources: [{group: '', resources: ['pods/*']}]\n- level: Metadata\n",
+        );
+        assert_eq!(
+            found,
+            [
+                "rules[0] records create pods/exec at level None",
+                "rules[0] records create pods/attach at level None",
+                "rules[0] records create pods/portforward at level None",
+            ]
+        );
     }
 
     #[test]
@@ -192,14 +224,17 @@ mod tests {
 
     #[test]
     fn no_matching_rule_is_level_none() {
-        let found = run("rules:\n- level: Metadata\n  resources: [{group: '', resources: [pods/exec]}]\n");
+        let found =
+            run("rules:\n- level: Metadata\n  resources: [{group: '', resources: [pods/exec]}]\n");
         assert_eq!(found.len(), 7, "{found:?}");
         assert!(found.iter().all(|m| m.starts_with("no rule records")));
     }
 
     #[test]
     fn a_narrowed_drop_before_the_catch_all_still_drops_some() {
-        let found = run("rules:\n- level: None\n  namespaces: [kube-system]\n  resources: [{group: '', resources: ['*/exec']}]\n- level: Metadata\n");
+        let found = run(
+            "rules:\n- level: None\n  namespaces: [kube-system]\n  resources: [{group: '', resources: ['*/exec']}]\n- level: Metadata\n",
+        );
         assert_eq!(found, ["rules[0] records create pods/exec at level None"]);
     }
 }

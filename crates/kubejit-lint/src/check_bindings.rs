@@ -57,7 +57,10 @@ impl<'a> Index<'a> {
                     meta.namespace.as_deref().unwrap_or_default(),
                     meta.name.as_deref().unwrap_or_default(),
                 );
-                (key, (r.object.rules.as_deref().unwrap_or_default(), &r.origin))
+                (
+                    key,
+                    (r.object.rules.as_deref().unwrap_or_default(), &r.origin),
+                )
             })
             .collect();
         let cluster_roles = inv
@@ -65,7 +68,10 @@ impl<'a> Index<'a> {
             .iter()
             .map(|r| {
                 let name = r.object.metadata.name.as_deref().unwrap_or_default();
-                (name, (r.object.rules.as_deref().unwrap_or_default(), &r.origin))
+                (
+                    name,
+                    (r.object.rules.as_deref().unwrap_or_default(), &r.origin),
+                )
             })
             .collect();
         Self {
@@ -96,11 +102,13 @@ impl<'a> Index<'a> {
                         origin: Some(origin),
                     });
                 }
-                bootstrap_rules(name).filter(|_| self.offline).map(|rules| Resolved {
-                    reference,
-                    rules: std::borrow::Cow::Owned(rules),
-                    origin: None,
-                })
+                bootstrap_rules(name)
+                    .filter(|_| self.offline)
+                    .map(|rules| Resolved {
+                        reference,
+                        rules: std::borrow::Cow::Owned(rules),
+                        origin: None,
+                    })
             }
             _ => None,
         }
@@ -177,13 +185,21 @@ pub fn check(inv: &Inventory, settings: &Settings, now: OffsetDateTime) -> Vec<F
         };
         let expiry = expiry(binding.meta, now);
         for subject in binding.subjects {
-            let Some(subject) = SubjectRef::from_subject(subject, binding.reference.namespace.as_deref()) else {
+            let Some(subject) =
+                SubjectRef::from_subject(subject, binding.reference.namespace.as_deref())
+            else {
                 continue;
             };
             if settings.allowed.contains(&subject) {
                 continue;
             }
-            let ctx = Ctx { binding: &binding, role: &role, subject: &subject, expiry: &expiry, settings };
+            let ctx = Ctx {
+                binding: &binding,
+                role: &role,
+                subject: &subject,
+                expiry: &expiry,
+                settings,
+            };
             ctx.judge(&approvers, &mut out);
         }
     }
@@ -202,7 +218,10 @@ fn missing_role(binding: &Binding<'_>) -> Finding {
         rule: RuleId::MissingRole,
         severity: RuleId::MissingRole.default_severity(),
         subject: None,
-        message: format!("{} refers to {role}, which does not exist", binding.reference),
+        message: format!(
+            "{} refers to {role}, which does not exist",
+            binding.reference
+        ),
         binding: Some(binding.reference.clone()),
         role: Some(role),
         policy_rule: None,
@@ -214,15 +233,20 @@ fn missing_role(binding: &Binding<'_>) -> Finding {
 fn signer_approvers(inv: &Inventory, index: &Index<'_>) -> HashSet<SubjectRef> {
     let mut out = HashSet::new();
     for binding in bindings(inv) {
-        let Some(role) = index.resolve(&binding) else { continue };
-        if !role.rules.iter().any(|r| access::allows(r, "approve", CERTIFICATES, "signers")) {
+        let Some(role) = index.resolve(&binding) else {
+            continue;
+        };
+        if !role
+            .rules
+            .iter()
+            .any(|r| access::allows(r, "approve", CERTIFICATES, "signers"))
+        {
             continue;
         }
         out.extend(
-            binding
-                .subjects
-                .iter()
-                .filter_map(|s| SubjectRef::from_subject(s, binding.reference.namespace.as_deref())),
+            binding.subjects.iter().filter_map(|s| {
+                SubjectRef::from_subject(s, binding.reference.namespace.as_deref())
+            }),
         );
     }
     out
@@ -243,17 +267,31 @@ impl Ctx<'_> {
     }
 
     fn by_scope(&self, cluster: Severity, namespaced: Severity) -> Severity {
-        if self.cluster_wide() { cluster } else { namespaced }
+        if self.cluster_wide() {
+            cluster
+        } else {
+            namespaced
+        }
     }
 
-    fn finding(&self, rule: RuleId, severity: Severity, index: Option<usize>, message: String) -> Finding {
+    fn finding(
+        &self,
+        rule: RuleId,
+        severity: Severity,
+        index: Option<usize>,
+        message: String,
+    ) -> Finding {
         let policy_rule = index.and_then(|i| {
-            self.role.rules.get(i).map(|r| RuleRef { index: i, text: access::rule_text(r) })
+            self.role.rules.get(i).map(|r| RuleRef {
+                index: i,
+                text: access::rule_text(r),
+            })
         });
         let origin = match (self.role.origin, index) {
-            (Some(origin), Some(i)) if origin.file.is_some() => {
-                Origin { line: origin.rule_line(i), ..origin.clone() }
-            }
+            (Some(origin), Some(i)) if origin.file.is_some() => Origin {
+                line: origin.rule_line(i),
+                ..origin.clone()
+            },
             _ => self.binding.origin.clone(),
         };
         Finding {
@@ -304,14 +342,18 @@ impl Ctx<'_> {
             RuleId::AnonymousBinding,
             severity,
             None,
-            format!("{} gives {} to {}", self.binding.reference, self.role.reference, self.subject),
+            format!(
+                "{} gives {} to {}",
+                self.binding.reference, self.role.reference, self.subject
+            ),
         ));
     }
 
     /// KJL004; true when the role is cluster-admin or admin (that finding says it all).
     fn admin(&self, out: &mut Vec<Finding>) -> bool {
         let name = self.binding.role_ref.name.as_str();
-        if self.binding.role_ref.kind != "ClusterRole" || !matches!(name, "cluster-admin" | "admin") {
+        if self.binding.role_ref.kind != "ClusterRole" || !matches!(name, "cluster-admin" | "admin")
+        {
             return false;
         }
         if self.settings.break_glass.contains(self.subject) {
@@ -326,7 +368,10 @@ impl Ctx<'_> {
             RuleId::AdminForPerson,
             severity,
             None,
-            format!("{} holds {name} through {}", self.subject, self.binding.reference),
+            format!(
+                "{} holds {name} through {}",
+                self.subject, self.binding.reference
+            ),
         ));
         true
     }
@@ -337,7 +382,11 @@ impl Ctx<'_> {
                 RuleId::WildcardForPerson,
                 RuleId::WildcardForPerson.default_severity(),
                 Some(i),
-                format!("{} holds a wildcard rule{}", self.subject, access::narrowed(rule)),
+                format!(
+                    "{} holds a wildcard rule{}",
+                    self.subject,
+                    access::narrowed(rule)
+                ),
             ));
         }
         let debug = access::debug_access(rule);
@@ -365,40 +414,86 @@ impl Ctx<'_> {
                 RuleId::DebugViaClusterScope,
                 self.by_scope(Severity::High, Severity::Medium),
                 Some(i),
-                format!("{} can {what} through {}", self.subject, self.role.reference),
+                format!(
+                    "{} can {what} through {}",
+                    self.subject, self.role.reference
+                ),
             ));
         }
     }
 
-    fn any_rule(&self, i: usize, rule: &PolicyRule, approvers: &HashSet<SubjectRef>, out: &mut Vec<Finding>) {
+    fn any_rule(
+        &self,
+        i: usize,
+        rule: &PolicyRule,
+        approvers: &HashSet<SubjectRef>,
+        out: &mut Vec<Finding>,
+    ) {
         let narrowed = access::narrowed(rule);
         let mut push = |id: RuleId, severity: Severity, what: &str| {
-            out.push(self.finding(id, severity, Some(i), format!("{} can {what}{narrowed}", self.subject)));
+            out.push(self.finding(
+                id,
+                severity,
+                Some(i),
+                format!("{} can {what}{narrowed}", self.subject),
+            ));
         };
         if access::allows_any(rule, &["get", "list", "watch"], "", &["secrets"]) {
-            push(RuleId::SecretsRead, self.by_scope(Severity::High, Severity::Medium), "read secrets");
+            push(
+                RuleId::SecretsRead,
+                self.by_scope(Severity::High, Severity::Medium),
+                "read secrets",
+            );
         }
-        if access::allows_any(rule, &["bind", "escalate"], RBAC, &["roles", "clusterroles"])
-            || access::allows_any(rule, &["create", "update", "patch"], RBAC, &["rolebindings", "clusterrolebindings"])
-        {
-            push(RuleId::RbacEscalation, self.by_scope(Severity::Critical, Severity::High), "bind, escalate or write role bindings");
+        if access::allows_any(
+            rule,
+            &["bind", "escalate"],
+            RBAC,
+            &["roles", "clusterroles"],
+        ) || access::allows_any(
+            rule,
+            &["create", "update", "patch"],
+            RBAC,
+            &["rolebindings", "clusterrolebindings"],
+        ) {
+            push(
+                RuleId::RbacEscalation,
+                self.by_scope(Severity::Critical, Severity::High),
+                "bind, escalate or write role bindings",
+            );
         }
         if impersonates(rule) {
             push(RuleId::Impersonate, Severity::Critical, "impersonate");
         }
-        if access::allows(rule, "update", CERTIFICATES, "certificatesigningrequests/approval")
-            && approvers.contains(self.subject)
+        if access::allows(
+            rule,
+            "update",
+            CERTIFICATES,
+            "certificatesigningrequests/approval",
+        ) && approvers.contains(self.subject)
         {
-            push(RuleId::CsrApproval, Severity::Critical, "approve certificate signing requests");
+            push(
+                RuleId::CsrApproval,
+                Severity::Critical,
+                "approve certificate signing requests",
+            );
         }
         if access::allows(rule, "create", "", "serviceaccounts/token") {
-            push(RuleId::ServiceAccountToken, RuleId::ServiceAccountToken.default_severity(), "create serviceaccount tokens");
+            push(
+                RuleId::ServiceAccountToken,
+                RuleId::ServiceAccountToken.default_severity(),
+                "create serviceaccount tokens",
+            );
         }
         if access::allows_any(rule, &["get", "create"], "", &["nodes/proxy"]) {
             push(RuleId::NodesProxy, Severity::Critical, "use nodes/proxy");
         }
         if self.privileged_scope() && creates_pods(rule) {
-            push(RuleId::PrivilegedNamespacePods, RuleId::PrivilegedNamespacePods.default_severity(), "create pods in a privileged namespace");
+            push(
+                RuleId::PrivilegedNamespacePods,
+                RuleId::PrivilegedNamespacePods.default_severity(),
+                "create pods in a privileged namespace",
+            );
         }
         let admission = [
             "validatingwebhookconfigurations",
@@ -409,7 +504,11 @@ impl Ctx<'_> {
             "mutatingadmissionpolicybindings",
         ];
         if access::allows_any(rule, &WRITE_VERBS, ADMISSION, &admission) {
-            push(RuleId::AdmissionWrites, Severity::Critical, "write admission webhooks or policies");
+            push(
+                RuleId::AdmissionWrites,
+                Severity::Critical,
+                "write admission webhooks or policies",
+            );
         }
     }
 
@@ -424,10 +523,24 @@ impl Ctx<'_> {
 fn impersonates(rule: &PolicyRule) -> bool {
     let extras = access::verb_matches(rule, "impersonate")
         && access::group_matches(rule, "authentication.k8s.io")
-        && rule.resources.iter().flatten().any(|r| r.starts_with("userextras/"));
+        && rule
+            .resources
+            .iter()
+            .flatten()
+            .any(|r| r.starts_with("userextras/"));
     extras
-        || access::allows_any(rule, &["impersonate"], "", &["users", "groups", "serviceaccounts"])
-        || access::allows_any(rule, &["impersonate"], "authentication.k8s.io", &["uids", "userextras/*"])
+        || access::allows_any(
+            rule,
+            &["impersonate"],
+            "",
+            &["users", "groups", "serviceaccounts"],
+        )
+        || access::allows_any(
+            rule,
+            &["impersonate"],
+            "authentication.k8s.io",
+            &["uids", "userextras/*"],
+        )
 }
 
 fn creates_pods(rule: &PolicyRule) -> bool {

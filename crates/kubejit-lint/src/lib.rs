@@ -10,8 +10,6 @@ pub mod audit_policy;
 mod check_bindings;
 mod check_roles;
 mod error;
-#[cfg(test)]
-mod tests;
 pub mod finding;
 pub mod inventory;
 pub mod live;
@@ -20,6 +18,8 @@ pub mod report;
 pub mod rules;
 pub mod subject;
 pub mod suppress;
+#[cfg(test)]
+mod tests;
 
 pub use error::LintError;
 pub use finding::{Finding, ObjectRef};

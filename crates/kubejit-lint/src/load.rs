@@ -46,7 +46,10 @@ pub fn load_path(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), LintError> {
-    let read = |source| LintError::Read { path: dir.to_owned(), source };
+    let read = |source| LintError::Read {
+        path: dir.to_owned(),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(read)? {
         let path = entry.map_err(read)?.path();
         if path.is_dir() {
@@ -100,7 +103,13 @@ pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> 
     errors
 }
 
-fn add_document(doc: Value, file: &str, line: u64, lines: &Lines, inv: &mut Inventory) -> Result<(), LintError> {
+fn add_document(
+    doc: Value,
+    file: &str,
+    line: u64,
+    lines: &Lines,
+    inv: &mut Inventory,
+) -> Result<(), LintError> {
     let err = |message: String| LintError::Document {
         file: file.to_owned(),
         line,
@@ -109,7 +118,12 @@ fn add_document(doc: Value, file: &str, line: u64, lines: &Lines, inv: &mut Inve
     let Value::Object(map) = &doc else {
         return Err(err("a document must be a mapping".to_owned()));
     };
-    let text = |key: &str| map.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let (api_version, kind) = (text("apiVersion"), text("kind"));
     if api_version.is_empty() || kind.is_empty() {
         return Err(err("apiVersion and kind are required".to_owned()));
@@ -122,14 +136,25 @@ fn add_document(doc: Value, file: &str, line: u64, lines: &Lines, inv: &mut Inve
             let (item_line, item_lines) = lines
                 .items
                 .get(i)
-                .map(|(l, r)| (*l, Lines { rules: r.clone(), items: Vec::new() }))
+                .map(|(l, r)| {
+                    (
+                        *l,
+                        Lines {
+                            rules: r.clone(),
+                            items: Vec::new(),
+                        },
+                    )
+                })
                 .unwrap_or((line, Lines::default()));
             add_document(item.clone(), file, item_line, &item_lines, inv)?;
         }
         return Ok(());
     }
     let is_rbac = api_version.starts_with("rbac.authorization.k8s.io/");
-    let rbac_kind = matches!(kind.as_str(), "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding");
+    let rbac_kind = matches!(
+        kind.as_str(),
+        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+    );
     if !is_rbac || !rbac_kind {
         return Ok(());
     }
@@ -147,22 +172,35 @@ fn add_document(doc: Value, file: &str, line: u64, lines: &Lines, inv: &mut Inve
         "Role" => {
             let role: Role = serde_json::from_value(doc).map_err(bad)?;
             need_namespace(&kind, role.metadata.namespace.as_deref()).map_err(err)?;
-            inv.roles.push(Located { object: role, origin });
+            inv.roles.push(Located {
+                object: role,
+                origin,
+            });
         }
         "ClusterRole" => {
             let role: ClusterRole = serde_json::from_value(doc).map_err(bad)?;
-            inv.cluster_roles.push(Located { object: role, origin });
+            inv.cluster_roles.push(Located {
+                object: role,
+                origin,
+            });
         }
         "RoleBinding" => {
             let b: RoleBinding = serde_json::from_value(doc).map_err(bad)?;
             need_namespace(&kind, b.metadata.namespace.as_deref()).map_err(err)?;
-            check_binding(&b.role_ref.kind, &["Role", "ClusterRole"], b.subjects.as_deref()).map_err(err)?;
+            check_binding(
+                &b.role_ref.kind,
+                &["Role", "ClusterRole"],
+                b.subjects.as_deref(),
+            )
+            .map_err(err)?;
             inv.role_bindings.push(Located { object: b, origin });
         }
         _ => {
             let b: ClusterRoleBinding = serde_json::from_value(doc).map_err(bad)?;
-            check_binding(&b.role_ref.kind, &["ClusterRole"], b.subjects.as_deref()).map_err(err)?;
-            inv.cluster_role_bindings.push(Located { object: b, origin });
+            check_binding(&b.role_ref.kind, &["ClusterRole"], b.subjects.as_deref())
+                .map_err(err)?;
+            inv.cluster_role_bindings
+                .push(Located { object: b, origin });
         }
     }
     Ok(())
@@ -195,19 +233,33 @@ fn check_fields(map: &serde_json::Map<String, Value>, kind: &str) -> Result<(), 
 fn need_namespace(kind: &str, namespace: Option<&str>) -> Result<(), String> {
     match namespace {
         Some(ns) if !ns.is_empty() => Ok(()),
-        _ => Err(format!("{kind} has no metadata.namespace (kubectl would use the current context's)")),
+        _ => Err(format!(
+            "{kind} has no metadata.namespace (kubectl would use the current context's)"
+        )),
     }
 }
 
-fn check_binding(role_kind: &str, allowed: &[&str], subjects: Option<&[Subject]>) -> Result<(), String> {
+fn check_binding(
+    role_kind: &str,
+    allowed: &[&str],
+    subjects: Option<&[Subject]>,
+) -> Result<(), String> {
     if !allowed.contains(&role_kind) {
-        return Err(format!("roleRef.kind {role_kind:?} is not one of {}", allowed.join(", ")));
+        return Err(format!(
+            "roleRef.kind {role_kind:?} is not one of {}",
+            allowed.join(", ")
+        ));
     }
     for s in subjects.unwrap_or_default() {
         match s.kind.as_str() {
             "User" | "Group" => {}
             "ServiceAccount" if s.namespace.as_deref().is_some_and(|n| !n.is_empty()) => {}
-            "ServiceAccount" => return Err(format!("ServiceAccount subject {:?} has no namespace", s.name)),
+            "ServiceAccount" => {
+                return Err(format!(
+                    "ServiceAccount subject {:?} has no namespace",
+                    s.name
+                ));
+            }
             other => return Err(format!("unknown subject kind {other:?}")),
         }
     }
@@ -221,20 +273,24 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         line,
         message,
     };
-    let value: Value = serde_saphyr::from_str_with_options(text, options()).map_err(|e| LintError::Yaml {
-        file: file.to_owned(),
-        message: yaml_message(&e),
-    })?;
+    let value: Value =
+        serde_saphyr::from_str_with_options(text, options()).map_err(|e| LintError::Yaml {
+            file: file.to_owned(),
+            message: yaml_message(&e),
+        })?;
     let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options())
         .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));
     let line = lines.referenced.line().max(1);
     let kind = value.get("kind").and_then(Value::as_str);
     let api_version = value.get("apiVersion").and_then(Value::as_str);
     if kind != Some("Policy") || api_version != Some("audit.k8s.io/v1") {
-        return Err(err(line, "expected apiVersion audit.k8s.io/v1, kind Policy".to_owned()));
+        return Err(err(
+            line,
+            "expected apiVersion audit.k8s.io/v1, kind Policy".to_owned(),
+        ));
     }
-    let policy: AuditPolicy =
-        serde_json::from_value(value).map_err(|e| err(line, format!("invalid audit policy: {e}")))?;
+    let policy: AuditPolicy = serde_json::from_value(value)
+        .map_err(|e| err(line, format!("invalid audit policy: {e}")))?;
     Ok(Located {
         object: policy,
         origin: Origin {
@@ -272,7 +328,14 @@ impl<'de> Visitor<'de> for LinesVisitor {
         let mut out = Lines::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "rules" => out.rules = map.next_value::<Positions>()?.0.into_iter().map(|(l, _)| l).collect(),
+                "rules" => {
+                    out.rules = map
+                        .next_value::<Positions>()?
+                        .0
+                        .into_iter()
+                        .map(|(l, _)| l)
+                        .collect()
+                }
                 "items" => out.items = map.next_value::<Positions>()?.0,
                 _ => {
                     map.next_value::<IgnoredAny>()?;

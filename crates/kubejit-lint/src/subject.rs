@@ -97,7 +97,9 @@ impl fmt::Display for SubjectRef {
 impl std::str::FromStr for SubjectRef {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("expected User:NAME, Group:NAME or ServiceAccount:NAMESPACE/NAME, not {s:?}");
+        let bad = || {
+            format!("expected User:NAME, Group:NAME or ServiceAccount:NAMESPACE/NAME, not {s:?}")
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         if rest.is_empty() {
             return Err(bad());
@@ -162,7 +164,10 @@ mod tests {
             ("Group:system:authenticated", Identity::Everyone),
             ("User:system:anonymous", Identity::Everyone),
             ("Group:system:serviceaccounts:payments", Identity::Workload),
-            ("User:system:serviceaccount:payments:api", Identity::Workload),
+            (
+                "User:system:serviceaccount:payments:api",
+                Identity::Workload,
+            ),
             ("Group:system:masters", Identity::Component),
             ("User:system:kube-scheduler", Identity::Component),
             ("ServiceAccount:kube-system/x", Identity::Component),
@@ -173,7 +178,13 @@ mod tests {
             assert_eq!(subject.identity(), want, "{text}");
             assert_eq!(subject.to_string(), text);
         }
-        for bad in ["alice", "User:", "Robot:x", "ServiceAccount:x", "ServiceAccount:/x"] {
+        for bad in [
+            "alice",
+            "User:",
+            "Robot:x",
+            "ServiceAccount:x",
+            "ServiceAccount:/x",
+        ] {
             assert!(bad.parse::<SubjectRef>().is_err(), "{bad}");
         }
     }

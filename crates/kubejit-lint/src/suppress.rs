@@ -31,9 +31,18 @@ impl Suppression {
     fn covers(&self, f: &Finding) -> bool {
         self.rule == f.rule
             && f.rule != RuleId::BadSuppression
-            && self.binding.as_ref().is_none_or(|b| f.binding.as_ref() == Some(b))
-            && self.role.as_ref().is_none_or(|r| f.role.as_ref() == Some(r))
-            && self.subject.as_ref().is_none_or(|s| f.subject.as_ref() == Some(s))
+            && self
+                .binding
+                .as_ref()
+                .is_none_or(|b| f.binding.as_ref() == Some(b))
+            && self
+                .role
+                .as_ref()
+                .is_none_or(|r| f.role.as_ref() == Some(r))
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|s| f.subject.as_ref() == Some(s))
     }
 }
 
@@ -73,7 +82,13 @@ impl Suppressions {
         (kept, suppressed)
     }
 
-    fn add(&mut self, parsed: Result<Suppression, String>, source: &ObjectRef, origin: &Origin, now: OffsetDateTime) {
+    fn add(
+        &mut self,
+        parsed: Result<Suppression, String>,
+        source: &ObjectRef,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) {
         let is_binding = source.kind.ends_with("Binding");
         let problem = match parsed {
             Ok(s) if s.expires > now.date() => {
@@ -132,11 +147,17 @@ impl Suppressions {
 
     /// A suppressions file (format in docs/lint.md). An unreadable file is an error; a bad entry
     /// is a finding.
-    pub fn read_file(&mut self, text: &str, file: &str, now: OffsetDateTime) -> Result<(), LintError> {
-        let parsed: FileFormat = serde_saphyr::from_str(text).map_err(|e| LintError::Suppressions {
-            file: file.to_owned(),
-            message: e.to_string(),
-        })?;
+    pub fn read_file(
+        &mut self,
+        text: &str,
+        file: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), LintError> {
+        let parsed: FileFormat =
+            serde_saphyr::from_str(text).map_err(|e| LintError::Suppressions {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?;
         let source = ObjectRef::new("Suppressions", None, file);
         for (i, entry) in parsed.suppressions.into_iter().enumerate() {
             let origin = Origin {
@@ -144,7 +165,9 @@ impl Suppressions {
                 line: 1,
                 rule_lines: Vec::new(),
             };
-            let parsed = entry.into_suppression().map_err(|why| format!("suppressions[{i}]: {why}"));
+            let parsed = entry
+                .into_suppression()
+                .map_err(|why| format!("suppressions[{i}]: {why}"));
             self.add(parsed, &source, &origin, now);
         }
         Ok(())
@@ -160,17 +183,28 @@ pub fn parse_annotation_line(line: &str) -> Result<Suppression, String> {
         match part.split_once('=') {
             Some(("reason", value)) => reason = Some(value.trim().to_owned()),
             Some(("expires", value)) => expires = Some(value.trim().to_owned()),
-            _ => return Err(format!("unexpected {part:?} (expected reason=… or expires=YYYY-MM-DD)")),
+            _ => {
+                return Err(format!(
+                    "unexpected {part:?} (expected reason=… or expires=YYYY-MM-DD)"
+                ));
+            }
         }
     }
     build(rule, reason, expires)
 }
 
-fn build(rule: RuleId, reason: Option<String>, expires: Option<String>) -> Result<Suppression, String> {
-    let reason = reason.filter(|r| !r.is_empty()).ok_or("a reason is mandatory")?;
+fn build(
+    rule: RuleId,
+    reason: Option<String>,
+    expires: Option<String>,
+) -> Result<Suppression, String> {
+    let reason = reason
+        .filter(|r| !r.is_empty())
+        .ok_or("a reason is mandatory")?;
     let expires = expires.ok_or("an expiry date (expires=YYYY-MM-DD) is mandatory")?;
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let expires = Date::parse(&expires, &format).map_err(|e| format!("expires {expires:?}: {e}"))?;
+    let expires =
+        Date::parse(&expires, &format).map_err(|e| format!("expires {expires:?}: {e}"))?;
     Ok(Suppression {
         rule,
         reason,
@@ -207,18 +241,25 @@ impl FileEntry {
         s.role = self.role.as_deref().map(parse_ref).transpose()?;
         s.subject = self.subject;
         if s.binding.is_none() && s.role.is_none() && s.subject.is_none() {
-            return Err("name a binding, role or subject: a suppression of a whole rule hides too much".to_owned());
+            return Err(
+                "name a binding, role or subject: a suppression of a whole rule hides too much"
+                    .to_owned(),
+            );
         }
         Ok(s)
     }
 }
 
 fn parse_ref(text: &str) -> Result<ObjectRef, String> {
-    let (kind, rest) = text.split_once(' ').ok_or_else(|| format!("expected \"KIND NAME\", not {text:?}"))?;
+    let (kind, rest) = text
+        .split_once(' ')
+        .ok_or_else(|| format!("expected \"KIND NAME\", not {text:?}"))?;
     match (kind, rest.split_once('/')) {
         ("Role" | "RoleBinding", Some((ns, name))) => Ok(ObjectRef::new(kind, Some(ns), name)),
         ("ClusterRole" | "ClusterRoleBinding", None) => Ok(ObjectRef::new(kind, None, rest)),
-        _ => Err(format!("expected \"RoleBinding NS/NAME\" or \"ClusterRoleBinding NAME\" (or Role/ClusterRole), not {text:?}")),
+        _ => Err(format!(
+            "expected \"RoleBinding NS/NAME\" or \"ClusterRoleBinding NAME\" (or Role/ClusterRole), not {text:?}"
+        )),
     }
 }
 
@@ -230,7 +271,10 @@ mod tests {
     fn annotation_lines() {
         let ok = parse_annotation_line("KJL005; reason=db team break-glass; expires=2027-01-31");
         let ok = ok.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((ok.rule, ok.reason.as_str()), (RuleId::DebugBindingExpiry, "db team break-glass"));
+        assert_eq!(
+            (ok.rule, ok.reason.as_str()),
+            (RuleId::DebugBindingExpiry, "db team break-glass")
+        );
         for bad in [
             "KJL005",
             "KJL005; reason=x",
@@ -249,11 +293,18 @@ mod tests {
         let now = time::macros::datetime!(2026-11-30 12:00 UTC);
         let mut s = Suppressions::default();
         let text = "suppressions:\n- {rule: KJL008, reason: x, expires: 2027-01-01}\n- {rule: KJL008, reason: x, expires: 2026-11-30, subject: 'User:a'}\n- {rule: KJL008, reason: x, expires: 2026-12-01, role: ClusterRole r}\n";
-        s.read_file(text, "s.yaml", now).unwrap_or_else(|e| panic!("{e}"));
+        s.read_file(text, "s.yaml", now)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.valid.len(), 1);
         let messages: Vec<&str> = s.broken.iter().map(|f| f.message.as_str()).collect();
         assert!(messages[0].contains("name a binding"), "{messages:?}");
-        assert!(messages[1].contains("expired on 2026-11-30"), "{messages:?}");
-        assert!(s.read_file("suppressions: [{rule: KJL008, color: red}]", "s.yaml", now).is_err());
+        assert!(
+            messages[1].contains("expired on 2026-11-30"),
+            "{messages:?}"
+        );
+        assert!(
+            s.read_file("suppressions: [{rule: KJL008, color: red}]", "s.yaml", now)
+                .is_err()
+        );
     }
 }

@@ -71,7 +71,10 @@ fn the_audit_policy_rule_finds_the_drop_and_not_the_control() {
     };
     let bad = check("kjl018-bad.yaml");
     assert_eq!(bad.len(), 3, "{bad:#?}");
-    assert!(bad.iter().all(|f| f.rule == RuleId::AuditDropsDebug && f.origin.line == 8));
+    assert!(
+        bad.iter()
+            .all(|f| f.rule == RuleId::AuditDropsDebug && f.origin.line == 8)
+    );
     assert_eq!(check("kjl018-ok.yaml"), []);
 }
 

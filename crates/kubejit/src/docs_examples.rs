@@ -56,6 +56,8 @@ const BUILTIN_KINDS: &[&str] = &[
     "certificatesigningrequests",
     "rolebindings",
     "clusterrolebindings",
+    "roles",
+    "clusterroles",
     "configmaps",
     "events",
     "leases",
@@ -410,12 +412,20 @@ fn check_kubectl(words: &[&str]) -> Result<(), String> {
         crds.push_str(&std::fs::read_to_string(path).map_err(|e| e.to_string())?);
         crds.push('\n');
     }
-    match words.get(at + 1) {
-        Some(kind) if !BUILTIN_KINDS.contains(kind) && !crd_names(&crds).contains(kind) => Err(
-            format!("`kubectl get {kind}`: neither a built-in kind nor a name of kubejit's CRDs"),
-        ),
-        _ => Ok(()),
+    // `kubectl get a,b,c` names several kinds; each must be known.
+    let kinds = words
+        .get(at + 1)
+        .map(|k| k.split(','))
+        .into_iter()
+        .flatten();
+    for kind in kinds {
+        if !BUILTIN_KINDS.contains(&kind) && !crd_names(&crds).contains(&kind) {
+            return Err(format!(
+                "`kubectl get {kind}`: neither a built-in kind nor a name of kubejit's CRDs"
+            ));
+        }
     }
+    Ok(())
 }
 
 /// `plural`, `singular`, `shortNames` and `categories` of the CRD, read from its YAML.

@@ -84,7 +84,8 @@ fn the_documented_graph_is_the_real_one() {
 fn dependencies_point_down_the_layers() {
     let layer = |name: &str| match name {
         "kubejit" => 4,
-        "kubejit-credential" | "kubejit-grants" | "kubejit-controller" | "kubejit-gateway" => 3,
+        "kubejit-credential" | "kubejit-grants" | "kubejit-controller" | "kubejit-gateway"
+        | "kubejit-lint" => 3,
         "kubejit-kube" => 2,
         "kubejit-audit" => 1,
         "kubejit-core" | "kubejit-testenv" => 0,

@@ -20,9 +20,8 @@ fn lint(args: &[&str]) -> (i32, Vec<Value>) {
     all.extend_from_slice(args);
     let out = kubejit(&all);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let parsed: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr))
-    });
+    let parsed: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
     let findings = parsed["findings"].as_array().unwrap().clone();
     (out.status.code().unwrap(), findings)
 }
@@ -33,8 +32,16 @@ fn key(f: &Value) -> String {
     let object = |o: &Value| match o {
         Value::Null => String::new(),
         o => match o["namespace"].as_str() {
-            Some(ns) => format!("{} {ns}/{}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()),
-            None => format!("{} {}", o["kind"].as_str().unwrap(), o["name"].as_str().unwrap()),
+            Some(ns) => format!(
+                "{} {ns}/{}",
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            ),
+            None => format!(
+                "{} {}",
+                o["kind"].as_str().unwrap(),
+                o["name"].as_str().unwrap()
+            ),
         },
     };
     let rule = match &f["rule"] {
@@ -65,7 +72,11 @@ fn install_is_clean_and_live_findings_equal_offline_and_expected() {
     let kubeconfig = cp.admin_kubeconfig().to_str().unwrap().to_owned();
 
     let (code, findings) = lint(&["--kubeconfig", &kubeconfig]);
-    assert_eq!(findings, Vec::<Value>::new(), "a fresh install with kubejit has findings");
+    assert_eq!(
+        findings,
+        Vec::<Value>::new(),
+        "a fresh install with kubejit has findings"
+    );
     assert_eq!(code, 0);
 
     let rules = format!("{FIXTURES}/rules");
@@ -75,7 +86,10 @@ fn install_is_clean_and_live_findings_equal_offline_and_expected() {
     let (code, live) = lint(&["--kubeconfig", &kubeconfig]);
     assert_eq!(code, 5);
     let others: Vec<&Value> = live.iter().filter(|f| !is_fixture(f)).collect();
-    assert!(others.is_empty(), "findings outside the fixtures: {others:#?}");
+    assert!(
+        others.is_empty(),
+        "findings outside the fixtures: {others:#?}"
+    );
     let live: Vec<String> = live.iter().map(key).collect();
 
     let (code, offline) = lint(&["-f", &rules]);
@@ -84,6 +98,12 @@ fn install_is_clean_and_live_findings_equal_offline_and_expected() {
 
     let expected = std::fs::read_to_string(format!("{FIXTURES}/expected.txt")).unwrap();
     let expected: Vec<&str> = expected.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(live, offline, "live:\n{}\noffline:\n{}", live.join("\n"), offline.join("\n"));
+    assert_eq!(
+        live,
+        offline,
+        "live:\n{}\noffline:\n{}",
+        live.join("\n"),
+        offline.join("\n")
+    );
     assert_eq!(live, expected, "live:\n{}", live.join("\n"));
 }

@@ -37,7 +37,7 @@ pub fn render_requests(
         OutputFormat::Wide => Ok(table(requests, true, all_namespaces)),
         OutputFormat::Markdown | OutputFormat::Text | OutputFormat::Sarif => {
             Err(OutputError::Unsupported(format))
-        },
+        }
     }
 }
 
@@ -92,8 +92,8 @@ impl WatchPrinter {
                 })
             }
             OutputFormat::Markdown | OutputFormat::Text | OutputFormat::Sarif => {
-            Err(OutputError::Unsupported(format))
-        },
+                Err(OutputError::Unsupported(format))
+            }
         }
     }
 

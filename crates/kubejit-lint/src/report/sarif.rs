@@ -41,8 +41,15 @@ pub fn sarif(outcome: &Outcome) -> Value {
 }
 
 fn result(f: &Finding) -> Value {
-    let index = RuleId::ALL.iter().position(|r| *r == f.rule).unwrap_or_default();
-    let object = f.binding.as_ref().or(f.role.as_ref()).map(ToString::to_string);
+    let index = RuleId::ALL
+        .iter()
+        .position(|r| *r == f.rule)
+        .unwrap_or_default();
+    let object = f
+        .binding
+        .as_ref()
+        .or(f.role.as_ref())
+        .map(ToString::to_string);
     let mut location = json!({});
     if let Some(file) = &f.origin.file {
         location["physicalLocation"] = json!({

@@ -21,12 +21,20 @@ pub fn table(outcome: &Outcome) -> String {
             "{:<8}  {}  {}{}",
             f.severity.as_str().to_uppercase(),
             f.rule,
-            f.subject.as_deref().map(|s| format!("{}  ", escape(s))).unwrap_or_default(),
+            f.subject
+                .as_deref()
+                .map(|s| format!("{}  ", escape(s)))
+                .unwrap_or_default(),
             escape(&via)
         );
         let _ = writeln!(out, "          {}", escape(&f.message));
         if let Some(rule) = &f.policy_rule {
-            let _ = writeln!(out, "          rules[{}]: {}", rule.index, escape(&rule.text));
+            let _ = writeln!(
+                out,
+                "          rules[{}]: {}",
+                rule.index,
+                escape(&rule.text)
+            );
         }
         if let Some(file) = &f.origin.file {
             let _ = writeln!(out, "          at {}:{}", escape(file), f.origin.line);

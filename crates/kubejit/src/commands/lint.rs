@@ -25,7 +25,12 @@ pub struct LintArgs {
     pub client: ClientArgs,
     /// Manifests to lint instead of the cluster: a file, a directory (every *.yaml, *.yml, *.json
     /// below it) or `-` for stdin. Repeatable.
-    #[arg(short = 'f', long = "filename", env = "KUBEJIT_LINT_FILENAME", value_delimiter = ',')]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "KUBEJIT_LINT_FILENAME",
+        value_delimiter = ','
+    )]
     pub filenames: Vec<String>,
     /// The apiserver's audit policy file (`--audit-policy-file`): adds rule KJL018.
     #[arg(long, env = "KUBEJIT_LINT_AUDIT_POLICY")]
@@ -70,8 +75,12 @@ pub async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     };
     let mut settings = Settings::default();
     settings.allowed.extend(args.allow_subject.iter().cloned());
-    settings.break_glass.extend(args.break_glass.iter().cloned());
-    settings.privileged_namespaces.extend(args.privileged_namespace.iter().cloned());
+    settings
+        .break_glass
+        .extend(args.break_glass.iter().cloned());
+    settings
+        .privileged_namespaces
+        .extend(args.privileged_namespace.iter().cloned());
     let mut extra = Suppressions::default();
     if let Some(path) = &args.suppressions {
         let text = std::fs::read_to_string(path)
@@ -96,8 +105,15 @@ pub async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(()) | Err(_) => {}
     }
-    let failing = outcome.findings.iter().any(|f| f.severity >= args.fail_on.0);
-    Ok(ExitCode::from(if failing { exit::LINT_FINDINGS } else { exit::SUCCESS }))
+    let failing = outcome
+        .findings
+        .iter()
+        .any(|f| f.severity >= args.fail_on.0);
+    Ok(ExitCode::from(if failing {
+        exit::LINT_FINDINGS
+    } else {
+        exit::SUCCESS
+    }))
 }
 
 /// The objects to judge; `None` after printing why when an input is malformed (fail closed: a
@@ -112,7 +128,9 @@ async fn inventory(args: &LintArgs) -> anyhow::Result<Option<Inventory>> {
         for name in &args.filenames {
             if name == "-" {
                 let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text).context("failed to read stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("failed to read stdin")?;
                 errors.extend(kubejit_lint::load::load_text(&text, "-", &mut inv));
             } else {
                 errors.extend(kubejit_lint::load::load_path(name.as_ref(), &mut inv));
@@ -130,7 +148,10 @@ async fn inventory(args: &LintArgs) -> anyhow::Result<Option<Inventory>> {
     if let Some(path) = &args.audit_policy {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read {}", path.display()))?;
-        inv.audit_policy = Some(kubejit_lint::load::load_audit_policy(&text, &path.display().to_string())?);
+        inv.audit_policy = Some(kubejit_lint::load::load_audit_policy(
+            &text,
+            &path.display().to_string(),
+        )?);
     }
     Ok(Some(inv))
 }
