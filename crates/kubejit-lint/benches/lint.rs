@@ -85,7 +85,7 @@ fn manifests() -> String {
             // A Role of the binding's namespace: role-N lives in ns-(N % NAMESPACES).
             let ns = i % NAMESPACES;
             let mut role = (i * 13 % (ROLES / NAMESPACES)) * NAMESPACES + ns;
-            if role % 10 == 0 {
+            if role.is_multiple_of(10) {
                 role += NAMESPACES; // keep to Roles, which never fall on multiples of 10 here
             }
             let role = role % ROLES;
