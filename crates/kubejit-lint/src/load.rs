@@ -420,3 +420,96 @@ impl<'de> serde::Deserialize<'de> for Positions {
         d.deserialize_any(V)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn load(text: &str) -> (Inventory, Vec<String>) {
+        let mut inv = Inventory::default();
+        let errors = load_text(text, "m.yaml", &mut inv);
+        (inv, errors.iter().map(ToString::to_string).collect())
+    }
+
+    const ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: ns}\nrules: []\n";
+
+    /// Everything kubectl would refuse, or read differently, is an error naming file and line.
+    #[test]
+    fn malformed_documents_are_errors_never_skipped() {
+        let cases = [
+            (format!("{ROLE}rules: []\n"), "duplicate mapping key"),
+            ("- a\n- b\n".to_owned(), "must be a mapping"),
+            ("metadata: {name: x}\n".to_owned(), "apiVersion and kind are required"),
+            (ROLE.replace("/v1", "/v1beta1"), "is not served"),
+            (format!("{ROLE}rule: []\n"), "unknown field \"rule\""),
+            (ROLE.replace(", namespace: ns", ""), "no metadata.namespace"),
+            (ROLE.replace("name: r, ", ""), "no metadata.name"),
+            ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: ns}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects: [{kind: Robot, name: x}]\n".to_owned(), "unknown subject kind"),
+            ("apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: ns}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\nsubjects: [{kind: ServiceAccount, name: x}]\n".to_owned(), "has no namespace"),
+            ("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: r}\n".to_owned(), "is not one of ClusterRole"),
+            ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: ns}\nrules: [{verbs: get}]\n".to_owned(), "invalid Role"),
+            ("apiVersion: v1\nkind: List\nitems: {a: b}\n".to_owned(), "items must be a list"),
+            ("key: [unclosed\n".to_owned(), "not valid YAML"),
+        ];
+        for (text, want) in cases {
+            let (inv, errors) = load(&text);
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert!(errors[0].contains(want), "{text}: {errors:?}");
+            assert!(errors[0].starts_with("m.yaml"), "{errors:?}");
+            assert!(
+                inv.roles.is_empty()
+                    && inv.role_bindings.is_empty()
+                    && inv.cluster_role_bindings.is_empty()
+            );
+        }
+    }
+
+    /// YAML 1.1 reads `n` as false, as kubectl's YAML reader does: the namespace is then not a
+    /// string, and the document an error (the apiserver would refuse it too).
+    #[test]
+    fn yaml_1_1_booleans_are_not_names() {
+        let (_, errors) = load(&ROLE.replace("namespace: ns", "namespace: n"));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+    }
+
+    #[test]
+    fn lists_json_and_unknown_kinds() {
+        let text = format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\nrules: not-a-list\n---\n\
+             apiVersion: v1\nkind: List\nitems:\n- {}\n---\n{{\"apiVersion\": \"rbac.authorization.k8s.io/v1\", \"kind\": \"ClusterRole\", \"metadata\": {{\"name\": \"j\"}}}}\n---\n",
+            "{apiVersion: rbac.authorization.k8s.io/v1, kind: Role, metadata: {name: r, namespace: ns}, rules: []}"
+        );
+        let (inv, errors) = load(&text);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(inv.roles.len(), 1);
+        assert_eq!(inv.roles[0].origin.line, 10);
+        assert_eq!(inv.cluster_roles.len(), 1);
+        assert_eq!(inv.cluster_roles[0].origin.line, 12);
+    }
+
+    #[test]
+    fn rule_lines_are_the_lines_of_the_rules() {
+        let text = format!("# comment\n{ROLE}").replace(
+            "rules: []\n",
+            "rules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get]\n\n- {apiGroups: [\"\"], resources: [x], verbs: [get]}\n",
+        );
+        let (inv, errors) = load(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(inv.roles[0].origin.line, 2);
+        assert_eq!(inv.roles[0].origin.rule_lines, [6, 10]);
+    }
+
+    proptest::proptest! {
+        /// Untrusted manifests never panic the loader: they load or are errors.
+        #[test]
+        fn arbitrary_input_never_panics(text in "\\PC{0,200}") {
+            let _ = load(&text);
+        }
+
+        #[test]
+        fn arbitrary_rbac_shaped_input_never_panics(body in "[a-z:\\[\\]{}, \\n\"*/-]{0,120}") {
+            let _ = load(&format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r, namespace: ns}}\n{body}"));
+        }
+    }
+}

@@ -188,4 +188,29 @@ mod tests {
             assert!(bad.parse::<SubjectRef>().is_err(), "{bad}");
         }
     }
+
+    /// The default allowlist is exactly the ServiceAccounts `deploy/` installs (controller, gateway).
+    #[test]
+    fn default_allowlist_is_deploys_service_accounts() {
+        let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        let mut found = Vec::new();
+        for file in ["rbac/controller.yaml", "gateway/rbac.yaml"] {
+            let text = std::fs::read_to_string(deploy.join(file)).unwrap_or_default();
+            let docs: Vec<serde_json::Value> =
+                serde_saphyr::from_multiple(&text).unwrap_or_default();
+            for doc in docs.iter().filter(|d| d["kind"] == "ServiceAccount") {
+                found.push(SubjectRef::ServiceAccount {
+                    namespace: doc["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    name: doc["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
+        }
+        assert_eq!(found, Settings::default().allowed);
+    }
 }
