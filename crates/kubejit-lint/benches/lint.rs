@@ -3,6 +3,9 @@
 //! manifests, resolves aggregation, lints and renders JSON, and reports its wall time and peak RSS
 //! (VmHWM), so one run's memory does not hide in another's.
 //!
+//! With KUBEJIT_BENCH_LINT_LIVE=1 the same objects are also created in a real control plane
+//! (kubejit-testenv) and each live run lists them through the apiserver before linting.
+//!
 //! `cargo bench -p kubejit-lint --bench lint`; KUBEJIT_BENCH_LINT_RUNS sets the run count (default 5).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -98,22 +101,42 @@ fn manifests() -> String {
     out
 }
 
-/// One run, in this (child) process: prints "seconds peak_kib findings".
+/// One run, in this (child) process: prints "seconds peak_kib findings". `live:KUBECONFIG` lists
+/// the cluster; anything else is a manifest path.
 fn child(path: &str) {
     let started = Instant::now();
-    let mut inv = Inventory::default();
-    let errors = kubejit_lint::load::load_path(path.as_ref(), &mut inv);
-    assert!(errors.is_empty(), "{errors:?}");
-    inv.aggregate();
+    let inv = match path.strip_prefix("live:") {
+        Some(kubeconfig) => runtime().block_on(async {
+            let opts = kubejit_kube::ClientOptions {
+                kubeconfig: Some(kubeconfig.into()),
+                context: None,
+            };
+            let client = kubejit_kube::build_client(&opts).await.unwrap();
+            kubejit_lint::live::read(&client).await.unwrap()
+        }),
+        None => {
+            let mut inv = Inventory::default();
+            let errors = kubejit_lint::load::load_path(path.as_ref(), &mut inv);
+            assert!(errors.is_empty(), "{errors:?}");
+            inv.aggregate();
+            inv
+        }
+    };
+    let live = path.starts_with("live:");
     let now = time::OffsetDateTime::now_utc();
     let outcome = kubejit_lint::run(&inv, &Settings::default(), now, Suppressions::default());
     let json = kubejit_lint::report::json(&outcome).to_string();
     let took = started.elapsed();
-    assert_eq!(inv.roles.len() + inv.cluster_roles.len(), ROLES);
-    assert_eq!(
+    // Live, the cluster's own roles and bindings come on top.
+    let (roles, bindings) = (
+        inv.roles.len() + inv.cluster_roles.len(),
         inv.role_bindings.len() + inv.cluster_role_bindings.len(),
-        BINDINGS
     );
+    if live {
+        assert!(roles >= ROLES && bindings >= BINDINGS, "{roles} {bindings}");
+    } else {
+        assert_eq!((roles, bindings), (ROLES, BINDINGS));
+    }
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let peak = status
         .lines()
@@ -128,28 +151,82 @@ fn child(path: &str) {
     );
 }
 
-fn main() {
-    if let Ok(path) = std::env::var(CHILD) {
-        return child(&path);
-    }
-    let runs: usize = std::env::var("KUBEJIT_BENCH_LINT_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let dir = std::env::temp_dir().join(format!("kubejit-lint-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("rbac.yaml");
-    let text = manifests();
-    std::fs::write(&file, &text).unwrap();
-    println!(
-        "lint offline: {ROLES} roles, {BINDINGS} bindings, {} MiB of YAML",
-        text.len() >> 20
-    );
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Creates the generated objects in the cluster (32 requests in flight).
+fn populate(cp: &kubejit_testenv::ControlPlane, text: &str) {
+    use futures::StreamExt as _;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    let mut inv = Inventory::default();
+    assert!(kubejit_lint::load::load_text(text, "bench", &mut inv).is_empty());
+    runtime().block_on(async {
+        let opts = kubejit_kube::ClientOptions {
+            kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
+            context: None,
+        };
+        let client = kubejit_kube::build_client(&opts).await.unwrap();
+        let pp = &PostParams::default();
+        for i in 0..NAMESPACES {
+            let ns: Namespace = serde_json::from_value(
+                serde_json::json!({"metadata": {"name": format!("ns-{i}")}}),
+            )
+            .unwrap();
+            Api::<Namespace>::all(client.clone())
+                .create(pp, &ns)
+                .await
+                .unwrap();
+        }
+        let mut jobs: Vec<futures::future::BoxFuture<'_, ()>> = Vec::new();
+        for r in &inv.roles {
+            let api = Api::namespaced(
+                client.clone(),
+                r.object.metadata.namespace.as_deref().unwrap(),
+            );
+            jobs.push(Box::pin(async move {
+                api.create(pp, &r.object).await.map(|_| ()).unwrap()
+            }));
+        }
+        for r in &inv.cluster_roles {
+            let api = Api::all(client.clone());
+            jobs.push(Box::pin(async move {
+                api.create(pp, &r.object).await.map(|_| ()).unwrap()
+            }));
+        }
+        for b in &inv.role_bindings {
+            let api = Api::namespaced(
+                client.clone(),
+                b.object.metadata.namespace.as_deref().unwrap(),
+            );
+            jobs.push(Box::pin(async move {
+                api.create(pp, &b.object).await.map(|_| ()).unwrap()
+            }));
+        }
+        for b in &inv.cluster_role_bindings {
+            let api = Api::all(client.clone());
+            jobs.push(Box::pin(async move {
+                api.create(pp, &b.object).await.map(|_| ()).unwrap()
+            }));
+        }
+        futures::stream::iter(jobs)
+            .buffer_unordered(32)
+            .collect::<Vec<()>>()
+            .await;
+    });
+}
+
+/// Runs `arg` in `runs` child processes and prints each run and the medians.
+fn measure(label: &str, arg: &str, runs: usize) {
     let mut seconds = Vec::new();
     let mut peaks = Vec::new();
     for _ in 0..runs {
         let out = Command::new(std::env::current_exe().unwrap())
-            .env(CHILD, &file)
+            .env(CHILD, arg)
             .output()
             .unwrap();
         assert!(
@@ -173,10 +250,45 @@ fn main() {
     seconds.sort_by(f64::total_cmp);
     peaks.sort_unstable();
     println!(
-        "lint offline (load + aggregate + lint + JSON)  runs {runs}  median {:.3} s  min {:.3} s  peak RSS median {} MiB",
+        "{label}  runs {runs}  median {:.3} s  min {:.3} s  peak RSS median {} MiB",
         seconds[seconds.len() / 2],
         seconds[0],
         peaks[peaks.len() / 2] >> 10
     );
+}
+
+fn main() {
+    if let Ok(path) = std::env::var(CHILD) {
+        return child(&path);
+    }
+    let runs: usize = std::env::var("KUBEJIT_BENCH_LINT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let dir = std::env::temp_dir().join(format!("kubejit-lint-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rbac.yaml");
+    let text = manifests();
+    std::fs::write(&file, &text).unwrap();
+    println!(
+        "lint offline: {ROLES} roles, {BINDINGS} bindings, {} MiB of YAML",
+        text.len() >> 20
+    );
+    measure(
+        "lint offline (load + aggregate + lint + JSON)",
+        file.to_str().unwrap(),
+        runs,
+    );
+    if std::env::var("KUBEJIT_BENCH_LINT_LIVE").is_ok_and(|v| v == "1") {
+        let cp = kubejit_testenv::shared();
+        let started = Instant::now();
+        populate(cp, &text);
+        println!(
+            "created {ROLES} roles and {BINDINGS} bindings in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let arg = format!("live:{}", cp.admin_kubeconfig().display());
+        measure("lint live (list + lint + JSON)", &arg, runs);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

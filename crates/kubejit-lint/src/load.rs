@@ -15,8 +15,20 @@ use crate::inventory::{Inventory, Located, Origin};
 
 const RBAC_V1: &str = "rbac.authorization.k8s.io/v1";
 
-fn options() -> serde_saphyr::Options {
-    serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::Error }
+/// Duplicate keys refused; the parser's budget scaled to the input (a cluster's worth of RBAC is
+/// tens of thousands of documents), while alias expansion keeps the default caps that stop
+/// "billion laughs" input.
+fn options(len: usize) -> serde_saphyr::Options {
+    let scaled = |floor: usize, per_byte: usize| floor.max(len.saturating_mul(per_byte));
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: scaled(1_024, 1),
+            max_nodes: scaled(250_000, 2),
+            max_events: scaled(1_000_000, 4),
+            max_total_scalar_bytes: scaled(64 << 20, 1),
+        },
+        duplicate_keys: DuplicateKeyPolicy::Error,
+    }
 }
 
 /// The parser's message without its source snippet (the file and line say where) or its hint
@@ -77,7 +89,8 @@ fn load_file(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
 /// Adds the RBAC objects of one YAML/JSON stream, named `file` in findings and errors.
 pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> {
     inv.offline = true;
-    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options()) {
+    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options(text.len()))
+    {
         Ok(docs) => docs,
         Err(error) => {
             return vec![LintError::Yaml {
@@ -88,7 +101,7 @@ pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> 
     };
     // Lines are for pointing a reader at a rule; if they cannot be worked out, documents still count.
     let lines: Vec<Spanned<Lines>> =
-        serde_saphyr::from_multiple_with_options(text, options()).unwrap_or_default();
+        serde_saphyr::from_multiple_with_options(text, options(text.len())).unwrap_or_default();
     let mut errors = Vec::new();
     let non_null = docs.into_iter().filter(|d| !d.is_null());
     for (i, doc) in non_null.enumerate() {
@@ -274,11 +287,13 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         message,
     };
     let value: Value =
-        serde_saphyr::from_str_with_options(text, options()).map_err(|e| LintError::Yaml {
-            file: file.to_owned(),
-            message: yaml_message(&e),
+        serde_saphyr::from_str_with_options(text, options(text.len())).map_err(|e| {
+            LintError::Yaml {
+                file: file.to_owned(),
+                message: yaml_message(&e),
+            }
         })?;
-    let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options())
+    let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options(text.len()))
         .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));
     let line = lines.referenced.line().max(1);
     let kind = value.get("kind").and_then(Value::as_str);
@@ -498,6 +513,19 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(inv.roles[0].origin.line, 2);
         assert_eq!(inv.roles[0].origin.rule_lines, [6, 10]);
+    }
+
+    /// "Billion laughs": nested aliases that expand to more nodes than any input holds are an
+    /// error, not an out-of-memory kill.
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let (_, errors) = load(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     proptest::proptest! {
