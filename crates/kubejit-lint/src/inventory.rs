@@ -1,5 +1,8 @@
 //! The objects lint reads, each with where it came from (a manifest file and line, or the cluster).
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 
 use crate::audit_policy::AuditPolicy;
@@ -48,6 +51,8 @@ pub struct Inventory {
     pub role_bindings: Vec<Located<RoleBinding>>,
     pub cluster_role_bindings: Vec<Located<ClusterRoleBinding>>,
     pub audit_policy: Option<Located<AuditPolicy>>,
+    pub admission_policies: Vec<Located<ValidatingAdmissionPolicy>>,
+    pub admission_bindings: Vec<Located<ValidatingAdmissionPolicyBinding>>,
     /// True when the inventory was read from manifests: ClusterRoles that Kubernetes creates at
     /// start-up (`cluster-admin`, `admin`, `system:*`, …) are then assumed to exist.
     pub offline: bool,

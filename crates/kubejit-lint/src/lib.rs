@@ -7,6 +7,7 @@
 pub mod access;
 mod aggregate;
 pub mod audit_policy;
+mod check_admission;
 mod check_bindings;
 mod check_roles;
 mod error;
@@ -36,6 +37,7 @@ use time::OffsetDateTime;
 pub fn lint(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> Vec<Finding> {
     let mut findings = check_bindings::check(inventory, settings, now);
     findings.extend(check_roles::check(inventory));
+    findings.extend(check_admission::check(inventory));
     if let Some(policy) = &inventory.audit_policy {
         findings.extend(audit_policy::check(policy));
     }

@@ -1,6 +1,10 @@
 //! Live input: every Role, ClusterRole (with the rules the aggregation controller already wrote),
-//! RoleBinding and ClusterRoleBinding the apiserver holds, listed in pages.
+//! RoleBinding and ClusterRoleBinding the apiserver holds, and the ValidatingAdmissionPolicies and
+//! their bindings, listed in pages.
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::{Client, Resource};
@@ -40,7 +44,13 @@ pub async fn read(client: &Client) -> Result<Inventory, LintError> {
         list_all::<RoleBinding>(client, "rolebindings"),
         list_all::<ClusterRoleBinding>(client, "clusterrolebindings"),
     );
+    let (admission_policies, admission_bindings) = futures::join!(
+        list_all::<ValidatingAdmissionPolicy>(client, "validatingadmissionpolicies"),
+        list_all::<ValidatingAdmissionPolicyBinding>(client, "validatingadmissionpolicybindings"),
+    );
     Ok(Inventory {
+        admission_policies: admission_policies?,
+        admission_bindings: admission_bindings?,
         roles: roles?,
         cluster_roles: cluster_roles?,
         role_bindings: role_bindings?,

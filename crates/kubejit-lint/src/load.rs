@@ -14,6 +14,7 @@ use crate::error::LintError;
 use crate::inventory::{Inventory, Located, Origin};
 
 const RBAC_V1: &str = "rbac.authorization.k8s.io/v1";
+const ADMISSION_V1: &str = "admissionregistration.k8s.io/v1";
 
 /// Duplicate keys refused; the parser's budget scaled to the input (a cluster's worth of RBAC is
 /// tens of thousands of documents), while alias expansion keeps the default caps that stop
@@ -163,6 +164,9 @@ fn add_document(
         }
         return Ok(());
     }
+    if api_version == ADMISSION_V1 && kind.starts_with("ValidatingAdmissionPolicy") {
+        return add_admission(doc, &kind, file, line, inv).map_err(err);
+    }
     let is_rbac = api_version.starts_with("rbac.authorization.k8s.io/");
     let rbac_kind = matches!(
         kind.as_str(),
@@ -215,6 +219,33 @@ fn add_document(
             inv.cluster_role_bindings
                 .push(Located { object: b, origin });
         }
+    }
+    Ok(())
+}
+
+fn add_admission(
+    doc: Value,
+    kind: &str,
+    file: &str,
+    line: u64,
+    inv: &mut Inventory,
+) -> Result<(), String> {
+    let origin = Origin {
+        file: Some(file.to_owned()),
+        line,
+        rule_lines: Vec::new(),
+    };
+    let bad = |e: serde_json::Error| format!("invalid {kind}: {e}");
+    match kind {
+        "ValidatingAdmissionPolicy" => inv.admission_policies.push(Located {
+            object: serde_json::from_value(doc).map_err(bad)?,
+            origin,
+        }),
+        "ValidatingAdmissionPolicyBinding" => inv.admission_bindings.push(Located {
+            object: serde_json::from_value(doc).map_err(bad)?,
+            origin,
+        }),
+        _ => {}
     }
     Ok(())
 }

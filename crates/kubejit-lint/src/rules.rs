@@ -140,6 +140,9 @@ rules! {
     BadSuppression = "KJL020", Medium,
         "suppression that is malformed or expired",
         "Fix the suppression (rule id, reason and expires are mandatory) or remove it and fix the finding.";
+    AdmissionNotEnforced = "KJL021", High,
+        "admission policy not enforced (no binding with Deny), or one of kubejit's missing",
+        "Bind the policy with validationActions [Deny]; reinstall kubejit's (kubejit manifests install | kubectl apply -f -) if one is missing.";
 }
 
 impl fmt::Display for RuleId {
