@@ -38,7 +38,15 @@ impl SubjectRef {
     /// `None` for a kind RBAC does not know (the apiserver would reject the binding).
     pub fn from_subject(subject: &Subject, binding_namespace: Option<&str>) -> Option<Self> {
         match subject.kind.as_str() {
-            "User" => Some(Self::User(subject.name.clone())),
+            // A ServiceAccount's username bound as a User is that ServiceAccount (same identity,
+            // same allowlist entry).
+            "User" => Some(match service_account_username(&subject.name) {
+                Some((namespace, name)) => Self::ServiceAccount {
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                },
+                None => Self::User(subject.name.clone()),
+            }),
             "Group" => Some(Self::Group(subject.name.clone())),
             "ServiceAccount" => Some(Self::ServiceAccount {
                 namespace: subject
@@ -78,6 +86,13 @@ impl SubjectRef {
     pub fn is_person(&self) -> bool {
         matches!(self.identity(), Identity::Person | Identity::Everyone)
     }
+}
+
+/// `system:serviceaccount:NAMESPACE:NAME` as (namespace, name).
+fn service_account_username(user: &str) -> Option<(&str, &str)> {
+    let rest = user.strip_prefix("system:serviceaccount:")?;
+    let (namespace, name) = rest.split_once(':')?;
+    (!namespace.is_empty() && !name.is_empty() && !name.contains(':')).then_some((namespace, name))
 }
 
 impl fmt::Display for SubjectRef {
