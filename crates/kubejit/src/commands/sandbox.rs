@@ -336,6 +336,7 @@ fn sandbox_policy(namespace: &str) -> String {
             approvals: None,
             approval_timeout: None,
         },
+        keys: None,
         grants: vec![debug],
         notify: None,
     };
