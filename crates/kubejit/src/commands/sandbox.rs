@@ -475,6 +475,7 @@ async fn start_controller(
             reaper: true,
             requests: true,
         },
+        keys: kubejit_core::KeyTrust::none(),
     };
     let auditor = std::sync::Arc::clone(&audit);
     let task = tokio::spawn(async move {
