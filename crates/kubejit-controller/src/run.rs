@@ -66,14 +66,16 @@ pub async fn run(
     kubejit_kube::permissions::check(&client, &needed).await?;
 
     let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        clock,
-        audit,
-        identity.clone(),
-        &mut registry,
-    )
-    .with_keys(config.keys.clone()));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            clock,
+            audit,
+            identity.clone(),
+            &mut registry,
+        )
+        .with_keys(config.keys.clone()),
+    );
     // One notifier for the process (its deliveries may outlive a leadership term); stopped only
     // after the controllers drained, so the last phase changes they wrote are still sent.
     let notify_stop = CancellationToken::new();

@@ -102,6 +102,9 @@ fn attestation_roots(path: Option<&std::path::Path>) -> anyhow::Result<kubejit_c
         .with_context(|| format!("failed to read --attestation-roots {}", path.display()))?;
     let keys = kubejit_core::KeyTrust::from_pem(&bundle)
         .with_context(|| format!("--attestation-roots {} is not usable", path.display()))?;
-    tracing::info!(roots = keys.roots().len(), "hardware key attestation roots loaded");
+    tracing::info!(
+        roots = keys.roots().len(),
+        "hardware key attestation roots loaded"
+    );
     Ok(keys)
 }
