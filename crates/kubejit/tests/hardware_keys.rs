@@ -216,6 +216,70 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
     assert_eq!(parsed.subject.organizations, [GROUP]);
 }
 
+/// `--attestation FILE` sends the chain as the CSR's `kubejit.dev/key-attestation` annotation, byte
+/// for byte; a file the approver would call malformed is refused before any CSR is filed.
+#[test]
+fn credential_attaches_the_attestation_chain_and_refuses_a_malformed_one() {
+    let cp = shared();
+    install_requester_rbac();
+    let hsm = SoftHsm::new("kubejit-att");
+    let token_spki = spki_of(&hsm.generate(4));
+    let config = alice_config(&hsm);
+    let (incident, _approver) = approved_incident("att");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let vendor = kubejit_core::testutil::PivVendor::new(now - 3600, now + 86_400);
+    let chain = vendor.annotation(&vendor.attest(&token_spki, Some([2, 2]), now + 86_400));
+    let good = hsm.dir().join("chain.pem");
+    std::fs::write(&good, &chain).unwrap();
+    let bad = hsm.dir().join("one-block.pem");
+    std::fs::write(&bad, chain.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap()).unwrap();
+
+    let cache = hsm.dir().join("cache");
+    let uri = hsm.uri(4);
+    let run = |file: &std::path::Path| {
+        let mut args = vec!["credential"];
+        args.extend(as_alice(&config, &incident));
+        args.extend(["--cache-dir", cache.to_str().unwrap(), "--key", &uri]);
+        args.extend(["--attestation", file.to_str().unwrap()]);
+        hsm.kubejit(&args)
+    };
+    let ours = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    let out = run(&bad);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("would be refused by the approver"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(ours().is_empty(), "a CSR was filed with a malformed chain");
+
+    let out = run(&good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let filed = ours();
+    assert_eq!(filed.len(), 1);
+    assert_eq!(
+        filed[0]["metadata"]["annotations"]["kubejit.dev/key-attestation"],
+        chain.as_str()
+    );
+}
+
 /// A namespace with a Running pod (logs, port 8080 echo) and the on-call Role bound to `GROUP` only:
 /// alice reaches it only through a certificate carrying the group.
 fn namespace_for_group() -> String {
