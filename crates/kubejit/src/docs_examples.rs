@@ -370,10 +370,16 @@ fn check_piv_tool(words: &[&str]) -> Result<(), String> {
             "-a" if ACTIONS.contains(value) => action = Some(*value),
             "-s" if SLOTS.contains(value) => {}
             "-o" => {}
-            _ => return Err(format!("yubico-piv-tool {word} {value}: not what the docs use")),
+            _ => {
+                return Err(format!(
+                    "yubico-piv-tool {word} {value}: not what the docs use"
+                ));
+            }
         }
     }
-    action.map(|_| ()).ok_or("yubico-piv-tool without -a".to_owned())
+    action
+        .map(|_| ())
+        .ok_or("yubico-piv-tool without -a".to_owned())
 }
 
 /// The SoftHSM2 flags the docs may show, each with whether it takes a value.

@@ -238,7 +238,14 @@ fn credential_attaches_the_attestation_chain_and_refuses_a_malformed_one() {
     let good = hsm.dir().join("chain.pem");
     std::fs::write(&good, &chain).unwrap();
     let bad = hsm.dir().join("one-block.pem");
-    std::fs::write(&bad, chain.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap()).unwrap();
+    std::fs::write(
+        &bad,
+        chain
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
 
     let cache = hsm.dir().join("cache");
     let uri = hsm.uri(4);

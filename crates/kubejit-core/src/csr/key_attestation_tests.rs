@@ -19,12 +19,15 @@ fn two_blocks_in_order_are_read() {
     assert_eq!(parse_annotation(&crlf).unwrap(), chain);
 }
 
+/// (what, annotation, whether the error is the expected one)
+type Case = (&'static str, String, fn(&AnnotationError) -> bool);
+
 #[test]
 fn anything_else_is_refused() {
     let a = pem("CERTIFICATE", &[1, 2, 3]);
     let b = pem("CERTIFICATE", &[4, 5, 6]);
     let key = pem("PRIVATE KEY", &[4, 5, 6]);
-    let cases: Vec<(&str, String, fn(&AnnotationError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         ("empty", String::new(), |e| {
             matches!(e, AnnotationError::BlockCount { count: 0 })
         }),

@@ -3,8 +3,8 @@
 //! CSR's key (and the signer certifies exactly that key), and denies every bad chain with its own
 //! reason, a Denied condition and an audit record naming the key.
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rcgen::PublicKeyData;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
 use crate::fixture::{self, As, Csr, setup, unix_now, vendor, wait_audit, wait_decided};
 
@@ -42,8 +42,15 @@ fn a_valid_chain_is_approved_and_the_certificate_certifies_the_attested_key() {
     create(&csr);
 
     let (type_, reason, message) = wait_decided(cp, &csr.name);
-    assert_eq!((type_.as_str(), reason.as_str()), ("Approved", "ApprovedByPolicy"), "{message}");
-    assert!(message.contains("hardware key (PIN once, touch always)"), "{message}");
+    assert_eq!(
+        (type_.as_str(), reason.as_str()),
+        ("Approved", "ApprovedByPolicy"),
+        "{message}"
+    );
+    assert!(
+        message.contains("hardware key (PIN once, touch always)"),
+        "{message}"
+    );
     let record = wait_audit(ctl, &csr.name, "certificateApproved");
     assert_eq!(record["keyAttestation"], "verified: PIN once, touch always");
 
@@ -54,10 +61,15 @@ fn a_valid_chain_is_approved_and_the_certificate_certifies_the_attested_key() {
             .map(str::to_owned)
     });
     use base64::Engine as _;
-    let pem = base64::engine::general_purpose::STANDARD.decode(issued).unwrap();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(issued)
+        .unwrap();
     let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
     let cert = pem.parse_x509().unwrap();
-    assert_eq!(cert.public_key().raw, key.subject_public_key_info().as_slice());
+    assert_eq!(
+        cert.public_key().raw,
+        key.subject_public_key_info().as_slice()
+    );
 }
 
 #[test]
@@ -96,14 +108,23 @@ fn bad_chains_are_denied_each_with_its_reason_and_an_audit_record() {
         Some("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_owned())
     });
     add("KeyAttestationMalformed", "hw-huge", &|k| {
-        Some(format!("{}{}", chain_for(k, [2, 2], now + 86_400), " ".repeat(20_000)))
+        Some(format!(
+            "{}{}",
+            chain_for(k, [2, 2], now + 86_400),
+            " ".repeat(20_000)
+        ))
     });
     for (_, csr) in &cases {
         create(csr);
     }
     for (want, csr) in &cases {
         let (type_, reason, message) = wait_decided(cp, &csr.name);
-        assert_eq!((type_.as_str(), reason.as_str()), ("Denied", *want), "{}: {message}", csr.name);
+        assert_eq!(
+            (type_.as_str(), reason.as_str()),
+            ("Denied", *want),
+            "{}: {message}",
+            csr.name
+        );
         let record = wait_audit(ctl, &csr.name, "certificateDenied");
         assert_eq!(record["decisionReason"], *want);
         assert_eq!(record["keyAttestation"], format!("refused: {want}"));
@@ -128,12 +149,27 @@ fn an_annotation_added_after_creation_changes_nothing() {
     let by_requester = fixture::admin_may_fail(
         cp,
         &[
-            "annotate", "csr", &csr.name, &annotation, "--as", REQUESTER.0, "--as-group",
-            REQUESTER.1, "--as-group", fixture::REQUESTERS,
+            "annotate",
+            "csr",
+            &csr.name,
+            &annotation,
+            "--as",
+            REQUESTER.0,
+            "--as-group",
+            REQUESTER.1,
+            "--as-group",
+            fixture::REQUESTERS,
         ],
     );
-    assert!(!by_requester.success, "the requester annotated its CSR after creation");
-    assert!(by_requester.stderr.contains("forbidden"), "{}", by_requester.stderr);
+    assert!(
+        !by_requester.success,
+        "the requester annotated its CSR after creation"
+    );
+    assert!(
+        by_requester.stderr.contains("forbidden"),
+        "{}",
+        by_requester.stderr
+    );
 
     let by_admin = fixture::admin_may_fail(cp, &["annotate", "csr", &csr.name, &annotation]);
     assert!(by_admin.success, "{}", by_admin.stderr);

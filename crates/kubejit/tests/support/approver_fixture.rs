@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
-use kubejit_testenv::{ControlPlane, KubectlOutput, shared};
 use kubejit_core::testutil::PivVendor;
+use kubejit_testenv::{ControlPlane, KubectlOutput, shared};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519};
 use serde_json::{Value, json};
 
