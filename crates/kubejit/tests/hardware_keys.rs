@@ -614,6 +614,76 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
     let _ = pf.wait();
 }
 
+/// A `kubectl logs -f` opened through the proxy keeps streaming lines written after two
+/// certificate renewals: the renewal swaps the certificate for new handshakes and leaves the open
+/// connection alone.
+#[test]
+fn logs_follow_streams_across_two_renewals() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-follow");
+    hsm.generate(8);
+    let (incident, _approver) = approved_incident("lf");
+    let proxy = start_proxy(&hsm, 8, &incident, &["--renew-every", "2s"]);
+    let mut follow = std::process::Command::new(cp.binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(&proxy.kubeconfig)
+        .args(["logs", "-f", "-n", &ns, "pod/api"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_line = |want: &str| loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) if line == want => return,
+            Ok(_) => {}
+            Err(e) => panic!("no {want:?} from kubectl logs -f: {e}"),
+        }
+    };
+    wait_line("token says hi");
+    cp.append_pod_log(&ns, "api", "before renewal\n").unwrap();
+    wait_line("before renewal");
+
+    let issued = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .filter(|c| c["status"]["certificate"].is_string())
+            .count()
+    };
+    support::poll(std::time::Duration::from_secs(120), || {
+        (issued() >= 3).then_some(())
+    })
+    .expect("the proxy did not renew twice");
+
+    cp.append_pod_log(&ns, "api", "after two renewals\n")
+        .unwrap();
+    wait_line("after two renewals");
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "kubectl logs -f ended"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
+
 /// Ed25519, where the token implements PKCS#11 3.0 EdDSA (SoftHSM2 does): generated never
 /// extractable, the CSR and the upstream TLS handshake signed by the token.
 #[test]
