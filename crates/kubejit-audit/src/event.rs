@@ -81,6 +81,8 @@ pub struct CertificateDecided {
     pub decision_reason: String,
     /// The decision's message as the requester sees it, escaped.
     pub message: String,
+    /// The hardware key attestation, as the record's `keyAttestation` field says it.
+    pub key_attestation: Option<String>,
 }
 
 /// What the approver decided, with what each answer carries.
@@ -356,6 +358,7 @@ pub(crate) struct Fields {
     pub(crate) object: Option<ObjectRef>,
     pub(crate) approvers: Vec<String>,
     pub(crate) session: Option<SessionDetails>,
+    pub(crate) key_attestation: Option<String>,
 }
 
 impl Fields {
@@ -388,6 +391,7 @@ impl Fields {
             object: self.object,
             approvers: self.approvers,
             session: self.session,
+            key_attestation: self.key_attestation,
         }
     }
 }
@@ -416,6 +420,7 @@ impl CertificateDecided {
         r.reason = Some(self.message);
         r.decision_reason = Some(self.decision_reason);
         r.object = Some(self.csr.object());
+        r.key_attestation = self.key_attestation;
         match self.outcome {
             CertificateOutcome::Approved {
                 policy,

@@ -26,6 +26,7 @@ fn decided(outcome: CertificateOutcome, reason: &str, message: &str) -> AuditEve
         outcome,
         decision_reason: reason.to_owned(),
         message: message.to_owned(),
+        key_attestation: None,
     })
 }
 
@@ -412,6 +413,7 @@ fn every_field_is_always_present_in_camel_case() {
             "expiresAt",
             "groups",
             "incident",
+            "keyAttestation",
             "kind",
             "namespace",
             "object",

@@ -68,6 +68,12 @@ pub struct AuditRecord {
     /// The SSH gateway session a `session*` record is about; `null` on every other record.
     #[serde(default)]
     pub session: Option<crate::session::SessionDetails>,
+    /// A certificate decision's hardware key attestation: what the verified attestation says
+    /// (device serial, PIN and touch policy) when a `keys: hardware` policy allowed the request,
+    /// the denial reason when the key was why it was denied, `null` otherwise and on every other
+    /// record (and in records written before this field existed).
+    #[serde(default)]
+    pub key_attestation: Option<String>,
 }
 
 /// Declares [`EventKind`] from one list of `Variant = "wireName"`, with [`EventKind::ALL`] and
@@ -253,6 +259,7 @@ impl AuditRecord {
             object: None,
             approvers: Vec::new(),
             session: None,
+            key_attestation: None,
         }
     }
 

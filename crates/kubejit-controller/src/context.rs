@@ -16,6 +16,8 @@ pub struct Context {
     pub audit: Arc<Auditor>,
     /// The username the apiserver sees for this controller: it must never approve its own requests.
     pub identity: String,
+    /// Vendor roots for hardware key attestation (configuration, read once at start).
+    pub keys: Arc<kubejit_core::KeyTrust>,
     /// Name used as the audit actor and the Event reporting controller.
     pub controller_name: String,
     pub approver: crate::approver::Metrics,
@@ -47,11 +49,18 @@ impl Context {
             clock,
             audit,
             identity,
+            keys: Arc::new(kubejit_core::KeyTrust::none()),
             controller_name: "kubejit-controller".to_owned(),
             approver: crate::approver::Metrics::register(registry),
             reaper: crate::reaper::Metrics::register(registry),
             requests: crate::requests::Metrics::register(registry),
             audit_metrics: crate::audit::Metrics::register(registry),
         }
+    }
+
+    /// The vendor roots the approver checks key attestations against.
+    pub fn with_keys(mut self, keys: kubejit_core::KeyTrust) -> Self {
+        self.keys = Arc::new(keys);
+        self
     }
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub lease_grace_secs: u64,
     pub http_addr: SocketAddr,
     pub controllers: Controllers,
+    /// Vendor roots a CSR's key attestation must chain to under `keys: hardware` (none: such
+    /// policies deny every CSR).
+    pub keys: kubejit_core::KeyTrust,
 }
 
 /// Runs until `shutdown` is cancelled. Refuses to start (with the missing permissions named) if the
@@ -63,13 +66,16 @@ pub async fn run(
     kubejit_kube::permissions::check(&client, &needed).await?;
 
     let mut registry = Registry::default();
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        clock,
-        audit,
-        identity.clone(),
-        &mut registry,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            clock,
+            audit,
+            identity.clone(),
+            &mut registry,
+        )
+        .with_keys(config.keys.clone()),
+    );
     // One notifier for the process (its deliveries may outlive a leadership term); stopped only
     // after the controllers drained, so the last phase changes they wrote are still sent.
     let notify_stop = CancellationToken::new();

@@ -5,3 +5,7 @@ pub const EXPIRES_AT: &str = "debugging.kubernetes.io/expires-at";
 
 /// Incident reference on a CSR or a grant binding.
 pub const INCIDENT: &str = "debugging.kubernetes.io/incident";
+
+/// The PIV attestation chain of a CSR's key (attestation certificate, then the device f9
+/// certificate, as PEM), read by the approver under `keys: hardware`.
+pub const KEY_ATTESTATION: &str = "kubejit.dev/key-attestation";

@@ -33,7 +33,9 @@ pub mod testutil;
 #[cfg(any(test, feature = "testutil"))]
 pub use clock::ManualClock;
 pub use clock::{Clock, SystemClock};
-pub use csr::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, decide};
+pub use csr::{
+    Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, KeyTrust, decide,
+};
 pub use expiry::{ExpiryDecision, ExpiryError, decide_expiry, format_expires_at, parse_expires_at};
 pub use grant::{
     GrantAction, GrantPlan, GrantRefusal, GrantRefusalReason, GrantRequest, decide_grant,
@@ -44,9 +46,9 @@ pub use incident::{
 pub use names::{GroupName, NameError, NamespaceName, ObjectName};
 pub use policy::{
     AccessPolicy, AccessPolicySpec, Approval, ApprovalMode, ApprovalSpec, GrantRule, GrantRuleSpec,
-    IncidentSpec, NamedPolicy, NotifySpec, PolicyError, PolicyProblem, RoleKind, RoleRef,
-    RoleRefSpec, SecretKeyRef, SecretKeyRefSpec, SubjectsSpec, WEBHOOK_SECRET_NAMESPACE, Webhook,
-    WebhookProblem, WebhookSpec, WebhookUrl,
+    IncidentSpec, KeyRequirement, KeysMode, NamedPolicy, NotifySpec, PolicyError, PolicyProblem,
+    RoleKind, RoleRef, RoleRefSpec, SecretKeyRef, SecretKeyRefSpec, SubjectsSpec,
+    WEBHOOK_SECRET_NAMESPACE, Webhook, WebhookProblem, WebhookSpec, WebhookUrl,
 };
 pub use reason::{Reason, ReasonError};
 pub use role::{OncallRole, PolicyRule};

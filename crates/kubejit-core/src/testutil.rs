@@ -254,3 +254,91 @@ pub fn pem(label: &str, der: &[u8]) -> String {
         lines.join("\n")
     )
 }
+
+/// A test "vendor" for PIV attestation: a root CA (configuration in the tests, as Yubico's root is in
+/// production), a device f9 certificate it issued, and attestation certificates that device makes.
+pub struct PivVendor {
+    /// The root, PEM: what the controller's vendor root bundle holds.
+    pub root_pem: String,
+    pub root_der: Vec<u8>,
+    pub device_der: Vec<u8>,
+    device: rcgen::Issuer<'static, KeyPair>,
+    not_before: i64,
+}
+
+/// Yubico's PIN/touch policy extension.
+pub const OID_YUBICO_POLICY: &[u64] = &[1, 3, 6, 1, 4, 1, 41482, 3, 8];
+
+fn piv_params(cn: &str, ca: bool, not_before: i64, not_after: i64) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    p.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).unwrap();
+    p.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).unwrap();
+    if ca {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    p
+}
+
+impl std::fmt::Debug for PivVendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PivVendor").finish_non_exhaustive()
+    }
+}
+
+impl PivVendor {
+    /// A root and a device certificate valid from `not_before`; the device's until `device_not_after`.
+    pub fn new(not_before: i64, device_not_after: i64) -> Self {
+        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let root_params = piv_params(
+            "Test PIV Root CA",
+            true,
+            not_before,
+            not_before + 86_400 * 3650,
+        );
+        let root_cert = root_params.self_signed(&root_key).unwrap();
+        let root = rcgen::Issuer::new(root_params, root_key);
+        let device_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let device_params = piv_params("Test PIV Attestation", true, not_before, device_not_after);
+        let device_cert = device_params.signed_by(&device_key, &root).unwrap();
+        Self {
+            root_pem: root_cert.pem(),
+            root_der: root_cert.der().to_vec(),
+            device_der: device_cert.der().to_vec(),
+            device: rcgen::Issuer::new(device_params, device_key),
+            not_before,
+        }
+    }
+
+    /// The device's attestation certificate (DER) for the key whose SPKI is `spki`, with PIN/touch
+    /// policy bytes `policy` (Yubico's: PIN 1 never, 2 once, 3 always; touch 1 never, 2 always,
+    /// 3 cached), valid until `not_after`.
+    pub fn attest(&self, spki: &[u8], policy: Option<[u8; 2]>, not_after: i64) -> Vec<u8> {
+        let key = rcgen::SubjectPublicKeyInfo::from_der(spki).unwrap();
+        let mut p = piv_params(
+            "YubiKey PIV Attestation 9a",
+            false,
+            self.not_before,
+            not_after,
+        );
+        if let Some(bytes) = policy {
+            p.custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    OID_YUBICO_POLICY,
+                    bytes.to_vec(),
+                ));
+        }
+        p.signed_by(&key, &self.device).unwrap().der().to_vec()
+    }
+
+    /// The `kubejit.dev/key-attestation` annotation for `attestation`: it, then the device certificate.
+    pub fn annotation(&self, attestation: &[u8]) -> String {
+        format!(
+            "{}{}",
+            pem("CERTIFICATE", attestation),
+            pem("CERTIFICATE", &self.device_der)
+        )
+    }
+}

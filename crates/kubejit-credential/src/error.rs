@@ -116,6 +116,18 @@ pub enum CredentialError {
     GenerateKey(#[source] rcgen::Error),
     #[error("failed to use the PKCS#11 token")]
     Token(#[from] crate::token::TokenError),
+    #[error("failed to read the key attestation {path}")]
+    ReadAttestation {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the key attestation {path} would be refused by the approver")]
+    Attestation {
+        path: std::path::PathBuf,
+        #[source]
+        source: kubejit_core::csr::AnnotationError,
+    },
     #[error("failed to sign the certificate signing request")]
     SignRequest(#[source] rcgen::Error),
     #[error(

@@ -24,7 +24,7 @@ pub use narrator::Narrator;
 pub use pkcs10::LocalKey;
 pub use pkcs10::{pem as pem_block, request_pem};
 pub use plugin::{
-    CredentialRequest, IssuedCertificate, get_credential, get_token_certificate,
+    CredentialRequest, IssuedCertificate, get_credential, get_token_certificate, read_attestation,
     request_certificate,
 };
 pub use secure_fs::{check_private_dir, ensure_private_dir, write_private_atomic};

@@ -33,6 +33,27 @@ pub struct CredentialRequest {
     pub cache_dir: PathBuf,
     /// Bound on waiting, both for another invocation's lock and for the decision on our CSR.
     pub timeout: Duration,
+    /// The PIV attestation chain of a token key (see [`read_attestation`]), sent as the CSR's
+    /// `kubejit.dev/key-attestation` annotation.
+    pub key_attestation: Option<String>,
+}
+
+/// Reads a key attestation file (the slot's attestation certificate, then the device f9
+/// certificate, PEM) and checks it is what the approver reads, so a bad file fails here, before a
+/// CSR is filed, rather than as a denial.
+pub fn read_attestation(path: &std::path::Path) -> Result<String, CredentialError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| CredentialError::ReadAttestation {
+            path: path.to_owned(),
+            source,
+        })?;
+    kubejit_core::csr::key_attestation::parse_annotation(&text).map_err(|source| {
+        CredentialError::Attestation {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
+    Ok(text)
 }
 
 impl CredentialRequest {
@@ -198,6 +219,7 @@ pub async fn request_certificate(
         ttl,
         incident,
         reason: req.reason.as_deref(),
+        key_attestation: req.key_attestation.as_deref(),
     };
     let name = create_csr(&client, &csr_object(&pem, &meta)).await?;
     narrator.say(&describe(&name, &username, &group_refs, ttl, incident));

@@ -92,6 +92,8 @@ pub(crate) struct CsrMeta<'a> {
     pub ttl: Ttl,
     pub incident: Option<&'a str>,
     pub reason: Option<&'a str>,
+    /// The `kubejit.dev/key-attestation` annotation (token keys only).
+    pub key_attestation: Option<&'a str>,
 }
 
 pub(crate) fn csr_object(request_pem: &str, meta: &CsrMeta<'_>) -> CertificateSigningRequest {
@@ -101,6 +103,12 @@ pub(crate) fn csr_object(request_pem: &str, meta: &CsrMeta<'_>) -> CertificateSi
     }
     if let Some(reason) = meta.reason {
         annotations.insert(keys::REASON.to_owned(), reason.to_owned());
+    }
+    if let Some(chain) = meta.key_attestation {
+        annotations.insert(
+            kubejit_core::annotations::KEY_ATTESTATION.to_owned(),
+            chain.to_owned(),
+        );
     }
     let labels = BTreeMap::from([(keys::MANAGED_BY.to_owned(), keys::MANAGER.to_owned())]);
     CertificateSigningRequest {
@@ -335,6 +343,7 @@ mod tests {
             ttl: Ttl::parse("15m").unwrap(),
             incident: Some("INC-1"),
             reason: Some("db down"),
+            key_attestation: Some("chain"),
         };
         let csr = csr_object("PEM", &meta);
         assert_eq!(csr.metadata.generate_name.as_deref(), Some("kubejit-"));
@@ -344,5 +353,9 @@ mod tests {
         let annotations = csr.metadata.annotations.unwrap();
         assert_eq!(annotations[keys::INCIDENT], "INC-1");
         assert_eq!(annotations[keys::REASON], "db down");
+        assert_eq!(
+            annotations[kubejit_core::annotations::KEY_ATTESTATION],
+            "chain"
+        );
     }
 }

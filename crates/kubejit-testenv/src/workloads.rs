@@ -132,6 +132,23 @@ impl ControlPlane {
         self.apply(&ns.to_string()).map(|_| ())
     }
 
+    /// Appends `text` to the logs of a pod made by [`Self::create_running_pod`]: a running
+    /// `kubectl logs -f` receives it (kwok follows the file the way the kubelet does: its runtime
+    /// stub answers "unavailable", which the CRI log reader takes for a running container).
+    pub fn append_pod_log(&self, namespace: &str, name: &str, text: &str) -> Result<(), Error> {
+        use std::io::Write as _;
+        let path = self.logs_dir().join(format!("{namespace}_{name}.log"));
+        let write = |source| Error::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(write)?;
+        file.write_all(cri_log(text).as_bytes()).map_err(write)
+    }
+
     /// Creates a pod on the kwok node whose logs are `spec.log`, and waits until it is Running.
     pub fn create_running_pod(&self, spec: &PodSpec<'_>) -> Result<(), Error> {
         let log_file = self

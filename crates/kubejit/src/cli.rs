@@ -223,6 +223,11 @@ pub struct ControllerArgs {
     /// a Deployment that is scraped opts into 0.0.0.0:9090.
     #[arg(long, env = "KUBEJIT_HTTP_ADDR", default_value = "127.0.0.1:9090")]
     pub http_addr: std::net::SocketAddr,
+    /// PEM bundle of the vendor root CAs that hardware key attestations must chain to (e.g.
+    /// Yubico's PIV root), for AccessPolicies with `keys: hardware`. Without it such policies deny
+    /// every CSR. Read once at start; a malformed bundle stops the controller.
+    #[arg(long, env = "KUBEJIT_ATTESTATION_ROOTS")]
+    pub attestation_roots: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

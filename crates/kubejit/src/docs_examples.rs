@@ -305,8 +305,9 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
             false => Err(format!("{script} does not exist in the repository")),
         },
         ["softhsm2-util", rest @ ..] => check_softhsm(rest).map(|()| None),
+        ["yubico-piv-tool", rest @ ..] => check_piv_tool(rest).map(|()| None),
         [
-            "ln" | "jq" | "printf" | "sed" | "ssh-keygen" | "chmod" | "mkdir" | "export",
+            "ln" | "jq" | "printf" | "sed" | "ssh-keygen" | "chmod" | "mkdir" | "export" | "cat",
             ..,
         ] => Ok(None),
         [first, ..] => Err(format!(
@@ -354,6 +355,33 @@ fn check_forward(spec: &str) -> Result<(), String> {
     kubejit_gateway::session::parse_target(host, port)
         .map(|_| ())
         .map_err(|e| format!("-L {spec}: {e}"))
+}
+
+/// `yubico-piv-tool` as the hardware-keys guide uses it: an action the attestation needs
+/// (`attest` a key slot, `read-certificate` of a slot or f9) and an output file.
+fn check_piv_tool(words: &[&str]) -> Result<(), String> {
+    const ACTIONS: &[&str] = &["attest", "read-certificate"];
+    const SLOTS: &[&str] = &["9a", "9c", "9d", "9e", "f9"];
+    let mut action = None;
+    let mut rest = words.iter();
+    while let Some(word) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or(format!("yubico-piv-tool {word} needs a value"))?;
+        match *word {
+            "-a" if ACTIONS.contains(value) => action = Some(*value),
+            "-s" if SLOTS.contains(value) => {}
+            "-o" => {}
+            _ => {
+                return Err(format!(
+                    "yubico-piv-tool {word} {value}: not what the docs use"
+                ));
+            }
+        }
+    }
+    action
+        .map(|_| ())
+        .ok_or("yubico-piv-tool without -a".to_owned())
 }
 
 /// The SoftHSM2 flags the docs may show, each with whether it takes a value.
@@ -629,6 +657,8 @@ mod tests {
             "ssh -N -L 18080:api.payments:8080 gw",
             "bash tools/softhsm/install.sh",
             "softhsm2-util --init-token --free --label kubejit --pin 1234 --so-pin 5678",
+            "yubico-piv-tool -a attest -s 9a -o att.pem",
+            "yubico-piv-tool -a read-certificate -s f9 -o f9.pem",
             "kubejit keys generate --pkcs11 'pkcs11:token=kubejit;id=%01?module-path=/m.so'",
             "KUBEJIT_BENCH_GRANTS=1000 cargo test --release -p kubejit --test reaper_bench -- --ignored",
             "printf '%s.%s' \"$T\" \"$(cat b)\" | openssl dgst -sha256 -hmac \"$KEY\" | sed 's/x/y/'",
@@ -655,6 +685,9 @@ mod tests {
             "ssh -N -L 18080:api:8080 gw",
             "bash tools/nope.sh",
             "softhsm2-util --import key.pem",
+            "yubico-piv-tool -a delete-certificate -s 9a",
+            "yubico-piv-tool -a attest -s 82",
+            "yubico-piv-tool -s 9a",
             "softhsm2-util --init-token --label",
             "kubejit keys generate --pkcs11 'pkcs11:token=k;id=%01;pin-value=1?module-path=/m.so'",
         ] {

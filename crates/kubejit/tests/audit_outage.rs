@@ -141,6 +141,7 @@ fn an_expired_grant_is_deleted_while_the_audit_trail_is_down_and_recorded_once_i
                     reaper: true,
                     requests: false,
                 },
+                keys: kubejit_core::KeyTrust::none(),
             };
             kubejit_controller::run(client, config, auditor, clock, shutdown).await
         }

@@ -216,6 +216,77 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
     assert_eq!(parsed.subject.organizations, [GROUP]);
 }
 
+/// `--attestation FILE` sends the chain as the CSR's `kubejit.dev/key-attestation` annotation, byte
+/// for byte; a file the approver would call malformed is refused before any CSR is filed.
+#[test]
+fn credential_attaches_the_attestation_chain_and_refuses_a_malformed_one() {
+    let cp = shared();
+    install_requester_rbac();
+    let hsm = SoftHsm::new("kubejit-att");
+    let token_spki = spki_of(&hsm.generate(4));
+    let config = alice_config(&hsm);
+    let (incident, _approver) = approved_incident("att");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let vendor = kubejit_core::testutil::PivVendor::new(now - 3600, now + 86_400);
+    let chain = vendor.annotation(&vendor.attest(&token_spki, Some([2, 2]), now + 86_400));
+    let good = hsm.dir().join("chain.pem");
+    std::fs::write(&good, &chain).unwrap();
+    let bad = hsm.dir().join("one-block.pem");
+    std::fs::write(
+        &bad,
+        chain
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+
+    let cache = hsm.dir().join("cache");
+    let uri = hsm.uri(4);
+    let run = |file: &std::path::Path| {
+        let mut args = vec!["credential"];
+        args.extend(as_alice(&config, &incident));
+        args.extend(["--cache-dir", cache.to_str().unwrap(), "--key", &uri]);
+        args.extend(["--attestation", file.to_str().unwrap()]);
+        hsm.kubejit(&args)
+    };
+    let ours = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    let out = run(&bad);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("would be refused by the approver"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(ours().is_empty(), "a CSR was filed with a malformed chain");
+
+    let out = run(&good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let filed = ours();
+    assert_eq!(filed.len(), 1);
+    assert_eq!(
+        filed[0]["metadata"]["annotations"]["kubejit.dev/key-attestation"],
+        chain.as_str()
+    );
+}
+
 /// A namespace with a Running pod (logs, port 8080 echo) and the on-call Role bound to `GROUP` only:
 /// alice reaches it only through a certificate carrying the group.
 fn namespace_for_group() -> String {
@@ -541,6 +612,76 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
     assert!(pods.status.success(), "{}", stderr(&pods));
     let _ = pf.kill();
     let _ = pf.wait();
+}
+
+/// A `kubectl logs -f` opened through the proxy keeps streaming lines written after two
+/// certificate renewals: the renewal swaps the certificate for new handshakes and leaves the open
+/// connection alone.
+#[test]
+fn logs_follow_streams_across_two_renewals() {
+    let cp = shared();
+    install_requester_rbac();
+    let ns = namespace_for_group();
+    let hsm = SoftHsm::new("kubejit-follow");
+    hsm.generate(8);
+    let (incident, _approver) = approved_incident("lf");
+    let proxy = start_proxy(&hsm, 8, &incident, &["--renew-every", "2s"]);
+    let mut follow = std::process::Command::new(cp.binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(&proxy.kubeconfig)
+        .args(["logs", "-f", "-n", &ns, "pod/api"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_line = |want: &str| loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            Ok(line) if line == want => return,
+            Ok(_) => {}
+            Err(e) => panic!("no {want:?} from kubectl logs -f: {e}"),
+        }
+    };
+    wait_line("token says hi");
+    cp.append_pod_log(&ns, "api", "before renewal\n").unwrap();
+    wait_line("before renewal");
+
+    let issued = || {
+        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
+        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+            .filter(|c| c["status"]["certificate"].is_string())
+            .count()
+    };
+    support::poll(std::time::Duration::from_secs(120), || {
+        (issued() >= 3).then_some(())
+    })
+    .expect("the proxy did not renew twice");
+
+    cp.append_pod_log(&ns, "api", "after two renewals\n")
+        .unwrap();
+    wait_line("after two renewals");
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "kubectl logs -f ended"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
 }
 
 /// Ed25519, where the token implements PKCS#11 3.0 EdDSA (SoftHSM2 does): generated never

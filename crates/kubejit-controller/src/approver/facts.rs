@@ -21,6 +21,12 @@ pub fn facts(csr: &CertificateSigningRequest) -> CsrFacts {
             .as_ref()
             .and_then(|a| a.get(annotations::INCIDENT))
             .cloned(),
+        key_attestation: csr
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(annotations::KEY_ATTESTATION))
+            .cloned(),
         request: spec.request.0.clone(),
     }
 }

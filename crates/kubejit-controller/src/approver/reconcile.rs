@@ -98,8 +98,14 @@ async fn decide_and_write(
     policies: &[NamedPolicy],
 ) -> Result<(), Error> {
     let facts = facts(csr);
-    let decision = kubejit_core::decide(&facts, policies, &app.ctx.identity);
     let now = app.ctx.clock.now();
+    let decision = kubejit_core::decide(
+        &facts,
+        policies,
+        &app.ctx.identity,
+        &app.ctx.keys,
+        now.unix_timestamp(),
+    );
     let decision = settle(decision, &facts, &app.requests, policies, now);
     let outcome = Outcome::of(&decision);
     let uid = csr.uid().unwrap_or_default();

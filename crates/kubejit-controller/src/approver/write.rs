@@ -13,7 +13,7 @@ use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use kubejit_audit::{AuditEvent, CertificateDecided, CertificateOutcome, CsrRef, Stamped};
-use kubejit_core::{Allowed, CsrFacts, Decision, text};
+use kubejit_core::{Allowed, CsrFacts, Decision, DenyReason, text};
 
 use super::error::Error;
 use super::outcome::{Outcome, machine_reason};
@@ -131,7 +131,46 @@ fn audit_event(
         outcome,
         decision_reason: machine_reason(decision).to_owned(),
         message: shown_message(decision),
+        key_attestation: recorded_key(decision),
     })
+}
+
+/// The record's `keyAttestation`: what a verified attestation says when a `keys: hardware` policy
+/// allowed the request, the reason when the key was why it was denied, else nothing.
+fn recorded_key(decision: &Decision) -> Option<String> {
+    match decision {
+        Decision::Approve { allowed, .. } | Decision::Pending { allowed, .. } => allowed
+            .hardware_key
+            .as_ref()
+            .map(|k| format!("verified: {k}")),
+        Decision::Deny { reason, .. } => match reason {
+            DenyReason::KeyAttestationMalformed
+            | DenyReason::KeyAttestationMissing
+            | DenyReason::KeyAttestationUntrusted
+            | DenyReason::KeyNotAttested
+            | DenyReason::KeyPolicyTooWeak => Some(format!("refused: {reason}")),
+            DenyReason::WrongSigner
+            | DenyReason::SelfRequest
+            | DenyReason::SystemRequester
+            | DenyReason::MalformedRequest
+            | DenyReason::UnsupportedKey
+            | DenyReason::InvalidSignature
+            | DenyReason::ExtensionsRequested
+            | DenyReason::SubjectNotAllowed
+            | DenyReason::CommonNameMismatch
+            | DenyReason::SystemGroup
+            | DenyReason::UsagesNotAllowed
+            | DenyReason::ExpirationMissing
+            | DenyReason::ExpirationTooShort
+            | DenyReason::NoMatchingPolicy
+            | DenyReason::GroupNotAllowed
+            | DenyReason::TtlExceedsPolicy
+            | DenyReason::IncidentMissing
+            | DenyReason::IncidentInvalid
+            | DenyReason::IncidentMismatch
+            | DenyReason::TtlExceedsRequest => None,
+        },
+    }
 }
 
 /// The longest unvalidated incident kept in an audit record (escaped, with a cut marker).
@@ -327,6 +366,7 @@ mod tests {
             expiration_seconds: None,
             signer_name: String::new(),
             incident: Some(incident.to_owned()),
+            key_attestation: None,
             request: Vec::new(),
         };
         let spoof = "INC-1\u{202e}4321-CNI";
@@ -371,9 +411,11 @@ mod tests {
             expiration_seconds: Some(1800),
             signer_name: kubejit_core::KUBE_APISERVER_CLIENT_SIGNER.to_owned(),
             incident: None,
+            key_attestation: None,
             request: csr_pem(subject("alice", &[group]), &[]),
         };
-        kubejit_core::decide(&facts, &[policy], "controller")
+        let keys = kubejit_core::KeyTrust::none();
+        kubejit_core::decide(&facts, &[policy], "controller", &keys, 0)
     }
 
     /// One fact per CSR: the same decision about the same CSR has one key (a restarted controller

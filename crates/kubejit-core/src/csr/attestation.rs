@@ -21,7 +21,7 @@ const OID_YUBICO_POLICY: &[u64] = &[1, 3, 6, 1, 4, 1, 41482, 3, 8];
 const OID_YUBICO_SERIAL: &[u64] = &[1, 3, 6, 1, 4, 1, 41482, 3, 7];
 
 /// When the device asks for the PIN before using the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum PinPolicy {
     Never,
     Once,
@@ -29,7 +29,7 @@ pub enum PinPolicy {
 }
 
 /// When the device asks for a touch before using the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum TouchPolicy {
     Never,
     Always,
@@ -47,11 +47,43 @@ pub struct HardwareKeyPolicy {
 }
 
 /// What a verified attestation says about the key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Attested {
     pub pin: PinPolicy,
     pub touch: TouchPolicy,
     pub serial: Option<u64>,
+}
+
+impl Attested {
+    /// Whether the key's PIN and touch policy are at least what is required.
+    pub fn meets(&self, require_pin: bool, require_touch: bool) -> Result<(), AttestationError> {
+        if require_pin && self.pin == PinPolicy::Never {
+            return Err(AttestationError::NoPin);
+        }
+        if require_touch && self.touch == TouchPolicy::Never {
+            return Err(AttestationError::NoTouch);
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Attested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pin = match self.pin {
+            PinPolicy::Never => "never",
+            PinPolicy::Once => "once",
+            PinPolicy::Always => "always",
+        };
+        let touch = match self.touch {
+            TouchPolicy::Never => "never",
+            TouchPolicy::Always => "always",
+            TouchPolicy::Cached => "cached",
+        };
+        match self.serial {
+            Some(serial) => write!(f, "device serial {serial}, PIN {pin}, touch {touch}"),
+            None => write!(f, "PIN {pin}, touch {touch}"),
+        }
+    }
 }
 
 /// Why an attestation was refused. Every variant is a denial.
@@ -129,12 +161,7 @@ pub fn verify_piv_attestation(
         return Err(AttestationError::OtherKey);
     }
     let attested = read_policy(&att)?;
-    if policy.require_pin && attested.pin == PinPolicy::Never {
-        return Err(AttestationError::NoPin);
-    }
-    if policy.require_touch && attested.touch == TouchPolicy::Never {
-        return Err(AttestationError::NoTouch);
-    }
+    attested.meets(policy.require_pin, policy.require_touch)?;
     Ok(attested)
 }
 

@@ -8,11 +8,13 @@
 
 use std::collections::BTreeSet;
 
+use super::attestation::{AttestationError, Attested};
 use super::decision::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER};
+use super::key_attestation::{KeyTrust, parse_annotation};
 use super::request::{RequestError, RequestedSubject, parse_request};
 use crate::incident::IncidentViolation;
 use crate::names::{GroupName, NameError};
-use crate::policy::{Approval, NamedPolicy};
+use crate::policy::{Approval, KeyRequirement, NamedPolicy};
 use crate::subject::{RequesterMatch, SYSTEM_PREFIX};
 use crate::ttl::{CERTIFICATE_MIN_TTL, Ttl};
 
@@ -39,13 +41,23 @@ struct CheckedRequest {
     common_name: String,
     groups: BTreeSet<GroupName>,
     expiration_seconds: u64,
+    /// The key attestation, read once: `None` without the annotation; verified against the vendor
+    /// roots, the CSR key and `now`, but not yet against a policy's PIN/touch requirement.
+    attestation: Option<Result<Attested, AttestationError>>,
 }
 
-/// Decides one CSR. `controller_identity` is the username the controller runs as
-/// (e.g. `system:serviceaccount:kubejit-system:kubejit-controller`). No clock is needed: the signer
-/// sets the validity period, and `expirationSeconds` is checked as a duration.
-pub fn decide(csr: &CsrFacts, policies: &[NamedPolicy], controller_identity: &str) -> Decision {
-    let checked = match check_request(csr, controller_identity) {
+/// Decides one CSR at Unix time `now`. `controller_identity` is the username the controller runs as
+/// (e.g. `system:serviceaccount:kubejit-system:kubejit-controller`); `keys` holds the vendor roots a
+/// key attestation must chain to. `now` only judges the attestation certificates' validity: the
+/// signer sets the issued certificate's validity, and `expirationSeconds` is checked as a duration.
+pub fn decide(
+    csr: &CsrFacts,
+    policies: &[NamedPolicy],
+    controller_identity: &str,
+    keys: &KeyTrust,
+    now: i64,
+) -> Decision {
+    let checked = match check_request(csr, controller_identity, keys, now) {
         Ok(checked) => checked,
         Err(denial) => {
             return Decision::Deny {
@@ -63,7 +75,12 @@ pub fn decide(csr: &CsrFacts, policies: &[NamedPolicy], controller_identity: &st
     }
 }
 
-fn check_request(csr: &CsrFacts, controller_identity: &str) -> Result<CheckedRequest, Denial> {
+fn check_request(
+    csr: &CsrFacts,
+    controller_identity: &str,
+    keys: &KeyTrust,
+    now: i64,
+) -> Result<CheckedRequest, Denial> {
     if csr.signer_name != KUBE_APISERVER_CLIENT_SIGNER {
         let msg = format!(
             "signer {:?} is not {KUBE_APISERVER_CLIENT_SIGNER}; kubejit decides nothing else",
@@ -85,16 +102,42 @@ fn check_request(csr: &CsrFacts, controller_identity: &str) -> Result<CheckedReq
         );
         return Err(deny(DenyReason::SystemRequester, msg));
     }
-    let subject = parse_request(&csr.request).map_err(request_denial)?.subject;
+    let request = parse_request(&csr.request).map_err(request_denial)?;
+    let subject = request.subject;
     check_common_name(&subject, &csr.username)?;
     let groups = check_groups(&subject.organizations)?;
     check_usages(&csr.usages)?;
     let expiration_seconds = check_expiration(csr.expiration_seconds)?;
+    let attestation = check_attestation(
+        csr.key_attestation.as_deref(),
+        &request.public_key_info,
+        keys,
+        now,
+    )?;
     Ok(CheckedRequest {
         common_name: subject.common_name,
         groups,
         expiration_seconds,
+        attestation,
     })
+}
+
+/// A malformed annotation is denied whatever the policy (fail closed on requester input); a
+/// well-formed chain is verified here, once, and judged by each policy that requires a hardware key.
+fn check_attestation(
+    annotation: Option<&str>,
+    csr_spki: &[u8],
+    keys: &KeyTrust,
+    now: i64,
+) -> Result<Option<Result<Attested, AttestationError>>, Denial> {
+    let Some(value) = annotation else {
+        return Ok(None);
+    };
+    let chain = parse_annotation(value).map_err(|e| {
+        let msg = format!("annotation {}: {e}", crate::annotations::KEY_ATTESTATION);
+        deny(DenyReason::KeyAttestationMalformed, msg)
+    })?;
+    Ok(Some(keys.verify_chain(&chain, csr_spki, now)))
 }
 
 fn request_denial(error: RequestError) -> Denial {
@@ -200,6 +243,7 @@ enum Stage {
     Groups,
     Ttl,
     Incident,
+    Keys,
 }
 
 fn decide_by_policy(
@@ -279,6 +323,8 @@ fn evaluate(
         .incident
         .check(incident, &policy.scope())
         .map_err(|v| (Stage::Incident, incident_denial(&v, &why)))?;
+    let hardware_key = check_key(p.keys, req.attestation.as_ref(), &policy.scope(), &why)
+        .map_err(|denial| (Stage::Keys, denial))?;
     Ok(Allowed {
         policy: policy.name.clone(),
         rule,
@@ -286,7 +332,56 @@ fn evaluate(
         common_name: req.common_name.clone(),
         groups: req.groups.clone(),
         incident,
+        hardware_key,
     })
+}
+
+/// The policy's `keys` rule against the attestation read once by [`check_attestation`].
+fn check_key(
+    rule: KeyRequirement,
+    attestation: Option<&Result<Attested, AttestationError>>,
+    scope: &str,
+    why: &str,
+) -> Result<Option<Attested>, Denial> {
+    let touch = match rule {
+        KeyRequirement::Any => return Ok(None),
+        KeyRequirement::Hardware { touch } => touch,
+    };
+    let refuse = |reason, detail: &dyn std::fmt::Display| {
+        let msg = format!("{scope} requires a hardware-attested key: {detail} {why}");
+        deny(reason, msg)
+    };
+    let attested = match attestation {
+        None => {
+            let detail = format!(
+                "the CSR has no {} annotation; attach the PIV attestation chain (kubejit credential --attestation FILE)",
+                crate::annotations::KEY_ATTESTATION
+            );
+            return Err(refuse(DenyReason::KeyAttestationMissing, &detail));
+        }
+        Some(Err(error)) => return Err(refuse(attestation_reason(error), error)),
+        Some(Ok(attested)) => attested,
+    };
+    attested
+        .meets(true, touch)
+        .map_err(|error| refuse(attestation_reason(&error), &error))?;
+    Ok(Some(attested.clone()))
+}
+
+fn attestation_reason(error: &AttestationError) -> DenyReason {
+    match error {
+        AttestationError::Parse { .. }
+        | AttestationError::NoRoots
+        | AttestationError::UntrustedDevice
+        | AttestationError::NotSignedByDevice
+        | AttestationError::Algorithm { .. }
+        | AttestationError::Validity { .. } => DenyReason::KeyAttestationUntrusted,
+        AttestationError::OtherKey => DenyReason::KeyNotAttested,
+        AttestationError::NoPolicy
+        | AttestationError::UnknownPolicy(_)
+        | AttestationError::NoPin
+        | AttestationError::NoTouch => DenyReason::KeyPolicyTooWeak,
+    }
 }
 
 fn incident_denial(violation: &IncidentViolation, why: &str) -> Denial {
@@ -333,8 +428,12 @@ fn summary(allowed: &Allowed) -> String {
         .incident
         .as_ref()
         .map_or_else(|| "none".to_owned(), ToString::to_string);
+    let key = allowed
+        .hardware_key
+        .as_ref()
+        .map_or_else(String::new, |k| format!(", hardware key ({k})"));
     format!(
-        "CN {}, groups [{}], TTL {}, incident {incident}",
+        "CN {}, groups [{}], TTL {}, incident {incident}{key}",
         allowed.common_name,
         groups.join(", "),
         allowed.ttl

@@ -6,6 +6,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519,
 use serde_json::json;
 
 use super::*;
+use crate::csr::keys_tests::KEY_REASONS;
 use crate::policy::NamedPolicy;
 use crate::testutil::{
     CsrParts, OID_CN, OID_OU, atv, bit_string, csr_der, csr_pem, name, oid, pem, policy, seq,
@@ -13,6 +14,7 @@ use crate::testutil::{
 };
 
 const CONTROLLER: &str = "system:serviceaccount:kubejit-system:kubejit-controller";
+const NOW: i64 = 1_900_000_000;
 
 fn payments_oncall() -> NamedPolicy {
     policy(
@@ -36,6 +38,7 @@ fn facts(cn: &str, orgs: &[&str]) -> CsrFacts {
         expiration_seconds: Some(1800),
         signer_name: KUBE_APISERVER_CLIENT_SIGNER.into(),
         incident: Some("INC-42".into()),
+        key_attestation: None,
         request: csr_pem(subject(cn, orgs), &[]),
     }
 }
@@ -173,7 +176,7 @@ fn each_rule_denies_on_its_own() {
     let policies = [payments_oncall()];
     assert!(
         matches!(
-            decide(&alice(), &policies, CONTROLLER),
+            decide(&alice(), &policies, CONTROLLER, &KeyTrust::none(), NOW),
             Decision::Approve { .. }
         ),
         "the base case approves"
@@ -182,17 +185,18 @@ fn each_rule_denies_on_its_own() {
     for (want, what, mutate) in cases {
         let mut csr = alice();
         mutate(&mut csr);
-        let decision = decide(&csr, &policies, CONTROLLER);
+        let decision = decide(&csr, &policies, CONTROLLER, &KeyTrust::none(), NOW);
         assert_eq!(reason(&decision), Some(want), "{what}: {decision:?}");
         assert!(!decision.message().is_empty(), "{what}");
         covered.insert(want);
     }
-    // TtlExceedsRequest is decided under an AccessRequest, after `decide` (request::certificate_tests).
+    // TtlExceedsRequest is decided under an AccessRequest, after `decide` (request::certificate_tests);
+    // the key reasons have their own table (keys_tests.rs).
     assert_eq!(
         covered,
         DenyReason::ALL
             .into_iter()
-            .filter(|r| *r != DenyReason::TtlExceedsRequest)
+            .filter(|r| *r != DenyReason::TtlExceedsRequest && !KEY_REASONS.contains(r))
             .collect(),
         "every deny reason needs a case"
     );
@@ -200,14 +204,25 @@ fn each_rule_denies_on_its_own() {
 
 #[test]
 fn self_request_is_caught_even_for_a_non_system_controller_name() {
-    let decision = decide(&alice(), &[payments_oncall()], "alice");
+    let decision = decide(
+        &alice(),
+        &[payments_oncall()],
+        "alice",
+        &KeyTrust::none(),
+        NOW,
+    );
     assert_eq!(reason(&decision), Some(DenyReason::SelfRequest));
 }
 
 #[test]
 fn approval_explains_policy_and_rule() {
-    let Decision::Approve { allowed, message } = decide(&alice(), &[payments_oncall()], CONTROLLER)
-    else {
+    let Decision::Approve { allowed, message } = decide(
+        &alice(),
+        &[payments_oncall()],
+        CONTROLLER,
+        &KeyTrust::none(),
+        NOW,
+    ) else {
         panic!("expected approval");
     };
     assert_eq!(allowed.policy.as_str(), "payments-oncall");
@@ -225,7 +240,13 @@ fn approval_explains_policy_and_rule() {
 fn incident_denial_reads_like_the_cli_expects() {
     let mut csr = alice();
     csr.incident = Some("foo".into());
-    let decision = decide(&csr, &[payments_oncall()], CONTROLLER);
+    let decision = decide(
+        &csr,
+        &[payments_oncall()],
+        CONTROLLER,
+        &KeyTrust::none(),
+        NOW,
+    );
     assert!(
         decision
             .message()
@@ -241,7 +262,13 @@ fn ttl_boundaries() {
         let mut csr = alice();
         csr.expiration_seconds = Some(secs);
         let approved = matches!(
-            decide(&csr, &[payments_oncall()], CONTROLLER),
+            decide(
+                &csr,
+                &[payments_oncall()],
+                CONTROLLER,
+                &KeyTrust::none(),
+                NOW
+            ),
             Decision::Approve { .. }
         );
         assert_eq!(approved, ok, "{secs}");
@@ -257,7 +284,9 @@ fn zero_organizations_and_optional_incident() {
     );
     let mut csr = facts("alice", &[]);
     csr.incident = None;
-    let Decision::Approve { allowed, .. } = decide(&csr, &[relaxed], CONTROLLER) else {
+    let Decision::Approve { allowed, .. } =
+        decide(&csr, &[relaxed], CONTROLLER, &KeyTrust::none(), NOW)
+    else {
         panic!("expected approval")
     };
     assert!(allowed.groups.is_empty() && allowed.incident.is_none());
@@ -278,7 +307,13 @@ fn manual_policy_leaves_the_csr_pending() {
         allowed,
         approvers,
         message,
-    } = decide(&alice(), &[manual("a-manual")], CONTROLLER)
+    } = decide(
+        &alice(),
+        &[manual("a-manual")],
+        CONTROLLER,
+        &KeyTrust::none(),
+        NOW,
+    )
     else {
         panic!("expected pending");
     };
@@ -293,7 +328,9 @@ fn auto_wins_over_manual_whatever_the_order() {
         [manual("a-manual"), payments_oncall()],
         [payments_oncall(), manual("a-manual")],
     ] {
-        let Decision::Approve { allowed, .. } = decide(&alice(), &policies, CONTROLLER) else {
+        let Decision::Approve { allowed, .. } =
+            decide(&alice(), &policies, CONTROLLER, &KeyTrust::none(), NOW)
+        else {
             panic!("expected approval")
         };
         assert_eq!(allowed.policy.as_str(), "payments-oncall");
@@ -310,7 +347,13 @@ fn one_policy_must_allow_everything() {
     // payments-debug is only in payments-oncall, payments-admin only in logs: no single policy allows both.
     let mut csr = facts("alice", &["payments-debug", "payments-admin"]);
     csr.incident = Some("INC-1".into());
-    let decision = decide(&csr, &[payments_oncall(), logs], CONTROLLER);
+    let decision = decide(
+        &csr,
+        &[payments_oncall(), logs],
+        CONTROLLER,
+        &KeyTrust::none(),
+        NOW,
+    );
     assert_eq!(reason(&decision), Some(DenyReason::GroupNotAllowed));
     assert!(
         decision.message().contains("policy logs"),
@@ -332,7 +375,7 @@ fn denial_comes_from_the_closest_policy() {
         [other.clone(), payments_oncall()],
         [payments_oncall(), other.clone()],
     ] {
-        let decision = decide(&csr, &policies, CONTROLLER);
+        let decision = decide(&csr, &policies, CONTROLLER, &KeyTrust::none(), NOW);
         assert_eq!(
             reason(&decision),
             Some(DenyReason::IncidentMismatch),
@@ -348,14 +391,20 @@ fn grants_only_policies_do_not_issue_certificates() {
         "grants-only",
         json!({"requesters": {"groups": ["oncall-payments"]}, "maxTTL": "1h", "approval": {"mode": "Auto"}}),
     );
-    let decision = decide(&facts("alice", &[]), &[grants_only], CONTROLLER);
+    let decision = decide(
+        &facts("alice", &[]),
+        &[grants_only],
+        CONTROLLER,
+        &KeyTrust::none(),
+        NOW,
+    );
     assert_eq!(reason(&decision), Some(DenyReason::NoMatchingPolicy));
 }
 
 #[test]
 fn no_policies_means_deny() {
     assert_eq!(
-        reason(&decide(&alice(), &[], CONTROLLER)),
+        reason(&decide(&alice(), &[], CONTROLLER, &KeyTrust::none(), NOW)),
         Some(DenyReason::NoMatchingPolicy)
     );
 }
@@ -366,7 +415,14 @@ fn labels_are_stable() {
     let labels: BTreeSet<&str> = DenyReason::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(labels.len(), DenyReason::ALL.len());
     assert_eq!(
-        decide(&alice(), &[payments_oncall()], CONTROLLER).label(),
+        decide(
+            &alice(),
+            &[payments_oncall()],
+            CONTROLLER,
+            &KeyTrust::none(),
+            NOW
+        )
+        .label(),
         "Approved"
     );
 }

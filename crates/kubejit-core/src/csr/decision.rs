@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::attestation::Attested;
 use crate::incident::Incident;
 use crate::names::{GroupName, ObjectName};
 use crate::subject::{Requester, RequesterMatch, Subjects};
@@ -26,6 +27,8 @@ pub struct CsrFacts {
     pub signer_name: String,
     /// The `debugging.kubernetes.io/incident` annotation.
     pub incident: Option<String>,
+    /// The `kubejit.dev/key-attestation` annotation (the PIV attestation chain), as written.
+    pub key_attestation: Option<String>,
     /// `spec.request`, base64-decoded: the PEM PKCS#10 request (anything else is denied).
     pub request: Vec<u8>,
 }
@@ -88,6 +91,8 @@ pub struct Allowed {
     pub common_name: String,
     pub groups: BTreeSet<GroupName>,
     pub incident: Option<Incident>,
+    /// The verified hardware attestation of the CSR's key, when the policy required one.
+    pub hardware_key: Option<Attested>,
 }
 
 /// Machine-readable denial reasons: stable strings for the Denied condition's `reason`, metrics and audit.
@@ -136,10 +141,22 @@ pub enum DenyReason {
     /// Under a Manual policy: an approved AccessRequest covers the CSR, but `spec.expirationSeconds`
     /// would outlive it (a CSR's lifetime cannot be shortened on approval).
     TtlExceedsRequest,
+    /// The `kubejit.dev/key-attestation` annotation is not exactly two strict PEM certificates
+    /// (oversized, one or three blocks, the same certificate twice, text around them, …).
+    KeyAttestationMalformed,
+    /// The policy requires a hardware key (`keys: hardware`) and the CSR carries no attestation.
+    KeyAttestationMissing,
+    /// The attestation chain does not verify to a configured vendor root at this time (another root,
+    /// a broken signature, an expired or not yet valid certificate, no roots configured).
+    KeyAttestationUntrusted,
+    /// The attestation is valid but attests another key than the CSR's.
+    KeyNotAttested,
+    /// The attested key's PIN or touch policy is below what the policy requires (or unreadable).
+    KeyPolicyTooWeak,
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 20] = [
+    pub const ALL: [DenyReason; 25] = [
         Self::WrongSigner,
         Self::SelfRequest,
         Self::SystemRequester,
@@ -160,6 +177,11 @@ impl DenyReason {
         Self::IncidentInvalid,
         Self::IncidentMismatch,
         Self::TtlExceedsRequest,
+        Self::KeyAttestationMalformed,
+        Self::KeyAttestationMissing,
+        Self::KeyAttestationUntrusted,
+        Self::KeyNotAttested,
+        Self::KeyPolicyTooWeak,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -184,6 +206,11 @@ impl DenyReason {
             Self::IncidentInvalid => "IncidentInvalid",
             Self::IncidentMismatch => "IncidentMismatch",
             Self::TtlExceedsRequest => "TtlExceedsRequest",
+            Self::KeyAttestationMalformed => "KeyAttestationMalformed",
+            Self::KeyAttestationMissing => "KeyAttestationMissing",
+            Self::KeyAttestationUntrusted => "KeyAttestationUntrusted",
+            Self::KeyNotAttested => "KeyNotAttested",
+            Self::KeyPolicyTooWeak => "KeyPolicyTooWeak",
         }
     }
 }

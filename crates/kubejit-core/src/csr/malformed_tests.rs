@@ -73,6 +73,7 @@ fn every_loose_pem_form_is_refused() {
             block("CERTIFICATE", &body, "CERTIFICATE").into_bytes(),
             PemError::Label {
                 label: "CERTIFICATE".into(),
+                expected: LABEL,
             },
         ),
         (
@@ -80,6 +81,7 @@ fn every_loose_pem_form_is_refused() {
             block("NEW CERTIFICATE REQUEST", &body, "NEW CERTIFICATE REQUEST").into_bytes(),
             PemError::Label {
                 label: "NEW CERTIFICATE REQUEST".into(),
+                expected: LABEL,
             },
         ),
         (
@@ -87,6 +89,7 @@ fn every_loose_pem_form_is_refused() {
             block(LABEL, &body, "CERTIFICATE").into_bytes(),
             PemError::EndLabel {
                 label: "CERTIFICATE".into(),
+                expected: LABEL,
             },
         ),
         (

@@ -8,6 +8,9 @@ mod decide_tests;
 mod decision;
 mod issued;
 mod key;
+pub mod key_attestation;
+#[cfg(test)]
+pub(crate) mod keys_tests;
 #[cfg(test)]
 mod malformed_tests;
 mod name;
@@ -21,6 +24,7 @@ pub use decide::decide;
 pub use decision::{Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER};
 pub use issued::{CertificateMismatch, check_issued};
 pub use key::{KeyAlgorithm, RSA_MAX_BITS, RSA_MIN_BITS};
+pub use key_attestation::{AnnotationError, AttestationChain, KeyTrust, RootsError};
 pub use request::{
     PemError, RequestError, RequestedCertificate, RequestedSubject, SubjectError, parse_request,
 };

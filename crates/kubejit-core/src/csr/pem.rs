@@ -28,12 +28,18 @@ pub enum PemError {
     SeveralBlocks,
     #[error("its -----BEGIN line is malformed")]
     BeginLine,
-    #[error("its block is labelled {label:?}; expected \"CERTIFICATE REQUEST\"")]
-    Label { label: String },
+    #[error("its block is labelled {label:?}; expected {expected:?}")]
+    Label {
+        label: String,
+        expected: &'static str,
+    },
     #[error("it has no -----END line")]
     MissingEnd,
-    #[error("its -----END line is labelled {label:?}; expected \"CERTIFICATE REQUEST\"")]
-    EndLabel { label: String },
+    #[error("its -----END line is labelled {label:?}; expected {expected:?}")]
+    EndLabel {
+        label: String,
+        expected: &'static str,
+    },
     #[error("it has data after the -----END line")]
     TrailingData,
     #[error("it has PEM headers (such as Proc-Type); send none")]
@@ -48,6 +54,11 @@ pub enum PemError {
 
 /// The DER inside the one strict block, or why the bytes are not exactly that.
 pub fn decode(bytes: &[u8]) -> Result<Vec<u8>, PemError> {
+    decode_labelled(bytes, LABEL)
+}
+
+/// The DER inside the one strict block labelled `expected` (same grammar as [`decode`]).
+pub fn decode_labelled(bytes: &[u8], expected: &'static str) -> Result<Vec<u8>, PemError> {
     let text = trim_whitespace(bytes);
     let markers = count(bytes, BEGIN_MARKER);
     if !text.starts_with(BEGIN_MARKER) {
@@ -66,9 +77,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<u8>, PemError> {
         .collect();
     let (first, rest) = lines.split_first().ok_or(PemError::BeginLine)?;
     let label = armour_label(first, BEGIN_LINE).ok_or(PemError::BeginLine)?;
-    if label != LABEL.as_bytes() {
+    if label != expected.as_bytes() {
         return Err(PemError::Label {
             label: shown(label),
+            expected,
         });
     }
     let end = rest
@@ -77,19 +89,23 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<u8>, PemError> {
         .ok_or(PemError::MissingEnd)?;
     let (body, after) = rest.split_at(end);
     match after {
-        [end_line] => check_end_line(end_line)?,
+        [end_line] => check_end_line(end_line, expected)?,
         _ => return Err(PemError::TrailingData),
     }
     decode_body(body)
 }
 
-fn check_end_line(line: &[u8]) -> Result<(), PemError> {
+fn check_end_line(line: &[u8], expected: &'static str) -> Result<(), PemError> {
     match armour_label(line, END_LINE) {
-        Some(label) if label == LABEL.as_bytes() => Ok(()),
+        Some(label) if label == expected.as_bytes() => Ok(()),
         Some(label) => Err(PemError::EndLabel {
             label: shown(label),
+            expected,
         }),
-        None => Err(PemError::EndLabel { label: shown(line) }),
+        None => Err(PemError::EndLabel {
+            label: shown(line),
+            expected,
+        }),
     }
 }
 

@@ -7,13 +7,13 @@ mod tests;
 mod webhook;
 
 pub use model::{
-    AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule,
+    AccessPolicy, Approval, DEFAULT_APPROVAL_TIMEOUT, DEFAULT_APPROVALS, GrantRule, KeyRequirement,
     MAX_APPROVAL_TIMEOUT, MAX_APPROVALS, NamedPolicy, PolicyError, PolicyProblem, RoleRef,
     no_policy_lists,
 };
 pub use spec::{
-    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, NotifySpec,
-    RoleKind, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
+    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, KeysMode,
+    NotifySpec, RoleKind, RoleRefSpec, SecretKeyRefSpec, SubjectsSpec, WebhookSpec,
 };
 pub use webhook::{
     SecretKeyRef, WEBHOOK_SECRET_NAMESPACE, WEBHOOK_URL_MAX, Webhook, WebhookProblem, WebhookUrl,

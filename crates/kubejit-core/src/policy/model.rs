@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::spec::{
-    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, RoleKind,
+    AccessPolicySpec, ApprovalMode, ApprovalSpec, GrantRuleSpec, IncidentSpec, KeysMode, RoleKind,
     SubjectsSpec,
 };
 use super::webhook::{Webhook, WebhookProblem};
@@ -32,9 +32,31 @@ pub struct AccessPolicy {
     pub default_ttl: Option<Ttl>,
     pub incident: IncidentRule,
     pub approval: Approval,
+    /// What a certificate's key must be (`keys`).
+    pub keys: KeyRequirement,
     pub grants: Vec<GrantRule>,
     /// Where AccessRequest phase changes under this policy are announced (`notify.webhook`).
     pub notify: Option<Webhook>,
+}
+
+/// What a certificate's key must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRequirement {
+    /// Any key kubejit accepts (software keys included).
+    Any,
+    /// A hardware key with a verified PIV attestation and a PIN policy; with `touch`, also a touch
+    /// policy.
+    Hardware { touch: bool },
+}
+
+impl KeyRequirement {
+    fn from_spec(spec: Option<KeysMode>) -> Self {
+        match spec {
+            None | Some(KeysMode::Any) => Self::Any,
+            Some(KeysMode::Hardware) => Self::Hardware { touch: false },
+            Some(KeysMode::HardwareWithTouch) => Self::Hardware { touch: true },
+        }
+    }
 }
 
 /// Who turns a valid request into an approved one.
@@ -206,6 +228,7 @@ impl AccessPolicy {
             default_ttl,
             incident,
             approval,
+            keys: KeyRequirement::from_spec(spec.keys),
             grants,
             notify,
         })

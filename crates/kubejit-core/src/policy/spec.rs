@@ -28,6 +28,11 @@ pub struct AccessPolicySpec {
     #[serde(default)]
     pub incident: IncidentSpec,
     pub approval: ApprovalSpec,
+    /// What the certificate's key must be: `any` (the default) or a hardware key whose PIV
+    /// attestation chain (CSR annotation `kubejit.dev/key-attestation`) verifies to a configured vendor
+    /// root, with a PIN policy (`hardware`) and also a touch policy (`hardwareWithTouch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<KeysMode>,
     /// Time-bound RoleBinding grants this policy allows (`kubejit grant`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<GrantRuleSpec>,
@@ -99,6 +104,15 @@ pub struct ApprovalSpec {
     /// default 1h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_timeout: Option<String>,
+}
+
+/// `keys`: which keys a certificate under this policy may certify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeysMode {
+    Any,
+    Hardware,
+    HardwareWithTouch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

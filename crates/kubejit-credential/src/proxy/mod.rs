@@ -1,13 +1,14 @@
 //! `kubejit proxy`: kubectl talks TLS to a loopback listener (client certificate from a local CA
-//! required); each connection is spliced, byte for byte, to an mTLS connection to the apiserver made
-//! with the short-lived certificate and the key in the PKCS#11 token. Splicing whole connections
-//! carries ordinary requests and HTTP/1.1 upgrades (exec, attach, port-forward) alike. The
-//! certificate is renewed with the same token key before it expires; established connections (a
-//! running `kubectl logs -f`) keep the session they have.
+//! required); its requests go to the apiserver over mTLS made with the short-lived certificate and
+//! the key in the PKCS#11 token: ordinary requests over pooled connections, HTTP/1.1 upgrades (exec,
+//! attach, port-forward) spliced on a connection of their own (`forward`). The certificate is
+//! renewed with the same token key before it expires; requests in flight (a running
+//! `kubectl logs -f`) keep the connection they have.
 //!
 //! It lives beside the credential plugin because it is the plugin's other half: the same CSR flow,
 //! for a key kubectl cannot read.
 
+mod forward;
 mod local_ca;
 mod upstream;
 
@@ -19,12 +20,13 @@ use std::time::Duration;
 use base64::Engine;
 use secrecy::ExposeSecret;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::narrator::Narrator;
 use crate::token::TokenKey;
 use crate::{CredentialError, CredentialRequest, IssuedCertificate, now_unix, refresh_at};
+use forward::Forwarder;
 use local_ca::LocalCa;
 use upstream::CurrentCert;
 
@@ -141,7 +143,7 @@ pub async fn run(
     let first = issue(&options.request, &key, &narrator).await?;
     let current = Arc::new(CurrentCert::new(key.clone()));
     current.install(&first.certificate_pem)?;
-    let connector = TlsConnector::from(upstream::client_config(&upstream.roots, current.clone())?);
+    let tls = upstream::client_config(&upstream.roots, current.clone())?;
 
     let local = LocalCa::generate(options.listen.ip())?;
     let acceptor = TlsAcceptor::from(local.server_config()?);
@@ -164,11 +166,12 @@ pub async fn run(
     }
     ready(bound);
 
-    let upstream = Arc::new(upstream);
+    let forwarder = Arc::new(Forwarder::new(Arc::new(upstream), tls));
     let renewal = renew_forever(
         options.request.clone(),
         key,
         current,
+        Arc::clone(&forwarder),
         first,
         options.renew_every,
         narrator,
@@ -179,10 +182,9 @@ pub async fn run(
                 continue;
             };
             let acceptor = acceptor.clone();
-            let connector = connector.clone();
-            let upstream = upstream.clone();
+            let forwarder = Arc::clone(&forwarder);
             tokio::spawn(async move {
-                if let Err(error) = splice(socket, &acceptor, &connector, &upstream).await {
+                if let Err(error) = serve(socket, &acceptor, forwarder).await {
                     info!(%peer, %error, "proxied connection ended");
                 }
             });
@@ -195,22 +197,17 @@ pub async fn run(
     }
 }
 
-/// One kubectl connection: TLS with a client certificate from our CA, then a fresh mTLS connection
-/// to the apiserver, then bytes both ways until either side closes.
-async fn splice(
+/// One kubectl connection: TLS with a client certificate from our CA, then its requests forwarded
+/// until it closes.
+async fn serve(
     socket: TcpStream,
     acceptor: &TlsAcceptor,
-    connector: &TlsConnector,
-    upstream: &Upstream,
+    forwarder: Arc<Forwarder>,
 ) -> std::io::Result<()> {
     // A local client without our client certificate fails here, before anything reaches the apiserver.
     // Handshakes are bounded so a silent client or apiserver cannot pin a task forever.
-    let mut local = bounded(acceptor.accept(socket)).await?;
-    let tcp = bounded(TcpStream::connect(&upstream.addr)).await?;
-    tcp.set_nodelay(true)?;
-    let mut remote = bounded(connector.connect(upstream.server_name.clone(), tcp)).await?;
-    tokio::io::copy_bidirectional(&mut local, &mut remote).await?;
-    Ok(())
+    let local = bounded(acceptor.accept(socket)).await?;
+    forwarder.serve(local).await.map_err(std::io::Error::other)
 }
 
 /// How long a TCP connect or TLS handshake may take (a YubiKey touch included).
@@ -231,6 +228,7 @@ async fn renew_forever(
     req: CredentialRequest,
     key: Arc<TokenKey>,
     current: Arc<CurrentCert>,
+    forwarder: Arc<Forwarder>,
     mut issued: IssuedCertificate,
     every: Option<Duration>,
     narrator: Narrator,
@@ -244,6 +242,7 @@ async fn renew_forever(
         match issue(&req, &key, &narrator).await {
             Ok(next) => match current.install(&next.certificate_pem) {
                 Ok(()) => {
+                    forwarder.rotate();
                     info!(csr = %next.csr_name, not_after = next.validity.not_after, "certificate renewed");
                     issued = next;
                 }

@@ -220,6 +220,7 @@ fn the_policy_crd_matches_the_types() {
         "certificateGroups": ["c"], "maxTTL": "1h", "defaultTTL": "30m",
         "incident": {"required": true, "pattern": "INC-.*", "maxLength": 10},
         "approval": approval,
+        "keys": "hardwareWithTouch",
         "grants": [{"name": "debug", "roles": [{"kind": "Role", "name": "r"}], "namespaces": ["n"],
                     "subjects": {"users": ["a"], "groups": ["g"]}, "maxTTL": "1h", "defaultTTL": "1m",
                     "incident": {"required": false, "pattern": "x", "maxLength": 5},

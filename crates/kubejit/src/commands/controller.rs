@@ -28,6 +28,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
              across restarts (e.g. the StatefulSet pod name), under which its checkpoints are anchored"
         );
     }
+    let keys = attestation_roots(args.attestation_roots.as_deref())?;
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (audit, guard) = kubejit_kube::open_audit(&audit_args.options()?, client.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -47,6 +48,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             reaper: args.controllers.contains(&ControllerName::Reaper),
             requests: args.controllers.contains(&ControllerName::Requests),
         },
+        keys,
     };
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
@@ -88,4 +90,21 @@ fn default_identity() -> String {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     })
+}
+
+/// The vendor roots for `keys: hardware`, read once: a bundle that cannot be used stops the start
+/// (a controller that silently trusts no root would deny every hardware key without saying why).
+fn attestation_roots(path: Option<&std::path::Path>) -> anyhow::Result<kubejit_core::KeyTrust> {
+    let Some(path) = path else {
+        return Ok(kubejit_core::KeyTrust::none());
+    };
+    let bundle = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read --attestation-roots {}", path.display()))?;
+    let keys = kubejit_core::KeyTrust::from_pem(&bundle)
+        .with_context(|| format!("--attestation-roots {} is not usable", path.display()))?;
+    tracing::info!(
+        roots = keys.roots().len(),
+        "hardware key attestation roots loaded"
+    );
+    Ok(keys)
 }

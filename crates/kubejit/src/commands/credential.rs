@@ -11,6 +11,7 @@ use kubejit_core::{GroupName, Incident, Reason, Ttl};
 use kubejit_credential::token::Pkcs11Uri;
 use kubejit_credential::{
     CredentialError, CredentialRequest, ExecInfo, get_credential, get_token_certificate,
+    read_attestation,
 };
 
 use crate::exit;
@@ -46,6 +47,11 @@ pub struct CredentialArgs {
     /// certificate (PEM), not an ExecCredential, and caches nothing.
     #[arg(long, env = "KUBEJIT_KEY", value_parser = crate::commands::keys::Pkcs11UriParser)]
     pub key: Option<Pkcs11Uri>,
+    /// With --key: the key's PIV attestation chain, a PEM file holding the slot's attestation
+    /// certificate then the device's f9 certificate (`yubico-piv-tool -a attest -s 9a` and
+    /// `-a read-certificate -s f9`), sent with the CSR for AccessPolicies with `keys: hardware`.
+    #[arg(long, env = "KUBEJIT_KEY_ATTESTATION", requires = "key")]
+    pub attestation: Option<PathBuf>,
 }
 
 pub(crate) fn parse_certificate_ttl(s: &str) -> Result<Ttl, kubejit_core::TtlError> {
@@ -111,6 +117,11 @@ fn credential(args: &CredentialArgs) -> Result<String, CredentialError> {
         reason: args.reason.as_ref().map(Reason::to_string),
         cache_dir,
         timeout: args.timeout,
+        key_attestation: args
+            .attestation
+            .as_deref()
+            .map(read_attestation)
+            .transpose()?,
     };
     match &args.key {
         None => get_credential(&request, &info)?.to_json(),

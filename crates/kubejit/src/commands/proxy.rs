@@ -62,6 +62,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             .or_else(default_cache_dir)
             .unwrap_or_default(),
         timeout: c.timeout,
+        key_attestation: c
+            .attestation
+            .as_deref()
+            .map(kubejit_credential::read_attestation)
+            .transpose()?,
     };
     let options = ProxyOptions {
         request,

@@ -337,6 +337,7 @@ fn sandbox_policy(namespace: &str) -> String {
             approvals: None,
             approval_timeout: None,
         },
+        keys: None,
         grants: vec![debug],
         notify: None,
     };
@@ -475,6 +476,7 @@ async fn start_controller(
             reaper: true,
             requests: true,
         },
+        keys: kubejit_core::KeyTrust::none(),
     };
     let auditor = std::sync::Arc::clone(&audit);
     let task = tokio::spawn(async move {

@@ -36,7 +36,7 @@ impl Edit {
 /// Policies the apiserver must reject: (what is wrong, the edit of [`GOOD`], what its message says).
 /// A data table, one row a line.
 #[rustfmt::skip]
-const BAD: [(&str, Edit, &str); 16] = [
+const BAD: [(&str, Edit, &str); 18] = [
     ("maxTTL: 5m", Edit::Replace("maxTTL: 1h", "maxTTL: 5m"), "maxTTL must be at least 10m"),
     ("maxTTL: 1d", Edit::Replace("maxTTL: 1h", "maxTTL: 1d"), "spec.maxTTL"),
     ("requesters: {}", Edit::Replace("{groups: [oncall-payments]}", "{}"), "requesters must name at least one user or group"),
@@ -53,6 +53,8 @@ const BAD: [(&str, Edit, &str); 16] = [
     ("an approval timeout over a week", Edit::Replace("{mode: Auto}", "{mode: Manual, approvers: {users: [oscar]}, approvalTimeout: 200h}"), "approvalTimeout must be positive and at most 168h"),
     ("a Manual grant rule without approvers", Edit::AppendRule("    approval: {mode: Manual}\n"), "a Manual approval needs approvers"),
     ("missing maxTTL", Edit::Replace("  maxTTL: 1h\n", ""), "spec.maxTTL: Required value"),
+    ("unknown keys rule", Edit::Append("  keys: yubikey\n"), "spec.keys"),
+    ("keys spelt as the Rust variant", Edit::Append("  keys: Hardware\n"), "spec.keys"),
 ];
 
 /// Server-side dry run: the apiserver validates exactly as for a real apply, and nothing is stored.

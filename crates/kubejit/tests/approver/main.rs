@@ -11,6 +11,7 @@ mod crd;
 mod deny;
 #[path = "../support/approver_fixture.rs"]
 mod fixture;
+mod hardware;
 mod manual;
 
 use fixture::{As, Csr, PAYMENTS_GROUP, setup, wait_audit, wait_decided, wait_event};

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use base64::Engine as _;
+use kubejit_core::testutil::PivVendor;
 use kubejit_testenv::{ControlPlane, KubectlOutput, shared};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ED25519};
 use serde_json::{Value, json};
@@ -41,6 +42,17 @@ spec:
   incident: {required: false}
   # approver-test-manual: so a requester of that group may try to approve her own request.
   approval: {mode: Manual, approvers: {groups: [kubejit-approvers, approver-test-manual]}}
+---
+apiVersion: kubejit.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: approver-test-hardware}
+spec:
+  requesters: {users: [harriet]}
+  certificateGroups: ["approver-test:hardware-debug"]
+  maxTTL: 30m
+  incident: {required: false}
+  approval: {mode: Auto}
+  keys: hardwareWithTouch
 ---
 # The requester side is not the approver's business; these tests grant it directly.
 apiVersion: rbac.authorization.k8s.io/v1
@@ -80,6 +92,25 @@ const ADMIN: &str = "kubejit-testenv:admin";
 struct Running {
     ctl: ControllerProcess,
     _watchdog: (Child, ChildStdin),
+    /// Holds the controller's --attestation-roots file.
+    _roots: tempfile::TempDir,
+}
+
+/// The test's own PIV "vendor" (root → device f9 → attestation): its root is the controller's
+/// `--attestation-roots`, as Yubico's root would be in production.
+pub fn vendor() -> &'static PivVendor {
+    static VENDOR: OnceLock<PivVendor> = OnceLock::new();
+    VENDOR.get_or_init(|| {
+        let now = unix_now();
+        PivVendor::new(now - 3600, now + 365 * 86_400)
+    })
+}
+
+pub fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_secs()).unwrap()
 }
 
 static CONTROLLER: OnceLock<Running> = OnceLock::new();
@@ -90,6 +121,9 @@ pub fn setup() -> (&'static ControlPlane, &'static ControllerProcess) {
     let running = CONTROLLER.get_or_init(|| {
         install_kubejit(cp);
         cp.apply(POLICIES).unwrap();
+        let roots = tempfile::tempdir().unwrap();
+        let roots_file = roots.path().join("roots.pem");
+        std::fs::write(&roots_file, &vendor().root_pem).unwrap();
         let ctl = start_controller(
             cp,
             &[
@@ -97,12 +131,15 @@ pub fn setup() -> (&'static ControlPlane, &'static ControllerProcess) {
                 "approver-test",
                 "--controllers",
                 "approver,requests",
+                "--attestation-roots",
+                roots_file.to_str().unwrap(),
             ],
         );
         let watchdog = watchdog(ctl.pid());
         Running {
             ctl,
             _watchdog: watchdog,
+            _roots: roots,
         }
     });
     (cp, &running.ctl)
@@ -144,6 +181,8 @@ pub struct Csr {
     pub expiration: Option<u32>,
     pub incident: Option<String>,
     pub signer: &'static str,
+    /// The `kubejit.dev/key-attestation` annotation.
+    pub attestation: Option<String>,
 }
 
 impl Csr {
@@ -156,6 +195,7 @@ impl Csr {
             expiration: Some(1200),
             incident: None,
             signer: "kubernetes.io/kube-apiserver-client",
+            attestation: None,
         }
     }
 
@@ -173,9 +213,12 @@ impl Csr {
         if let Some(secs) = self.expiration {
             spec["expirationSeconds"] = json!(secs);
         }
-        let mut meta = json!({"name": self.name});
+        let mut meta = json!({"name": self.name, "annotations": {}});
         if let Some(incident) = &self.incident {
-            meta["annotations"] = json!({"debugging.kubernetes.io/incident": incident});
+            meta["annotations"]["debugging.kubernetes.io/incident"] = json!(incident);
+        }
+        if let Some(chain) = &self.attestation {
+            meta["annotations"]["kubejit.dev/key-attestation"] = json!(chain);
         }
         json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
                "metadata": meta, "spec": spec})
