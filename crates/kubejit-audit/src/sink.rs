@@ -6,14 +6,17 @@
 //! its deadline) is spooled and replayed, never dropped. The file sink rolls back a partial line on
 //! failure, or, if even that fails, refuses every later write instead of extending a corrupt file.
 //!
-//! Sinks do blocking std I/O behind a `Mutex` (one small write plus one fsync per record): async callers
-//! run them on a blocking thread (`spawn_blocking`), never on the runtime's workers.
+//! Sinks do blocking std I/O behind a `Mutex`: async callers run them on a blocking thread
+//! (`spawn_blocking`), never on the runtime's workers. The chained file commits in groups: each record
+//! is appended under the lock, and one fsync outside it makes every record appended so far durable, so
+//! writers that arrive together share one fsync (each still returns only once its own line is on disk).
 
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -133,8 +136,9 @@ impl Default for ChainConfig {
     }
 }
 
-/// Append-only JSONL trail where every line carries `prevHash` and its own `hash`, fsync'd per record,
-/// with periodic Ed25519-signed checkpoints that are also handed to a [`CheckpointAnchor`].
+/// Append-only JSONL trail where every line carries `prevHash` and its own `hash`, fsync'd before its
+/// `record` returns (in groups: see the module docs), with periodic Ed25519-signed checkpoints that are
+/// also handed to a [`CheckpointAnchor`].
 pub struct ChainedFileSink {
     path: PathBuf,
     key: SigningKey,
@@ -142,6 +146,19 @@ pub struct ChainedFileSink {
     config: ChainConfig,
     clock: Box<dyn Clock>,
     state: Mutex<ChainState>,
+    /// The group commit: a second handle on the trail and the file length it last made durable.
+    /// Taken with `state` held (checkpoints) or alone (records); holding it, nothing takes `state`.
+    durable: Mutex<Durable>,
+    /// The file length once the newest append finished (what the next fsync covers).
+    appended: AtomicU64,
+    /// An fsync failed. After that the kernel may have dropped the unwritten pages and a later fsync
+    /// can succeed without them, so no later record is acknowledged (the file is re-read on restart).
+    sync_failed: AtomicBool,
+}
+
+struct Durable {
+    file: File,
+    through: u64,
 }
 
 impl fmt::Debug for ChainedFileSink {
@@ -221,6 +238,10 @@ impl ChainedFileSink {
             last_checkpoint,
             unanchored,
         } = resumed;
+        let durable = Durable {
+            file: file.try_clone().map_err(open_err)?,
+            through: len,
+        };
         let state = ChainState {
             file,
             len,
@@ -240,6 +261,9 @@ impl ChainedFileSink {
             config,
             clock,
             state: Mutex::new(state),
+            durable: Mutex::new(durable),
+            appended: AtomicU64::new(len),
+            sync_failed: AtomicBool::new(false),
         };
         sink.reanchor(unanchored);
         let outcome = if sealed { None } else { Some(sink.seal_now()?) };
@@ -278,7 +302,7 @@ impl ChainedFileSink {
     }
 
     fn ensure_usable(&self, state: &ChainState) -> Result<(), AuditError> {
-        match state.poisoned {
+        match state.poisoned || self.sync_failed.load(Ordering::SeqCst) {
             true => Err(AuditError::Poisoned {
                 path: self.path.clone(),
             }),
@@ -319,7 +343,7 @@ impl ChainedFileSink {
             Ok(c) => c,
             Err(error) => return CheckpointOutcome::WriteFailed(error),
         };
-        if let Err(error) = self.append(
+        if let Err(error) = self.append_synced(
             state,
             &CheckpointRecord::new(state.last_sequence + 1, &checkpoint),
         ) {
@@ -345,7 +369,44 @@ impl ChainedFileSink {
         }
     }
 
-    /// Seals `record` onto the chain, writes and fsyncs it; returns its sequence and hash.
+    /// [`Self::append`], then an fsync before the lock is released (checkpoints: rare, and the
+    /// records they seal become durable with them).
+    fn append_synced<T: serde::Serialize>(
+        &self,
+        state: &mut ChainState,
+        record: &T,
+    ) -> Result<(u64, String), AuditError> {
+        let appended = self.append(state, record)?;
+        self.sync_through(state.len)?;
+        Ok(appended)
+    }
+
+    /// Makes the trail durable at least up to `end`: one fsync covers every line appended before it
+    /// started, so a writer whose line an earlier fsync already covered returns at once.
+    fn sync_through(&self, end: u64) -> Result<(), AuditError> {
+        let mut durable = lock(&self.durable);
+        if self.sync_failed.load(Ordering::SeqCst) {
+            return Err(AuditError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
+        if durable.through >= end {
+            return Ok(());
+        }
+        let target = self.appended.load(Ordering::SeqCst);
+        if let Err(source) = durable.file.sync_data() {
+            self.sync_failed.store(true, Ordering::SeqCst);
+            return Err(AuditError::Write {
+                target: self.path.display().to_string(),
+                source,
+            });
+        }
+        durable.through = target;
+        Ok(())
+    }
+
+    /// Seals `record` onto the chain and writes it (not yet fsync'd: see [`Self::sync_through`]);
+    /// returns its sequence and hash.
     fn append<T: serde::Serialize>(
         &self,
         state: &mut ChainState,
@@ -356,11 +417,7 @@ impl ChainedFileSink {
             path: self.path.clone(),
         })?;
         let (line, hash) = chain::seal(to_json_line(record)?, &state.last_hash);
-        let written = state
-            .file
-            .write_all(&line)
-            .and_then(|()| state.file.sync_data());
-        if let Err(source) = written {
+        if let Err(source) = state.file.write_all(&line) {
             // Cut off whatever part of the line reached the file; if we cannot, stop writing for good.
             let rolled_back = state
                 .file
@@ -373,6 +430,7 @@ impl ChainedFileSink {
             });
         }
         state.len += line.len() as u64;
+        self.appended.store(state.len, Ordering::SeqCst);
         state.last_sequence = sequence;
         state.last_hash.clone_from(&hash);
         Ok((sequence, hash))
@@ -400,12 +458,16 @@ impl AuditSink for ChainedFileSink {
         self.ensure_usable(&state)?;
         let event = event.sequenced(state.last_sequence + 1);
         let (sequence, hash) = self.append(&mut state, &event)?;
+        let end = state.len;
         if let Some(ids) = state.event_ids.as_mut() {
             ids.insert(event.event_id.clone());
         }
         state.since_checkpoint += 1;
         let now = Timestamp::new(self.clock.now());
         let checkpoint = self.checkpoint_if_due(&mut state, now);
+        drop(state);
+        // Acknowledged only once durable; other writers append meanwhile and share the fsync.
+        self.sync_through(end)?;
         Ok(Recorded {
             sequence,
             event_id: event.event_id,

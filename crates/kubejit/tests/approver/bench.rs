@@ -5,6 +5,10 @@
 //! create → Approved condition, both from the apiserver audit log. Reports figures; asserts only
 //! correctness. Run alone, in release mode:
 //! `cargo test --release -p kubejit --test approver -- --ignored --nocapture approver_throughput`
+//!
+//! `KUBEJIT_BENCH_CSR_RATE=<n>` paces the creator at n creates a second while the controller runs (an
+//! offered load: latency below the controller's saturation rate is the time of one decision, not the
+//! length of a queue); unset, it creates as fast as it can (the saturation throughput).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,7 +42,7 @@ fn approver_throughput() {
     cp.apply(CREATOR_RBAC).unwrap();
     // Reference: the apiserver's CSR write rate with no kubejit running.
     let reference = docs("ref", &run);
-    let took = rt.block_on(create_all(&client, reference));
+    let took = rt.block_on(create_all(&client, reference, None));
     println!(
         "reference, no kubejit: {COUNT} CSRs created in {took:.2?} ({:.0}/s); load average {}",
         COUNT as f64 / took.as_secs_f64(),
@@ -56,9 +60,11 @@ fn approver_throughput() {
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap().to_owned())
         .collect();
-    let took = rt.block_on(create_all(&client, bench));
+    let rate = offered_rate();
+    let took = rt.block_on(create_all(&client, bench, rate));
     println!(
-        "creator with kubejit running: {COUNT} CSRs created in {took:.2?} ({:.0}/s)",
+        "creator with kubejit running ({}): {COUNT} CSRs created in {took:.2?} ({:.0}/s)",
+        rate.map_or_else(|| "unpaced".to_owned(), |r| format!("paced at {r}/s")),
         COUNT as f64 / took.as_secs_f64()
     );
     let prefix = format!("{}-bench-{run}-", crate::fixture::PREFIX);
@@ -113,14 +119,28 @@ fn admin(cp: &kubejit_testenv::ControlPlane, rt: &tokio::runtime::Runtime) -> ku
     .unwrap()
 }
 
-/// Creates every CSR, [`CREATORS`] at once; the time from the first create to the last answer.
-async fn create_all(client: &kube::Client, docs: Vec<Value>) -> Duration {
+/// The offered load, `KUBEJIT_BENCH_CSR_RATE` creates a second; `None`: as fast as possible.
+fn offered_rate() -> Option<u32> {
+    let rate = std::env::var("KUBEJIT_BENCH_CSR_RATE").ok()?;
+    Some(
+        rate.parse()
+            .expect("KUBEJIT_BENCH_CSR_RATE is a whole number of creates a second"),
+    )
+}
+
+/// Creates every CSR, at most [`CREATORS`] at once, the i-th no earlier than i / `rate` seconds
+/// after the first; the time from the first create to the last answer.
+async fn create_all(client: &kube::Client, docs: Vec<Value>, rate: Option<u32>) -> Duration {
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let started = Instant::now();
-    futures::stream::iter(docs)
-        .map(|doc| {
+    futures::stream::iter(docs.into_iter().enumerate())
+        .map(|(i, doc)| {
             let api = api.clone();
             async move {
+                if let Some(rate) = rate {
+                    let due = Duration::from_secs_f64(i as f64 / f64::from(rate.max(1)));
+                    tokio::time::sleep_until((started + due).into()).await;
+                }
                 let csr: CertificateSigningRequest = serde_json::from_value(doc).unwrap();
                 api.create(&PostParams::default(), &csr).await.map(|_| ())
             }
@@ -218,6 +238,9 @@ fn report(audit_log: &std::path::Path, names: &[String]) {
     let text = std::fs::read_to_string(audit_log).unwrap();
     let mut created: HashMap<String, OffsetDateTime> = HashMap::new();
     let mut approved: HashMap<String, OffsetDateTime> = HashMap::new();
+    // When the apiserver received each approval: splits the latency into the controller's part
+    // (watch delivery, queue, decision, audit record) and the apiserver's handling of the update.
+    let mut sent: HashMap<String, OffsetDateTime> = HashMap::new();
     for line in text.lines() {
         let Ok(ev) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -238,6 +261,9 @@ fn report(audit_log: &std::path::Path, names: &[String]) {
             }
             (Some("update"), Some("approval")) => {
                 approved.entry(name.to_owned()).or_insert(at);
+                let received = ev["requestReceivedTimestamp"].as_str().unwrap();
+                let received = OffsetDateTime::parse(received, &Rfc3339).unwrap();
+                sent.entry(name.to_owned()).or_insert(received);
             }
             _ => {}
         }
@@ -265,6 +291,20 @@ fn report(audit_log: &std::path::Path, names: &[String]) {
         q(0.5) * 1e3,
         q(0.99) * 1e3,
         q(1.0) * 1e3
+    );
+    let split = |from: &HashMap<String, OffsetDateTime>, to: &HashMap<String, OffsetDateTime>| {
+        let mut v: Vec<f64> = to
+            .iter()
+            .filter_map(|(n, t)| from.get(n).map(|f| (*t - *f).as_seconds_f64() * 1e3))
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+        format!("median {:.0} ms, p99 {:.0} ms", at(0.5), at(0.99))
+    };
+    println!(
+        "  of which create → approval received by the apiserver: {}; inside the apiserver: {}",
+        split(&created, &sent),
+        split(&sent, &approved)
     );
 }
 
