@@ -64,6 +64,13 @@ impl Gateway {
             auth_rejection_time: Duration::from_millis(500),
             auth_rejection_time_initial: Some(Duration::ZERO),
             nodelay: true,
+            // Backpressure: the client's window is refilled only as its bytes reach the pod
+            // (session::Inbox), so a channel holds at most this much of them.
+            window_size: crate::session::CHANNEL_WINDOW,
+            manual_window_adjust: true,
+            // Expired / not-yet-valid / badly signed certificates reach `decide_cert` (which
+            // checks all three against `now`), so each refusal is audited with its reason.
+            certificate_checks_in_handler: true,
             ..russh::server::Config::default()
         };
         let shared = Shared {

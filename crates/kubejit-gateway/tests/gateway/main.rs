@@ -8,6 +8,7 @@
 mod auth;
 mod bench;
 mod deploy;
+mod flow;
 mod sessions;
 mod support;
 mod terminal;
