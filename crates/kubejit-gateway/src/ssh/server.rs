@@ -45,6 +45,14 @@ impl Gateway {
     ) -> Result<Self, GatewayError> {
         let policy = config.cert_policy()?;
         let host_key = crate::host_key::load_or_create(&config.host_key)?;
+        let host_certs = match &config.host_cert {
+            Some(path) => vec![crate::host_key::load_host_cert(
+                path,
+                &host_key,
+                crate::session::unix_now(),
+            )?],
+            None => Vec::new(),
+        };
         let base = kubejit_kube::load_config(&config.client)
             .await
             .map_err(GatewayError::Client)?;
@@ -58,6 +66,8 @@ impl Gateway {
         let russh = russh::server::Config {
             methods: (&[MethodKind::PublicKey][..]).into(),
             keys: vec![host_key],
+            // Offered (as `…-cert-v01@openssh.com`) to clients that know the host CA.
+            certificates: host_certs,
             // Our own watch ends idle sessions, and says why.
             inactivity_timeout: None,
             keepalive_interval: Some(Duration::from_secs(30)),

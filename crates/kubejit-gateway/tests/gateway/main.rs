@@ -9,6 +9,7 @@ mod auth;
 mod bench;
 mod deploy;
 mod flow;
+mod hostcert;
 mod sessions;
 mod support;
 mod terminal;
