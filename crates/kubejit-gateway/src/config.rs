@@ -16,6 +16,9 @@ pub struct GatewayConfig {
     pub listen: String,
     /// The persistent host key (OpenSSH private key, 0600); created on first start if missing.
     pub host_key: PathBuf,
+    /// An OpenSSH host certificate for the host key (`ssh-keygen -s CA -h`), presented to clients
+    /// that trust the CA with `@cert-authority` in known_hosts; it must certify this host key.
+    pub host_cert: Option<PathBuf>,
     /// Files of trusted user-CA public keys (one OpenSSH public key a line).
     pub trusted_ca_files: Vec<PathBuf>,
     /// Longest accepted certificate lifetime.

@@ -39,6 +39,23 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to read the host certificate {path}")]
+    ReadHostCert {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("host certificate {path} is not an OpenSSH certificate")]
+    ParseHostCert {
+        path: PathBuf,
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
+    #[error(
+        "host certificate {path} is not usable: {problem}; sign the gateway's host key as a host \
+         certificate (ssh-keygen -s CA -h -I ID -n HOSTNAMES HOST_KEY.pub) and pass that"
+    )]
+    HostCertUnusable { path: PathBuf, problem: String },
     #[error("failed to encode the new host key")]
     EncodeHostKey(#[source] russh::keys::ssh_key::Error),
     #[error("failed to listen on {addr}")]

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use russh::keys::PrivateKey;
 use russh::keys::ssh_key::LineEnding;
+use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::{Certificate, HashAlg, PrivateKey};
 
 use crate::error::GatewayError;
 
@@ -62,6 +63,60 @@ fn create(path: &Path) -> Result<PrivateKey, GatewayError> {
     file.sync_all().map_err(write_err)?;
     tracing::info!(path = %path.display(), "generated a new gateway host key");
     Ok(key)
+}
+
+/// Loads the host certificate at `path` and checks it can vouch for `key` now: a host certificate,
+/// for this very key, whose CA signature verifies and whose validity period includes `now` (Unix
+/// seconds). Anything else stops the start, naming the fix: clients would refuse the gateway.
+pub fn load_host_cert(
+    path: &Path,
+    key: &PrivateKey,
+    now: u64,
+) -> Result<Certificate, GatewayError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GatewayError::ReadHostCert {
+        path: path.to_owned(),
+        source,
+    })?;
+    let cert =
+        Certificate::from_openssh(text.trim()).map_err(|source| GatewayError::ParseHostCert {
+            path: path.to_owned(),
+            source,
+        })?;
+    match host_cert_problem(&cert, key, now) {
+        None => Ok(cert),
+        Some(problem) => Err(GatewayError::HostCertUnusable {
+            path: path.to_owned(),
+            problem,
+        }),
+    }
+}
+
+/// Why `cert` cannot be presented for `key` at `now`, if it cannot.
+fn host_cert_problem(cert: &Certificate, key: &PrivateKey, now: u64) -> Option<String> {
+    match cert.cert_type() {
+        CertType::Host => {}
+        CertType::User => {
+            return Some("it is a user certificate, not a host certificate (-h)".into());
+        }
+    }
+    if cert.public_key() != key.public_key().key_data() {
+        let certified = russh::keys::PublicKey::new(cert.public_key().clone(), "");
+        return Some(format!(
+            "it certifies the key {}, not the gateway's host key {}",
+            certified.fingerprint(HashAlg::Sha256),
+            key.public_key().fingerprint(HashAlg::Sha256)
+        ));
+    }
+    if cert.verify_signature().is_err() {
+        return Some("its CA signature does not verify".into());
+    }
+    if now < cert.valid_after() {
+        return Some(format!("it is not valid before {}", cert.valid_after()));
+    }
+    if now >= cert.valid_before() {
+        return Some(format!("it expired at {}", cert.valid_before()));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -249,6 +249,11 @@ pub struct GatewayArgs {
     /// The gateway's host key (OpenSSH private key, mode 0600); generated there if missing.
     #[arg(long, env = "KUBEJIT_GATEWAY_HOST_KEY")]
     pub host_key: std::path::PathBuf,
+    /// An OpenSSH host certificate for that host key (`ssh-keygen -s CA -h`), for clients that
+    /// trust the host CA (`@cert-authority` in known_hosts). It must certify the host key: the
+    /// gateway does not start otherwise.
+    #[arg(long, env = "KUBEJIT_GATEWAY_HOST_CERT")]
+    pub host_cert: Option<std::path::PathBuf>,
     /// File of trusted user-CA public keys, one OpenSSH public key a line (repeat, or
     /// comma-separate). CAs are matched by SHA-256 fingerprint.
     #[arg(

@@ -14,6 +14,7 @@ use kubejit_audit::{SessionAction, SessionUser};
 use kubejit_core::names::{NamespaceName, ObjectName};
 
 use super::command::{Command, CommandError, USAGE};
+use super::inbox::{Inbox, Taken, Window};
 use super::live::{Live, RecordingPolicy};
 use super::report::{Reporter, error_chain};
 use crate::kube::{Permission, PersonClient};
@@ -29,6 +30,10 @@ pub struct PtySize {
 #[derive(Debug)]
 pub struct ChannelTask {
     pub channel: Channel<Msg>,
+    /// The client's stdin bytes (the handler fills it; see `inbox`).
+    pub inbox: Arc<Inbox>,
+    /// Grants the client's window back as stdin reaches the pod.
+    pub window: Window,
     pub person: PersonClient,
     pub live: Arc<Live>,
     pub reporter: Reporter,
@@ -276,7 +281,7 @@ async fn copy_logs(t: &mut ChannelTask, mut stream: impl futures::AsyncBufRead +
 
 /// Pumps one exec: client input and resizes in, stdout/stderr out, then the exit status.
 async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<u32, String> {
-    let mut stdin = p.stdin();
+    let stdin = p.stdin();
     let mut resize = p.terminal_size();
     if let (Some(size), Some(tx)) = (t.pty, resize.as_mut()) {
         let _ = tx
@@ -299,6 +304,15 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
     });
     let out = out.map(tokio::spawn);
     let err = err.map(tokio::spawn);
+    // Stdin has a task of its own: a command that does not read its input must not stop this
+    // loop (resizes, close) nor the connection (the inbox is bounded by the client's window).
+    let feeder = tokio::spawn(feed_stdin(
+        Arc::clone(&t.inbox),
+        t.window.clone(),
+        stdin,
+        Arc::clone(&t.live),
+    ));
+    let _abort_feeder = AbortOnDrop(feeder);
     let status = p.take_status();
     let Some(status) = status else {
         return Err("the apiserver sent no exec status".into());
@@ -308,20 +322,7 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
         tokio::select! {
             s = &mut status => break s,
             msg = t.channel.wait() => match msg {
-                Some(ChannelMsg::Data { data }) => {
-                    t.live.add_in(data.len() as u64);
-                    t.live.record(|r, at| r.input(at, &data).map(|_| ()));
-                    if let Some(w) = stdin.as_mut()
-                        && w.write_all(&data).await.is_err()
-                    {
-                        stdin = None;
-                    }
-                }
-                Some(ChannelMsg::Eof) => {
-                    if let Some(mut w) = stdin.take() {
-                        let _ = w.shutdown().await;
-                    }
-                }
+                // Data and EOF reach the feeder through the inbox (the handler fills it).
                 Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
                     if let Some(tx) = resize.as_mut() {
                         let size = TerminalSize {
@@ -349,6 +350,47 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
         say(t, &format!("kubejit: {message}")).await;
     }
     Ok(code)
+}
+
+/// Aborts a spawned task when dropped (the exec is over, however it ended).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Hands the client's input to the command, granting the client's window back as it goes. Once
+/// the command's stdin is gone, input is still taken (and dropped) so the client never waits.
+async fn feed_stdin(
+    inbox: Arc<Inbox>,
+    mut window: Window,
+    mut stdin: Option<impl AsyncWrite + Unpin>,
+    live: Arc<Live>,
+) {
+    loop {
+        match inbox.take().await {
+            Taken::Bytes(data) => {
+                live.add_in(data.len() as u64);
+                live.record(|r, at| r.input(at, &data).map(|_| ()));
+                if let Some(w) = stdin.as_mut()
+                    && w.write_all(&data).await.is_err()
+                {
+                    stdin = None;
+                }
+                if !window.consumed(data.len()).await {
+                    return;
+                }
+            }
+            Taken::Eof | Taken::Overrun => {
+                if let Some(mut w) = stdin.take() {
+                    let _ = w.shutdown().await;
+                }
+                return;
+            }
+        }
+    }
 }
 
 /// Which output stream a pump carries (a PTY has only `Out`).

@@ -8,6 +8,7 @@ use russh::Channel;
 use russh::server::Msg;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::inbox::{Inbox, Taken, Window};
 use super::live::Live;
 use super::report::error_chain;
 use crate::kube::{Permission, PersonClient};
@@ -72,46 +73,20 @@ pub async fn open_forward(
     }
 }
 
-/// Client-to-pod bytes of one forward, handed over by the handler's `data` callback without
-/// waiting. russh refills the client's window as data arrives and would otherwise block its whole
-/// connection loop on a full channel queue, which deadlocks an echoing forward (the replies need
-/// window adjustments that loop must read); here the loop never waits, and a client that runs more
-/// than [`MAX_QUEUED`] ahead of the pod loses the forward instead.
-#[derive(Debug)]
-pub struct Inbound {
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// The most client bytes a forward holds for a slow pod.
-pub const MAX_QUEUED: usize = 16 * 1024 * 1024;
-
-impl Inbound {
-    /// Queues `data` for the pod; `false` when the forward is over or too far behind (drop it).
-    pub fn push(&self, data: &[u8]) -> bool {
-        use std::sync::atomic::Ordering;
-        let queued = self.queued.fetch_add(data.len(), Ordering::AcqRel);
-        if queued.saturating_add(data.len()) > MAX_QUEUED {
-            return false;
-        }
-        self.tx.send(data.to_vec()).is_ok()
-    }
-}
-
-/// Starts moving bytes both ways; the returned [`Inbound`] takes the client's bytes.
+/// Starts moving bytes both ways: client bytes arrive in `inbox` (the handler's `data` callback
+/// fills it) and the client's window is granted back through `window` only once the pod side has
+/// taken them, so a slow pod slows the client instead of filling the gateway's memory.
 pub fn start_forward(
     channel: Channel<Msg>,
     mut pf: kube::api::Portforwarder,
     port: u16,
     live: Arc<Live>,
-) -> Inbound {
-    use std::sync::atomic::Ordering;
+    inbox: Arc<Inbox>,
+    mut window: Window,
+) {
     let id = channel.id();
-    // The read half is not used: client bytes come through `Inbound` (see there).
+    // The read half is not used: client bytes come through the inbox (see `inbox`).
     let (_read, write) = channel.split();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let drained = Arc::clone(&queued);
     tokio::spawn(async move {
         let Some(upstream) = pf.take_stream(port) else {
             live.done(id);
@@ -120,17 +95,31 @@ pub fn start_forward(
         let (mut from_pod, mut to_pod) = tokio::io::split(upstream);
         let inbound_live = Arc::clone(&live);
         let inbound = async move {
-            while let Some(chunk) = rx.recv().await {
-                drained.fetch_sub(chunk.len(), Ordering::AcqRel);
-                if to_pod.write_all(&chunk).await.is_err() {
-                    break;
+            loop {
+                match inbox.take().await {
+                    Taken::Bytes(chunk) => {
+                        if to_pod.write_all(&chunk).await.is_err() {
+                            return false;
+                        }
+                        inbound_live.add_in(chunk.len() as u64);
+                        if !window.consumed(chunk.len()).await {
+                            return false;
+                        }
+                    }
+                    Taken::Eof => {
+                        let _ = to_pod.shutdown().await;
+                        return true;
+                    }
+                    Taken::Overrun => {
+                        tracing::warn!("port-forward ended: the client sent past its window");
+                        return false;
+                    }
                 }
-                inbound_live.add_in(chunk.len() as u64);
             }
-            let _ = to_pod.shutdown().await;
         };
         let outbound_live = Arc::clone(&live);
         let mut to_client = write.make_writer();
+        let write = &write;
         let outbound = async move {
             let mut buf = vec![0u8; 32 * 1024];
             loop {
@@ -146,40 +135,25 @@ pub fn start_forward(
                 }
             }
             let _ = to_client.flush().await;
+            // The pod is done talking: the client hears EOF now, not when it stops talking too.
+            let _ = write.eof().await;
+            Ok::<(), ()>(())
         };
-        tokio::join!(inbound, outbound);
-        let _ = write.eof().await;
+        let inbound = async move {
+            // A broken inbound side ends the forward at once: the pod must not see a clean EOF
+            // after lost bytes.
+            if inbound.await { Ok(()) } else { Err(()) }
+        };
+        let _ = tokio::try_join!(inbound, outbound);
         let _ = write.close().await;
         pf.abort();
         live.done(id);
     });
-    Inbound { tx, queued }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_forward_holds_at_most_max_queued_for_a_slow_pod() {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let inbound = Inbound {
-            tx,
-            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        };
-        let chunk = vec![0u8; 1024 * 1024];
-        for _ in 0..MAX_QUEUED / chunk.len() {
-            assert!(inbound.push(&chunk));
-        }
-        assert!(!inbound.push(&[0]), "one byte past the bound");
-        // A pod that stops reading for good: the forward is over.
-        rx.close();
-        let fresh = Inbound {
-            tx: inbound.tx.clone(),
-            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
-        };
-        assert!(!fresh.push(&[0]));
-    }
 
     #[test]
     fn targets() {

@@ -4,13 +4,15 @@
 pub mod command;
 mod exec;
 mod forward;
+mod inbox;
 mod live;
 mod registry;
 mod report;
 mod watch;
 
 pub use exec::{ChannelTask, PtySize, run_channel};
-pub use forward::{ForwardError, Inbound, open_forward, parse_target, start_forward};
+pub use forward::{ForwardError, open_forward, parse_target, start_forward};
+pub use inbox::{CHANNEL_WINDOW, Inbox, Taken, Window};
 pub use live::{Live, RecordingPolicy, unix_now};
 pub use registry::{Registry, SessionSlot};
 pub use report::{GATEWAY_NAME, Refusal, Reporter, session_user};

@@ -14,12 +14,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::kube::PersonClient;
-use crate::session::Inbound;
 use crate::session::command::{self, CommandError};
 use crate::session::{
-    ChannelTask, GATEWAY_NAME, Live, PtySize, RecordingPolicy, Refusal, Registry, Reporter,
-    SessionSlot, Watch, open_forward, parse_target, run_channel, session_user, start_forward,
-    unix_now, watch,
+    CHANNEL_WINDOW, ChannelTask, GATEWAY_NAME, Inbox, Live, PtySize, RecordingPolicy, Refusal,
+    Registry, Reporter, SessionSlot, Watch, Window, open_forward, parse_target, run_channel,
+    session_user, start_forward, unix_now, watch,
 };
 
 /// What every connection shares.
@@ -60,8 +59,8 @@ pub struct Connection {
     session: String,
     person: Option<Person>,
     pending: HashMap<ChannelId, Pending>,
-    /// Open port-forwards: their client-to-pod bytes go through here (`Inbound` says why).
-    forwards: HashMap<ChannelId, Inbound>,
+    /// Running channels' client bytes, held until their consumer takes them (`Inbox` says why).
+    inboxes: HashMap<ChannelId, Arc<Inbox>>,
     live: Arc<Live>,
     done: CancellationToken,
 }
@@ -80,7 +79,7 @@ impl Connection {
             session: format!("s-{}", hex::encode(rand::random::<[u8; 8]>())),
             person: None,
             pending: HashMap::new(),
-            forwards: HashMap::new(),
+            inboxes: HashMap::new(),
             live: Arc::new(Live::new()),
             done: CancellationToken::new(),
         }
@@ -154,7 +153,7 @@ impl Connection {
     }
 
     /// Starts the channel's command: the certificate's force-command wins over what was asked.
-    fn start(&mut self, channel: ChannelId, asked: Option<&str>) -> bool {
+    fn start(&mut self, channel: ChannelId, asked: Option<&str>, session: &Session) -> bool {
         let (Some(person), Some(pending)) = (&self.person, self.pending.remove(&channel)) else {
             return false;
         };
@@ -170,7 +169,11 @@ impl Connection {
         } else {
             command::parse(&line)
         };
+        let inbox = Arc::new(Inbox::new(CHANNEL_WINDOW));
+        self.inboxes.insert(channel, Arc::clone(&inbox));
         let task = ChannelTask {
+            inbox,
+            window: Window::new(session.handle(), channel),
             channel: pending.channel,
             person: person.client.clone(),
             live: Arc::clone(&self.live),
@@ -310,7 +313,7 @@ impl Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let asked = String::from_utf8_lossy(data).into_owned();
-        if self.start(channel, Some(&asked)) {
+        if self.start(channel, Some(&asked), session) {
             session.channel_success(channel)?;
         } else {
             session.channel_failure(channel)?;
@@ -324,7 +327,7 @@ impl Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Without a force-command this prints the "no shell here" message and exits 2.
-        if self.start(channel, None) {
+        if self.start(channel, None, session) {
             session.channel_success(channel)?;
         } else {
             session.channel_failure(channel)?;
@@ -405,11 +408,12 @@ impl Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.live.touch();
-        if let Some(forward) = self.forwards.get(&channel)
-            && !forward.push(data)
+        if let Some(inbox) = self.inboxes.get(&channel)
+            && !inbox.push(data)
         {
-            tracing::warn!(session = %self.session, "port-forward dropped: the pod side fell too far behind");
-            self.forwards.remove(&channel);
+            // russh drops bytes past the window before they reach us; this is the second lock.
+            tracing::warn!(session = %self.session, "channel ended: the client sent past its window");
+            self.inboxes.remove(&channel);
         }
         Ok(())
     }
@@ -419,8 +423,10 @@ impl Handler for Connection {
         channel: ChannelId,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        // The client will send no more: the pod side's write half closes.
-        self.forwards.remove(&channel);
+        // The client will send no more: the pod side's write half closes once all is taken.
+        if let Some(inbox) = self.inboxes.remove(&channel) {
+            inbox.finish();
+        }
         Ok(())
     }
 
@@ -430,7 +436,9 @@ impl Handler for Connection {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.pending.remove(&channel);
-        self.forwards.remove(&channel);
+        if let Some(inbox) = self.inboxes.remove(&channel) {
+            inbox.finish();
+        }
         Ok(())
     }
 
@@ -442,7 +450,7 @@ impl Handler for Connection {
         _originator: &str,
         _originator_port: u32,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
         let Some(person) = &self.person else {
             reply
@@ -487,8 +495,10 @@ impl Handler for Connection {
                 self.live.using(channel.id(), perm);
                 let id = channel.id();
                 reply.accept().await;
-                let inbound = start_forward(channel, pf, port, Arc::clone(&self.live));
-                self.forwards.insert(id, inbound);
+                let inbox = Arc::new(Inbox::new(CHANNEL_WINDOW));
+                self.inboxes.insert(id, Arc::clone(&inbox));
+                let window = Window::new(session.handle(), id);
+                start_forward(channel, pf, port, Arc::clone(&self.live), inbox, window);
             }
             Err(e) => {
                 tracing::warn!(session = %self.session, user, error = %e, "port-forward refused");

@@ -45,6 +45,14 @@ impl Gateway {
     ) -> Result<Self, GatewayError> {
         let policy = config.cert_policy()?;
         let host_key = crate::host_key::load_or_create(&config.host_key)?;
+        let host_certs = match &config.host_cert {
+            Some(path) => vec![crate::host_key::load_host_cert(
+                path,
+                &host_key,
+                crate::session::unix_now(),
+            )?],
+            None => Vec::new(),
+        };
         let base = kubejit_kube::load_config(&config.client)
             .await
             .map_err(GatewayError::Client)?;
@@ -58,12 +66,21 @@ impl Gateway {
         let russh = russh::server::Config {
             methods: (&[MethodKind::PublicKey][..]).into(),
             keys: vec![host_key],
+            // Offered (as `…-cert-v01@openssh.com`) to clients that know the host CA.
+            certificates: host_certs,
             // Our own watch ends idle sessions, and says why.
             inactivity_timeout: None,
             keepalive_interval: Some(Duration::from_secs(30)),
             auth_rejection_time: Duration::from_millis(500),
             auth_rejection_time_initial: Some(Duration::ZERO),
             nodelay: true,
+            // Backpressure: the client's window is refilled only as its bytes reach the pod
+            // (session::Inbox), so a channel holds at most this much of them.
+            window_size: crate::session::CHANNEL_WINDOW,
+            manual_window_adjust: true,
+            // Expired / not-yet-valid / badly signed certificates reach `decide_cert` (which
+            // checks all three against `now`), so each refusal is audited with its reason.
+            certificate_checks_in_handler: true,
             ..russh::server::Config::default()
         };
         let shared = Shared {

@@ -83,15 +83,35 @@ fn a_host_certificate_is_refused() {
     assert_eq!(refusal.metric_label(), "host_certificate");
 }
 
+/// The `sessionRefused` record for `login` with `reason` (camelCase), with the certificate's key id.
+fn refusal_record(login: &str, reason: &str) -> serde_json::Value {
+    gateway()
+        .records()
+        .into_iter()
+        .find(|r| {
+            r["kind"] == "sessionRefused" && r["subject"] == login && r["decisionReason"] == reason
+        })
+        .unwrap_or_else(|| panic!("no sessionRefused record for {login} ({reason})"))
+}
+
 #[test]
 fn expired_and_not_yet_valid_certificates_are_refused() {
-    // russh refuses these before the gateway's rules run (the rules refuse them too: core tests).
+    // The gateway's rules judge the validity period against its clock (russh's own check is off:
+    // vendor/russh/KUBEJIT-PATCHES.md), so each refusal is counted and recorded with its reason.
     let ca = gateway().ca();
-    refused(
+    refused_for(
         &cert_by(&ca, "u-eanyvcar", "20200101:20200102", &[]),
         "u-eanyvcar",
+        "expired",
     );
-    refused(&cert_by(&ca, "u-eanyvcar", "+10m:+20m", &[]), "u-eanyvcar");
+    let record = refusal_record("u-eanyvcar", "expired");
+    assert_eq!(record["session"]["keyId"], "test-key-id");
+    refused_for(
+        &cert_by(&ca, "u-eanyvcar2", "+10m:+20m", &[]),
+        "u-eanyvcar2",
+        "not_yet_valid",
+    );
+    refusal_record("u-eanyvcar2", "notYetValid");
 }
 
 #[test]

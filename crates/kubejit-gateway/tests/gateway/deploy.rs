@@ -127,3 +127,28 @@ fn the_gateway_pod_is_locked_down_and_its_host_key_private() {
         assert!(kustomization.contains(name), "{name}");
     }
 }
+
+#[test]
+fn the_host_cert_component_passes_the_mounted_certificate() {
+    let component: serde_json::Value =
+        serde_saphyr::from_str(&file("host-cert/kustomization.yaml")).unwrap();
+    assert_eq!(component["kind"], "Component");
+    let patch: serde_json::Value =
+        serde_saphyr::from_str(component["patches"][0]["patch"].as_str().unwrap()).unwrap();
+    let values: Vec<&serde_json::Value> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| &op["value"])
+        .collect();
+    let flag = values[0].as_str().unwrap();
+    let mount = values[1]["mountPath"].as_str().unwrap();
+    let file_name = component["secretGenerator"][0]["files"][0]
+        .as_str()
+        .unwrap();
+    assert_eq!(flag, format!("--host-cert={mount}/{file_name}"));
+    assert_eq!(
+        values[2]["secret"]["secretName"],
+        component["secretGenerator"][0]["name"]
+    );
+}

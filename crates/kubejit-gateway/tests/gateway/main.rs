@@ -8,6 +8,8 @@
 mod auth;
 mod bench;
 mod deploy;
+mod flow;
+mod hostcert;
 mod sessions;
 mod support;
 mod terminal;

@@ -120,6 +120,46 @@ fn exec_without_a_terminal_keeps_stdout_stderr_and_exit_code() {
     );
 }
 
+/// `kubectl exec` (as the admin) of `script` in `ns`/api: its exit code.
+fn kubectl_exec_code(ns: &str, script: &str) -> Option<i32> {
+    let cp = shared();
+    let mut cmd = std::process::Command::new(cp.binaries().kubectl());
+    cmd.env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(cp.admin_kubeconfig())
+        .args(["exec", "-n", ns, "api", "--", "sh", "-c", script]);
+    kubejit_testenv::BoundedOutput::output_bounded(&mut cmd)
+        .unwrap()
+        .status
+        .code()
+}
+
+#[test]
+fn exit_codes_match_kubectl_exec() {
+    // Whatever the node reports (kwok: InternalError for a failed command, so 1; a kubelet:
+    // NonZeroExitCode with the code, mapped in exit_code's unit test), ssh exits as kubectl does.
+    let cp = shared();
+    let group = "oncall-codes";
+    let ns = namespace(cp, "gw-codes", LOG, Some(group));
+    let c = member("u-ecmke", group, &[]);
+    for script in ["exit 0", "exit 3", "exit 1", "kill -9 $$"] {
+        let quoted = format!("'{script}'");
+        let gw = ssh(
+            &c,
+            "u-ecmke",
+            &["exec", "-n", &ns, "api", "--", "sh", "-c", &quoted],
+        );
+        let kubectl = kubectl_exec_code(&ns, script);
+        assert_eq!(
+            gw.status.code(),
+            kubectl,
+            "{script}: ssh exited {:?}, kubectl {kubectl:?}: {}",
+            gw.status.code(),
+            text(&gw.stderr)
+        );
+    }
+}
+
 #[test]
 fn refused_requests_say_why() {
     let c = cert("u-rrsw", &[]);

@@ -63,6 +63,15 @@ pub fn slow_recheck_gateway() -> &'static TestGateway {
 }
 
 fn start(recheck_interval: Duration) -> TestGateway {
+    start_with(recheck_interval, |_| None)
+}
+
+/// A gateway whose configuration directory `prepare` may fill first (before the host key exists);
+/// it returns the host certificate to present, if any.
+pub fn start_with(
+    recheck_interval: Duration,
+    prepare: impl FnOnce(&Path) -> Option<PathBuf>,
+) -> TestGateway {
     {
         // RUST_LOG=kubejit_gateway=debug shows the gateway's log (refusal reasons, session ends).
         let _ = tracing_subscriber::fmt()
@@ -74,6 +83,7 @@ fn start(recheck_interval: Duration) -> TestGateway {
         let ca = dir.path().join("ca");
         new_ssh_key(&ca, Some("test-ca")).unwrap();
         std::fs::create_dir(dir.path().join("recordings")).unwrap();
+        let host_cert = prepare(dir.path());
         let trail = std::fs::File::create(dir.path().join("audit.jsonl")).unwrap();
         let sink = kubejit_audit::WriterSink::new(trail, "test trail");
         let audit = std::sync::Arc::new(kubejit_audit::Auditor::new(
@@ -84,6 +94,7 @@ fn start(recheck_interval: Duration) -> TestGateway {
         let config = GatewayConfig {
             listen: "127.0.0.1:0".into(),
             host_key: dir.path().join("host_key"),
+            host_cert,
             trusted_ca_files: vec![dir.path().join("ca.pub")],
             max_cert_lifetime: Duration::from_secs(3600),
             user_groups: [("mapped".to_owned(), vec!["mapped-group".to_owned()])].into(),

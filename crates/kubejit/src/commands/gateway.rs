@@ -13,6 +13,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
     let config = GatewayConfig {
         listen: args.listen.to_string(),
         host_key: args.host_key,
+        host_cert: args.host_cert,
         trusted_ca_files: args.trusted_ca,
         max_cert_lifetime: args.max_cert_lifetime,
         user_groups: user_groups(&args.user_group)?,

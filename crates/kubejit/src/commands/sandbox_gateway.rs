@@ -43,6 +43,7 @@ pub(crate) async fn start(
     let config = kubejit_gateway::GatewayConfig {
         listen: "127.0.0.1:0".to_owned(),
         host_key: dir.join("host_key"),
+        host_cert: None,
         trusted_ca_files: vec![dir.join("ca.pub")],
         max_cert_lifetime: std::time::Duration::from_secs(12 * 3600),
         user_groups: Default::default(),
