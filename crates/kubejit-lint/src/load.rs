@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
+use serde_saphyr::{DuplicateKeyPolicy, Spanned};
 
 use crate::audit_policy::AuditPolicy;
 use crate::error::LintError;
@@ -90,27 +90,22 @@ fn load_file(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
 /// Adds the RBAC objects of one YAML/JSON stream, named `file` in findings and errors.
 pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> {
     inv.offline = true;
-    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options(text.len()))
-    {
-        Ok(docs) => docs,
-        Err(error) => {
-            return vec![LintError::Yaml {
-                file: file.to_owned(),
-                message: yaml_message(&error),
-            }];
-        }
-    };
-    // Lines are for pointing a reader at a rule; if they cannot be worked out, documents still count.
-    let lines: Vec<Spanned<Lines>> =
-        serde_saphyr::from_multiple_with_options(text, options(text.len())).unwrap_or_default();
+    // One pass: each document's value, its line, and the lines of its rules (and List items).
+    let docs: Vec<Spanned<Doc>> =
+        match serde_saphyr::from_multiple_with_options(text, options(text.len())) {
+            Ok(docs) => docs,
+            Err(error) => {
+                return vec![LintError::Yaml {
+                    file: file.to_owned(),
+                    message: yaml_message(&error),
+                }];
+            }
+        };
     let mut errors = Vec::new();
-    let non_null = docs.into_iter().filter(|d| !d.is_null());
-    for (i, doc) in non_null.enumerate() {
-        let (line, lines) = lines
-            .get(i)
-            .map(|l| (l.referenced.line(), l.value.clone()))
-            .unwrap_or((1, Lines::default()));
-        if let Err(error) = add_document(doc, file, line, &lines, inv) {
+    for doc in docs.into_iter().filter(|d| !d.value.value.is_null()) {
+        let line = doc.referenced.line();
+        let Doc { value, lines } = doc.value;
+        if let Err(error) = add_document(value, file, line, &lines, inv) {
             errors.push(error);
         }
     }
@@ -317,16 +312,13 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         line,
         message,
     };
-    let value: Value =
-        serde_saphyr::from_str_with_options(text, options(text.len())).map_err(|e| {
-            LintError::Yaml {
-                file: file.to_owned(),
-                message: yaml_message(&e),
-            }
+    let doc: Spanned<Doc> = serde_saphyr::from_str_with_options(text, options(text.len()))
+        .map_err(|e| LintError::Yaml {
+            file: file.to_owned(),
+            message: yaml_message(&e),
         })?;
-    let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options(text.len()))
-        .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));
-    let line = lines.referenced.line().max(1);
+    let line = doc.referenced.line().max(1);
+    let Doc { value, lines } = doc.value;
     let kind = value.get("kind").and_then(Value::as_str);
     let api_version = value.get("apiVersion").and_then(Value::as_str);
     if kind != Some("Policy") || api_version != Some("audit.k8s.io/v1") {
@@ -342,128 +334,181 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         origin: Origin {
             file: Some(file.to_owned()),
             line,
-            rule_lines: lines.value.rules,
+            rule_lines: lines.rules,
         },
     })
 }
 
-/// The lines of a document's `rules` entries and of a List's items, read leniently: any other
-/// shape yields no lines (whether the document is valid is decided from its value).
+/// The lines of a document's `rules` entries and of a List's items (with each item's rule lines).
 #[derive(Debug, Clone, Default)]
 struct Lines {
     rules: Vec<u64>,
     items: Vec<(u64, Vec<u64>)>,
 }
 
-impl<'de> serde::Deserialize<'de> for Lines {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LinesVisitor)
+/// A YAML node read as JSON (what kubectl sends) plus, for mappings, the [`Lines`] of their `rules`
+/// and `items`. Every other shape is read as it is; whether it is valid is judged from the value.
+struct Doc {
+    value: Value,
+    lines: Lines,
+}
+
+impl Doc {
+    fn plain(value: Value) -> Self {
+        Self {
+            value,
+            lines: Lines::default(),
+        }
     }
 }
 
-struct LinesVisitor;
+impl<'de> serde::Deserialize<'de> for Doc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DocVisitor)
+    }
+}
 
-impl<'de> Visitor<'de> for LinesVisitor {
-    type Value = Lines;
+/// A sequence whose elements' lines are kept; any other shape is kept as its value.
+struct Seq {
+    value: Value,
+    lines: Vec<(u64, Vec<u64>)>,
+}
+
+impl Seq {
+    fn plain(doc: Doc) -> Self {
+        Self {
+            value: doc.value,
+            lines: Vec::new(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Seq {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SeqVisitor)
+    }
+}
+
+struct SeqVisitor;
+
+impl<'de> Visitor<'de> for SeqVisitor {
+    type Value = Seq;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a document")
+        f.write_str("any YAML value")
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lines, A::Error> {
-        let mut out = Lines::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "rules" => {
-                    out.rules = map
-                        .next_value::<Positions>()?
-                        .0
-                        .into_iter()
-                        .map(|(l, _)| l)
-                        .collect()
-                }
-                "items" => out.items = map.next_value::<Positions>()?.0,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seq, A::Error> {
+        let (mut values, mut lines) = (Vec::new(), Vec::new());
+        while let Some(item) = seq.next_element::<Spanned<Doc>>()? {
+            lines.push((item.referenced.line(), item.value.lines.rules));
+            values.push(item.value.value);
         }
-        Ok(out)
+        Ok(Seq {
+            value: Value::Array(values),
+            lines,
+        })
     }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lines, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Lines::default())
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Seq, A::Error> {
+        DocVisitor.visit_map(map).map(Seq::plain)
     }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Seq, E> {
+        DocVisitor.visit_str(v).map(Seq::plain)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Seq, E> {
+        DocVisitor.visit_string(v).map(Seq::plain)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Seq, E> {
+        DocVisitor.visit_bool(v).map(Seq::plain)
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seq, E> {
+        DocVisitor.visit_i64(v).map(Seq::plain)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seq, E> {
+        DocVisitor.visit_u64(v).map(Seq::plain)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Seq, E> {
+        DocVisitor.visit_f64(v).map(Seq::plain)
     }
-    fn visit_none<E: de::Error>(self) -> Result<Lines, E> {
-        Ok(Lines::default())
+    fn visit_unit<E: de::Error>(self) -> Result<Seq, E> {
+        DocVisitor.visit_unit().map(Seq::plain)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Seq, E> {
+        DocVisitor.visit_none().map(Seq::plain)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Seq, D::Error> {
+        <Seq as serde::Deserialize>::deserialize(d)
     }
 }
 
-/// Each element's line, with its own rule lines (for List items).
-struct Positions(Vec<(u64, Vec<u64>)>);
+struct DocVisitor;
 
-impl<'de> serde::Deserialize<'de> for Positions {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Positions;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Positions, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<Spanned<Lines>>()? {
-                    out.push((item.referenced.line(), item.value.rules));
+impl<'de> Visitor<'de> for DocVisitor {
+    type Value = Doc;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc, A::Error> {
+        let mut object = serde_json::Map::new();
+        let mut lines = Lines::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match key.as_str() {
+                "rules" => {
+                    let seq = map.next_value::<Seq>()?;
+                    lines.rules = seq.lines.into_iter().map(|(line, _)| line).collect();
+                    seq.value
                 }
-                Ok(Positions(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Positions, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
+                "items" => {
+                    let seq = map.next_value::<Seq>()?;
+                    lines.items = seq.lines;
+                    seq.value
+                }
+                _ => map.next_value::<Value>()?,
+            };
+            object.insert(key, value);
         }
-        d.deserialize_any(V)
+        Ok(Doc {
+            value: Value::Object(object),
+            lines,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc, A::Error> {
+        let mut values = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            values.push(v);
+        }
+        Ok(Doc::plain(Value::Array(values)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::String(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::String(v)))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::Bool(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::from(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::from(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Doc, E> {
+        Ok(Doc::plain(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::Null))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Doc, E> {
+        Ok(Doc::plain(Value::Null))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Doc, D::Error> {
+        <Doc as serde::Deserialize>::deserialize(d)
     }
 }
 
