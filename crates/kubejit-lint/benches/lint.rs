@@ -123,10 +123,18 @@ fn child(path: &str) {
         }
     };
     let live = path.starts_with("live:");
+    let read = started.elapsed();
     let now = time::OffsetDateTime::now_utc();
     let outcome = kubejit_lint::run(&inv, &Settings::default(), now, Suppressions::default());
+    let linted = started.elapsed();
     let json = kubejit_lint::report::json(&outcome).to_string();
     let took = started.elapsed();
+    eprintln!(
+        "read {:.3} s, lint {:.3} s, json {:.3} s",
+        read.as_secs_f64(),
+        (linted - read).as_secs_f64(),
+        (took - linted).as_secs_f64()
+    );
     // Live, the cluster's own roles and bindings come on top.
     let (roles, bindings) = (
         inv.roles.len() + inv.cluster_roles.len(),
@@ -240,8 +248,9 @@ fn measure(label: &str, arg: &str, runs: usize) {
         let kib: u64 = words.next().unwrap().parse().unwrap();
         let findings = words.next().unwrap();
         println!(
-            "  run: {:.3} s, peak RSS {} MiB, {findings} findings",
+            "  run: {:.3} s ({}), peak RSS {} MiB, {findings} findings",
             s,
+            String::from_utf8_lossy(&out.stderr).trim(),
             kib >> 10
         );
         seconds.push(s);

@@ -21,6 +21,7 @@ pub mod subject;
 pub mod suppress;
 #[cfg(test)]
 mod tests;
+mod yaml_doc;
 
 pub use error::LintError;
 pub use finding::{Finding, ObjectRef};

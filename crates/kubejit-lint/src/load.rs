@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
+use serde_saphyr::{DuplicateKeyPolicy, Spanned};
 
 use crate::audit_policy::AuditPolicy;
 use crate::error::LintError;
 use crate::inventory::{Inventory, Located, Origin};
+use crate::yaml_doc::{Doc, Lines};
 
 const RBAC_V1: &str = "rbac.authorization.k8s.io/v1";
 const ADMISSION_V1: &str = "admissionregistration.k8s.io/v1";
@@ -90,27 +90,22 @@ fn load_file(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
 /// Adds the RBAC objects of one YAML/JSON stream, named `file` in findings and errors.
 pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> {
     inv.offline = true;
-    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options(text.len()))
-    {
-        Ok(docs) => docs,
-        Err(error) => {
-            return vec![LintError::Yaml {
-                file: file.to_owned(),
-                message: yaml_message(&error),
-            }];
-        }
-    };
-    // Lines are for pointing a reader at a rule; if they cannot be worked out, documents still count.
-    let lines: Vec<Spanned<Lines>> =
-        serde_saphyr::from_multiple_with_options(text, options(text.len())).unwrap_or_default();
+    // One pass: each document's value, its line, and the lines of its rules (and List items).
+    let docs: Vec<Spanned<Doc>> =
+        match serde_saphyr::from_multiple_with_options(text, options(text.len())) {
+            Ok(docs) => docs,
+            Err(error) => {
+                return vec![LintError::Yaml {
+                    file: file.to_owned(),
+                    message: yaml_message(&error),
+                }];
+            }
+        };
     let mut errors = Vec::new();
-    let non_null = docs.into_iter().filter(|d| !d.is_null());
-    for (i, doc) in non_null.enumerate() {
-        let (line, lines) = lines
-            .get(i)
-            .map(|l| (l.referenced.line(), l.value.clone()))
-            .unwrap_or((1, Lines::default()));
-        if let Err(error) = add_document(doc, file, line, &lines, inv) {
+    for doc in docs.into_iter().filter(|d| !d.value.value.is_null()) {
+        let line = doc.referenced.line();
+        let Doc { value, lines } = doc.value;
+        if let Err(error) = add_document(value, file, line, &lines, inv) {
             errors.push(error);
         }
     }
@@ -317,16 +312,13 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         line,
         message,
     };
-    let value: Value =
-        serde_saphyr::from_str_with_options(text, options(text.len())).map_err(|e| {
-            LintError::Yaml {
-                file: file.to_owned(),
-                message: yaml_message(&e),
-            }
+    let doc: Spanned<Doc> = serde_saphyr::from_str_with_options(text, options(text.len()))
+        .map_err(|e| LintError::Yaml {
+            file: file.to_owned(),
+            message: yaml_message(&e),
         })?;
-    let lines: Spanned<Lines> = serde_saphyr::from_str_with_options(text, options(text.len()))
-        .unwrap_or_else(|_| Spanned::new(Lines::default(), Location::UNKNOWN, Location::UNKNOWN));
-    let line = lines.referenced.line().max(1);
+    let line = doc.referenced.line().max(1);
+    let Doc { value, lines } = doc.value;
     let kind = value.get("kind").and_then(Value::as_str);
     let api_version = value.get("apiVersion").and_then(Value::as_str);
     if kind != Some("Policy") || api_version != Some("audit.k8s.io/v1") {
@@ -342,129 +334,9 @@ pub fn load_audit_policy(text: &str, file: &str) -> Result<Located<AuditPolicy>,
         origin: Origin {
             file: Some(file.to_owned()),
             line,
-            rule_lines: lines.value.rules,
+            rule_lines: lines.rules,
         },
     })
-}
-
-/// The lines of a document's `rules` entries and of a List's items, read leniently: any other
-/// shape yields no lines (whether the document is valid is decided from its value).
-#[derive(Debug, Clone, Default)]
-struct Lines {
-    rules: Vec<u64>,
-    items: Vec<(u64, Vec<u64>)>,
-}
-
-impl<'de> serde::Deserialize<'de> for Lines {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LinesVisitor)
-    }
-}
-
-struct LinesVisitor;
-
-impl<'de> Visitor<'de> for LinesVisitor {
-    type Value = Lines;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a document")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Lines, A::Error> {
-        let mut out = Lines::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "rules" => {
-                    out.rules = map
-                        .next_value::<Positions>()?
-                        .0
-                        .into_iter()
-                        .map(|(l, _)| l)
-                        .collect()
-                }
-                "items" => out.items = map.next_value::<Positions>()?.0,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Lines, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Lines::default())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Lines, E> {
-        Ok(Lines::default())
-    }
-}
-
-/// Each element's line, with its own rule lines (for List items).
-struct Positions(Vec<(u64, Vec<u64>)>);
-
-impl<'de> serde::Deserialize<'de> for Positions {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Positions;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Positions, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element::<Spanned<Lines>>()? {
-                    out.push((item.referenced.line(), item.value.rules));
-                }
-                Ok(Positions(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Positions, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Positions, E> {
-                Ok(Positions(Vec::new()))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]

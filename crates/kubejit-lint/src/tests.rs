@@ -96,3 +96,62 @@ fn offline_findings_point_at_the_rule_line() {
     assert_eq!(f.origin.line, 5, "{f:#?}");
     assert!(f.origin.file.as_deref().unwrap().ends_with("kjl012.yaml"));
 }
+
+#[test]
+fn table_output_names_rule_subject_path_rule_line_and_fix() {
+    let outcome = lint_path(&fixtures().join("rules/kjl012.yaml"));
+    let table = crate::report::table(&outcome);
+    let file = fixtures().join("rules/kjl012.yaml");
+    let expected = format!(
+        "HIGH      KJL012  User:kjl-alice  RoleBinding kjl-fixtures/kjl012-bad -> Role kjl-fixtures/kjl012-bad\n          \
+         User:kjl-alice can create serviceaccount tokens\n          \
+         rules[0]: {{apiGroups: [\"\"], resources: [serviceaccounts/token], verbs: [create]}}\n          \
+         at {}:5\n          \
+         fix: Remove serviceaccounts/token create: it mints tokens for any ServiceAccount in scope.\n\
+         1 findings (0 critical, 1 high, 0 medium, 0 low), 0 suppressed\n",
+        file.display()
+    );
+    assert_eq!(table, expected);
+}
+
+/// The SARIF 2.1.0 fields code-scanning UIs read.
+#[test]
+fn sarif_has_rules_results_levels_and_locations() {
+    let outcome = lint_path(&fixtures().join("rules"));
+    let sarif = crate::report::sarif(&outcome);
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), RuleId::ALL.len());
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), outcome.findings.len());
+    for (result, finding) in results.iter().zip(&outcome.findings) {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"]);
+        assert_eq!(result["ruleId"], finding.rule.id());
+        assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
+        assert!(!result["message"]["text"].as_str().unwrap().is_empty());
+        let physical = &result["locations"][0]["physicalLocation"];
+        assert!(
+            physical["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(".yaml")
+        );
+        assert!(physical["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+}
+
+/// A suppressions file covers exactly what it names; the finding moves to `suppressed`.
+#[test]
+fn a_suppressions_file_moves_the_named_finding() {
+    let mut inv = Inventory::default();
+    assert!(load::load_path(&fixtures().join("rules/kjl013.yaml"), &mut inv).is_empty());
+    let mut extra = Suppressions::default();
+    let text = "suppressions:\n- {rule: KJL013, binding: ClusterRoleBinding kjl013-bad, reason: node debugging team, expires: 2027-06-30}\n- {rule: KJL013, binding: ClusterRoleBinding other, reason: x, expires: 2027-06-30}\n";
+    extra.read_file(text, "s.yaml", NOW).unwrap();
+    let outcome = run(&inv, &fixture_settings(), NOW, extra);
+    assert_eq!(outcome.findings, []);
+    assert_eq!(outcome.suppressed.len(), 1);
+    assert_eq!(outcome.suppressed[0].reason, "node debugging team");
+}

@@ -18,7 +18,7 @@ pub fn sarif(outcome: &Outcome) -> Value {
                 "name": r.title(),
                 "shortDescription": {"text": r.title()},
                 "help": {"text": r.fix()},
-                "helpUri": format!("https://github.com/kubejit/kubejit/blob/main/docs/lint.md#{}", r.id().to_lowercase()),
+                "helpUri": "https://github.com/kubejit/kubejit/blob/main/docs/lint.md#rules",
                 "defaultConfiguration": {"level": r.default_severity().sarif_level()},
                 "properties": {"severity": r.default_severity().as_str()},
             })
