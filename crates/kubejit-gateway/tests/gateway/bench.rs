@@ -2,7 +2,7 @@
 //! `kubectl port-forward` to the same pod in the same run, session set-up time (ssh connect to the
 //! end of `pods` output), and the gateway's memory per idle session. Figures: docs/benchmarks.md.
 //!
-//! cargo test -p kubejit-gateway --test gateway bench -- --ignored --nocapture
+//! cargo test --release -p kubejit-gateway --test gateway bench -- --ignored --nocapture
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
