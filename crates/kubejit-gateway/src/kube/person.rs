@@ -61,6 +61,55 @@ impl PersonClient {
         Api::namespaced(self.client.clone(), namespace.as_str())
     }
 
+    /// Opens a port-forward to `port` of `pod` as the person: the apiserver's WebSocket
+    /// (`v4.channel.k8s.io`), which `session::forward` reads and writes directly.
+    pub async fn portforward(
+        &self,
+        namespace: &NamespaceName,
+        pod: &ObjectName,
+        port: u16,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<
+            impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>,
+        >,
+        kube::Error,
+    > {
+        use kube::Resource as _;
+        let request = kube::core::Request::new(Pod::url_path(&(), Some(namespace.as_str())))
+            .portforward(pod.as_str(), &[port])
+            .map_err(kube::Error::BuildRequest)?;
+        Ok(self.client.connect(request).await?.into_stream())
+    }
+
+    /// Starts `command` in `pod` as the person: the apiserver's exec WebSocket, read and written
+    /// directly by `session::exec` (kube's own AttachedProcess sends stdin from the loop that
+    /// reads stdout, so a command that stops reading its input also stops its output reaching us).
+    /// The flag says whether the protocol can signal the end of stdin (`v5.channel.k8s.io`).
+    pub async fn exec(
+        &self,
+        namespace: &NamespaceName,
+        pod: &ObjectName,
+        command: Vec<String>,
+        params: &kube::api::AttachParams,
+    ) -> Result<
+        (
+            tokio_tungstenite::WebSocketStream<
+                impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>,
+            >,
+            bool,
+        ),
+        kube::Error,
+    > {
+        use kube::Resource as _;
+        let mut request = kube::core::Request::new(Pod::url_path(&(), Some(namespace.as_str())))
+            .exec(pod.as_str(), command, params)
+            .map_err(kube::Error::BuildRequest)?;
+        request.extensions_mut().insert("exec");
+        let connection = self.client.connect(request).await?;
+        let closes = connection.supports_stream_close();
+        Ok((connection.into_stream(), closes))
+    }
+
     /// The pod names and phases in `namespace`, as the person.
     pub async fn list_pods(
         &self,

@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use futures::{AsyncReadExt as _, SinkExt as _};
+use futures::{AsyncReadExt as _, SinkExt as _, StreamExt as _};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
-use kube::api::{AttachParams, LogParams, TerminalSize};
+use kube::api::{AttachParams, LogParams};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 
 use kubejit_audit::{SessionAction, SessionUser};
 use kubejit_core::names::{NamespaceName, ObjectName};
@@ -194,13 +196,9 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
                 tty,
                 ..AttachParams::default()
             };
-            let process = t
-                .person
-                .pods(&namespace)
-                .exec(pod.as_str(), command, &params)
-                .await;
+            let process = t.person.exec(&namespace, &pod, command, &params).await;
             match process {
-                Ok(p) => exec(t, p).await,
+                Ok((ws, closes)) => exec(t, ws, closes).await,
                 Err(e) => Err(explain_denied(t, &perm, &e).await),
             }
         }
@@ -279,70 +277,101 @@ async fn copy_logs(t: &mut ChannelTask, mut stream: impl futures::AsyncBufRead +
     let _ = out.flush().await;
 }
 
-/// Pumps one exec: client input and resizes in, stdout/stderr out, then the exit status.
-async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<u32, String> {
-    let stdin = p.stdin();
-    let mut resize = p.terminal_size();
-    if let (Some(size), Some(tx)) = (t.pty, resize.as_mut()) {
-        let _ = tx
-            .send(TerminalSize {
-                width: size.cols,
-                height: size.rows,
-            })
-            .await;
+/// The exec protocol's channels (`v4`/`v5.channel.k8s.io`).
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const STATUS: u8 = 3;
+const RESIZE: u8 = 4;
+/// v5 only: `[CLOSE, STDIN]` says stdin has ended.
+const CLOSE: u8 = 255;
+
+/// The sending half of the exec WebSocket, shared by the stdin feeder and resizes.
+type ToPod<S> = Arc<tokio::sync::Mutex<futures::stream::SplitSink<WebSocketStream<S>, Message>>>;
+
+/// Sends one frame on `channel`.
+async fn send<S>(to_pod: &ToPod<S>, channel: u8, data: &[u8]) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut frame = Vec::with_capacity(data.len() + 1);
+    frame.push(channel);
+    frame.extend_from_slice(data);
+    to_pod
+        .lock()
+        .await
+        .send(Message::binary(frame))
+        .await
+        .is_ok()
+}
+
+async fn resize<S>(to_pod: &ToPod<S>, size: PtySize)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let json = serde_json::json!({"Width": size.cols, "Height": size.rows}).to_string();
+    let _ = send(to_pod, RESIZE, json.as_bytes()).await;
+}
+
+/// Pumps one exec: client input (its own task) and resizes in, stdout/stderr out (its own task),
+/// then the exit status. Sending and receiving never wait on each other: a command that stops
+/// reading its input keeps its output flowing. And this loop never waits on either, because it
+/// must keep draining the channel's events: russh's connection loop waits on that queue, and
+/// that loop also carries the client's window adjustments the output needs.
+async fn exec<S>(t: &mut ChannelTask, ws: WebSocketStream<S>, closes: bool) -> Result<u32, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (to_pod, from_pod) = ws.split();
+    let to_pod: ToPod<S> = Arc::new(tokio::sync::Mutex::new(to_pod));
+    // The first size goes out before anything else, so the command starts with it.
+    if let Some(size) = t.pty {
+        resize(&to_pod, size).await;
     }
-    let out = p
-        .stdout()
-        .map(|r| pump(r, t.channel.make_writer(), Arc::clone(&t.live), Stream::Out));
-    let err = p.stderr().map(|r| {
-        pump(
-            r,
-            t.channel.make_writer_ext(Some(1)),
-            Arc::clone(&t.live),
-            Stream::Err,
-        )
-    });
-    let out = out.map(tokio::spawn);
-    let err = err.map(tokio::spawn);
-    // Stdin has a task of its own: a command that does not read its input must not stop this
-    // loop (resizes, close) nor the connection (the inbox is bounded by the client's window).
+    let (size_tx, size_rx) = tokio::sync::watch::channel(None);
+    let resizer = tokio::spawn(send_sizes(size_rx, Arc::clone(&to_pod)));
+    let _abort_resizer = AbortOnDrop(resizer);
     let feeder = tokio::spawn(feed_stdin(
         Arc::clone(&t.inbox),
         t.window.clone(),
-        stdin,
+        Arc::clone(&to_pod),
+        closes,
         Arc::clone(&t.live),
     ));
     let _abort_feeder = AbortOnDrop(feeder);
-    let status = p.take_status();
-    let Some(status) = status else {
-        return Err("the apiserver sent no exec status".into());
-    };
-    tokio::pin!(status);
+    let receiver = tokio::spawn(receive(
+        from_pod,
+        t.channel.make_writer(),
+        t.channel.make_writer_ext(Some(1)),
+        Arc::clone(&t.live),
+    ));
+    tokio::pin!(receiver);
     let status = loop {
         tokio::select! {
-            s = &mut status => break s,
+            status = &mut receiver => break status.ok().flatten(),
             msg = t.channel.wait() => match msg {
                 // Data and EOF reach the feeder through the inbox (the handler fills it).
                 Some(ChannelMsg::WindowChange { col_width, row_height, .. }) => {
-                    if let Some(tx) = resize.as_mut() {
-                        let size = TerminalSize {
-                            width: u16::try_from(col_width).unwrap_or(u16::MAX),
-                            height: u16::try_from(row_height).unwrap_or(u16::MAX),
+                    if t.pty.is_some() {
+                        let size = PtySize {
+                            cols: u16::try_from(col_width).unwrap_or(u16::MAX),
+                            rows: u16::try_from(row_height).unwrap_or(u16::MAX),
                         };
-                        t.live.record(|r, at| r.resize(at, size.width, size.height));
-                        let _ = tx.send(size).await;
+                        t.live.record(|r, at| r.resize(at, size.cols, size.rows));
+                        // The latest size wins; sent by its own task (the socket may be busy).
+                        size_tx.send_replace(Some(size));
                     }
                 }
                 None | Some(ChannelMsg::Close) => {
-                    p.abort();
+                    receiver.abort();
                     return Ok(130);
                 }
                 Some(_) => {}
             },
         }
     };
-    for task in [out, err].into_iter().flatten() {
-        let _ = task.await;
+    if let Ok(mut sink) = to_pod.try_lock() {
+        let _ = sink.close().await;
     }
     tracing::debug!(?status, "exec ended");
     let (code, message) = exit_code(status.as_ref());
@@ -350,6 +379,68 @@ async fn exec(t: &mut ChannelTask, mut p: kube::api::AttachedProcess) -> Result<
         say(t, &format!("kubejit: {message}")).await;
     }
     Ok(code)
+}
+
+/// Sends the terminal size whenever it changes.
+async fn send_sizes<S>(mut sizes: tokio::sync::watch::Receiver<Option<PtySize>>, to_pod: ToPod<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        let size = *sizes.borrow_and_update();
+        if let Some(size) = size {
+            resize(&to_pod, size).await;
+        }
+        if sizes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The command's output to the client (bounded by the client's window), until its status.
+async fn receive<S>(
+    mut from_pod: futures::stream::SplitStream<WebSocketStream<S>>,
+    mut out: impl AsyncWrite + Unpin,
+    mut err: impl AsyncWrite + Unpin,
+    live: Arc<Live>,
+) -> Option<Status>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let status = loop {
+        let bytes = match from_pod.next().await {
+            Some(Ok(Message::Binary(bytes))) => bytes,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+            Some(Ok(_)) => continue,
+        };
+        let Some((&ch, data)) = bytes.split_first() else {
+            continue;
+        };
+        if data.is_empty() {
+            // Each channel announces itself with an empty frame.
+            continue;
+        }
+        match ch {
+            STDOUT => {
+                // Recorded before it is shown: what the user saw is always recorded.
+                live.record(|r, at| r.output(at, data));
+                if out.write_all(data).await.is_ok() {
+                    live.add_out(data.len() as u64);
+                }
+            }
+            STDERR => {
+                live.record(|r, at| r.stderr(at, data));
+                if err.write_all(data).await.is_ok() {
+                    live.add_out(data.len() as u64);
+                }
+            }
+            STATUS => break serde_json::from_slice::<Status>(data).ok(),
+            _ => {}
+        }
+    };
+    let _ = out.flush().await;
+    let _ = err.flush().await;
+    status
 }
 
 /// Aborts a spawned task when dropped (the exec is over, however it ended).
@@ -363,29 +454,35 @@ impl Drop for AbortOnDrop {
 
 /// Hands the client's input to the command, granting the client's window back as it goes. Once
 /// the command's stdin is gone, input is still taken (and dropped) so the client never waits.
-async fn feed_stdin(
+async fn feed_stdin<S>(
     inbox: Arc<Inbox>,
     mut window: Window,
-    mut stdin: Option<impl AsyncWrite + Unpin>,
+    to_pod: ToPod<S>,
+    closes: bool,
     live: Arc<Live>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut open = true;
     loop {
         match inbox.take().await {
             Taken::Bytes(data) => {
                 live.add_in(data.len() as u64);
                 live.record(|r, at| r.input(at, &data).map(|_| ()));
-                if let Some(w) = stdin.as_mut()
-                    && w.write_all(&data).await.is_err()
-                {
-                    stdin = None;
+                for part in data.chunks(MAX_FRAME) {
+                    if open && !send(&to_pod, STDIN, part).await {
+                        open = false;
+                    }
                 }
                 if !window.consumed(data.len()).await {
                     return;
                 }
             }
             Taken::Eof | Taken::Overrun => {
-                if let Some(mut w) = stdin.take() {
-                    let _ = w.shutdown().await;
+                // Without v5's close signal the command never hears EOF (closing the socket would
+                // lose its remaining output), as with kubectl on such an apiserver.
+                if open && closes {
+                    let _ = send(&to_pod, CLOSE, &[STDIN]).await;
                 }
                 return;
             }
@@ -393,39 +490,8 @@ async fn feed_stdin(
     }
 }
 
-/// Which output stream a pump carries (a PTY has only `Out`).
-#[derive(Debug, Clone, Copy)]
-enum Stream {
-    Out,
-    Err,
-}
-
-async fn pump(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    live: Arc<Live>,
-    stream: Stream,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        match tokio::io::AsyncReadExt::read(&mut from, &mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let chunk = buf.get(..n).unwrap_or_default();
-                // Recorded before it is shown: what the user saw is always in the recording.
-                live.record(|r, at| match stream {
-                    Stream::Out => r.output(at, chunk),
-                    Stream::Err => r.stderr(at, chunk),
-                });
-                if to.write_all(chunk).await.is_err() {
-                    break;
-                }
-                live.add_out(n as u64);
-            }
-        }
-    }
-    let _ = to.flush().await;
-}
+/// The largest stdin frame: a window's worth of input goes out in a few frames.
+const MAX_FRAME: usize = 256 * 1024;
 
 /// The exit code the apiserver reports: `NonZeroExitCode` carries it as an `ExitCode` cause (what
 /// kubectl reads). Any other failure is exit 1 with the apiserver's message, as kubectl does.

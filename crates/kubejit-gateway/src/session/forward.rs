@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
+use futures::{SinkExt as _, StreamExt as _};
 use kubejit_core::names::{NameError, NamespaceName, ObjectName};
 use russh::Channel;
 use russh::server::Msg;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 
 use super::inbox::{Inbox, Taken, Window};
 use super::live::Live;
@@ -46,13 +49,19 @@ pub fn parse_target(
 }
 
 /// Opens the pod port-forward as the person; the caller accepts the SSH channel only on success,
-/// then hands it to the returned task.
+/// then hands the stream to [`start_forward`].
 pub async fn open_forward(
     person: &PersonClient,
     pod: &ObjectName,
     namespace: &NamespaceName,
     port: u16,
-) -> Result<(kube::api::Portforwarder, Permission), ForwardError> {
+) -> Result<
+    (
+        WebSocketStream<impl AsyncRead + AsyncWrite + Unpin + Send + use<>>,
+        Permission,
+    ),
+    ForwardError,
+> {
     let perm = Permission {
         verb: "create",
         resource: "pods",
@@ -60,12 +69,8 @@ pub async fn open_forward(
         namespace: namespace.clone(),
         name: Some(pod.clone()),
     };
-    match person
-        .pods(namespace)
-        .portforward(pod.as_str(), &[port])
-        .await
-    {
-        Ok(pf) => Ok((pf, perm)),
+    match person.portforward(namespace, pod, port).await {
+        Ok(ws) => Ok((ws, perm)),
         Err(e) => match person.allowed(&perm).await {
             Ok(false) => Err(ForwardError::Refused(format!("forbidden: cannot {perm}"))),
             Ok(true) | Err(_) => Err(ForwardError::Refused(error_chain(&e))),
@@ -73,46 +78,60 @@ pub async fn open_forward(
     }
 }
 
+/// The largest WebSocket frame sent to the pod: a window's worth of client bytes goes out in a few
+/// frames (kube's own Portforwarder sends 4 KiB frames), well inside what the apiserver accepts.
+const MAX_FRAME: usize = 256 * 1024;
+
+/// The port-forward protocol's data and error channels (`v4.channel.k8s.io`, one port).
+const DATA: u8 = 0;
+const ERROR: u8 = 1;
+
 /// Starts moving bytes both ways: client bytes arrive in `inbox` (the handler's `data` callback
-/// fills it) and the client's window is granted back through `window` only once the pod side has
-/// taken them, so a slow pod slows the client instead of filling the gateway's memory.
-pub fn start_forward(
+/// fills it) and the client's window is granted back through `window` only once they are sent on
+/// to the pod, so a slow pod slows the client instead of filling the gateway's memory. Pod bytes
+/// go to the client as they come, bounded by the client's own window.
+pub fn start_forward<S>(
     channel: Channel<Msg>,
-    mut pf: kube::api::Portforwarder,
+    ws: WebSocketStream<S>,
     port: u16,
     live: Arc<Live>,
     inbox: Arc<Inbox>,
     mut window: Window,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let id = channel.id();
     // The read half is not used: client bytes come through the inbox (see `inbox`).
     let (_read, write) = channel.split();
     tokio::spawn(async move {
-        let Some(upstream) = pf.take_stream(port) else {
-            live.done(id);
-            return;
-        };
-        let (mut from_pod, mut to_pod) = tokio::io::split(upstream);
+        let (mut to_pod, mut from_pod) = ws.split();
         let inbound_live = Arc::clone(&live);
         let inbound = async move {
             loop {
                 match inbox.take().await {
                     Taken::Bytes(chunk) => {
-                        if to_pod.write_all(&chunk).await.is_err() {
-                            return false;
+                        for part in chunk.chunks(MAX_FRAME) {
+                            let mut frame = Vec::with_capacity(part.len() + 1);
+                            frame.push(DATA);
+                            frame.extend_from_slice(part);
+                            if to_pod.send(Message::binary(frame)).await.is_err() {
+                                return Err(());
+                            }
                         }
                         inbound_live.add_in(chunk.len() as u64);
                         if !window.consumed(chunk.len()).await {
-                            return false;
+                            return Err(());
                         }
                     }
                     Taken::Eof => {
-                        let _ = to_pod.shutdown().await;
-                        return true;
+                        // The protocol has no half-close for a port: the client is done, so is
+                        // the forward once the pod's last bytes are read (as kube's own does).
+                        let _ = to_pod.send(Message::Close(None)).await;
+                        return Ok(());
                     }
                     Taken::Overrun => {
                         tracing::warn!("port-forward ended: the client sent past its window");
-                        return false;
+                        return Err(());
                     }
                 }
             }
@@ -121,32 +140,48 @@ pub fn start_forward(
         let mut to_client = write.make_writer();
         let write = &write;
         let outbound = async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match from_pod.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let chunk = buf.get(..n).unwrap_or_default();
-                        if to_client.write_all(chunk).await.is_err() {
-                            break;
-                        }
-                        outbound_live.add_out(n as u64);
+            // Each channel's first frame names the port (2 bytes, little-endian); then data.
+            let mut named = [false; 2];
+            while let Some(Ok(message)) = from_pod.next().await {
+                let bytes = match message {
+                    Message::Binary(bytes) => bytes,
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                let Some((&ch, data)) = bytes.split_first() else {
+                    continue;
+                };
+                let first = match named.get_mut(usize::from(ch)) {
+                    Some(seen) => !std::mem::replace(seen, true),
+                    None => {
+                        tracing::warn!(channel = ch, "port-forward: unknown channel; ended");
+                        break;
                     }
+                };
+                if first {
+                    if data != port.to_le_bytes() {
+                        tracing::warn!("port-forward: the apiserver named another port; ended");
+                        break;
+                    }
+                    continue;
                 }
+                if ch == ERROR {
+                    let text = String::from_utf8_lossy(data);
+                    tracing::info!(error = %kubejit_core::text::escape_bounded(&text, 200), "port-forward: the pod side reported an error");
+                    break;
+                }
+                if to_client.write_all(data).await.is_err() {
+                    break;
+                }
+                outbound_live.add_out(data.len() as u64);
             }
             let _ = to_client.flush().await;
             // The pod is done talking: the client hears EOF now, not when it stops talking too.
             let _ = write.eof().await;
             Ok::<(), ()>(())
         };
-        let inbound = async move {
-            // A broken inbound side ends the forward at once: the pod must not see a clean EOF
-            // after lost bytes.
-            if inbound.await { Ok(()) } else { Err(()) }
-        };
         let _ = tokio::try_join!(inbound, outbound);
         let _ = write.close().await;
-        pf.abort();
         live.done(id);
     });
 }

@@ -465,12 +465,12 @@ impl Handler for Connection {
                 return Err(crate::session::ForwardError::NotPermitted);
             }
             let (pod, ns, port) = parse_target(host, port)?;
-            let (pf, perm) = open_forward(&person.client, &pod, &ns, port).await?;
-            Ok((pf, perm, port))
+            let (ws, perm) = open_forward(&person.client, &pod, &ns, port).await?;
+            Ok((ws, perm, port))
         }
         .await;
         match opened {
-            Ok((pf, perm, port)) => {
+            Ok((ws, perm, port)) => {
                 let action = kubejit_audit::SessionAction::PortForward {
                     pod: perm
                         .name
@@ -486,7 +486,7 @@ impl Handler for Connection {
                     .command(&self.session, &who, &ns, action)
                 {
                     tracing::error!(error = %e, "sessionCommand not recorded; refusing the port-forward");
-                    pf.abort();
+                    drop(ws);
                     reply
                         .reject(ChannelOpenFailure::AdministrativelyProhibited)
                         .await;
@@ -498,7 +498,7 @@ impl Handler for Connection {
                 let inbox = Arc::new(Inbox::new(CHANNEL_WINDOW));
                 self.inboxes.insert(id, Arc::clone(&inbox));
                 let window = Window::new(session.handle(), id);
-                start_forward(channel, pf, port, Arc::clone(&self.live), inbox, window);
+                start_forward(channel, ws, port, Arc::clone(&self.live), inbox, window);
             }
             Err(e) => {
                 tracing::warn!(session = %self.session, user, error = %e, "port-forward refused");
