@@ -46,9 +46,10 @@ fn main() -> ExitCode {
 }
 
 /// Threads for blocking work. The controller's blocking work is audit writes, which its sinks
-/// serialize (one write and fsync at a time): a burst of expiries (hundreds share each whole second)
-/// would otherwise start a thread per record, each only waiting for the sink's lock, and the
-/// allocator arenas those threads leave behind kept the controller's memory up. A write slower than
+/// serialize (the chained file appends one at a time and shares one fsync among the records that
+/// arrive together): a burst of expiries (hundreds share each whole second) would otherwise start a
+/// thread per record, each only waiting for the sink's lock, and the allocator arenas those threads
+/// leave behind kept the controller's memory up. A write slower than
 /// its wait carries on in the background either way (docs/controller.md).
 fn blocking_threads(command: &cli::Command) -> usize {
     const CONTROLLER: usize = 8;

@@ -41,11 +41,9 @@ pub use outcome::{APPROVED_REASON, PENDING_REASON};
 use shared::Approver;
 
 /// Reconciles in flight at once: enough to keep the apiserver busy, bounded so a burst of CSRs does
-/// not become a burst of memory. Each decision holds its slot for the audit record, the approval
-/// update and the decision's Event, two apiserver round trips: with 32 slots a burst of a few hundred
-/// CSRs a second queued behind them (the benchmark's p99 was the queue's length); the audit trail
-/// commits the records of concurrent decisions together, so more slots do not queue on its fsync.
-const CONCURRENCY: u16 = 128;
+/// not become a burst of memory. 128 was measured and decided fewer CSRs a second on the 2-core dev
+/// VM (161–242/s against 283/s at 32; docs/benchmarks.md), so 32 stays.
+const CONCURRENCY: u16 = 32;
 
 /// What the approver needs from RBAC (mirrors deploy/rbac/controller.yaml).
 pub fn required_permissions() -> Vec<Needed> {
