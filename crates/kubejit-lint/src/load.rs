@@ -508,10 +508,18 @@ mod tests {
         let mut add = |name: &Option<String>, o: &Origin| {
             out.push_str(&format!("{name:?} {} {:?}\n", o.line, o.rule_lines));
         };
-        inv.roles.iter().for_each(|r| add(&r.object.metadata.name, &r.origin));
-        inv.cluster_roles.iter().for_each(|r| add(&r.object.metadata.name, &r.origin));
-        inv.role_bindings.iter().for_each(|r| add(&r.object.metadata.name, &r.origin));
-        inv.cluster_role_bindings.iter().for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.roles
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.cluster_roles
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.role_bindings
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.cluster_role_bindings
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
         for e in errors {
             out.push_str(&format!("{e}\n"));
         }
@@ -526,13 +534,19 @@ mod tests {
         for parts in [2, 3, 7] {
             let mut split = Inventory::default();
             let errors = load_split(text, "m.yaml", &mut split, parts, 0);
-            assert_eq!(summary(&split, &errors), expected, "{parts} pieces of {text:?}");
+            assert_eq!(
+                summary(&split, &errors),
+                expected,
+                "{parts} pieces of {text:?}"
+            );
         }
         expected
     }
 
     fn role(i: usize) -> String {
-        format!("---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r{i}, namespace: ns}}\nrules:\n- {{apiGroups: [\"\"], resources: [pods], verbs: [get]}}\n- {{apiGroups: [\"\"], resources: [pods/exec], verbs: [create]}}\n")
+        format!(
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r{i}, namespace: ns}}\nrules:\n- {{apiGroups: [\"\"], resources: [pods], verbs: [get]}}\n- {{apiGroups: [\"\"], resources: [pods/exec], verbs: [create]}}\n"
+        )
     }
 
     #[test]
@@ -573,10 +587,11 @@ mod tests {
         bomb.push_str(&roles);
         let seen = same_in_pieces(&bomb);
         assert_eq!(seen.lines().count(), 1, "{seen}");
-        let yes = format!("{roles}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: y, namespace: ns}}\nrules: [{{apiGroups: [\"\"], resources: [pods], verbs: [get], x: yes}}]\n");
+        let yes = format!(
+            "{roles}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: y, namespace: ns}}\nrules: [{{apiGroups: [\"\"], resources: [pods], verbs: [get], x: yes}}]\n"
+        );
         same_in_pieces(&yes);
     }
-
 
     /// Everything kubectl would refuse, or read differently, is an error naming file and line.
     #[test]
