@@ -104,6 +104,9 @@ fn manifests() -> String {
 /// One run, in this (child) process: prints "seconds peak_kib findings". `live:KUBECONFIG` lists
 /// the cluster; anything else is a manifest path.
 fn child(path: &str) {
+    if let Some(json) = path.strip_prefix("ref:") {
+        return reference(json);
+    }
     let started = Instant::now();
     let inv = match path.strip_prefix("live:") {
         Some(kubeconfig) => runtime().block_on(async {
@@ -145,18 +148,62 @@ fn child(path: &str) {
     } else {
         assert_eq!((roles, bindings), (ROLES, BINDINGS));
     }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let peak = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
-        .unwrap_or_default();
+    let peak = peak_kib();
     println!(
         "{} {peak} {} {}",
         took.as_secs_f64(),
         outcome.findings.len(),
         json.len()
     );
+}
+
+/// The reference in the same process shape: read the same objects as one JSON array and parse
+/// them with serde_json into values (no YAML, no typed structs, no lint).
+fn reference(path: &str) {
+    let started = Instant::now();
+    let bytes = std::fs::read(path).unwrap();
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+    let took = started.elapsed();
+    assert_eq!(docs.len(), ROLES + BINDINGS);
+    eprintln!("read + serde_json parse of the same objects as JSON");
+    println!("{} {} 0 0", took.as_secs_f64(), peak_kib());
+}
+
+fn peak_kib() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .map(|v| v.trim().trim_end_matches(" kB").trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The generated objects as one JSON array, for [`reference`].
+fn as_json(text: &str) -> String {
+    let mut inv = Inventory::default();
+    assert!(kubejit_lint::load::load_text(text, "bench", &mut inv).is_empty());
+    let mut docs = Vec::new();
+    docs.extend(
+        inv.roles
+            .iter()
+            .map(|r| serde_json::to_value(&r.object).unwrap()),
+    );
+    docs.extend(
+        inv.cluster_roles
+            .iter()
+            .map(|r| serde_json::to_value(&r.object).unwrap()),
+    );
+    docs.extend(
+        inv.role_bindings
+            .iter()
+            .map(|r| serde_json::to_value(&r.object).unwrap()),
+    );
+    docs.extend(
+        inv.cluster_role_bindings
+            .iter()
+            .map(|r| serde_json::to_value(&r.object).unwrap()),
+    );
+    serde_json::Value::Array(docs).to_string()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -229,7 +276,7 @@ fn populate(cp: &kubejit_testenv::ControlPlane, text: &str) {
 }
 
 /// Runs `arg` in `runs` child processes and prints each run and the medians.
-fn measure(label: &str, arg: &str, runs: usize) {
+fn measure(label: &str, arg: &str, runs: usize) -> f64 {
     let mut seconds = Vec::new();
     let mut peaks = Vec::new();
     for _ in 0..runs {
@@ -247,11 +294,13 @@ fn measure(label: &str, arg: &str, runs: usize) {
         let s: f64 = words.next().unwrap().parse().unwrap();
         let kib: u64 = words.next().unwrap().parse().unwrap();
         let findings = words.next().unwrap();
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         println!(
-            "  run: {:.3} s ({}), peak RSS {} MiB, {findings} findings",
+            "  run: {:.3} s ({}), peak RSS {} MiB, {findings} findings, load {}",
             s,
             String::from_utf8_lossy(&out.stderr).trim(),
-            kib >> 10
+            kib >> 10,
+            load.split_whitespace().next().unwrap_or("?")
         );
         seconds.push(s);
         peaks.push(kib);
@@ -264,6 +313,7 @@ fn measure(label: &str, arg: &str, runs: usize) {
         seconds[0],
         peaks[peaks.len() / 2] >> 10
     );
+    seconds[seconds.len() / 2]
 }
 
 fn main() {
@@ -283,11 +333,19 @@ fn main() {
         "lint offline: {ROLES} roles, {BINDINGS} bindings, {} MiB of YAML",
         text.len() >> 20
     );
-    measure(
+    let json = dir.join("rbac.json");
+    std::fs::write(&json, as_json(&text)).unwrap();
+    let lint = measure(
         "lint offline (load + aggregate + lint + JSON)",
         file.to_str().unwrap(),
         runs,
     );
+    let reference = measure(
+        "reference (read + serde_json parse, same objects as JSON)",
+        &format!("ref:{}", json.display()),
+        runs,
+    );
+    println!("lint offline / reference: {:.1}x", lint / reference);
     if std::env::var("KUBEJIT_BENCH_LINT_LIVE").is_ok_and(|v| v == "1") {
         let cp = kubejit_testenv::shared();
         let started = Instant::now();
@@ -297,7 +355,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         let arg = format!("live:{}", cp.admin_kubeconfig().display());
-        measure("lint live (list + lint + JSON)", &arg, runs);
+        let _ = measure("lint live (list + lint + JSON)", &arg, runs);
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

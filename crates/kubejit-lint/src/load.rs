@@ -20,7 +20,14 @@ const ADMISSION_V1: &str = "admissionregistration.k8s.io/v1";
 /// tens of thousands of documents), while alias expansion keeps the default caps that stop
 /// "billion laughs" input.
 fn options(len: usize) -> serde_saphyr::Options {
-    let scaled = |floor: usize, per_byte: usize| floor.max(len.saturating_mul(per_byte));
+    options_share(len, 1)
+}
+
+/// [`options`] for one of `parts` pieces of a stream of `len` bytes: each scaled budget divided
+/// by `parts`, so the pieces together never get more than the whole stream would.
+fn options_share(len: usize, parts: usize) -> serde_saphyr::Options {
+    let parts = parts.max(1);
+    let scaled = |floor: usize, per_byte: usize| floor.max(len.saturating_mul(per_byte)) / parts;
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_documents: scaled(1_024, 1),
@@ -87,29 +94,172 @@ fn load_file(path: &Path, inv: &mut Inventory) -> Vec<LintError> {
     }
 }
 
+/// Streams at least this large are parsed in pieces, one per core.
+const PARALLEL_MIN: usize = 1 << 20;
+
 /// Adds the RBAC objects of one YAML/JSON stream, named `file` in findings and errors.
+///
+/// A large stream is cut into pieces at document markers and the pieces are read in parallel;
+/// if any piece fails to parse, the whole stream is parsed again in one pass, so errors are
+/// exactly those of the one-pass reader.
 pub fn load_text(text: &str, file: &str, inv: &mut Inventory) -> Vec<LintError> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    load_split(text, file, inv, cores, PARALLEL_MIN)
+}
+
+/// [`load_text`] in up to `parts` pieces when the stream has at least `min_len` bytes.
+fn load_split(
+    text: &str,
+    file: &str,
+    inv: &mut Inventory,
+    parts: usize,
+    min_len: usize,
+) -> Vec<LintError> {
     inv.offline = true;
-    // One pass: each document's value, its line, and the lines of its rules (and List items).
-    let docs: Vec<Spanned<Doc>> =
-        match serde_saphyr::from_multiple_with_options(text, options(text.len())) {
-            Ok(docs) => docs,
-            Err(error) => {
-                return vec![LintError::Yaml {
-                    file: file.to_owned(),
-                    message: yaml_message(&error),
-                }];
+    let pieces = split_documents(text, parts, min_len);
+    if pieces.len() > 1 {
+        let n = pieces.len();
+        let read: Vec<Option<(Inventory, Vec<LintError>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|&(offset, piece)| {
+                    scope.spawn(move || {
+                        let docs = parse(piece, options_share(text.len(), n)).ok()?;
+                        let mut part = Inventory::default();
+                        let errors = add_documents(docs, offset, file, &mut part);
+                        Some((part, errors))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        if read.iter().all(Option::is_some) {
+            let mut errors = Vec::new();
+            for (part, errs) in read.into_iter().flatten() {
+                merge(inv, part);
+                errors.extend(errs);
             }
-        };
+            return errors;
+        }
+    }
+    match parse(text, options(text.len())) {
+        Ok(docs) => add_documents(docs, 0, file, inv),
+        Err(error) => vec![LintError::Yaml {
+            file: file.to_owned(),
+            message: yaml_message(&error),
+        }],
+    }
+}
+
+/// One pass: each document's value, its line, and the lines of its rules (and List items).
+fn parse(
+    text: &str,
+    options: serde_saphyr::Options,
+) -> Result<Vec<Spanned<Doc>>, serde_saphyr::Error> {
+    serde_saphyr::from_multiple_with_options(text, options)
+}
+
+/// Adds parsed documents whose lines are counted from `offset` lines into the stream.
+fn add_documents(
+    docs: Vec<Spanned<Doc>>,
+    offset: u64,
+    file: &str,
+    inv: &mut Inventory,
+) -> Vec<LintError> {
     let mut errors = Vec::new();
     for doc in docs.into_iter().filter(|d| !d.value.value.is_null()) {
-        let line = doc.referenced.line();
-        let Doc { value, lines } = doc.value;
+        let line = doc.referenced.line() + offset;
+        let Doc { value, mut lines } = doc.value;
+        if offset > 0 {
+            lines.rules.iter_mut().for_each(|l| *l += offset);
+            for (item, rules) in &mut lines.items {
+                *item += offset;
+                rules.iter_mut().for_each(|l| *l += offset);
+            }
+        }
         if let Err(error) = add_document(value, file, line, &lines, inv) {
             errors.push(error);
         }
     }
     errors
+}
+
+/// Appends `part` (a later piece of the same stream) to `inv`, keeping document order.
+fn merge(inv: &mut Inventory, part: Inventory) {
+    inv.roles.extend(part.roles);
+    inv.cluster_roles.extend(part.cluster_roles);
+    inv.role_bindings.extend(part.role_bindings);
+    inv.cluster_role_bindings.extend(part.cluster_role_bindings);
+    inv.admission_policies.extend(part.admission_policies);
+    inv.admission_bindings.extend(part.admission_bindings);
+    if part.audit_policy.is_some() {
+        inv.audit_policy = part.audit_policy;
+    }
+}
+
+/// Cuts a stream into at most `parts` pieces, each (but the first) starting at a `---` document
+/// marker at column 0, with the number of lines before each piece.
+///
+/// Exact by the YAML spec (1.2, rule 206 `c-forbidden`, used by `l-bare-document`): a line that
+/// starts with `---` followed by a space, tab or line break is never document content, not even
+/// inside a block scalar or a quoted scalar; it always starts a new document. Anchors and aliases
+/// do not cross documents. Directives (`%`) and `...` end markers tie text to the next document,
+/// so a stream containing any line starting with them, or one too small to gain, is one piece.
+fn split_documents(text: &str, parts: usize, min_len: usize) -> Vec<(u64, &str)> {
+    let directive_or_end = |t: &str| {
+        t.starts_with('%') || t.contains("\n%") || t.starts_with("...") || t.contains("\n...")
+    };
+    if parts < 2 || text.len() < min_len || directive_or_end(text) {
+        return vec![(0, text)];
+    }
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    for k in 1..parts {
+        let target = (text.len() / parts * k).max(from);
+        let Some(rest) = text.get(target..).or_else(|| text.get(from..)) else {
+            break;
+        };
+        let base = text.len() - rest.len();
+        let Some(at) = marker_after(rest) else {
+            break;
+        };
+        let cut = base + at;
+        if cut > from {
+            cuts.push(cut);
+            from = cut;
+        }
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut offset) = (0, 0u64);
+    for cut in cuts {
+        let (Some(piece), Some(_)) = (text.get(start..cut), text.get(cut..)) else {
+            return vec![(0, text)];
+        };
+        pieces.push((offset, piece));
+        offset += piece.bytes().filter(|b| *b == b'\n').count() as u64;
+        start = cut;
+    }
+    match text.get(start..) {
+        Some(last) => pieces.push((offset, last)),
+        None => return vec![(0, text)],
+    }
+    pieces
+}
+
+/// The byte index of the first `---` marker line that starts after a line break in `text`.
+fn marker_after(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(found) = text.get(from..)?.find("\n---") {
+        let at = from + found + 1;
+        match text.as_bytes().get(at + 3) {
+            None | Some(b' ' | b'\t' | b'\r' | b'\n') => return Some(at),
+            Some(_) => from = at,
+        }
+    }
+    None
 }
 
 fn add_document(
@@ -351,6 +501,97 @@ mod tests {
     }
 
     const ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: ns}\nrules: []\n";
+
+    /// What each reading saw: every object's name and lines, and every error.
+    fn summary(inv: &Inventory, errors: &[LintError]) -> String {
+        let mut out = String::new();
+        let mut add = |name: &Option<String>, o: &Origin| {
+            out.push_str(&format!("{name:?} {} {:?}\n", o.line, o.rule_lines));
+        };
+        inv.roles
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.cluster_roles
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.role_bindings
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        inv.cluster_role_bindings
+            .iter()
+            .for_each(|r| add(&r.object.metadata.name, &r.origin));
+        for e in errors {
+            out.push_str(&format!("{e}\n"));
+        }
+        out
+    }
+
+    /// The parallel reading (pieces cut at `---` lines) sees exactly what one pass sees.
+    fn same_in_pieces(text: &str) -> String {
+        let mut whole = Inventory::default();
+        let whole_errors = load_split(text, "m.yaml", &mut whole, 1, usize::MAX);
+        let expected = summary(&whole, &whole_errors);
+        for parts in [2, 3, 7] {
+            let mut split = Inventory::default();
+            let errors = load_split(text, "m.yaml", &mut split, parts, 0);
+            assert_eq!(
+                summary(&split, &errors),
+                expected,
+                "{parts} pieces of {text:?}"
+            );
+        }
+        expected
+    }
+
+    fn role(i: usize) -> String {
+        format!(
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r{i}, namespace: ns}}\nrules:\n- {{apiGroups: [\"\"], resources: [pods], verbs: [get]}}\n- {{apiGroups: [\"\"], resources: [pods/exec], verbs: [create]}}\n"
+        )
+    }
+
+    #[test]
+    fn pieces_read_like_one_pass() {
+        let roles: String = (0..12).map(role).collect();
+        let seen = same_in_pieces(&roles);
+        assert_eq!(seen.lines().count(), 12);
+        assert!(seen.contains("Some(\"r11\") 79 [83, 84]"), "{seen}");
+        // Markers inside block and quoted scalars, `---x` lines that are not markers, a List.
+        let tricky = [
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: |\n    x\n---\n  b: c\n",
+            "apiVersion: v1\nkind: ConfigMap\ndata: {a: \"x\n---\n\"}\n",
+            "apiVersion: v1\nkind: ConfigMap\ndata: {a: 'x\n--- y\n'}\n",
+            "apiVersion: v1\nkind: ConfigMap\ndata:\n  a: x\n---x: 1\n",
+            "%YAML 1.2\n---\napiVersion: v1\nkind: ConfigMap\n",
+            "apiVersion: v1\nkind: ConfigMap\n...\n---\napiVersion: v1\nkind: ConfigMap\n",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: rbac.authorization.k8s.io/v1\n  kind: Role\n  metadata: {name: li, namespace: ns}\n  rules:\n  - {apiGroups: [\"\"], resources: [pods], verbs: [get]}\n",
+        ];
+        for t in tricky {
+            same_in_pieces(&format!("{roles}---\n{t}{roles}"));
+        }
+    }
+
+    /// A refused document in a later piece is the same error, at the same line, as in one pass;
+    /// an alias bomb in a piece is still stopped.
+    #[test]
+    fn pieces_keep_every_refusal() {
+        let roles: String = (0..6).map(role).collect();
+        let dup = format!("{roles}---\n{ROLE}rules: []\n{roles}");
+        assert!(same_in_pieces(&dup).contains("duplicate mapping key"));
+        let unknown = format!("{roles}---\n{ROLE}rule: []\n{roles}");
+        assert!(same_in_pieces(&unknown).contains("unknown field"));
+        let mut bomb = format!("{roles}---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        bomb.push_str(&roles);
+        let seen = same_in_pieces(&bomb);
+        assert_eq!(seen.lines().count(), 1, "{seen}");
+        let yes = format!(
+            "{roles}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: y, namespace: ns}}\nrules: [{{apiGroups: [\"\"], resources: [pods], verbs: [get], x: yes}}]\n"
+        );
+        same_in_pieces(&yes);
+    }
 
     /// Everything kubectl would refuse, or read differently, is an error naming file and line.
     #[test]
