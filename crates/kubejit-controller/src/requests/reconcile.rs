@@ -74,9 +74,9 @@ async fn reconcile_one(request: Arc<AccessRequest>, r: Arc<Requests>) -> Result<
         binding.is_some(),
         now,
     );
-    if refused_for_want_of_policy(&verdict, recorded_phase) {
-        // The policy cache may lag a policy applied a moment ago, and a refusal is final: confirm it
-        // with the policies as the apiserver holds them now.
+    if confirm_with_fresh_policies(&verdict, recorded_phase) {
+        // The policy cache may lag a policy applied a moment ago, and a refusal or revocation is
+        // final: confirm it with the policies as the apiserver holds them now.
         let fresh = fresh_policies(&r, &request).await?;
         verdict = decide(&r, &request, &facts, &fresh, binding.is_some(), now);
     }
@@ -135,11 +135,17 @@ fn decide(
     }
 }
 
-/// A first refusal by policy (not yet on record): the one verdict a lagging policy cache could get
-/// wrong for good, since a Denied request never changes again.
-fn refused_for_want_of_policy(verdict: &RequestVerdict, recorded: Option<Phase>) -> bool {
-    let refused = match verdict.reason {
+/// A verdict for want of a policy that would end the request for good (not yet on record): a first
+/// refusal (a Denied request never changes again) or the revocation of approved access. A policy
+/// cache that lags a policy applied a moment ago gets both wrong: the first decision, confirmed
+/// against a fresh LIST, approves, and the next reconcile, still on the stale cache, would revoke.
+pub(super) fn confirm_with_fresh_policies(
+    verdict: &RequestVerdict,
+    recorded: Option<Phase>,
+) -> bool {
+    let final_for_want_of_policy = match verdict.reason {
         PhaseReason::NotAllowed => verdict.phase == Phase::Denied,
+        PhaseReason::PolicyNoLongerAllows => verdict.phase == Phase::Revoked,
         PhaseReason::AwaitingApproval
         | PhaseReason::AutoApproved
         | PhaseReason::ApprovalsReceived
@@ -149,13 +155,12 @@ fn refused_for_want_of_policy(verdict: &RequestVerdict, recorded: Option<Phase>)
         | PhaseReason::DeniedByApprover
         | PhaseReason::WithdrawnByRequester
         | PhaseReason::RevokedByApprover
-        | PhaseReason::PolicyNoLongerAllows
         | PhaseReason::AccessRemoved
         | PhaseReason::ApprovalsLost
         | PhaseReason::ApprovalTimeout
         | PhaseReason::AlreadyEnded => false,
     };
-    refused && recorded != Some(Phase::Denied)
+    final_for_want_of_policy && recorded != Some(verdict.phase)
 }
 
 /// Every valid AccessPolicy as the apiserver holds it now (a LIST, not the cache).

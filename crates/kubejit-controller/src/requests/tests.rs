@@ -205,3 +205,31 @@ fn a_notification_carries_the_request_and_the_counted_approvers() {
     assert_eq!((first.previous_phase, first.expires_at), (None, None));
     assert!(first.approvers.is_empty());
 }
+
+/// A policy cache that lags a policy applied a moment ago must never end access for good: the first
+/// refusal was confirmed against a fresh LIST already; a revocation of approved access for want of
+/// a policy must be too (else the second reconcile, still on the stale cache, revokes what the
+/// fresh LIST just approved).
+#[test]
+fn final_verdicts_for_want_of_a_policy_are_confirmed_with_a_fresh_list() {
+    use super::reconcile::confirm_with_fresh_policies as confirm;
+    let denied = verdict(Phase::Denied, PhaseReason::NotAllowed, false);
+    let revoked = verdict(Phase::Revoked, PhaseReason::PolicyNoLongerAllows, true);
+    assert!(confirm(&denied, None));
+    assert!(confirm(&denied, Some(Phase::Pending)));
+    assert!(!confirm(&denied, Some(Phase::Denied)), "already on record");
+    assert!(confirm(&revoked, Some(Phase::Approved)));
+    assert!(confirm(&revoked, Some(Phase::Active)));
+    assert!(
+        !confirm(&revoked, Some(Phase::Revoked)),
+        "already on record"
+    );
+    for (phase, reason) in [
+        (Phase::Approved, PhaseReason::AutoApproved),
+        (Phase::Active, PhaseReason::Granted),
+        (Phase::Revoked, PhaseReason::RevokedByApprover),
+        (Phase::Expired, PhaseReason::TtlElapsed),
+    ] {
+        assert!(!confirm(&verdict(phase, reason, true), Some(Phase::Active)));
+    }
+}
