@@ -1,13 +1,16 @@
-//! A real PKCS#11 token for tests: SoftHSM2 (Debian's `softhsm2`, which `.ci/run` installs) with a
-//! private configuration and token directory per test, initialised non-interactively.
+//! A real PKCS#11 token for tests: SoftHSM2 (Debian's `softhsm2`) with a private configuration and
+//! token directory per test, initialised non-interactively.
 //!
-//! No test skips when SoftHSM2 is missing: it fails and says how to install it.
+//! The README's test command must set up a fresh machine by itself, as it builds the control plane:
+//! when SoftHSM2 is missing, the first test that needs it runs `tools/softhsm/install.sh` (apt-get
+//! as root or with sudo). No test skips: if that cannot install it, the test fails and says why.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use kubejit_testenv::BoundedOutput;
 
@@ -22,17 +25,56 @@ const MODULES: &[&str] = &[
     "/usr/lib64/pkcs11/libsofthsm2.so",
 ];
 
+fn find_module() -> Option<PathBuf> {
+    MODULES.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+fn have_util() -> bool {
+    Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs SoftHSM2 once per test process when it is missing, with the project's own script (the
+/// same one `.ci/run` runs), so the README's test command needs no manual step.
+fn ensure_installed() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let outcome = INSTALLED.get_or_init(|| {
+        if find_module().is_some() && have_util() {
+            return Ok(());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/softhsm/install.sh");
+        eprintln!(
+            "SoftHSM2 is missing: installing it with tools/softhsm/install.sh (once per machine)"
+        );
+        let out = Command::new("bash")
+            .arg(&script)
+            .output_bounded()
+            .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "tools/softhsm/install.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    });
+    if let Err(why) = outcome {
+        panic!(
+            "SoftHSM2 is not installed and {why}: run `apt-get install softhsm2` as root (see README.md)"
+        );
+    }
+}
+
 pub fn module() -> PathBuf {
-    MODULES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "SoftHSM2 is not installed (looked for {MODULES:?}): `apt-get install softhsm2` \
-                 (.ci/run does this; see README.md)"
-            )
-        })
+    ensure_installed();
+    find_module().unwrap_or_else(|| {
+        panic!(
+            "SoftHSM2 is not installed (looked for {MODULES:?}): `apt-get install softhsm2` \
+             (see README.md)"
+        )
+    })
 }
 
 /// One initialised token in its own directory, with a private PIN file.
@@ -43,6 +85,7 @@ pub struct SoftHsm {
 
 impl SoftHsm {
     pub fn new(label: &str) -> Self {
+        ensure_installed();
         let dir = tempfile::tempdir().unwrap();
         let tokens = dir.path().join("tokens");
         std::fs::create_dir(&tokens).unwrap();
@@ -67,7 +110,9 @@ impl SoftHsm {
             .args(["--pin", PIN, "--so-pin", SO_PIN])
             .output_bounded()
             .unwrap_or_else(|e| {
-                panic!("softhsm2-util failed to run ({e}): `apt-get install softhsm2` (.ci/run does this)")
+                panic!(
+                    "softhsm2-util failed to run ({e}): `apt-get install softhsm2` (see README.md)"
+                )
             });
         assert!(
             init.status.success(),
