@@ -95,3 +95,55 @@ pub async fn reload(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMWyfCnw0IJqK3iPNcOGdG7vvkykTitHtDiIPwzLPkSx a";
+
+    /// Waits (bounded) until the published set satisfies `ok`.
+    async fn until(rx: &mut watch::Receiver<CaSet>, ok: impl Fn(&BTreeSet<String>) -> bool) {
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|s| ok(s)))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn garbage_keeps_the_set_and_an_empty_file_trusts_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pub");
+        std::fs::write(&file, format!("# CAs\n{A}\n")).unwrap();
+        let first = crate::config::load_trusted_cas(std::slice::from_ref(&file)).unwrap();
+        let cas = Arc::new(watch::Sender::new(Arc::new(first.clone())));
+        let mut rx = cas.subscribe();
+        let metrics = Metrics::new();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(reload(
+            vec![file.clone()],
+            Arc::clone(&cas),
+            metrics.clone(),
+            Duration::from_millis(10),
+            stop.clone(),
+        ));
+        std::fs::write(&file, format!("{A}\nnot a key\n")).unwrap();
+        let rejected = "kubejit_gateway_ca_reloads_total{result=\"rejected\"} 1";
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while !metrics.encode().contains(rejected) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(**cas.borrow(), first);
+        std::fs::write(&file, "# nobody\n").unwrap();
+        until(&mut rx, BTreeSet::is_empty).await;
+        std::fs::write(&file, A).unwrap();
+        until(&mut rx, |s| *s == first).await;
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
