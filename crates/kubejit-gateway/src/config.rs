@@ -44,6 +44,8 @@ pub struct Limits {
     pub max_sessions_per_user: usize,
     /// How long before a known deadline the user is warned on stderr.
     pub warn_before: Duration,
+    /// How often the trusted-CA files are re-read (a change applies without a restart).
+    pub ca_reload_interval: Duration,
 }
 
 impl Default for Limits {
@@ -54,6 +56,7 @@ impl Default for Limits {
             max_session: Duration::from_secs(8 * 3600),
             max_sessions_per_user: 4,
             warn_before: Duration::from_secs(60),
+            ca_reload_interval: Duration::from_secs(5),
         }
     }
 }
@@ -76,6 +79,12 @@ fn read_ca_file(path: &Path) -> Result<Vec<String>, GatewayError> {
         path: path.to_owned(),
         source,
     })?;
+    parse_ca_text(path, &text)
+}
+
+/// The fingerprints of the keys in `text` (the content of the CA file `path`); any line that is
+/// not a public key fails the whole file.
+pub fn parse_ca_text(path: &Path, text: &str) -> Result<Vec<String>, GatewayError> {
     let mut out = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod record;
 pub mod session;
 pub mod ssh;
+pub mod trust;
 
 pub use config::{GatewayConfig, Limits};
 pub use error::GatewayError;

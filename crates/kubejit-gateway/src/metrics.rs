@@ -13,6 +13,11 @@ struct ReasonLabel {
     reason: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -20,6 +25,8 @@ pub struct Metrics {
     sessions_total: Counter,
     auth_failures: Family<ReasonLabel, Counter>,
     bytes: Counter,
+    ca_reloads: Family<ResultLabel, Counter>,
+    trusted_cas: Gauge,
 }
 
 impl Default for Metrics {
@@ -35,6 +42,8 @@ impl Metrics {
         let sessions_total = Counter::default();
         let auth_failures = Family::<ReasonLabel, Counter>::default();
         let bytes = Counter::default();
+        let ca_reloads = Family::<ResultLabel, Counter>::default();
+        let trusted_cas = Gauge::default();
         registry.register("sessions", "Open SSH sessions", sessions.clone());
         registry.register(
             "sessions_started",
@@ -51,12 +60,20 @@ impl Metrics {
             "Bytes moved by ended sessions",
             bytes.clone(),
         );
+        registry.register(
+            "ca_reloads",
+            "Changed trusted-CA files read: applied or rejected (previous set kept)",
+            ca_reloads.clone(),
+        );
+        registry.register("trusted_cas", "User CAs trusted now", trusted_cas.clone());
         Self {
             registry: Arc::new(registry),
             sessions,
             sessions_total,
             auth_failures,
             bytes,
+            ca_reloads,
+            trusted_cas,
         }
     }
 
@@ -76,6 +93,17 @@ impl Metrics {
     pub fn session_ended(&self, bytes: u64) {
         self.sessions.dec();
         self.bytes.inc_by(bytes);
+    }
+
+    /// A changed trusted-CA file set was read: `applied` or `rejected`; `trusted` CAs are in use.
+    pub fn ca_reload(&self, result: &str, trusted: usize) {
+        self.ca_reloads
+            .get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.trusted_cas
+            .set(i64::try_from(trusted).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text for `/metrics`.

@@ -15,5 +15,5 @@ pub use forward::{ForwardError, open_forward, parse_target, start_forward};
 pub use inbox::{CHANNEL_WINDOW, Inbox, Taken, Window};
 pub use live::{Live, RecordingPolicy, unix_now};
 pub use registry::{Registry, SessionSlot};
-pub use report::{GATEWAY_NAME, Refusal, Reporter, session_user};
+pub use report::{GATEWAY_NAME, Refusal, Reporter, error_chain, session_user};
 pub use watch::{Watch, watch};

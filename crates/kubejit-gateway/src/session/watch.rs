@@ -31,7 +31,14 @@ pub struct Watch {
     pub shutdown: CancellationToken,
     /// Bumped when a binding is deleted: re-check now.
     pub nudge: tokio::sync::watch::Receiver<u64>,
+    /// The fingerprint of the CA that signed the session's certificate.
+    pub ca: String,
+    /// The user CAs trusted now: the session ends when `ca` leaves the set.
+    pub cas: tokio::sync::watch::Receiver<crate::trust::CaSet>,
 }
+
+const CA_REVOKED: &str =
+    "the certificate authority that signed your certificate is no longer trusted";
 
 /// How often the watch wakes at least: the recording's sync tick.
 const TICK: Duration = Duration::from_secs(1);
@@ -58,8 +65,13 @@ pub async fn watch(w: Watch) -> (SessionEndReason, String) {
     let mut nudge = w.nudge.clone();
     nudge.mark_unchanged();
     let mut nudge_alive = true;
+    let mut cas = w.cas.clone();
+    let mut cas_alive = true;
     loop {
         w.live.record(|r, at| r.tick(at));
+        if !cas.borrow_and_update().contains(&w.ca) {
+            return cut(&w, SessionEndReason::AccessEnded, CA_REVOKED).await;
+        }
         let now = unix_now();
         if now >= deadline {
             return cut(&w, deadline_reason, deadline_why).await;
@@ -102,6 +114,12 @@ pub async fn watch(w: Watch) -> (SessionEndReason, String) {
                     }
                     // The gateway is going away; the interval still applies.
                     Err(_) => nudge_alive = false,
+                }
+            }
+            changed = cas.changed(), if cas_alive => {
+                // Judged at the top of the loop; a closed sender means the gateway is going away.
+                if changed.is_err() {
+                    cas_alive = false;
                 }
             }
             () = w.shutdown.cancelled() => {

@@ -24,7 +24,10 @@ use crate::session::{
 /// What every connection shares.
 #[derive(Debug)]
 pub struct Shared {
+    /// Lifetime and group rules; its `trusted_cas` is only the set at start, `cas` is current.
     pub policy: CertPolicy,
+    /// The user CAs trusted now (`trust::reload` swaps it when the files change).
+    pub cas: Arc<tokio::sync::watch::Sender<crate::trust::CaSet>>,
     pub base: kube::Config,
     pub limits: Limits,
     pub registry: Arc<Registry>,
@@ -40,6 +43,9 @@ pub struct Shared {
 #[derive(Debug)]
 struct Person {
     admitted: Admitted,
+    /// The fingerprint of the CA that signed the certificate: the session ends when it is no
+    /// longer trusted.
+    ca: String,
     client: PersonClient,
     _slot: SessionSlot,
 }
@@ -108,7 +114,11 @@ impl Connection {
             peer: peer.ip(),
             now: unix_now(),
         };
-        let admitted = match decide_cert(&facts, &self.shared.policy, login) {
+        let policy = CertPolicy {
+            trusted_cas: (**self.shared.cas.borrow()).clone(),
+            ..self.shared.policy.clone()
+        };
+        let admitted = match decide_cert(&facts, &policy, login) {
             Ok(a) => a,
             Err(refusal) => {
                 let r = &self.shared.reporter;
@@ -146,6 +156,7 @@ impl Connection {
         }
         self.person = Some(Person {
             admitted,
+            ca: facts.ca_fingerprint,
             client,
             _slot: slot,
         });
@@ -236,6 +247,8 @@ impl Handler for Connection {
             done: self.done.clone(),
             shutdown: self.shared.shutdown.clone(),
             nudge: self.shared.nudge.subscribe(),
+            ca: person.ca.clone(),
+            cas: self.shared.cas.subscribe(),
         };
         let reporter = self.shared.reporter.clone();
         let (id, who, live) = (

@@ -23,6 +23,8 @@ pub struct Gateway {
     listener: TcpListener,
     shared: Arc<Shared>,
     russh: Arc<russh::server::Config>,
+    ca_files: Vec<std::path::PathBuf>,
+    metrics: Metrics,
 }
 
 struct Acceptor {
@@ -44,6 +46,10 @@ impl Gateway {
         audit: Arc<kubejit_audit::Auditor>,
     ) -> Result<Self, GatewayError> {
         let policy = config.cert_policy()?;
+        metrics.ca_reload("applied", policy.trusted_cas.len());
+        let cas = Arc::new(tokio::sync::watch::Sender::new(Arc::new(
+            policy.trusted_cas.clone(),
+        )));
         let host_key = crate::host_key::load_or_create(&config.host_key)?;
         let host_certs = match &config.host_cert {
             Some(path) => vec![crate::host_key::load_host_cert(
@@ -85,10 +91,11 @@ impl Gateway {
         };
         let shared = Shared {
             policy,
+            cas,
             base,
             limits: config.limits,
             registry: Arc::new(Registry::default()),
-            reporter: Reporter::new(metrics, audit),
+            reporter: Reporter::new(metrics.clone(), audit),
             recording: RecordingPolicy {
                 dir: config.recordings.clone(),
                 input: if config.record_input {
@@ -104,6 +111,8 @@ impl Gateway {
             listener,
             shared: Arc::new(shared),
             russh: Arc::new(russh),
+            ca_files: config.trusted_ca_files.clone(),
+            metrics,
         })
     }
 
@@ -123,6 +132,13 @@ impl Gateway {
                 self.shared.shutdown.clone(),
             ));
         }
+        tokio::spawn(crate::trust::reload(
+            self.ca_files.clone(),
+            Arc::clone(&self.shared.cas),
+            self.metrics.clone(),
+            self.shared.limits.ca_reload_interval,
+            self.shared.shutdown.clone(),
+        ));
         let running = acceptor.run_on_socket(Arc::clone(&self.russh), &self.listener);
         let handle = running.handle();
         tokio::select! {

@@ -10,6 +10,7 @@ mod bench;
 mod deploy;
 mod flow;
 mod hostcert;
+mod rotation;
 mod sessions;
 mod support;
 mod terminal;
