@@ -130,7 +130,8 @@ fn child(path: &str) {
     let now = time::OffsetDateTime::now_utc();
     let outcome = kubejit_lint::run(&inv, &Settings::default(), now, Suppressions::default());
     let linted = started.elapsed();
-    let json = kubejit_lint::report::json(&outcome).to_string();
+    let mut json = Vec::new();
+    kubejit_lint::report::json(&outcome, &mut json).unwrap();
     let took = started.elapsed();
     eprintln!(
         "read {:.3} s, lint {:.3} s, json {:.3} s",

@@ -632,6 +632,28 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
+    /// Plain scalars that YAML types as numbers or booleans stay so: kubectl sends them as JSON
+    /// numbers and booleans, which the apiserver refuses for string fields. A typed reader must not
+    /// turn them into text (the pin for deserializing without a `Value` tree).
+    #[test]
+    fn non_string_scalars_in_string_fields_are_errors() {
+        let cases = [
+            ROLE.replace("name: r,", "name: 123,"),
+            ROLE.replace("name: r,", "name: true,"),
+            ROLE.replace("rules: []", "rules: [{apiGroups: [\"\"], resources: [pods], verbs: [1]}]"),
+            ROLE.replace("namespace: ns}", "namespace: ns, labels: {a: 1}}"),
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 7}\n".to_owned(),
+        ];
+        for text in cases {
+            let (inv, errors) = load(&text);
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert!(
+                inv.roles.is_empty() && inv.cluster_role_bindings.is_empty(),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn lists_json_and_unknown_kinds() {
         let text = format!(

@@ -88,18 +88,23 @@ pub async fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         extra.read_file(&text, &path.display().to_string(), now)?;
     }
     let outcome = kubejit_lint::run(&inventory, &settings, now, extra);
-    let text = match args.output {
-        OutputFormat::Json => format!("{:#}\n", kubejit_lint::report::json(&outcome)),
-        OutputFormat::Sarif => format!("{:#}\n", kubejit_lint::report::sarif(&outcome)),
+    // Streamed to stdout: the JSON of 30,000 objects is never held twice.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = match args.output {
+        OutputFormat::Json => kubejit_lint::report::json(&outcome, &mut stdout)
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n")),
+        OutputFormat::Sarif => writeln!(stdout, "{:#}", kubejit_lint::report::sarif(&outcome)),
         // The CLI offers only LINT_FORMATS.
         OutputFormat::Table
         | OutputFormat::Wide
         | OutputFormat::Yaml
         | OutputFormat::Markdown
-        | OutputFormat::Text => kubejit_lint::report::table(&outcome),
-    };
+        | OutputFormat::Text => stdout.write_all(kubejit_lint::report::table(&outcome).as_bytes()),
+    }
+    .and_then(|()| stdout.flush());
     // A reader that stops early (`| head`) is not an error of the lint; the exit code still is.
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             return Err(e).context("failed to write the findings");
         }
