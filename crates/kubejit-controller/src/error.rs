@@ -21,14 +21,4 @@ pub enum Error {
     Permissions(#[from] kubejit_kube::PermissionError),
 }
 
-/// An error with its sources, for logs and Events.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use kubejit_core::text::error_chain as chain;

@@ -96,6 +96,19 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// An error with its sources, joined by `: `, for logs, Events and messages: one rendering, so the
+/// controller, the gateway and the CLI say the same thing of the same error.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,7 +167,7 @@ fn install_requester_rbac() {
 
 #[test]
 fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
-    let cp = shared();
+    shared();
     install_requester_rbac();
     let hsm = SoftHsm::new("kubejit-csr");
     let token_spki = spki_of(&hsm.generate(3));
@@ -198,19 +198,9 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
 
     // The CSR in the cluster verifies (kubejit's strict PKCS#10 reader checks the signature) and
     // names the token's P-256 key: the token signed it.
-    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    let ours: Vec<_> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
-        .collect();
+    let ours = csrs_for_incident(&incident);
     assert_eq!(ours.len(), 1);
-    let request = base64::engine::general_purpose::STANDARD
-        .decode(ours[0]["spec"]["request"].as_str().unwrap())
-        .unwrap();
-    let parsed = parse_request(&request).unwrap();
+    let parsed = request_of(&ours[0]);
     assert_eq!(parsed.key, KeyAlgorithm::EcdsaP256);
     assert_eq!(parsed.public_key_info, token_spki);
     assert_eq!(parsed.subject.organizations, [GROUP]);
@@ -220,7 +210,7 @@ fn token_signed_csr_is_issued_for_the_token_key_on_the_real_control_plane() {
 /// for byte; a file the approver would call malformed is refused before any CSR is filed.
 #[test]
 fn credential_attaches_the_attestation_chain_and_refuses_a_malformed_one() {
-    let cp = shared();
+    shared();
     install_requester_rbac();
     let hsm = SoftHsm::new("kubejit-att");
     let token_spki = spki_of(&hsm.generate(4));
@@ -256,17 +246,7 @@ fn credential_attaches_the_attestation_chain_and_refuses_a_malformed_one() {
         args.extend(["--attestation", file.to_str().unwrap()]);
         hsm.kubejit(&args)
     };
-    let ours = || {
-        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let ours = || csrs_for_incident(&incident);
 
     let out = run(&bad);
     assert!(!out.status.success());
@@ -352,6 +332,27 @@ fn start_proxy(hsm: &SoftHsm, id: u8, incident: &str, extra: &[&str]) -> Proxy {
     let mut proxy = Proxy { child, kubeconfig };
     proxy.wait_written("kubeconfig");
     proxy
+}
+
+/// The CSRs in the cluster filed under `incident`, as JSON.
+fn csrs_for_incident(incident: &str) -> Vec<serde_json::Value> {
+    let list = shared().admin(&["get", "csr", "-o", "json"]).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident)
+        .cloned()
+        .collect()
+}
+
+/// The PKCS#10 request of a CSR object, parsed by kubejit's strict reader.
+fn request_of(csr: &serde_json::Value) -> kubejit_core::csr::RequestedCertificate {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(csr["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    parse_request(&der).unwrap()
 }
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -571,7 +572,7 @@ fn add_user_pkcs11_writes_a_stanza_that_reaches_the_cluster_through_the_proxy() 
 /// before them keeps flowing, and new commands work with the renewed certificate.
 #[test]
 fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
-    let cp = shared();
+    shared();
     install_requester_rbac();
     let ns = namespace_for_group();
     let hsm = SoftHsm::new("kubejit-renew");
@@ -583,15 +584,9 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
 
     // Two renewals after the first certificate: three issued CSRs for this incident.
     let issued = || {
-        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
+        csrs_for_incident(&incident)
+            .into_iter()
             .filter(|c| c["status"]["certificate"].is_string())
-            .cloned()
             .collect::<Vec<_>>()
     };
     let renewed = support::poll(std::time::Duration::from_secs(120), || {
@@ -601,10 +596,7 @@ fn renewal_files_new_csrs_with_the_token_key_without_breaking_open_streams() {
     .expect("the proxy did not renew twice");
     // Every renewal was signed by the same token key.
     for csr in &renewed {
-        let request = base64::engine::general_purpose::STANDARD
-            .decode(csr["spec"]["request"].as_str().unwrap())
-            .unwrap();
-        assert_eq!(parse_request(&request).unwrap().public_key_info, token_spki);
+        assert_eq!(request_of(csr).public_key_info, token_spki);
     }
     // The stream opened before the renewals still flows; new connections use the new certificate.
     assert_echo(&mut conn, b"after renewal\n");
@@ -658,13 +650,8 @@ fn logs_follow_streams_across_two_renewals() {
     wait_line("before renewal");
 
     let issued = || {
-        let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-        let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-        list["items"]
-            .as_array()
-            .unwrap()
+        csrs_for_incident(&incident)
             .iter()
-            .filter(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
             .filter(|c| c["status"]["certificate"].is_string())
             .count()
     };
@@ -688,7 +675,7 @@ fn logs_follow_streams_across_two_renewals() {
 /// extractable, the CSR and the upstream TLS handshake signed by the token.
 #[test]
 fn ed25519_token_key_is_issued_and_works_through_the_proxy() {
-    let cp = shared();
+    shared();
     install_requester_rbac();
     let ns = namespace_for_group();
     let hsm = SoftHsm::new("kubejit-ed");
@@ -713,18 +700,7 @@ fn ed25519_token_key_is_issued_and_works_through_the_proxy() {
     assert!(pods.status.success(), "{}", stderr(&pods));
     assert_eq!(String::from_utf8_lossy(&pods.stdout).trim(), "pod/api");
 
-    let list = cp.admin(&["get", "csr", "-o", "json"]).unwrap();
-    let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
-    let csr = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["metadata"]["annotations"][approver::INCIDENT] == incident.as_str())
-        .unwrap();
-    let request = base64::engine::general_purpose::STANDARD
-        .decode(csr["spec"]["request"].as_str().unwrap())
-        .unwrap();
-    let parsed = parse_request(&request).unwrap();
+    let parsed = request_of(&csrs_for_incident(&incident)[0]);
     assert_eq!(parsed.key, KeyAlgorithm::Ed25519);
     assert_eq!(parsed.public_key_info, token_spki);
 }

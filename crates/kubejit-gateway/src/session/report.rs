@@ -181,16 +181,7 @@ fn camel(label: &str) -> String {
 }
 
 /// The error and its sources, `: `-joined, for one log field.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use kubejit_core::text::error_chain;
 
 #[cfg(test)]
 mod tests {

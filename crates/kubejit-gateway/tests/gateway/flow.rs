@@ -33,18 +33,7 @@ fn a_forward_to_a_slow_reader_arrives_complete() {
     let group = "oncall-flow";
     let ns = namespace(cp, "gw-flow", "", Some(group));
     let c = member("u-aftasrac", group, &[]);
-    let port = free_port();
-    let forward = format!("{port}:api.{ns}:8080");
-    let mut child = ssh_command(
-        &c,
-        "u-aftasrac",
-        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward],
-        &[],
-    )
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut conn = connect_within(port, Duration::from_secs(60));
+    let (mut child, mut conn) = forward_to_api(&c, "u-aftasrac", &ns);
     conn.set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let writer = {

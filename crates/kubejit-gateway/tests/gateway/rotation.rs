@@ -2,8 +2,6 @@
 //! the previous set, a CA removed from the file stops new logins and ends its live sessions, a CA
 //! added starts working.
 
-use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -49,25 +47,13 @@ fn rotating_the_trusted_ca_file_applies_without_a_restart() {
     // A live session under the old CA.
     let live = member_by(&old, "u-rot", group, "-1m:+30m", &[]);
     let script = "'echo started; sleep 600'";
-    let mut child = ssh_command_to(
+    let mut child = started(&mut ssh_command_to(
         gw,
         &live,
         "u-rot",
         &[],
         &["exec", "-n", &ns, "api", "--", "sh", "-c", script],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut first = [0u8; 8];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    assert_eq!(&first, b"started\n");
+    ));
 
     // Garbage: the previous set stays, the live session goes on, the old CA still admits.
     let rejected = reloads(gw, "rejected");

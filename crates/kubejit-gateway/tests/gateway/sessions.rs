@@ -183,24 +183,6 @@ fn refused_requests_say_why() {
     }
 }
 
-/// Spawns `cmd` (an `exec` whose script first prints `started`) and returns once it has.
-fn started(cmd: &mut std::process::Command) -> std::process::Child {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 8];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut first)
-        .unwrap();
-    assert_eq!(&first, b"started\n");
-    child
-}
-
 /// The first audit record matching `pred` (bounded wait: a session's end is recorded as it closes).
 fn wait_for_record(pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let start = std::time::Instant::now();
@@ -222,18 +204,7 @@ fn port_forward_moves_data_both_ways() {
     let group = "oncall-pf";
     let ns = namespace(cp, "gw-pf", LOG, Some(group));
     let c = member("u-pfmdbw", group, &[]);
-    let port = free_port();
-    let forward = format!("{port}:api.{ns}:8080");
-    let mut child = ssh_command(
-        &c,
-        "u-pfmdbw",
-        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward],
-        &[],
-    )
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut conn = connect_within(port, Duration::from_secs(60));
+    let (mut child, mut conn) = forward_to_api(&c, "u-pfmdbw", &ns);
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let payload: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();

@@ -1,6 +1,7 @@
 //! The test gateway (in-process, on the shared control plane), certificates made by `ssh-keygen`,
 //! and the `ssh` command line.
 
+use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -281,4 +282,39 @@ pub fn member_by(ca: &Path, login: &str, group: &str, validity: &str, extra: &[&
     let mut opts = vec!["-O", ext.as_str()];
     opts.extend_from_slice(extra);
     cert_by(ca, login, validity, &opts)
+}
+
+/// Spawns `cmd` (an `exec` whose script first prints `started`) and returns once it has.
+pub fn started(cmd: &mut std::process::Command) -> std::process::Child {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    assert_eq!(&first, b"started\n");
+    child
+}
+
+/// `ssh -N -L PORT:api.<ns>:8080` as `login`, and one connection to the forwarded local port.
+pub fn forward_to_api(cert: &Cert, login: &str, ns: &str) -> (std::process::Child, TcpStream) {
+    let port = free_port();
+    let forward = format!("{port}:api.{ns}:8080");
+    let child = ssh_command(
+        cert,
+        login,
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &forward],
+        &[],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let conn = connect_within(port, Duration::from_secs(60));
+    (child, conn)
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use kubejit_core::text::error_chain;
 use kubejit_kube::OutputFormat;
 use kubejit_lint::subject::SubjectRef;
 use kubejit_lint::{Inventory, Settings, Severity, Suppressions};
@@ -159,15 +160,4 @@ async fn inventory(args: &LintArgs) -> anyhow::Result<Option<Inventory>> {
         )?);
     }
     Ok(Some(inv))
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
