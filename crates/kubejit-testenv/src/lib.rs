@@ -24,6 +24,7 @@ pub use cluster::{CONTROLLER_SA, ControlPlane, Options, Progress, TestUser};
 pub use deadline::{BoundedOutput, COMMAND_BOUND, output_within, wait_within};
 pub use error::Error;
 pub use kubectl::KubectlOutput;
+pub use ports::free_port;
 pub use shared::{shared, unique_namespace};
 pub use ssh::{known_hosts_line, new_ssh_key, sign_user_key, ssh_client};
 pub use workloads::PodSpec;

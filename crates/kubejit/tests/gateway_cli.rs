@@ -16,11 +16,7 @@ use std::time::{Duration, Instant};
 use kubejit_testenv::{new_ssh_key, sign_user_key, ssh_client};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    kubejit_testenv::free_port().unwrap()
 }
 
 fn until(what: &str, mut probe: impl FnMut() -> bool) {

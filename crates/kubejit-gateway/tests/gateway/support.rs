@@ -210,13 +210,9 @@ pub fn ssh(cert: &Cert, login: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A free local port for `ssh -L`.
+/// A free local port for `ssh -L` (outside the kernel's ephemeral range: see the testenv's).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    kubejit_testenv::free_port().unwrap()
 }
 
 /// A connection to local `port` once something listens there (within `bound`).

@@ -108,11 +108,7 @@ impl Drop for FaultProxy {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    kubejit_testenv::free_port().unwrap()
 }
 
 fn serve(state: &State, mut conn: TcpStream, upstream: u16) {
