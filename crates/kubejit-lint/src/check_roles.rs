@@ -145,7 +145,7 @@ fn check_role(role: &ObjectRef, rules: &[PolicyRule], origin: &Origin, out: &mut
 }
 
 /// A write verb on anything but the debug subresources.
-fn writes_beyond_debug(rule: &PolicyRule) -> bool {
+pub(crate) fn writes_beyond_debug(rule: &PolicyRule) -> bool {
     let writes = rule
         .verbs
         .iter()

@@ -3,7 +3,9 @@
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kubejit_kube::policy::AccessPolicyResource;
 
 use crate::audit_policy::AuditPolicy;
 
@@ -53,6 +55,10 @@ pub struct Inventory {
     pub audit_policy: Option<Located<AuditPolicy>>,
     pub admission_policies: Vec<Located<ValidatingAdmissionPolicy>>,
     pub admission_bindings: Vec<Located<ValidatingAdmissionPolicyBinding>>,
+    /// kubejit's AccessPolicies (what grants and certificates they allow).
+    pub access_policies: Vec<Located<AccessPolicyResource>>,
+    /// kubejit's controller Deployment ([`crate::check_kubejit::CONTROLLER`]), when present.
+    pub controller: Option<Located<Deployment>>,
     /// True when the inventory was read from manifests: ClusterRoles that Kubernetes creates at
     /// start-up (`cluster-admin`, `admin`, `system:*`, …) are then assumed to exist.
     pub offline: bool,

@@ -9,6 +9,7 @@ mod aggregate;
 pub mod audit_policy;
 mod check_admission;
 mod check_bindings;
+mod check_kubejit;
 mod check_roles;
 mod error;
 pub mod finding;
@@ -39,6 +40,7 @@ pub fn lint(inventory: &Inventory, settings: &Settings, now: OffsetDateTime) -> 
     let mut findings = check_bindings::check(inventory, settings, now);
     findings.extend(check_roles::check(inventory));
     findings.extend(check_admission::check(inventory));
+    findings.extend(check_kubejit::check(inventory, settings));
     if let Some(policy) = &inventory.audit_policy {
         findings.extend(audit_policy::check(policy));
     }

@@ -4,11 +4,15 @@
 
 use std::path::Path;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
 use serde_json::Value;
 use serde_saphyr::{DuplicateKeyPolicy, Spanned};
 
+use kubejit_kube::policy::{self, AccessPolicyResource};
+
 use crate::audit_policy::AuditPolicy;
+use crate::check_kubejit::CONTROLLER;
 use crate::error::LintError;
 use crate::inventory::{Inventory, Located, Origin};
 use crate::yaml_doc::{Doc, Lines};
@@ -195,6 +199,10 @@ fn merge(inv: &mut Inventory, part: Inventory) {
     inv.cluster_role_bindings.extend(part.cluster_role_bindings);
     inv.admission_policies.extend(part.admission_policies);
     inv.admission_bindings.extend(part.admission_bindings);
+    inv.access_policies.extend(part.access_policies);
+    if part.controller.is_some() {
+        inv.controller = part.controller;
+    }
     if part.audit_policy.is_some() {
         inv.audit_policy = part.audit_policy;
     }
@@ -312,6 +320,12 @@ fn add_document(
     if api_version == ADMISSION_V1 && kind.starts_with("ValidatingAdmissionPolicy") {
         return add_admission(doc, &kind, file, line, inv).map_err(err);
     }
+    if kind == "AccessPolicy" && api_version.starts_with("kubejit.dev/") {
+        return add_access_policy(doc, &api_version, file, line, inv).map_err(err);
+    }
+    if kind == "Deployment" && api_version == "apps/v1" {
+        return add_deployment(doc, file, line, inv).map_err(err);
+    }
     let is_rbac = api_version.starts_with("rbac.authorization.k8s.io/");
     let rbac_kind = matches!(
         kind.as_str(),
@@ -393,6 +407,61 @@ fn add_admission(
         _ => {}
     }
     Ok(())
+}
+
+/// An AccessPolicy, read as strictly as its CRD: only the served version, no unknown fields (the
+/// spec's types refuse them), a name.
+fn add_access_policy(
+    doc: Value,
+    api_version: &str,
+    file: &str,
+    line: u64,
+    inv: &mut Inventory,
+) -> Result<(), String> {
+    let served = format!("{}/{}", policy::GROUP, policy::VERSION);
+    if api_version != served {
+        return Err(format!("{api_version} is not served; use {served}"));
+    }
+    if let Value::Object(map) = &doc {
+        let known = ["apiVersion", "kind", "metadata", "spec"];
+        if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(format!("unknown field {key:?} in AccessPolicy"));
+        }
+    }
+    let object: AccessPolicyResource =
+        serde_json::from_value(doc).map_err(|e| format!("invalid AccessPolicy: {e}"))?;
+    if object.metadata.name.as_deref().is_none_or(str::is_empty) {
+        return Err("AccessPolicy has no metadata.name".to_owned());
+    }
+    inv.access_policies.push(Located {
+        object,
+        origin: origin(file, line),
+    });
+    Ok(())
+}
+
+/// kubejit's controller Deployment; every other Deployment is ignored, like other kinds.
+fn add_deployment(doc: Value, file: &str, line: u64, inv: &mut Inventory) -> Result<(), String> {
+    let meta = doc.get("metadata");
+    let field = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
+    if (field("namespace"), field("name")) != (Some(CONTROLLER.0), Some(CONTROLLER.1)) {
+        return Ok(());
+    }
+    let object: Deployment =
+        serde_json::from_value(doc).map_err(|e| format!("invalid Deployment: {e}"))?;
+    inv.controller = Some(Located {
+        object,
+        origin: origin(file, line),
+    });
+    Ok(())
+}
+
+fn origin(file: &str, line: u64) -> Origin {
+    Origin {
+        file: Some(file.to_owned()),
+        line,
+        rule_lines: Vec::new(),
+    }
 }
 
 /// Unknown top-level fields: kubectl's strict field validation refuses them, and a misspelt

@@ -143,6 +143,15 @@ rules! {
     AdmissionNotEnforced = "KJL021", High,
         "admission policy not enforced (no binding with Deny), or one of kubejit's missing",
         "Bind the policy with validationActions [Deny]; reinstall kubejit's (kubejit manifests install | kubectl apply -f -) if one is missing.";
+    PolicyGrantsTooMuch = "KJL022", High,
+        "AccessPolicy grant rule that allows a role with writes, a broad role, or a privileged namespace",
+        "Let grant rules name only debug roles (reads plus exec/attach/portforward) in application namespaces.";
+    HardwareKeysWithoutRoots = "KJL023", Medium,
+        "AccessPolicy requires hardware keys but kubejit's controller has no --attestation-roots",
+        "Give the controller Deployment --attestation-roots (the vendor root CAs), or set the policy's keys to any.";
+    KubejitBeyondInstall = "KJL024", High,
+        "kubejit's exempt identities hold more than kubejit's install gives them",
+        "Remove the extra binding or rule, or run the controller as its own ServiceAccount; kubejit's identities are exempt from every other rule.";
 }
 
 impl fmt::Display for RuleId {

@@ -1,0 +1,535 @@
+//! The rules about kubejit's own configuration: what its AccessPolicies let the controller grant,
+//! whether its controller Deployment can honour them, and whether its exempt identities hold more
+//! than kubejit's install gives them.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use kubejit_core::{KeysMode, RoleKind};
+use kubejit_kube::policy::AccessPolicyResource;
+
+use crate::access;
+use crate::check_bindings::reference;
+use crate::check_roles::writes_beyond_debug;
+use crate::finding::{Finding, ObjectRef, RuleRef};
+use crate::inventory::{Inventory, Located, Origin};
+use crate::rules::RuleId;
+use crate::subject::{KUBEJIT_NAMESPACE, Settings, SubjectRef};
+
+/// kubejit's controller Deployment as `deploy/` installs it: namespace and name.
+pub const CONTROLLER: (&str, &str) = (KUBEJIT_NAMESPACE, "kubejit-controller");
+/// The controller's flag (and variable) for the hardware-key attestation roots.
+const ROOTS_FLAG: &str = "--attestation-roots";
+const ROOTS_ENV: &str = "KUBEJIT_ATTESTATION_ROOTS";
+/// Bootstrap ClusterRoles that include writes and paths around kubejit: never a debug grant.
+const BROAD_ROLES: [&str; 3] = ["cluster-admin", "admin", "edit"];
+
+pub fn check(inv: &Inventory, settings: &Settings) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for policy in &inv.access_policies {
+        grant_rules(inv, settings, policy, &mut out);
+        if let Some(controller) = &inv.controller {
+            hardware_without_roots(policy, controller, &mut out);
+        }
+    }
+    beyond_install(inv, &mut out);
+    out
+}
+
+fn policy_ref(policy: &AccessPolicyResource) -> ObjectRef {
+    ObjectRef::new(
+        "AccessPolicy",
+        None,
+        policy.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// KJL022: every role a grant rule lets the controller bind, in every namespace it names.
+fn grant_rules(
+    inv: &Inventory,
+    settings: &Settings,
+    located: &Located<AccessPolicyResource>,
+    out: &mut Vec<Finding>,
+) {
+    for (index, grant) in located.object.spec.grants.iter().enumerate() {
+        for role in &grant.roles {
+            for namespace in &grant.namespaces {
+                let Some((role_ref, problem)) = grant_problem(inv, settings, role, namespace)
+                else {
+                    continue;
+                };
+                let text = format!(
+                    "grants[{index}] {}: {} {} in {namespace}",
+                    grant.name,
+                    role.kind.as_str(),
+                    role.name
+                );
+                out.push(Finding {
+                    rule: RuleId::PolicyGrantsTooMuch,
+                    severity: RuleId::PolicyGrantsTooMuch.default_severity(),
+                    subject: None,
+                    binding: Some(policy_ref(&located.object)),
+                    role: Some(role_ref),
+                    policy_rule: Some(RuleRef { index, text }),
+                    message: format!(
+                        "AccessPolicy {} lets kubejit grant {problem}",
+                        located.object.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                    origin: located.origin.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// What is wrong with granting `role` in `namespace`, if anything.
+fn grant_problem(
+    inv: &Inventory,
+    settings: &Settings,
+    role: &kubejit_core::RoleRefSpec,
+    namespace: &str,
+) -> Option<(ObjectRef, String)> {
+    let name = role.name.as_str();
+    let (role_ref, rules) = match role.kind {
+        RoleKind::ClusterRole => {
+            let found = inv
+                .cluster_roles
+                .iter()
+                .find(|r| r.object.metadata.name.as_deref() == Some(name));
+            (
+                ObjectRef::new("ClusterRole", None, name),
+                found.map(|r| r.object.rules.as_deref().unwrap_or_default()),
+            )
+        }
+        RoleKind::Role => {
+            let found = inv.roles.iter().find(|r| {
+                let meta = &r.object.metadata;
+                meta.name.as_deref() == Some(name) && meta.namespace.as_deref() == Some(namespace)
+            });
+            (
+                ObjectRef::new("Role", Some(namespace), name),
+                found.map(|r| r.object.rules.as_deref().unwrap_or_default()),
+            )
+        }
+    };
+    if settings
+        .privileged_namespaces
+        .iter()
+        .any(|n| n == namespace)
+    {
+        return Some((
+            role_ref,
+            format!(
+                "{role_ref_text} in the privileged namespace {namespace}",
+                role_ref_text = name
+            ),
+        ));
+    }
+    if role.kind == RoleKind::ClusterRole && BROAD_ROLES.contains(&name) {
+        return Some((
+            role_ref,
+            format!("ClusterRole {name} (every write in the namespace)"),
+        ));
+    }
+    let rule = rules?
+        .iter()
+        .find(|r| writes_beyond_debug(r) || access::is_wildcard(r))?;
+    let problem = format!("{role_ref}, which writes ({})", access::rule_text(rule));
+    Some((role_ref, problem))
+}
+
+/// KJL023: a policy that asks for hardware keys while the controller has no attestation roots
+/// denies every certificate request under it (fail closed, but the policy does not work).
+fn hardware_without_roots(
+    policy: &Located<AccessPolicyResource>,
+    controller: &Located<Deployment>,
+    out: &mut Vec<Finding>,
+) {
+    let hardware = match policy.object.spec.keys {
+        Some(KeysMode::Hardware | KeysMode::HardwareWithTouch) => true,
+        Some(KeysMode::Any) | None => false,
+    };
+    if !hardware || has_roots(&controller.object) {
+        return;
+    }
+    let (namespace, name) = CONTROLLER;
+    out.push(Finding {
+        rule: RuleId::HardwareKeysWithoutRoots,
+        severity: RuleId::HardwareKeysWithoutRoots.default_severity(),
+        subject: None,
+        binding: Some(policy_ref(&policy.object)),
+        role: Some(ObjectRef::new("Deployment", Some(namespace), name)),
+        policy_rule: None,
+        message: format!(
+            "AccessPolicy {} requires hardware keys but kubejit's controller runs without {ROOTS_FLAG}: it denies every certificate under it",
+            policy.object.metadata.name.as_deref().unwrap_or_default()
+        ),
+        origin: policy.origin.clone(),
+    });
+}
+
+/// Whether any container of the Deployment is given attestation roots (flag or variable).
+fn has_roots(deployment: &Deployment) -> bool {
+    let containers = deployment
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .map(|p| p.containers.as_slice())
+        .unwrap_or_default();
+    containers.iter().any(|c| {
+        let flag = c
+            .args
+            .iter()
+            .flatten()
+            .chain(c.command.iter().flatten())
+            .any(|a| {
+                a == ROOTS_FLAG
+                    || a.strip_prefix(ROOTS_FLAG)
+                        .is_some_and(|v| v.starts_with('='))
+            });
+        let env = c
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == ROOTS_ENV && (e.value.is_some() || e.value_from.is_some()));
+        flag || env
+    })
+}
+
+/// kubejit's install (`deploy/` and the gateway's RBAC), read once.
+fn install() -> &'static Inventory {
+    static INSTALL: OnceLock<Inventory> = OnceLock::new();
+    INSTALL.get_or_init(|| {
+        let mut inv = Inventory::default();
+        let text = format!(
+            "{}---\n{}",
+            kubejit_kube::deploy::install_yaml(),
+            include_str!("../../../deploy/gateway/rbac.yaml")
+        );
+        // The install is this crate's own input, pinned by a test to read without errors.
+        let _ = crate::load::load_text(&text, "deploy", &mut inv);
+        inv
+    })
+}
+
+/// A binding's identity: kind, namespace, name and the role it names.
+type BindingKey = (String, Option<String>, String, String, String);
+
+fn binding_keys(inv: &Inventory) -> Vec<(BindingKey, Vec<SubjectRef>, &Origin)> {
+    let subjects = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>,
+                    ns: Option<&str>| {
+        subjects
+            .iter()
+            .flatten()
+            .filter_map(|s| SubjectRef::from_subject(s, ns))
+            .collect::<Vec<_>>()
+    };
+    let rbs = inv.role_bindings.iter().map(|b| {
+        let meta = &b.object.metadata;
+        let key = (
+            "RoleBinding".to_owned(),
+            meta.namespace.clone(),
+            meta.name.clone().unwrap_or_default(),
+            b.object.role_ref.kind.clone(),
+            b.object.role_ref.name.clone(),
+        );
+        (
+            key,
+            subjects(&b.object.subjects, meta.namespace.as_deref()),
+            &b.origin,
+        )
+    });
+    let crbs = inv.cluster_role_bindings.iter().map(|b| {
+        let meta = &b.object.metadata;
+        let key = (
+            "ClusterRoleBinding".to_owned(),
+            None,
+            meta.name.clone().unwrap_or_default(),
+            b.object.role_ref.kind.clone(),
+            b.object.role_ref.name.clone(),
+        );
+        (key, subjects(&b.object.subjects, None), &b.origin)
+    });
+    rbs.chain(crbs).collect()
+}
+
+/// Rules of the roles kubejit's install defines, by (kind, namespace, name).
+fn role_rules(inv: &Inventory) -> Vec<(ObjectRef, &[PolicyRule], &Origin)> {
+    let roles = inv.roles.iter().map(|r| {
+        (
+            reference("Role", &r.object.metadata),
+            r.object.rules.as_deref().unwrap_or_default(),
+            &r.origin,
+        )
+    });
+    let cluster_roles = inv.cluster_roles.iter().map(|r| {
+        (
+            reference("ClusterRole", &r.object.metadata),
+            r.object.rules.as_deref().unwrap_or_default(),
+            &r.origin,
+        )
+    });
+    roles.chain(cluster_roles).collect()
+}
+
+/// KJL024: kubejit's identities are exempt from every rule, so whatever they hold beyond the
+/// install (another binding, a widened role, the controller running as someone else) would pass
+/// unseen.
+fn beyond_install(inv: &Inventory, out: &mut Vec<Finding>) {
+    let install = install();
+    let ours: HashSet<SubjectRef> = binding_keys(install)
+        .into_iter()
+        .flat_map(|(_, subjects, _)| subjects)
+        .filter(|s| matches!(s, SubjectRef::ServiceAccount { namespace, .. } if namespace == KUBEJIT_NAMESPACE))
+        .collect();
+    let installed: HashSet<BindingKey> = binding_keys(install)
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    for (key, subjects, origin) in binding_keys(inv) {
+        if installed.contains(&key) {
+            continue;
+        }
+        for subject in subjects.iter().filter(|s| ours.contains(s)) {
+            let (kind, namespace, name, role_kind, role_name) = &key;
+            let role_ns = (role_kind == "Role")
+                .then_some(namespace.as_deref())
+                .flatten();
+            out.push(beyond(
+                Some(subject.to_string()),
+                Some(ObjectRef::new(kind, namespace.as_deref(), name)),
+                ObjectRef::new(role_kind, role_ns, role_name),
+                None,
+                format!("{kind} {name} gives kubejit's exempt identity {subject} more than kubejit's install"),
+                origin,
+            ));
+        }
+    }
+    let documented = role_rules(install);
+    for (role, rules, origin) in role_rules(inv) {
+        let Some((_, allowed, _)) = documented.iter().find(|(r, _, _)| *r == role) else {
+            continue;
+        };
+        for (index, rule) in rules.iter().enumerate() {
+            if allowed.contains(rule) {
+                continue;
+            }
+            let text = access::rule_text(rule);
+            out.push(beyond(
+                None,
+                None,
+                role.clone(),
+                Some(RuleRef { index, text }),
+                format!("{role} holds a rule kubejit's install does not give it"),
+                &Origin {
+                    line: origin.rule_line(index),
+                    ..origin.clone()
+                },
+            ));
+        }
+    }
+    if let Some(controller) = &inv.controller {
+        controller_account(controller, out);
+    }
+}
+
+fn beyond(
+    subject: Option<String>,
+    binding: Option<ObjectRef>,
+    role: ObjectRef,
+    policy_rule: Option<RuleRef>,
+    message: String,
+    origin: &Origin,
+) -> Finding {
+    Finding {
+        rule: RuleId::KubejitBeyondInstall,
+        severity: RuleId::KubejitBeyondInstall.default_severity(),
+        subject,
+        binding,
+        role: Some(role),
+        policy_rule,
+        message,
+        origin: origin.clone(),
+    }
+}
+
+/// The controller must run as its own ServiceAccount: another one's powers are not kubejit's.
+fn controller_account(controller: &Located<Deployment>, out: &mut Vec<Finding>) {
+    let account = controller
+        .object
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|p| p.service_account_name.as_deref())
+        .unwrap_or("default");
+    let (namespace, name) = CONTROLLER;
+    if account == name {
+        return;
+    }
+    out.push(beyond(
+        Some(format!("ServiceAccount:{namespace}/{account}")),
+        None,
+        ObjectRef::new("Deployment", Some(namespace), name),
+        None,
+        format!("kubejit's controller runs as ServiceAccount {account}, not {name}"),
+        &controller.origin,
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const POLICY: &str = "apiVersion: kubejit.dev/v1alpha1\nkind: AccessPolicy\nmetadata: {name: p}\nspec:\n  requesters: {groups: [g]}\n  maxTTL: 1h\n  approval: {mode: Auto}\n";
+    const DEPLOYMENT: &str = include_str!("../../../deploy/controller/deployment.yaml");
+
+    fn findings(text: &str) -> Vec<String> {
+        let mut inv = Inventory::default();
+        let errors = crate::load::load_text(text, "m.yaml", &mut inv);
+        assert!(errors.is_empty(), "{errors:?}");
+        check(&inv, &Settings::default())
+            .iter()
+            .map(|f| format!("{} {}", f.rule, f.message))
+            .collect()
+    }
+
+    fn grant(role: &str, namespace: &str) -> String {
+        format!(
+            "{POLICY}  grants:\n  - {{name: g, roles: [{role}], namespaces: [{namespace}], subjects: {{groups: [g]}}, maxTTL: 1h}}\n"
+        )
+    }
+
+    #[test]
+    fn the_install_reads_cleanly_and_lints_clean() {
+        let mut inv = Inventory::default();
+        let text = format!(
+            "{}---\n{}",
+            kubejit_kube::deploy::install_yaml(),
+            include_str!("../../../deploy/gateway/rbac.yaml")
+        );
+        assert!(crate::load::load_text(&text, "deploy", &mut inv).is_empty());
+        assert!(inv.controller.is_some() && !inv.cluster_role_bindings.is_empty());
+        assert_eq!(check(&inv, &Settings::default()), []);
+    }
+
+    /// The fixture's Deployment is deploy/'s, so the live test applies no change to kubejit.
+    #[test]
+    fn the_kjl023_fixture_carries_deploys_controller_unchanged() {
+        let fixture = include_str!("../fixtures/rules/kjl023.yaml");
+        let body: String = DEPLOYMENT
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(fixture.ends_with(&body));
+    }
+
+    #[test]
+    fn grant_rules_beyond_debugging_are_findings() {
+        let writer = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: w, namespace: app}\nrules: [{apiGroups: [\"\"], resources: [pods], verbs: [delete]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: star}\nrules: [{apiGroups: [\"*\"], resources: [\"*\"], verbs: [get]}]\n";
+        let cases = [
+            (grant("{kind: Role, name: w}", "app"), "writes"),
+            (grant("{kind: ClusterRole, name: star}", "app"), "writes"),
+            (grant("{kind: ClusterRole, name: admin}", "app"), "admin"),
+            (grant("{kind: Role, name: w}", "kube-system"), "privileged"),
+            (
+                grant("{kind: Role, name: absent}", "kubejit-system"),
+                "privileged",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = findings(&format!("{text}{writer}"));
+            assert_eq!(got.len(), 1, "{text}: {got:?}");
+            assert!(
+                got[0].starts_with("KJL022") && got[0].contains(want),
+                "{got:?}"
+            );
+        }
+        // A Role of the same name in another namespace is not the one granted.
+        assert_eq!(
+            findings(&format!(
+                "{}{writer}",
+                grant("{kind: Role, name: w}", "other")
+            )),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn hardware_keys_need_the_controllers_attestation_roots() {
+        let hardware = POLICY.replace("maxTTL: 1h\n", "maxTTL: 1h\n  keys: hardwareWithTouch\n");
+        let with = |deployment: &str| findings(&format!("{hardware}---\n{deployment}"));
+        assert_eq!(with(DEPLOYMENT).len(), 1);
+        assert!(with(DEPLOYMENT)[0].starts_with("KJL023"));
+        let flag = DEPLOYMENT.replace(
+            "--http-addr=0.0.0.0:9090]",
+            "--http-addr=0.0.0.0:9090, --attestation-roots=/roots.pem]",
+        );
+        assert_eq!(with(&flag), Vec::<String>::new());
+        let env = DEPLOYMENT.replace(
+            "- name: POD_NAME",
+            "- {name: KUBEJIT_ATTESTATION_ROOTS, value: /roots.pem}\n        - name: POD_NAME",
+        );
+        assert_eq!(with(&env), Vec::<String>::new());
+        // A flag that only starts like it is not it; without the Deployment nothing is judged.
+        let lookalike = DEPLOYMENT.replace(
+            "--http-addr=0.0.0.0:9090]",
+            "--http-addr=0.0.0.0:9090, --attestation-roots-x=/r]",
+        );
+        assert_eq!(with(&lookalike).len(), 1);
+        assert_eq!(findings(&hardware), Vec::<String>::new());
+    }
+
+    #[test]
+    fn kubejit_identities_beyond_the_install_are_findings() {
+        let extra = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: x, namespace: kube-system}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: User, name: \"system:serviceaccount:kubejit-system:kubejit-gateway\"}]\n";
+        let got = findings(extra);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("KJL024"), "{got:?}");
+        // The install's own binding name, pointed at another role, is not the install's.
+        let renamed = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: kubejit-controller}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\nsubjects: [{kind: ServiceAccount, name: kubejit-controller, namespace: kubejit-system}]\n";
+        assert_eq!(findings(renamed).len(), 1);
+        let widened = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: kubejit-gateway-bindings}\nrules: [{apiGroups: [\"\"], resources: [secrets], verbs: [get]}]\n";
+        let got = findings(widened);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("does not give it"), "{got:?}");
+        let account = DEPLOYMENT.replace(
+            "serviceAccountName: kubejit-controller",
+            "serviceAccountName: builder",
+        );
+        let got = findings(&account);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains("builder"), "{got:?}");
+    }
+
+    /// AccessPolicies are read as strictly as their CRD; other Deployments are ignored.
+    #[test]
+    fn malformed_access_policies_are_errors() {
+        let cases = [
+            POLICY.replace("v1alpha1", "v1beta1"),
+            format!("{POLICY}status: {{}}\n"),
+            format!("{POLICY}  keys: hardware\n  extra: 1\n"),
+            POLICY.replace("groups: [g]", "groups: [1]"),
+            POLICY.replace("name: p", "name: \"\""),
+            POLICY.replace("mode: Auto", "mode: auto"),
+        ];
+        for text in cases {
+            let mut inv = Inventory::default();
+            let errors = crate::load::load_text(&text, "m.yaml", &mut inv);
+            assert_eq!(errors.len(), 1, "{text}: {errors:?}");
+            assert!(inv.access_policies.is_empty());
+        }
+        let other = DEPLOYMENT.replace(
+            "name: kubejit-controller\n  namespace",
+            "name: web\n  namespace",
+        );
+        let mut inv = Inventory::default();
+        assert!(crate::load::load_text(&other, "m.yaml", &mut inv).is_empty());
+        assert!(inv.controller.is_none());
+    }
+}
