@@ -110,7 +110,7 @@ impl Suppressions {
         });
     }
 
-    /// The `kubejit.dev/lint-ignore` annotations of every binding and role.
+    /// The `kubejit.dev/lint-ignore` annotations of every binding, role and AccessPolicy.
     pub fn from_annotations(inv: &Inventory, now: OffsetDateTime) -> Self {
         let mut out = Self::default();
         let mut visit = |kind: &str, meta: &ObjectMeta, origin: &Origin, is_binding: bool| {
@@ -141,6 +141,10 @@ impl Suppressions {
         }
         for b in &inv.cluster_role_bindings {
             visit("ClusterRoleBinding", &b.object.metadata, &b.origin, true);
+        }
+        // A policy's findings name it where a binding would be (it is what grants).
+        for p in &inv.access_policies {
+            visit("AccessPolicy", &p.object.metadata, &p.origin, true);
         }
         out
     }
@@ -255,10 +259,14 @@ fn parse_ref(text: &str) -> Result<ObjectRef, String> {
         .split_once(' ')
         .ok_or_else(|| format!("expected \"KIND NAME\", not {text:?}"))?;
     match (kind, rest.split_once('/')) {
-        ("Role" | "RoleBinding", Some((ns, name))) => Ok(ObjectRef::new(kind, Some(ns), name)),
-        ("ClusterRole" | "ClusterRoleBinding", None) => Ok(ObjectRef::new(kind, None, rest)),
+        ("Role" | "RoleBinding" | "Deployment", Some((ns, name))) => {
+            Ok(ObjectRef::new(kind, Some(ns), name))
+        }
+        ("ClusterRole" | "ClusterRoleBinding" | "AccessPolicy", None) => {
+            Ok(ObjectRef::new(kind, None, rest))
+        }
         _ => Err(format!(
-            "expected \"RoleBinding NS/NAME\" or \"ClusterRoleBinding NAME\" (or Role/ClusterRole), not {text:?}"
+            "expected \"RoleBinding NS/NAME\" or \"ClusterRoleBinding NAME\" (or Role/ClusterRole, AccessPolicy NAME, Deployment NS/NAME), not {text:?}"
         )),
     }
 }
@@ -306,5 +314,18 @@ mod tests {
             s.read_file("suppressions: [{rule: KJL008, color: red}]", "s.yaml", now)
                 .is_err()
         );
+    }
+
+    /// kubejit's own objects are named as findings print them; a namespace where there is none
+    /// (or none where there is one) is a broken entry, not a wider match.
+    #[test]
+    fn file_entries_name_access_policies_and_deployments() {
+        let now = time::macros::datetime!(2026-11-30 12:00 UTC);
+        let mut s = Suppressions::default();
+        let text = "suppressions:\n- {rule: KJL022, reason: x, expires: 2027-01-01, binding: AccessPolicy p}\n- {rule: KJL023, reason: x, expires: 2027-01-01, role: Deployment kubejit-system/kubejit-controller}\n- {rule: KJL022, reason: x, expires: 2027-01-01, binding: AccessPolicy ns/p}\n- {rule: KJL023, reason: x, expires: 2027-01-01, role: Deployment d}\n";
+        s.read_file(text, "s.yaml", now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.valid.len(), 2);
+        assert_eq!(s.broken.len(), 2);
     }
 }
