@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use kubejit_core::{KeysMode, RoleKind};
+use kubejit_core::{KeysMode, RoleKind, Ttl};
 use kubejit_kube::policy::AccessPolicyResource;
 
 use crate::access;
@@ -30,6 +30,7 @@ pub fn check(inv: &Inventory, settings: &Settings) -> Vec<Finding> {
     let mut out = Vec::new();
     for policy in &inv.access_policies {
         grant_rules(inv, settings, policy, &mut out);
+        lifetimes(policy, &mut out);
         if let Some(controller) = &inv.controller {
             hardware_without_roots(policy, controller, &mut out);
         }
@@ -138,6 +139,41 @@ fn grant_problem(
         .find(|r| writes_beyond_debug(r) || access::is_wildcard(r))?;
     let problem = format!("{role_ref}, which writes ({})", access::rule_text(rule));
     Some((role_ref, problem))
+}
+
+/// The longest access a policy should hand out: past a day, debugging access is standing access.
+const LONGEST_SECS: u64 = 24 * 60 * 60;
+
+/// KJL025: certificate and grant lifetime caps longer than [`LONGEST_SECS`]. A cap kubejit cannot
+/// read makes the controller refuse the policy (it allows nothing), so it is not judged here.
+fn lifetimes(located: &Located<AccessPolicyResource>, out: &mut Vec<Finding>) {
+    let spec = &located.object.spec;
+    let too_long = |ttl: &str| Ttl::parse(ttl).is_ok_and(|t| t.as_secs() > LONGEST_SECS);
+    let name = located.object.metadata.name.as_deref().unwrap_or_default();
+    let mut push = |policy_rule: Option<RuleRef>, what: String| {
+        out.push(Finding {
+            rule: RuleId::LongAccess,
+            severity: RuleId::LongAccess.default_severity(),
+            subject: None,
+            binding: Some(policy_ref(&located.object)),
+            role: None,
+            policy_rule,
+            message: format!("AccessPolicy {name} lets {what}, more than a day"),
+            origin: located.origin.clone(),
+        });
+    };
+    if !spec.certificate_groups.is_empty() && too_long(&spec.max_ttl) {
+        push(None, format!("certificates live {}", spec.max_ttl));
+    }
+    for (index, grant) in spec.grants.iter().enumerate() {
+        if too_long(&grant.max_ttl) {
+            let text = format!("grants[{index}] {}: maxTTL {}", grant.name, grant.max_ttl);
+            push(
+                Some(RuleRef { index, text }),
+                format!("grants live {}", grant.max_ttl),
+            );
+        }
+    }
 }
 
 /// KJL023: a policy that asks for hardware keys while the controller has no attestation roots
@@ -505,6 +541,37 @@ mod tests {
         let got = findings(&account);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].contains("builder"), "{got:?}");
+    }
+
+    #[test]
+    fn access_longer_than_a_day_is_a_finding() {
+        let certs = POLICY.replace(
+            "maxTTL: 1h\n",
+            "maxTTL: 48h\n  certificateGroups: [kubejit:g]\n",
+        );
+        let cases = [
+            (certs.clone(), 1),
+            (certs.replace("48h", "24h"), 0),
+            // A policy without certificate groups issues no certificates: its maxTTL is unused.
+            (POLICY.replace("maxTTL: 1h", "maxTTL: 48h"), 0),
+            (
+                grant("{kind: Role, name: r}", "app").replace("maxTTL: 1h}", "maxTTL: 25h}"),
+                1,
+            ),
+            (
+                grant("{kind: Role, name: r}", "app").replace("maxTTL: 1h}", "maxTTL: 1d1s}"),
+                1,
+            ),
+            (
+                grant("{kind: Role, name: r}", "app").replace("maxTTL: 1h}", "maxTTL: 24h}"),
+                0,
+            ),
+        ];
+        for (text, want) in cases {
+            let got = findings(&text);
+            assert_eq!(got.len(), want, "{text}: {got:?}");
+            assert!(got.iter().all(|f| f.starts_with("KJL025")), "{got:?}");
+        }
     }
 
     /// AccessPolicies are read as strictly as their CRD; other Deployments are ignored.

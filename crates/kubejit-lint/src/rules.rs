@@ -152,6 +152,9 @@ rules! {
     KubejitBeyondInstall = "KJL024", High,
         "kubejit's exempt identities hold more than kubejit's install gives them",
         "Remove the extra binding or rule, or run the controller as its own ServiceAccount; kubejit's identities are exempt from every other rule.";
+    LongAccess = "KJL025", Medium,
+        "AccessPolicy lets certificates or grants live longer than a day",
+        "Cap maxTTL at the length of an incident shift (hours, not days); ask again when it ends.";
 }
 
 impl fmt::Display for RuleId {
