@@ -9,6 +9,7 @@ mod aggregate;
 pub mod audit_policy;
 mod check_admission;
 mod check_bindings;
+mod check_install;
 mod check_kubejit;
 mod check_roles;
 mod error;
