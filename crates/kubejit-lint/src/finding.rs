@@ -32,7 +32,8 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// The rule of a role (or audit policy) a finding is about: its index and its text.
+/// The rule of a role, audit policy or AccessPolicy (a grant rule) a finding is about: its index and
+/// its text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuleRef {
     pub index: usize,
