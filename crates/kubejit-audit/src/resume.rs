@@ -243,6 +243,16 @@ impl<'a> Backwards<'a> {
             if !self.kept {
                 return Some(self.finish(checkpoint.digest()));
             }
+            // The file's only checkpoint is the trail's first: a kill between writing it and
+            // anchoring it leaves exactly this (chaos seed 2902851271044914872 refused every restart
+            // for good). It is signed and the walk still checks the chain back to genesis, so resume
+            // and anchor it. A file with a second checkpoint and no anchor entry stays refused: what
+            // an attacker can still hide by deleting the entry is bounded by one checkpoint interval
+            // (docs/audit.md).
+            if checkpoint.prev == GENESIS_HASH && self.seen.is_empty() {
+                self.seen.push(checkpoint.clone());
+                return None;
+            }
             let detail = format!(
                 "the file holds a signed checkpoint for sequence {} but the anchor holds none for this \
                  trail: the anchor entry was deleted, or never written",

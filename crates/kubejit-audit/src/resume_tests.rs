@@ -241,6 +241,36 @@ fn honest_restarts_resume_and_re_anchor_what_the_anchor_lacks() {
     assert!(spooled(&file).is_empty());
 }
 
+/// Chaos run seed 2902851271044914872: SIGKILL landed after the trail's first checkpoint reached the
+/// file and before it reached the anchor; every restart was then refused (`anchorMissing`) for good.
+#[test]
+fn a_kill_between_the_first_checkpoint_and_its_anchoring_resumes_and_re_anchors() {
+    let dir = Dir::new();
+    dir.write("a", 1);
+    let file = dir.file("a");
+    let checkpoints = lines(&file)
+        .iter()
+        .filter(|l| l.contains("\"checkpoint\":{"))
+        .count();
+    assert_eq!(
+        checkpoints, 1,
+        "the case needs exactly the first checkpoint"
+    );
+    std::fs::write(dir.anchors(), "").unwrap(); // the anchoring never happened
+    let sink = dir.open(&file, "a").unwrap();
+    assert_eq!(lines(&dir.anchors()).len(), 1, "re-anchored");
+    sink.record(lifecycle(EventKind::LeadershipAcquired))
+        .unwrap();
+    sink.seal_now().unwrap();
+    drop(sink);
+    assert!(
+        matches!(dir.verify("a"), VerifyReport::Ok(_)),
+        "{}",
+        dir.verify("a")
+    );
+    assert!(spooled(&file).is_empty());
+}
+
 #[test]
 fn a_crash_before_the_first_checkpoint_resumes_and_seals() {
     let dir = Dir::new();
