@@ -2,6 +2,7 @@
 //! that accepts connections with the gateway's host key.
 
 mod cert;
+pub mod ciphers;
 mod handler;
 mod server;
 

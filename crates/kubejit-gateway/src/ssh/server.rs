@@ -87,6 +87,10 @@ impl Gateway {
             // Expired / not-yet-valid / badly signed certificates reach `decide_cert` (which
             // checks all three against `now`), so each refusal is audited with its reason.
             certificate_checks_in_handler: true,
+            preferred: russh::Preferred {
+                cipher: super::ciphers::offered().into(),
+                ..russh::Preferred::default()
+            },
             ..russh::server::Config::default()
         };
         let shared = Shared {

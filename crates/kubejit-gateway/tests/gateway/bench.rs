@@ -85,7 +85,8 @@ fn gateway_benchmarks() {
     assert!(first.starts_with("Forwarding from"), "{first}");
     // kubectl writes a line per connection: keep reading, or it dies of SIGPIPE.
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    // Two tunnels: OpenSSH's default cipher choice (chacha20-poly1305) and AES-GCM.
+    // Two tunnels: OpenSSH's default choice among what the gateway offers (aes128-gcm on AES
+    // hardware, see `kubejit_gateway::ssh::ciphers`), and aes256-gcm.
     let tunnel_with = |opts: &[&str]| {
         let port = free_port();
         let forward = format!("{port}:api.{ns}:8080");
@@ -121,16 +122,16 @@ fn gateway_benchmarks() {
         v[v.len() / 2]
     };
     let kubectl_mbs = median(&|r| r[0]);
-    let chacha_mbs = median(&|r| r[1]);
+    let default_mbs = median(&|r| r[1]);
     let aes_mbs = median(&|r| r[2]);
-    let chacha_ratio = median(&|r| r[1] / r[0]);
+    let default_ratio = median(&|r| r[1] / r[0]);
     let aes_ratio = median(&|r| r[2] / r[0]);
     println!(
         "port-forward echo, {} MiB each way, medians of {ROUNDS} rounds: kubectl {kubectl_mbs:.1} MB/s; \
-         gateway chacha20-poly1305 {chacha_mbs:.1} MB/s ({:.0}% of kubectl in the same round); \
+         gateway, default cipher selection {default_mbs:.1} MB/s ({:.0}% of kubectl in the same round); \
          gateway aes256-gcm {aes_mbs:.1} MB/s ({:.0}%)",
         PAYLOAD >> 20,
-        100.0 * chacha_ratio,
+        100.0 * default_ratio,
         100.0 * aes_ratio
     );
     for child in [&mut kubectl, &mut tunnel, &mut aes_tunnel] {

@@ -7,6 +7,7 @@
 
 mod auth;
 mod bench;
+mod ciphers;
 mod deploy;
 mod flow;
 mod hostcert;
