@@ -10,14 +10,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the C library's malloc, for every command. Measured on the controller
-/// (docs/benchmarks.md, the reaper): glibc's per-thread arenas kept the memory of an expiry burst
-/// mapped after it was freed (the peak stayed ~10 MiB over the live set), and musl's malloc, which the
-/// shipped image links, is slow under many threads; mimalloc returns freed pages and is the same
-/// allocator in both builds, so the benchmark measures the shipped binary's allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
