@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::Error;
+use super::expiry_events::ExpiryEvents;
 use super::k8s_event::{self, Kind};
 use super::record;
 use super::shared::Reaper;
@@ -51,9 +52,9 @@ pub(crate) async fn expire<B: Binding>(
         ..DeleteParams::default()
     };
     let api = B::api(ctx.client.clone(), key.0.as_deref());
-    match api.delete(&key.1, &params).await {
-        Ok(_) => {
-            deleted(r, binding, &key, deadline).await;
+    match delete(&ctx.client, &api, &key.1, &params).await {
+        Ok(()) => {
+            deleted(r, binding, &key, deadline);
             Ok(Expired::Done)
         }
         Err(kube::Error::Api(s)) if s.code == 404 => {
@@ -68,9 +69,31 @@ pub(crate) async fn expire<B: Binding>(
     }
 }
 
-/// The access has ended: metrics first, then the record (which may be deferred, never lost; before the
-/// Events, which can be slow), then the expiry's announcement.
-async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
+/// `Api::delete` without decoding its answer: the apiserver answers a DELETE with the whole deleted
+/// object (managedFields included), which nothing here reads; at hundreds of deletions a second,
+/// parsing it was the burst's largest transient allocation. The body is still read to its end, so
+/// the connection goes back to the pool. Errors are `Api::delete`'s (`kube::Error::Api` with the
+/// status code for 4xx/5xx).
+async fn delete<B: Binding>(
+    client: &kube::Client,
+    api: &kube::Api<B>,
+    name: &str,
+    params: &DeleteParams,
+) -> Result<(), kube::Error> {
+    let mut request = kube::core::Request::new(api.resource_url())
+        .delete(name, params)
+        .map_err(kube::Error::BuildRequest)?;
+    request.extensions_mut().insert("delete");
+    client.request_text(request).await.map(drop)
+}
+
+/// The access has ended: metrics and the tracker now; the record (which may be deferred, never lost;
+/// before the Events, which can be slow) and the expiry's announcement in a task of their own, so the
+/// reconcile's slot is free for the next DELETE at once. A burst's DELETEs used to wait for earlier
+/// reconciles' audit writes (a hop to the blocking pool and back, an fsync with a file trail); the
+/// record comes after the delete either way. The reaper waits for these tasks when it stops
+/// (`watch::run_kind`).
+fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: OffsetDateTime) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
     let lag = (now - deadline).as_seconds_f64().max(0.0);
@@ -84,29 +107,39 @@ async fn deleted<B: Binding>(r: &Reaper<B>, binding: &B, key: &Key, deadline: Of
         binding.name_any(),
         kubejit_core::format_expires_at(deadline)
     );
-    // Not ours when the watch saw the deletion first and recorded it (see `record_gone`).
-    let kept = match ours {
-        true => Some(record_expired(ctx, binding, deadline, now).await),
-        false => None,
-    };
-    announce(r, binding, note).await;
-    if let Some(kept) = kept {
-        deferred_warning(ctx, binding, "grantExpired", kept).await;
-    }
+    let (ctx, events, binding) = (Arc::clone(ctx), Arc::clone(&r.events), binding.clone());
+    r.after.spawn(
+        async move {
+            // Not ours when the watch saw the deletion first and recorded it (see `record_gone`).
+            let kept = match ours {
+                true => Some(record_expired(&ctx, &binding, deadline, now).await),
+                false => None,
+            };
+            announce(&ctx, &events, &binding, note).await;
+            if let Some(kept) = kept {
+                deferred_warning(&ctx, &binding, "grantExpired", kept).await;
+            }
+        }
+        .in_current_span(),
+    );
 }
 
 /// Who hears of an expiry besides the audit trail: nobody new for a grant under an AccessRequest (its
 /// request's `Expired` Event says it), the namespace's coalesced Event for other RoleBindings, an
 /// Event of its own for a ClusterRoleBinding (see `expiry_events`).
-async fn announce<B: Binding>(r: &Reaper<B>, binding: &B, note: String) {
+async fn announce<B: Binding>(
+    ctx: &crate::Context,
+    events: &ExpiryEvents,
+    binding: &B,
+    note: String,
+) {
     match (record::Maker::of(binding.meta()), binding.namespace()) {
         (record::Maker::Request, _) => {}
         (record::Maker::Foreign, Some(namespace)) => {
-            r.events
-                .add(&namespace, &binding.name_any(), || binding.object_ref(&()));
+            events.add(&namespace, &binding.name_any(), || binding.object_ref(&()));
         }
         (record::Maker::Foreign, None) => {
-            k8s_event::publish(&r.ctx, binding, Kind::Normal, "GrantExpired", note).await;
+            k8s_event::publish(ctx, binding, Kind::Normal, "GrantExpired", note).await;
         }
     }
 }
@@ -127,14 +160,15 @@ pub(crate) async fn record_expired<B: Binding>(
 /// The watch saw a binding disappear while we were expiring it, before our delete's answer: that
 /// answer may never come (a connection lost after the apiserver deleted), and nothing reconciles a
 /// binding that is gone, so the record is written here. Exactly once: see `Tracker::claim_gone`.
-pub(crate) fn record_gone<B: Binding>(ctx: &Arc<crate::Context>, binding: &B) {
+pub(crate) fn record_gone<B: Binding>(r: &Reaper<B>, binding: &B) {
+    let ctx = &r.ctx;
     let now = ctx.clock.now();
     let Step::Expire { deadline } = step(binding.annotations(), now) else {
         return;
     };
     let (ctx, binding) = (Arc::clone(ctx), binding.clone());
     let span = tracing::info_span!("gone", kind = B::KIND, binding = %binding.name_any());
-    tokio::spawn(
+    r.after.spawn(
         async move {
             tracing::info!("an expiring grant disappeared before our delete was answered");
             let kept = record_expired(&ctx, &binding, deadline, now).await;

@@ -8,11 +8,12 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
 use kubejit_kube::{Binding, keys};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::expire::{key_of, record_gone};
 use super::expiry_events::ExpiryEvents;
 use super::reconcile::{error_policy, reconcile};
-use super::shared::Reaper;
+use super::shared::{Reaper, settle};
 use super::tracker::Tracker;
 
 /// Reconciles in flight at once; bounds memory and the burst on the apiserver. Deadlines are whole
@@ -40,6 +41,7 @@ pub(crate) async fn run_kind<B: Binding>(
         ctx,
         tracker: Tracker::default(),
         events,
+        after: TaskTracker::new(),
         kind: PhantomData,
     });
     let (store, pruner) = (reader.clone(), Arc::clone(&r));
@@ -54,9 +56,10 @@ pub(crate) async fn run_kind<B: Binding>(
     let work = Controller::for_stream(trigger, reader.clone())
         .with_config(controller::Config::default().concurrency(CONCURRENCY))
         .graceful_shutdown_on(term.clone().cancelled_owned())
-        .run(reconcile::<B>, error_policy::<B>, r)
+        .run(reconcile::<B>, error_policy::<B>, Arc::clone(&r))
         .for_each(|_| std::future::ready(()));
     crate::shutdown::drain("reaper", &term, &reader, work).await;
+    settle(&r.after).await;
 }
 
 /// Keeps only what decisions, audit records and events read: no managedFields, no foreign
@@ -79,7 +82,7 @@ fn prune<B: Binding>(r: &Reaper<B>, store: &Store<B>, event: &watcher::Event<B>)
     match event {
         watcher::Event::Delete(obj) => {
             if r.tracker.claim_gone(&r.ctx.reaper, &key_of(obj)) {
-                record_gone(&r.ctx, obj);
+                record_gone(r, obj);
             }
         }
         watcher::Event::InitDone => r.tracker.retain(&r.ctx.reaper, |(ns, name)| {
