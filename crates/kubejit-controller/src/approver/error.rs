@@ -40,8 +40,9 @@ pub enum Error {
 }
 
 /// Error labels counted outside reconcile (they never block a decision on their own).
-pub const NON_RECONCILE_ERRORS: [&str; 5] = [
+pub const NON_RECONCILE_ERRORS: [&str; 6] = [
     "event_publish",
+    "event_dropped",
     "policy_watch",
     "csr_watch",
     "request_watch",

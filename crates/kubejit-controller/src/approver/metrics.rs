@@ -19,6 +19,35 @@ struct DecisionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: &'static str,
+}
+
+/// The parts of one decision that wait on something other than this process's CPU, timed so a
+/// slow decision says where it waited (docs/benchmarks.md, CSR decisions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The trail lookup and the record (one trip to the blocking pool, the fsync included).
+    Audit,
+    /// The approval subresource update's round trip.
+    Approval,
+    /// The whole reconcile of a pending CSR, from its slot being taken to it being freed.
+    Slot,
+}
+
+impl Step {
+    const ALL: [Self; 3] = [Self::Audit, Self::Approval, Self::Slot];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Audit => "audit",
+            Self::Approval => "approval",
+            Self::Slot => "slot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     error: &'static str,
 }
@@ -28,6 +57,7 @@ struct ErrorLabels {
 pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     latency: Histogram,
+    steps: Family<StepLabels, Histogram>,
     errors: Family<ErrorLabels, Counter>,
     invalid_policies: Gauge,
     certificate_mismatches: Counter,
@@ -41,6 +71,12 @@ impl Metrics {
             latency: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                 0.01, 2.0, 14,
             )),
+            // 0.25 ms … ~8 s.
+            steps: Family::new_with_constructor(|| {
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.000_25, 2.0, 16,
+                ))
+            }),
             errors: Family::default(),
             invalid_policies: Gauge::default(),
             certificate_mismatches: Counter::default(),
@@ -49,6 +85,7 @@ impl Metrics {
         crate::metrics::register_metrics!(registry, "kubejit_approver", {
             "decisions" => "CSR decisions written, by result and machine reason": metrics.decisions,
             "decision_latency_seconds" => "Time from CSR creation to the decision being written": metrics.latency,
+            "decision_step_seconds" => "Time a decision waits in each step (audit, approval) and holds its reconcile slot (slot)": metrics.steps,
             "errors" => "Approver errors by kind (each one means no approval and a retry)": metrics.errors,
             "invalid_policies" => "AccessPolicies that fail validation and therefore allow nothing": metrics.invalid_policies,
             "certificate_mismatches" => "Issued certificates that do not certify what kubejit approved (subject, key or usages)": metrics.certificate_mismatches,
@@ -68,6 +105,11 @@ impl Metrics {
                 .decisions
                 .get_or_create(&labels(Outcome::Denied, reason.as_str()));
         }
+        for step in Step::ALL {
+            let _ = self.steps.get_or_create(&StepLabels {
+                step: step.as_str(),
+            });
+        }
         for error in Error::METRIC_LABELS
             .iter()
             .chain(NON_RECONCILE_ERRORS.iter())
@@ -86,6 +128,14 @@ impl Metrics {
         if let Some(secs) = latency_secs {
             self.latency.observe(secs);
         }
+    }
+
+    pub(crate) fn step(&self, step: Step, took: std::time::Duration) {
+        self.steps
+            .get_or_create(&StepLabels {
+                step: step.as_str(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub(crate) fn error(&self, label: &'static str) {

@@ -5,11 +5,12 @@
 //! `kubejit_core::decide`; a Manual policy's CSR is approved only under an approved AccessRequest of
 //! its requester (`manual`). The decision is audited (blocking), then
 //! written through the approval subresource with the resourceVersion that was evaluated, then
-//! published as an Event. Any error leaves the CSR undecided and retries it with backoff. Once the
+//! published as an Event off the reconcile's slot (`events`). Any error leaves the CSR undecided and retries it with backoff. Once the
 //! signer issues a certificate for a CSR kubejit approved, the certificate is checked against the
 //! approval (`issued`).
 
 mod error;
+mod events;
 mod facts;
 mod issued;
 mod manual;

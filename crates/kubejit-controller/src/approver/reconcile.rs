@@ -1,6 +1,7 @@
 //! One CSR: decide it with the current policies and write the decision, or leave it alone.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::ResourceExt;
@@ -11,6 +12,7 @@ use super::error::Error;
 use super::facts::{facts, is_decided};
 use super::issued::check_certificate;
 use super::manual::settle;
+use super::metrics::Step;
 use super::outcome::{Outcome, machine_reason};
 use super::shared::Approver;
 use super::write::{latency_secs, publish_event, record_audit, write_condition};
@@ -50,16 +52,28 @@ async fn reconcile_one(
         return Ok(Action::await_change());
     }
     let policies = app.current_policies()?;
+    let slot = Instant::now();
+    let result = decide_pending(&app, csr, &policies).await;
+    app.ctx.approver.step(Step::Slot, slot.elapsed());
+    if result.is_ok() {
+        app.succeeded(&uid);
+    }
+    result
+}
+
+/// Decides a pending CSR, re-reading it after a 409 up to [`CONFLICT_ATTEMPTS`] times.
+async fn decide_pending(
+    app: &Approver,
+    csr: Arc<CertificateSigningRequest>,
+    policies: &[NamedPolicy],
+) -> Result<Action, Error> {
     let mut current = csr;
     for _ in 0..CONFLICT_ATTEMPTS {
-        match decide_and_write(&app, &current, &policies).await {
-            Ok(()) => {
-                app.succeeded(&uid);
-                return Ok(Action::await_change());
-            }
+        match decide_and_write(app, &current, policies).await {
+            Ok(()) => return Ok(Action::await_change()),
             Err(error) if error.is_conflict() => {
                 tracing::info!("CSR changed while being decided; re-reading it");
-                match reread(&app, &current).await? {
+                match reread(app, &current).await? {
                     Some(fresh) => current = fresh,
                     None => return Ok(Action::await_change()),
                 }
@@ -114,8 +128,12 @@ async fn decide_and_write(
         return Ok(());
     }
     // Audit first: if the record cannot be written, nothing is approved.
+    let started = Instant::now();
     record_audit(app, csr, &facts, &decision).await?;
+    let recorded = Instant::now();
+    app.ctx.approver.step(Step::Audit, recorded - started);
     write_condition(&app.api, csr, &decision).await?;
+    app.ctx.approver.step(Step::Approval, recorded.elapsed());
     if pending {
         app.announce(&uid, decision.message());
     }
@@ -134,7 +152,7 @@ async fn decide_and_write(
         message = %kubejit_core::text::escape(decision.message()),
         "CSR decided"
     );
-    publish_event(app, csr, &decision).await;
+    publish_event(app, csr, &decision);
     Ok(())
 }
 

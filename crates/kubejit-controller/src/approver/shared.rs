@@ -11,6 +11,7 @@ use kubejit_core::NamedPolicy;
 use tokio::sync::watch;
 
 use super::error::Error;
+use super::events::EventQueue;
 use super::policies::PolicySnapshot;
 use super::requests::RequestCache;
 use crate::backoff::Backoff;
@@ -21,6 +22,8 @@ pub struct Approver {
     pub ctx: Arc<crate::Context>,
     pub api: Api<CertificateSigningRequest>,
     pub recorder: Recorder,
+    /// Decision Events, published off the reconcile slots.
+    pub events: EventQueue,
     pub policies: watch::Receiver<PolicySnapshot>,
     /// Certificate AccessRequests and their approvals, for Manual CSRs.
     pub requests: RequestCache,
@@ -49,7 +52,9 @@ impl Approver {
         policies: watch::Receiver<PolicySnapshot>,
         requests: RequestCache,
     ) -> Self {
+        let events = EventQueue::start(recorder.clone(), ctx.approver.clone());
         Self {
+            events,
             api: Api::all(ctx.client.clone()),
             ctx,
             recorder,

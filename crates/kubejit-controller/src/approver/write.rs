@@ -1,5 +1,5 @@
 //! The three effects of a decision, in order: the audit record (blocking), the approval condition
-//! (conditional on the evaluated resourceVersion and uid), then the Event.
+//! (conditional on the evaluated resourceVersion and uid), then the Event (queued, see `events`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,9 +9,9 @@ use k8s_openapi::api::certificates::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff;
+use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
 use kubejit_audit::{AuditEvent, CertificateDecided, CertificateOutcome, CsrRef, Stamped};
 use kubejit_core::{Allowed, CsrFacts, Decision, DenyReason, text};
 
@@ -40,10 +40,7 @@ pub async fn record_audit(
         // the uid as its precondition.)
         None => event.at(now),
     };
-    if already_recorded(app, stamped.event_id()).await {
-        return Ok(());
-    }
-    write_audit(app, csr.name_any(), stamped).await
+    record_once(app, csr.name_any(), stamped).await
 }
 
 /// What makes a decision one fact: the CSR (its uid), and for a pending one also what it waits for.
@@ -55,17 +52,29 @@ pub(crate) fn once_key(uid: Option<&str>, decision: &Decision) -> Option<String>
     })
 }
 
-/// Whether the trail holds `id`. When the trail cannot say, the record is written (again): a
-/// duplicate is better than a decision without its record.
-async fn already_recorded(app: &Approver, id: &str) -> bool {
+/// Looks `event` up in the trail and records it unless it is there, in one trip to the blocking
+/// pool (the lookup is the sink's in-memory index once the trail has been read; the record waits
+/// for its fsync, shared with whatever else is being recorded). When the trail cannot say whether
+/// it holds the record, the record is written (again): a duplicate is better than a decision
+/// without its record.
+async fn record_once(app: &Approver, name: String, event: Stamped) -> Result<(), Error> {
     let auditor = Arc::clone(&app.ctx.audit);
-    let ids: HashSet<String> = [id.to_owned()].into();
-    // A trail read (the first one scans the file): off the async workers.
-    tokio::task::spawn_blocking(move || auditor.primary().find_recorded(&ids))
+    let write = move || {
+        let id = event.event_id().to_owned();
+        let ids: HashSet<String> = [id.clone()].into();
+        let found = auditor.primary().find_recorded(&ids);
+        if found.is_ok_and(|found| found.contains(&id)) {
+            return Ok(());
+        }
+        auditor.record(event).map(|_| ())
+    };
+    tokio::task::spawn_blocking(write)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .is_some_and(|found| found.contains(id))
+        .map_err(|source| Error::AuditTask {
+            name: name.clone(),
+            source,
+        })?
+        .map_err(|source| Error::RecordAudit { name, source })
 }
 
 /// Records `event` about CSR `name`; returns once it is durable.
@@ -266,9 +275,10 @@ fn approval_body(
     })
 }
 
-/// Publishes the decision as an Event on the CSR. A failure is counted and logged but does not undo
-/// or retry the decision, which is already written (and audited).
-pub async fn publish_event(app: &Approver, csr: &CertificateSigningRequest, decision: &Decision) {
+/// Queues the decision's Event on the CSR (published off this reconcile's slot, see `events`). A
+/// failure is counted and logged but does not undo or retry the decision, which is already written
+/// (and audited).
+pub fn publish_event(app: &Approver, csr: &CertificateSigningRequest, decision: &Decision) {
     let outcome = Outcome::of(decision);
     let type_ = match outcome {
         Outcome::Approved | Outcome::Pending => EventType::Normal,
@@ -281,10 +291,7 @@ pub async fn publish_event(app: &Approver, csr: &CertificateSigningRequest, deci
         action: "Decide".to_owned(),
         secondary: None,
     };
-    if let Err(error) = app.recorder.publish(&event, &csr.object_ref(&())).await {
-        app.ctx.approver.error("event_publish");
-        tracing::warn!(%error, csr = %csr.name_any(), "failed to publish the decision Event");
-    }
+    app.events.send(event, csr, &csr.name_any());
 }
 
 /// Seconds from the CSR's creation to now (the decision was just written).

@@ -73,6 +73,7 @@ fn approver_throughput() {
     let cpu = crate::support::cpu_seconds(ctl.pid()) - cpu_before;
     std::thread::sleep(Duration::from_secs(1));
     report(cp.audit_log(), &names);
+    steps(&ctl.metrics());
     println!(
         "controller: {cpu:.2}s CPU ({:.2} ms per decision), peak RSS {} MiB; load average {}",
         cpu * 1e3 / COUNT as f64,
@@ -316,4 +317,37 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
+}
+
+/// Where a decision waits (the off-CPU profile): for each step of `kubejit_approver_decision_step_seconds`
+/// the count, the mean and the bucket bound under which 99 % fall. The Event is not a step: it is
+/// published off the slot.
+fn steps(metrics: &str) {
+    for step in ["audit", "approval", "slot"] {
+        let label = format!("step=\"{step}\"");
+        let value = |suffix: &str| -> Vec<(String, f64)> {
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with(&format!("kubejit_approver_decision_step_seconds_{suffix}"))
+                        && l.contains(&label)
+                })
+                .filter_map(|l| {
+                    let (key, v) = l.rsplit_once(' ')?;
+                    Some((key.to_owned(), v.parse().ok()?))
+                })
+                .collect()
+        };
+        let count = value("count").first().map_or(0.0, |(_, v)| *v);
+        let sum = value("sum").first().map_or(0.0, |(_, v)| *v);
+        let p99 = value("bucket")
+            .into_iter()
+            .find(|(_, v)| *v >= 0.99 * count)
+            .and_then(|(key, _)| Some(key.split("le=\"").nth(1)?.split('"').next()?.to_owned()))
+            .unwrap_or_default();
+        println!(
+            "step {step}: {count:.0} observed, mean {:.1} ms, p99 <= {p99} s",
+            if count > 0.0 { sum * 1e3 / count } else { 0.0 }
+        );
+    }
 }
