@@ -89,6 +89,20 @@ fn spooled(path: &Path) -> Vec<AuditRecord> {
         .collect()
 }
 
+/// A resumed trail takes a new record and seal, verifies against the anchor, and spooled nothing.
+fn continues_and_verifies(dir: &Dir, sink: ChainedFileSink, file: &Path) {
+    sink.record(lifecycle(EventKind::LeadershipAcquired))
+        .unwrap();
+    sink.seal_now().unwrap();
+    drop(sink);
+    assert!(
+        matches!(dir.verify("a"), VerifyReport::Ok(_)),
+        "{}",
+        dir.verify("a")
+    );
+    assert!(spooled(file).is_empty());
+}
+
 #[test]
 fn every_way_of_not_continuing_the_anchored_trail_is_refused_and_spooled() {
     type Tamper = fn(&Dir, &Path);
@@ -229,16 +243,7 @@ fn honest_restarts_resume_and_re_anchor_what_the_anchor_lacks() {
     );
     let sink = dir.open(&file, "a").unwrap();
     assert_eq!(lines(&dir.anchors()).len(), anchored.len(), "re-anchored");
-    sink.record(lifecycle(EventKind::LeadershipAcquired))
-        .unwrap();
-    sink.seal_now().unwrap();
-    drop(sink);
-    assert!(
-        matches!(dir.verify("a"), VerifyReport::Ok(_)),
-        "{}",
-        dir.verify("a")
-    );
-    assert!(spooled(&file).is_empty());
+    continues_and_verifies(&dir, sink, &file);
 }
 
 /// Chaos run seed 2902851271044914872: SIGKILL landed after the trail's first checkpoint reached the
@@ -259,16 +264,7 @@ fn a_kill_between_the_first_checkpoint_and_its_anchoring_resumes_and_re_anchors(
     std::fs::write(dir.anchors(), "").unwrap(); // the anchoring never happened
     let sink = dir.open(&file, "a").unwrap();
     assert_eq!(lines(&dir.anchors()).len(), 1, "re-anchored");
-    sink.record(lifecycle(EventKind::LeadershipAcquired))
-        .unwrap();
-    sink.seal_now().unwrap();
-    drop(sink);
-    assert!(
-        matches!(dir.verify("a"), VerifyReport::Ok(_)),
-        "{}",
-        dir.verify("a")
-    );
-    assert!(spooled(&file).is_empty());
+    continues_and_verifies(&dir, sink, &file);
 }
 
 #[test]
