@@ -34,6 +34,14 @@ pub enum Error {
     MissingMetadata { name: String, field: &'static str },
     #[error("AccessPolicies are not loaded yet")]
     PoliciesNotLoaded,
+    /// A denial for want of a policy is confirmed against a fresh LIST first; the LIST failed, so
+    /// nothing is decided yet.
+    #[error("failed to list AccessPolicies to confirm the denial of CSR {name}")]
+    ListPolicies {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     /// A bug, contained (see `crate::panic`): no decision, retried with backoff like any error.
     #[error("deciding CSR {name} panicked ({message})")]
     Panicked { name: String, message: String },
@@ -50,7 +58,7 @@ pub const NON_RECONCILE_ERRORS: [&str; 6] = [
 ];
 
 impl Error {
-    pub const METRIC_LABELS: [&'static str; 8] = [
+    pub const METRIC_LABELS: [&'static str; 9] = [
         "audit_write",
         "audit_task",
         "approval_write",
@@ -58,6 +66,7 @@ impl Error {
         "kept_changing",
         "missing_metadata",
         "policies_not_loaded",
+        "policy_list",
         "panic",
     ];
 
@@ -71,6 +80,7 @@ impl Error {
             Self::KeptChanging { .. } => "kept_changing",
             Self::MissingMetadata { .. } => "missing_metadata",
             Self::PoliciesNotLoaded => "policies_not_loaded",
+            Self::ListPolicies { .. } => "policy_list",
             Self::Panicked { .. } => "panic",
         }
     }

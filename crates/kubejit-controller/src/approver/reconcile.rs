@@ -6,7 +6,8 @@ use std::time::Instant;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubejit_core::{Decision, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
+use kubejit_core::{Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
+use kubejit_kube::policy::{self, AccessPolicyResource};
 
 use super::error::Error;
 use super::facts::{facts, is_decided};
@@ -113,14 +114,25 @@ async fn decide_and_write(
 ) -> Result<(), Error> {
     let facts = facts(csr);
     let now = app.ctx.clock.now();
-    let decision = kubejit_core::decide(
-        &facts,
-        policies,
-        &app.ctx.identity,
-        &app.ctx.keys,
-        now.unix_timestamp(),
-    );
-    let decision = settle(decision, &facts, &app.requests, policies, now);
+    let decide = |policies: &[NamedPolicy]| {
+        let decision = kubejit_core::decide(
+            &facts,
+            policies,
+            &app.ctx.identity,
+            &app.ctx.keys,
+            now.unix_timestamp(),
+        );
+        settle(decision, &facts, &app.requests, policies, now)
+    };
+    let mut decision = decide(policies);
+    // A denial is final, and the policy cache can lag an AccessPolicy applied a moment ago (CI saw
+    // alice denied NoMatchingPolicy right after her policy was created): a denial that a policy
+    // could have prevented is confirmed against the policies as the apiserver holds them now.
+    if let Decision::Deny { reason, .. } = &decision
+        && depends_on_policies(*reason)
+    {
+        decision = decide(&fresh_policies(app, csr).await?);
+    }
     let outcome = Outcome::of(&decision);
     let uid = csr.uid().unwrap_or_default();
     let pending = matches!(decision, Decision::Pending { .. });
@@ -171,4 +183,80 @@ pub fn error_policy(
         "failed to decide CSR; it stays undecided"
     );
     Action::requeue(delay)
+}
+
+/// Whether a different set of AccessPolicies could have turned this denial into something else.
+/// Exhaustive on purpose: a new reason must be placed on one side.
+pub(super) fn depends_on_policies(reason: DenyReason) -> bool {
+    match reason {
+        DenyReason::NoMatchingPolicy
+        | DenyReason::GroupNotAllowed
+        | DenyReason::TtlExceedsPolicy
+        | DenyReason::IncidentMissing
+        | DenyReason::IncidentMismatch
+        | DenyReason::TtlExceedsRequest
+        | DenyReason::KeyAttestationMissing
+        | DenyReason::KeyAttestationUntrusted
+        | DenyReason::KeyNotAttested
+        | DenyReason::KeyPolicyTooWeak => true,
+        DenyReason::WrongSigner
+        | DenyReason::SelfRequest
+        | DenyReason::SystemRequester
+        | DenyReason::MalformedRequest
+        | DenyReason::UnsupportedKey
+        | DenyReason::InvalidSignature
+        | DenyReason::ExtensionsRequested
+        | DenyReason::SubjectNotAllowed
+        | DenyReason::CommonNameMismatch
+        | DenyReason::SystemGroup
+        | DenyReason::UsagesNotAllowed
+        | DenyReason::ExpirationMissing
+        | DenyReason::ExpirationTooShort
+        | DenyReason::IncidentInvalid
+        | DenyReason::KeyAttestationMalformed => false,
+    }
+}
+
+/// Every valid AccessPolicy as the apiserver holds it now (a LIST, not the cache).
+async fn fresh_policies(
+    app: &Approver,
+    csr: &CertificateSigningRequest,
+) -> Result<Vec<NamedPolicy>, Error> {
+    let api: kube::Api<AccessPolicyResource> = kube::Api::all(app.ctx.client.clone());
+    let listed = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| Error::ListPolicies {
+            name: csr.name_any(),
+            source,
+        })?;
+    let (valid, _invalid) = policy::parse_all(&listed.items);
+    Ok(valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A denial the policy cache could have caused is confirmed against a fresh LIST; one about the
+    /// request's own bytes is not (so a flood of malformed CSRs costs no LISTs).
+    #[test]
+    fn only_denials_a_policy_could_change_are_confirmed_fresh() {
+        for reason in DenyReason::ALL {
+            let expected = matches!(
+                reason,
+                DenyReason::NoMatchingPolicy
+                    | DenyReason::GroupNotAllowed
+                    | DenyReason::TtlExceedsPolicy
+                    | DenyReason::IncidentMissing
+                    | DenyReason::IncidentMismatch
+                    | DenyReason::TtlExceedsRequest
+                    | DenyReason::KeyAttestationMissing
+                    | DenyReason::KeyAttestationUntrusted
+                    | DenyReason::KeyNotAttested
+                    | DenyReason::KeyPolicyTooWeak
+            );
+            assert_eq!(depends_on_policies(reason), expected, "{reason:?}");
+        }
+    }
 }
