@@ -242,21 +242,23 @@ mod tests {
     /// request's own bytes is not (so a flood of malformed CSRs costs no LISTs).
     #[test]
     fn only_denials_a_policy_could_change_are_confirmed_fresh() {
-        for reason in DenyReason::ALL {
-            let expected = matches!(
-                reason,
-                DenyReason::NoMatchingPolicy
-                    | DenyReason::GroupNotAllowed
-                    | DenyReason::TtlExceedsPolicy
-                    | DenyReason::IncidentMissing
-                    | DenyReason::IncidentMismatch
-                    | DenyReason::TtlExceedsRequest
-                    | DenyReason::KeyAttestationMissing
-                    | DenyReason::KeyAttestationUntrusted
-                    | DenyReason::KeyNotAttested
-                    | DenyReason::KeyPolicyTooWeak
-            );
-            assert_eq!(depends_on_policies(reason), expected, "{reason:?}");
+        // What the CI race produced, and the other policy knobs.
+        for reason in [
+            DenyReason::NoMatchingPolicy,
+            DenyReason::GroupNotAllowed,
+            DenyReason::TtlExceedsPolicy,
+            DenyReason::KeyPolicyTooWeak,
+        ] {
+            assert!(depends_on_policies(reason), "{reason:?}");
+        }
+        // The request's own bytes: no policy changes these.
+        for reason in [
+            DenyReason::MalformedRequest,
+            DenyReason::InvalidSignature,
+            DenyReason::SystemRequester,
+            DenyReason::KeyAttestationMalformed,
+        ] {
+            assert!(!depends_on_policies(reason), "{reason:?}");
         }
     }
 }
