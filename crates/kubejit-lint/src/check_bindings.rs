@@ -24,12 +24,12 @@ const DISCOVERY: [&str; 3] = [
 ];
 
 /// A binding, with what lint needs from it, whichever kind it is.
-struct Binding<'a> {
-    reference: ObjectRef,
-    meta: &'a ObjectMeta,
-    role_ref: &'a RoleRef,
-    subjects: &'a [Subject],
-    origin: &'a Origin,
+pub(crate) struct Binding<'a> {
+    pub reference: ObjectRef,
+    pub meta: &'a ObjectMeta,
+    pub role_ref: &'a RoleRef,
+    pub subjects: &'a [Subject],
+    pub origin: &'a Origin,
 }
 
 /// The role a binding resolves to.
@@ -130,7 +130,7 @@ fn bootstrap_rules(name: &str) -> Option<Vec<PolicyRule>> {
     }
 }
 
-fn bindings(inv: &Inventory) -> impl Iterator<Item = Binding<'_>> {
+pub(crate) fn bindings(inv: &Inventory) -> impl Iterator<Item = Binding<'_>> {
     let rbs = inv.role_bindings.iter().map(|b| Binding {
         reference: reference("RoleBinding", &b.object.metadata),
         meta: &b.object.metadata,

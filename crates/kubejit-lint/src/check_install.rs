@@ -35,41 +35,27 @@ fn install() -> &'static Inventory {
 type BindingKey = (String, Option<String>, String, String, String);
 
 fn binding_keys(inv: &Inventory) -> Vec<(BindingKey, Vec<SubjectRef>, &Origin)> {
-    let subjects = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>,
-                    ns: Option<&str>| {
-        subjects
-            .iter()
-            .flatten()
-            .filter_map(|s| SubjectRef::from_subject(s, ns))
-            .collect::<Vec<_>>()
-    };
-    let rbs = inv.role_bindings.iter().map(|b| {
-        let meta = &b.object.metadata;
-        let key = (
-            "RoleBinding".to_owned(),
-            meta.namespace.clone(),
-            meta.name.clone().unwrap_or_default(),
-            b.object.role_ref.kind.clone(),
-            b.object.role_ref.name.clone(),
-        );
-        (
-            key,
-            subjects(&b.object.subjects, meta.namespace.as_deref()),
-            &b.origin,
-        )
-    });
-    let crbs = inv.cluster_role_bindings.iter().map(|b| {
-        let meta = &b.object.metadata;
-        let key = (
-            "ClusterRoleBinding".to_owned(),
-            None,
-            meta.name.clone().unwrap_or_default(),
-            b.object.role_ref.kind.clone(),
-            b.object.role_ref.name.clone(),
-        );
-        (key, subjects(&b.object.subjects, None), &b.origin)
-    });
-    rbs.chain(crbs).collect()
+    crate::check_bindings::bindings(inv)
+        .map(|b| {
+            // A ClusterRoleBinding has no namespace, whatever its manifest says.
+            let namespace = (b.reference.kind == "RoleBinding")
+                .then(|| b.meta.namespace.clone())
+                .flatten();
+            let subjects = b
+                .subjects
+                .iter()
+                .filter_map(|s| SubjectRef::from_subject(s, namespace.as_deref()))
+                .collect();
+            let key = (
+                b.reference.kind,
+                namespace,
+                b.meta.name.clone().unwrap_or_default(),
+                b.role_ref.kind.clone(),
+                b.role_ref.name.clone(),
+            );
+            (key, subjects, b.origin)
+        })
+        .collect()
 }
 
 /// Rules of the roles kubejit's install defines, by (kind, namespace, name).
