@@ -406,6 +406,74 @@ fn assert_echo(conn: &mut std::net::TcpStream, msg: &[u8]) {
     assert_eq!(echoed, msg);
 }
 
+/// `kubectl exec -it` on a terminal the test owns: kubectl sends the terminal's size and the typed
+/// line over the spliced WebSocket, and the pod's shell, on a terminal of its own, answers.
+fn interactive_exec(kubeconfig: &std::path::Path, ns: &str) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).unwrap();
+    // The size is read after the typed line: kubectl sends it as the stream's first resize, which
+    // kwok may apply just after the command has started (seen: `0 0`). The shell then waits for one
+    // more line: kwok can drop what a command writes just before it exits (seen without the proxy
+    // too, with the admin's kubeconfig).
+    let script = "[ -t 0 ] && echo on-a-tty; read x; stty size; echo got-$x; read y; exit 0";
+    let mut child = std::process::Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["exec", "-it", "-n", ns, "api", "--", "sh", "-c", script])
+        .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(std::process::Stdio::from(pty.slave))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let out = Arc::clone(&seen);
+    let mut from_terminal = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = from_terminal.read(&mut buf) {
+            out.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    let shown = |want: &str| {
+        support::poll(std::time::Duration::from_secs(60), || {
+            text().contains(want).then_some(())
+        })
+        .is_some()
+    };
+    assert!(
+        shown("on-a-tty"),
+        "the pod's shell has no terminal: {:?}",
+        text()
+    );
+    // kubectl's terminal is raw: the Enter key is a carriage return, the pod's terminal makes it a line.
+    master.write_all(b"typed\r").unwrap();
+    assert!(
+        shown("got-typed"),
+        "the typed line never arrived: {:?}",
+        text()
+    );
+    assert!(
+        text().contains("24 80"),
+        "the pod never saw the terminal's size: {:?}",
+        text()
+    );
+    // Ctrl-D ends the last `read`; the shell exits 0 and so does kubectl.
+    master.write_all(b"\x04").unwrap();
+    let status = kubejit_testenv::wait_within(&mut child, std::time::Duration::from_secs(60))
+        .expect("kubectl exec -it did not exit");
+    assert!(status.success(), "{:?}", text());
+}
+
 #[test]
 fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
     install_requester_rbac();
@@ -449,6 +517,8 @@ fn kubectl_through_the_proxy_is_the_elevated_identity_and_others_are_refused() {
         String::from_utf8_lossy(&exec.stdout).trim(),
         "through the token"
     );
+
+    interactive_exec(&proxy.kubeconfig, &ns);
 
     // port-forward: another upgrade; the kwok pod echoes what it receives on 8080.
     let (mut pf, mut conn) = open_port_forward(&proxy.kubeconfig, &ns);

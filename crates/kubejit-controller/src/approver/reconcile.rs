@@ -129,7 +129,7 @@ async fn decide_and_write(
     // alice denied NoMatchingPolicy right after her policy was created): a denial that a policy
     // could have prevented is confirmed against the policies as the apiserver holds them now.
     if let Decision::Deny { reason, .. } = &decision
-        && depends_on_policies(*reason)
+        && reason.depends_on_policies()
     {
         decision = decide(&fresh_policies(app, csr).await?);
     }
@@ -185,38 +185,6 @@ pub fn error_policy(
     Action::requeue(delay)
 }
 
-/// Whether a different set of AccessPolicies could have turned this denial into something else.
-/// Exhaustive on purpose: a new reason must be placed on one side.
-pub(super) fn depends_on_policies(reason: DenyReason) -> bool {
-    match reason {
-        DenyReason::NoMatchingPolicy
-        | DenyReason::GroupNotAllowed
-        | DenyReason::TtlExceedsPolicy
-        | DenyReason::IncidentMissing
-        | DenyReason::IncidentMismatch
-        | DenyReason::TtlExceedsRequest
-        | DenyReason::KeyAttestationMissing
-        | DenyReason::KeyAttestationUntrusted
-        | DenyReason::KeyNotAttested
-        | DenyReason::KeyPolicyTooWeak => true,
-        DenyReason::WrongSigner
-        | DenyReason::SelfRequest
-        | DenyReason::SystemRequester
-        | DenyReason::MalformedRequest
-        | DenyReason::UnsupportedKey
-        | DenyReason::InvalidSignature
-        | DenyReason::ExtensionsRequested
-        | DenyReason::SubjectNotAllowed
-        | DenyReason::CommonNameMismatch
-        | DenyReason::SystemGroup
-        | DenyReason::UsagesNotAllowed
-        | DenyReason::ExpirationMissing
-        | DenyReason::ExpirationTooShort
-        | DenyReason::IncidentInvalid
-        | DenyReason::KeyAttestationMalformed => false,
-    }
-}
-
 /// Every valid AccessPolicy as the apiserver holds it now (a LIST, not the cache).
 async fn fresh_policies(
     app: &Approver,
@@ -249,7 +217,7 @@ mod tests {
             DenyReason::TtlExceedsPolicy,
             DenyReason::KeyPolicyTooWeak,
         ] {
-            assert!(depends_on_policies(reason), "{reason:?}");
+            assert!(reason.depends_on_policies(), "{reason:?}");
         }
         // The request's own bytes: no policy changes these.
         for reason in [
@@ -258,7 +226,7 @@ mod tests {
             DenyReason::SystemRequester,
             DenyReason::KeyAttestationMalformed,
         ] {
-            assert!(!depends_on_policies(reason), "{reason:?}");
+            assert!(!reason.depends_on_policies(), "{reason:?}");
         }
     }
 }

@@ -184,6 +184,40 @@ impl DenyReason {
         Self::KeyPolicyTooWeak,
     ];
 
+    /// Whether a different set of AccessPolicies could have turned this denial into something else
+    /// (the approver confirms such a denial against a fresh LIST before it writes it; one about the
+    /// request's own bytes costs no LIST, so a flood of malformed CSRs costs none either).
+    /// Exhaustive on purpose: a new reason must be placed on one side.
+    pub fn depends_on_policies(self) -> bool {
+        match self {
+            Self::NoMatchingPolicy
+            | Self::GroupNotAllowed
+            | Self::TtlExceedsPolicy
+            | Self::IncidentMissing
+            | Self::IncidentMismatch
+            | Self::TtlExceedsRequest
+            | Self::KeyAttestationMissing
+            | Self::KeyAttestationUntrusted
+            | Self::KeyNotAttested
+            | Self::KeyPolicyTooWeak => true,
+            Self::WrongSigner
+            | Self::SelfRequest
+            | Self::SystemRequester
+            | Self::MalformedRequest
+            | Self::UnsupportedKey
+            | Self::InvalidSignature
+            | Self::ExtensionsRequested
+            | Self::SubjectNotAllowed
+            | Self::CommonNameMismatch
+            | Self::SystemGroup
+            | Self::UsagesNotAllowed
+            | Self::ExpirationMissing
+            | Self::ExpirationTooShort
+            | Self::IncidentInvalid
+            | Self::KeyAttestationMalformed => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WrongSigner => "WrongSigner",
