@@ -77,7 +77,12 @@ fn interactive_exec_sees_the_terminal_size_and_its_resize() {
     let mut master = std::fs::File::from(pty.master);
     let seen = reader(master.try_clone().unwrap());
 
-    wait_for(&seen, "24 80", || {});
+    // The gateway sends the size as the exec's first frame, but kwok applies it just after the
+    // command has started, so the first `stty size` can print `0 0` (CI, and `kubectl exec -it`
+    // directly shows the same): each newline prints the size again.
+    wait_for(&seen, "24 80", || {
+        let _ = master.write_all(b"\n");
+    });
     let stty = std::process::Command::new("stty")
         .arg("-F")
         .arg(&slave_path)
