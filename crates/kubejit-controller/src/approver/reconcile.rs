@@ -6,7 +6,7 @@ use std::time::Instant;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kubejit_core::{Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
+use kubejit_core::{Decision, KUBE_APISERVER_CLIENT_SIGNER, NamedPolicy};
 use kubejit_kube::policy::{self, AccessPolicyResource};
 
 use super::error::Error;
@@ -204,7 +204,7 @@ async fn fresh_policies(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use kubejit_core::DenyReason;
 
     /// A denial the policy cache could have caused is confirmed against a fresh LIST; one about the
     /// request's own bytes is not (so a flood of malformed CSRs costs no LISTs).
