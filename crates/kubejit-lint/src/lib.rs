@@ -24,6 +24,9 @@ pub mod suppress;
 #[cfg(test)]
 mod tests;
 mod yaml_doc;
+mod yaml_fast;
+#[cfg(test)]
+mod yaml_fast_tests;
 
 pub use error::LintError;
 pub use finding::{Finding, ObjectRef};

@@ -16,6 +16,7 @@ use crate::check_kubejit::CONTROLLER;
 use crate::error::LintError;
 use crate::inventory::{Inventory, Located, Origin};
 use crate::yaml_doc::{Doc, Lines};
+use crate::yaml_fast;
 
 const RBAC_V1: &str = "rbac.authorization.k8s.io/v1";
 const ADMISSION_V1: &str = "admissionregistration.k8s.io/v1";
@@ -23,23 +24,35 @@ const ADMISSION_V1: &str = "admissionregistration.k8s.io/v1";
 /// Duplicate keys refused; the parser's budget scaled to the input (a cluster's worth of RBAC is
 /// tens of thousands of documents), while alias expansion keeps the default caps that stop
 /// "billion laughs" input.
-fn options(len: usize) -> serde_saphyr::Options {
+pub(crate) fn options(len: usize) -> serde_saphyr::Options {
     options_share(len, 1)
 }
 
 /// [`options`] for one of `parts` pieces of a stream of `len` bytes: each scaled budget divided
 /// by `parts`, so the pieces together never get more than the whole stream would.
 fn options_share(len: usize, parts: usize) -> serde_saphyr::Options {
-    let parts = parts.max(1);
-    let scaled = |floor: usize, per_byte: usize| floor.max(len.saturating_mul(per_byte)) / parts;
+    let caps = caps_share(len, parts);
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
-            max_documents: scaled(1_024, 1),
-            max_nodes: scaled(250_000, 2),
-            max_events: scaled(1_000_000, 4),
-            max_total_scalar_bytes: scaled(64 << 20, 1),
+            max_documents: caps.documents,
+            max_nodes: caps.nodes,
+            max_events: caps.events,
+            max_total_scalar_bytes: caps.scalar_bytes,
         },
         duplicate_keys: DuplicateKeyPolicy::Error,
+    }
+}
+
+/// The scaled parts of [`options_share`]'s budget, which the fast reader keeps well inside.
+pub(crate) fn caps_share(len: usize, parts: usize) -> yaml_fast::Caps {
+    let parts = parts.max(1);
+    let scaled = |floor: usize, per_byte: usize| floor.max(len.saturating_mul(per_byte)) / parts;
+    yaml_fast::Caps {
+        documents: scaled(1_024, 1),
+        nodes: scaled(250_000, 2),
+        events: scaled(1_000_000, 4),
+        scalar_bytes: scaled(64 << 20, 1),
+        comment_bytes: serde_saphyr::Budget::default().max_total_comment_bytes / parts,
     }
 }
 
@@ -128,7 +141,12 @@ fn load_split(
                 .iter()
                 .map(|&(offset, piece)| {
                     scope.spawn(move || {
-                        let docs = parse(piece, options_share(text.len(), n)).ok()?;
+                        let docs = parse(
+                            piece,
+                            options_share(text.len(), n),
+                            caps_share(text.len(), n),
+                        )
+                        .ok()?;
                         let mut part = Inventory::default();
                         let errors = add_documents(docs, offset, file, &mut part);
                         Some((part, errors))
@@ -149,7 +167,7 @@ fn load_split(
             return errors;
         }
     }
-    match parse(text, options(text.len())) {
+    match parse(text, options(text.len()), caps_share(text.len(), 1)) {
         Ok(docs) => add_documents(docs, 0, file, inv),
         Err(error) => vec![LintError::Yaml {
             file: file.to_owned(),
@@ -158,25 +176,44 @@ fn load_split(
     }
 }
 
-/// One pass: each document's value, its line, and the lines of its rules (and List items).
+/// One pass: each document's line and value, with the lines of its rules (and List items).
+///
+/// The common case is read by the fast reader; a stream it hands back is read by the full one,
+/// so the values and errors are always the full reader's.
 fn parse(
     text: &str,
     options: serde_saphyr::Options,
-) -> Result<Vec<Spanned<Doc>>, serde_saphyr::Error> {
-    serde_saphyr::from_multiple_with_options(text, options)
+    caps: yaml_fast::Caps,
+) -> Result<Vec<(u64, Doc)>, serde_saphyr::Error> {
+    if let Some(docs) = yaml_fast::read(text, caps) {
+        return Ok(docs);
+    }
+    parse_full(text, options)
+}
+
+/// [`parse`] with the full reader only.
+pub(crate) fn parse_full(
+    text: &str,
+    options: serde_saphyr::Options,
+) -> Result<Vec<(u64, Doc)>, serde_saphyr::Error> {
+    let docs: Vec<Spanned<Doc>> = serde_saphyr::from_multiple_with_options(text, options)?;
+    Ok(docs
+        .into_iter()
+        .map(|d| (d.referenced.line(), d.value))
+        .collect())
 }
 
 /// Adds parsed documents whose lines are counted from `offset` lines into the stream.
 fn add_documents(
-    docs: Vec<Spanned<Doc>>,
+    docs: Vec<(u64, Doc)>,
     offset: u64,
     file: &str,
     inv: &mut Inventory,
 ) -> Vec<LintError> {
     let mut errors = Vec::new();
-    for doc in docs.into_iter().filter(|d| !d.value.value.is_null()) {
-        let line = doc.referenced.line() + offset;
-        let Doc { value, mut lines } = doc.value;
+    for (line, doc) in docs.into_iter().filter(|(_, d)| !d.value.is_null()) {
+        let line = line + offset;
+        let Doc { value, mut lines } = doc;
         if offset > 0 {
             lines.rules.iter_mut().for_each(|l| *l += offset);
             for (item, rules) in &mut lines.items {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 /// The lines of a document's `rules` entries and of a List's items (with each item's rule lines).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Lines {
     pub(crate) rules: Vec<u64>,
     pub(crate) items: Vec<(u64, Vec<u64>)>,
@@ -14,6 +14,7 @@ pub(crate) struct Lines {
 
 /// A YAML node read as JSON (what kubectl sends) plus, for mappings, the [`Lines`] of their `rules`
 /// and `items`. Every other shape is read as it is; whether it is valid is judged from the value.
+#[derive(Debug, PartialEq)]
 pub(crate) struct Doc {
     pub(crate) value: Value,
     pub(crate) lines: Lines,
