@@ -35,6 +35,9 @@ pub struct Config {
     /// Vendor roots a CSR's key attestation must chain to under `keys: hardware` (none: such
     /// policies deny every CSR).
     pub keys: kubejit_core::KeyTrust,
+    /// Reconciles the reaper runs at once per binding kind (each holds one DELETE in flight and, with
+    /// HTTP/1.1, one connection).
+    pub reaper_concurrency: u16,
 }
 
 /// Runs until `shutdown` is cancelled. Refuses to start (with the missing permissions named) if the
@@ -121,6 +124,7 @@ pub async fn run(
         });
     };
     let controllers = config.controllers;
+    let reaper_concurrency = config.reaper_concurrency;
     let work = |term: CancellationToken| {
         let ctx = Arc::clone(&ctx);
         let notifier = notifier.clone();
@@ -132,7 +136,7 @@ pub async fn run(
             };
             let reap = async {
                 if controllers.reaper {
-                    reaper::run(Arc::clone(&ctx), term.clone()).await;
+                    reaper::run(Arc::clone(&ctx), reaper_concurrency, term.clone()).await;
                 }
             };
             let decide = async {

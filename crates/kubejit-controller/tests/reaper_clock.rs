@@ -115,7 +115,11 @@ async fn bindings_expire_exactly_at_the_injected_deadline() {
         &mut registry,
     );
     let term = CancellationToken::new();
-    let reaper = tokio::spawn(kubejit_controller::reaper::run(Arc::new(ctx), term.clone()));
+    let reaper = tokio::spawn(kubejit_controller::reaper::run(
+        Arc::new(ctx),
+        kubejit_controller::reaper::DEFAULT_CONCURRENCY,
+        term.clone(),
+    ));
 
     // What the reaper decided first about each binding, with the clock at DEADLINE.
     let first = |name: &'static str| {

@@ -168,14 +168,20 @@ pub fn decide_expiry(
     annotations: &BTreeMap<String, String>,
     now: OffsetDateTime,
 ) -> ExpiryDecision {
-    let Some(value) = annotations.get(EXPIRES_AT) else {
+    decide_expiry_value(annotations.get(EXPIRES_AT).map(String::as_str), now)
+}
+
+/// [`decide_expiry`] from the `expires-at` value alone (`None`: the binding has no such annotation),
+/// for callers that keep the value without the rest of the annotations.
+pub fn decide_expiry_value(value: Option<&str>, now: OffsetDateTime) -> ExpiryDecision {
+    let Some(value) = value else {
         return ExpiryDecision::NotManaged;
     };
     let deadline = match parse_expires_at(value) {
         Ok(deadline) => deadline,
         Err(reason) => {
             return ExpiryDecision::Malformed {
-                value: value.clone(),
+                value: value.to_owned(),
                 reason,
             };
         }

@@ -36,7 +36,10 @@ pub use clock::{Clock, SystemClock};
 pub use csr::{
     Allowed, CsrFacts, Decision, DenyReason, KUBE_APISERVER_CLIENT_SIGNER, KeyTrust, decide,
 };
-pub use expiry::{ExpiryDecision, ExpiryError, decide_expiry, format_expires_at, parse_expires_at};
+pub use expiry::{
+    ExpiryDecision, ExpiryError, decide_expiry, decide_expiry_value, format_expires_at,
+    parse_expires_at,
+};
 pub use grant::{
     GrantAction, GrantPlan, GrantRefusal, GrantRefusalReason, GrantRequest, decide_grant,
 };

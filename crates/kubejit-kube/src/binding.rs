@@ -23,6 +23,11 @@ pub trait Binding:
     const KIND: &'static str;
     fn role_ref(&self) -> &RoleRef;
     fn subjects(&self) -> &[Subject];
+    /// One annotation's raw (untrusted) value. A type that keeps some annotations outside
+    /// `metadata.annotations` (the reaper's stored bindings) answers from there.
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations().get(key).map(String::as_str)
+    }
     /// The API for this kind; `namespace` is ignored for cluster-scoped bindings.
     fn api(client: Client, namespace: Option<&str>) -> Api<Self>;
 }
@@ -79,8 +84,7 @@ pub struct GrantView {
 
 impl GrantView {
     pub fn of<B: Binding>(binding: &B) -> Self {
-        let annotations = binding.annotations();
-        let get = |key: &str| annotations.get(key).cloned();
+        let get = |key: &str| binding.annotation(key).map(str::to_owned);
         let mut view = Self {
             kind: B::KIND,
             namespace: binding.namespace(),

@@ -228,6 +228,12 @@ pub struct ControllerArgs {
     /// every CSR. Read once at start; a malformed bundle stops the controller.
     #[arg(long, env = "KUBEJIT_ATTESTATION_ROOTS")]
     pub attestation_roots: Option<std::path::PathBuf>,
+    /// Expired grants the reaper deletes at once, per binding kind (each holds one DELETE in flight
+    /// and one apiserver connection). More drains a burst of deadlines in fewer round trips; fewer
+    /// holds less memory.
+    #[arg(long, env = "KUBEJIT_REAPER_CONCURRENCY", default_value_t = kubejit_controller::reaper::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub reaper_concurrency: u16,
 }
 
 #[derive(Debug, Args)]

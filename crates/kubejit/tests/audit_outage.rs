@@ -142,6 +142,7 @@ fn an_expired_grant_is_deleted_while_the_audit_trail_is_down_and_recorded_once_i
                     requests: false,
                 },
                 keys: kubejit_core::KeyTrust::none(),
+                reaper_concurrency: kubejit_controller::reaper::DEFAULT_CONCURRENCY,
             };
             kubejit_controller::run(client, config, auditor, clock, shutdown).await
         }

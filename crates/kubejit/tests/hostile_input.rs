@@ -2,7 +2,8 @@
 //! range (it used to panic the reaper and crash-loop the controller) is skipped with a Warning Event
 //! and one audit record while valid grants around it still expire, across a restart; and text that
 //! could spoof a terminal (bidi overrides, zero-width characters) is refused by the CLI and the
-//! admission policy, and shown escaped where kubejit only displays it.
+//! admission policy, and shown escaped where kubejit only displays it; grants of unusual but valid
+//! shapes are reaped like any other.
 
 // Integration tests: a panic is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -31,6 +32,10 @@ const ARGS: [&str; 4] = [
     "--lease-name",
     "hostile-test",
 ];
+
+/// Held by each test that runs a controller: each watches every namespace, so two at once would
+/// reap (and record) each other's grants.
+static ONE_CONTROLLER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The attacker's values: the edge of the range with offsets that push past year 9999, spellings Go
 /// and Rust read differently, a 10 000-character value and one carrying a bidi override.
@@ -77,6 +82,9 @@ fn valid_grants_expire(cp: &ControlPlane, ns: &str, ctl: &ControllerProcess, cou
 
 #[test]
 fn poisoned_bindings_are_skipped_and_valid_grants_still_expire_across_a_restart() {
+    let _one = ONE_CONTROLLER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let cp = shared();
     install_kubejit(cp);
     let ns = namespace_with_role(cp, "hostile-reaper");
@@ -127,6 +135,97 @@ fn poisoned_bindings_are_skipped_and_valid_grants_still_expire_across_a_restart(
     }
     let (status, log) = again.stop();
     assert!(status.success() && !log.contains("panicked"), "{log}");
+}
+
+/// A grant due in five seconds, of a shape the apiserver accepts but kubejit never writes.
+fn odd_grant(name: &str, ns: &str, shape: &str) -> serde_json::Value {
+    let due = time::OffsetDateTime::now_utc() + Duration::from_secs(5);
+    let mut rb = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": { "name": name, "namespace": ns, "annotations": {
+            EXPIRES_AT: kubejit_core::format_expires_at(due),
+            "debugging.kubernetes.io/incident": "INC-<b>&\"é🚒\\",
+        }},
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall-debug" },
+    });
+    match shape {
+        "no-subjects" => {}
+        "service-account" => {
+            rb["subjects"] = json!([{ "kind": "ServiceAccount", "name": "bot", "namespace": ns }]);
+        }
+        _ => {
+            rb["subjects"] = json!([{ "apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol" }]);
+            let labels: serde_json::Map<_, _> = (0..30)
+                .map(|i| (format!("example.com/l{i}"), json!("v")))
+                .collect();
+            rb["metadata"]["labels"] = labels.into();
+            rb["metadata"]["annotations"]["example.com/blob"] = json!("x".repeat(100_000));
+        }
+    }
+    rb
+}
+
+/// The reaper decodes bindings into a type of its own (only what it reads): grants of shapes the
+/// apiserver accepts but kubejit never writes (no subjects, a ServiceAccount subject, many labels, a
+/// 100 kB foreign annotation, a second field manager, text JSON must escape) are reaped like any
+/// other, from the list a starting controller reads and from its watch, each with one record.
+#[test]
+fn grants_of_unusual_but_valid_shapes_are_reaped_from_the_list_and_the_watch() {
+    let _one = ONE_CONTROLLER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cp = shared();
+    install_kubejit(cp);
+    let ns = namespace_with_role(cp, "odd-shapes");
+    let shapes = ["no-subjects", "service-account", "labelled"];
+    let create = |phase: &str| -> Vec<String> {
+        let names: Vec<String> = shapes.iter().map(|s| format!("jit-{phase}-{s}")).collect();
+        for (name, shape) in names.iter().zip(shapes) {
+            cp.apply(&odd_grant(name, &ns, shape).to_string()).unwrap();
+            cp.admin(&[
+                "label",
+                "rolebinding",
+                name,
+                "-n",
+                &ns,
+                "example.com/second-manager=yes",
+            ])
+            .unwrap();
+        }
+        names
+    };
+    let listed = create("listed");
+    let ctl = start_controller(cp, &ARGS);
+    let watched = create("watched");
+    for name in listed.iter().chain(&watched) {
+        assert!(
+            wait_until(BOUND, || !binding_exists(cp, &ns, name)),
+            "{name} is never reaped: {}",
+            ctl.log_text()
+        );
+    }
+    // Each record is written just after its delete is answered.
+    let recorded = |name: &str| !records_for(&ctl.stdout_audit(), "grantExpired", name).is_empty();
+    for name in listed.iter().chain(&watched) {
+        assert!(wait_until(BOUND, || recorded(name)), "{name}: no record");
+    }
+    let audit = ctl.stdout_audit();
+    for name in listed.iter().chain(&watched) {
+        let expired = records_for(&audit, "grantExpired", name);
+        assert_eq!(expired.len(), 1, "{name}: {audit:?}");
+        let text = expired[0].to_string();
+        if name.ends_with("service-account") {
+            assert!(
+                text.contains(&format!("system:serviceaccount:{ns}:bot")),
+                "{text}"
+            );
+        }
+        assert!(text.contains("INC-"), "the incident is recorded: {text}");
+    }
+    let (status, log) = ctl.stop();
+    assert!(status.success() && !log.contains("panicked"), "{log}");
+    assert!(!log.contains("does not have the shape"), "{log}");
 }
 
 fn assert_refused_plainly(out: &std::process::Output, what: &str, fragment: &str) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kube::api::{DeleteParams, Preconditions};
 use kube::{Resource, ResourceExt};
-use kubejit_kube::{Binding, GrantView};
+use kubejit_kube::{Binding, GrantView, keys};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
@@ -163,7 +163,7 @@ pub(crate) async fn record_expired<B: Binding>(
 pub(crate) fn record_gone<B: Binding>(r: &Reaper<B>, binding: &B) {
     let ctx = &r.ctx;
     let now = ctx.clock.now();
-    let Step::Expire { deadline } = step(binding.annotations(), now) else {
+    let Step::Expire { deadline } = step(binding.annotation(keys::EXPIRES_AT), now) else {
         return;
     };
     let (ctx, binding) = (Arc::clone(ctx), binding.clone());

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kubejit_core::ExpiryError;
-use kubejit_kube::{Binding, GrantView};
+use kubejit_kube::{Binding, GrantView, keys};
 use tracing::Instrument;
 
 use super::Error;
@@ -39,7 +39,7 @@ async fn reconcile_one<B: Binding>(obj: Arc<B>, r: Arc<Reaper<B>>) -> Result<Act
     async move {
         let mut current = (*obj).clone();
         for _ in 0..MAX_ATTEMPTS {
-            let s = step(current.annotations(), r.ctx.clock.now());
+            let s = step(current.annotation(keys::EXPIRES_AT), r.ctx.clock.now());
             match handle(&r, &current, key.clone(), &s).await? {
                 Expired::Done => return Ok(action(&s)),
                 Expired::Changed(Some(fresh)) => current = fresh,

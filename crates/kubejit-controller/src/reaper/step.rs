@@ -1,10 +1,9 @@
 //! What one reconcile does with a binding, mapped from the pure expiry decision; and its requeue.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::runtime::controller::Action;
-use kubejit_core::{ExpiryDecision, ExpiryError, decide_expiry};
+use kubejit_core::{ExpiryDecision, ExpiryError, decide_expiry_value};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,8 +21,9 @@ pub(crate) enum Step {
     Expire { deadline: OffsetDateTime },
 }
 
-pub(crate) fn step(annotations: &BTreeMap<String, String>, now: OffsetDateTime) -> Step {
-    match decide_expiry(annotations, now) {
+/// From the binding's `expires-at` value (`None`: it has none).
+pub(crate) fn step(expires_at: Option<&str>, now: OffsetDateTime) -> Step {
+    match decide_expiry_value(expires_at, now) {
         ExpiryDecision::NotManaged => Step::Ignore,
         ExpiryDecision::Malformed { value, reason } => Step::Warn { value, reason },
         ExpiryDecision::Keep {
@@ -65,23 +65,22 @@ pub(crate) fn malformed_reason(reason: &ExpiryError) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use time::macros::datetime;
 
     use super::*;
 
     const DEADLINE: OffsetDateTime = datetime!(2030-01-02 15:04:05 UTC);
 
-    fn annotated(value: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([(
-            kubejit_core::annotations::EXPIRES_AT.to_owned(),
-            value.to_owned(),
-        )])
+    fn annotated(value: &str) -> Option<&str> {
+        Some(value)
     }
 
     #[test]
     fn one_second_before_the_deadline_requeues_exactly_at_it() {
         let now = DEADLINE - time::Duration::seconds(1);
-        let s = step(&annotated("2030-01-02T15:04:05Z"), now);
+        let s = step(annotated("2030-01-02T15:04:05Z"), now);
         assert_eq!(
             s,
             Step::Wait {
@@ -94,7 +93,7 @@ mod tests {
 
     #[test]
     fn at_the_deadline_expires() {
-        let s = step(&annotated("2030-01-02T15:04:05Z"), DEADLINE);
+        let s = step(annotated("2030-01-02T15:04:05Z"), DEADLINE);
         assert_eq!(s, Step::Expire { deadline: DEADLINE });
         assert_eq!(action(&s), Action::await_change());
     }
@@ -102,14 +101,14 @@ mod tests {
     #[test]
     fn one_second_after_the_deadline_expires() {
         let now = DEADLINE + time::Duration::seconds(1);
-        let s = step(&annotated("2030-01-02T17:04:05+02:00"), now);
+        let s = step(annotated("2030-01-02T17:04:05+02:00"), now);
         assert_eq!(s, Step::Expire { deadline: DEADLINE });
     }
 
     #[test]
     fn far_future_deadlines_requeue_within_a_day() {
         for value in ["9999-12-31T23:59:59Z", "2031-01-02T15:04:05Z"] {
-            let s = step(&annotated(value), DEADLINE);
+            let s = step(annotated(value), DEADLINE);
             assert!(matches!(s, Step::Wait { .. }), "{value}: {s:?}");
             assert_eq!(action(&s), Action::requeue(MAX_REQUEUE), "{value}");
         }
@@ -122,7 +121,12 @@ mod tests {
             "jit-looking-name".to_owned(),
             "2000-01-01T00:00:00Z".to_owned(),
         );
-        let s = step(&other, DEADLINE);
+        let s = step(
+            other
+                .get(kubejit_core::annotations::EXPIRES_AT)
+                .map(String::as_str),
+            DEADLINE,
+        );
         assert_eq!(s, Step::Ignore);
         assert_eq!(action(&s), Action::await_change());
     }
@@ -138,7 +142,7 @@ mod tests {
             ("2030-01-02t15:04:05z", "expiresAtUnparseable"),
         ];
         for (value, want) in cases {
-            let s = step(&annotated(value), DEADLINE);
+            let s = step(annotated(value), DEADLINE);
             let Step::Warn { reason, .. } = &s else {
                 panic!("{value:?} should be malformed, got {s:?}");
             };

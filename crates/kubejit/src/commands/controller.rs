@@ -49,6 +49,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             requests: args.controllers.contains(&ControllerName::Requests),
         },
         keys,
+        reaper_concurrency: args.reaper_concurrency,
     };
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();

@@ -477,6 +477,7 @@ async fn start_controller(
             requests: true,
         },
         keys: kubejit_core::KeyTrust::none(),
+        reaper_concurrency: kubejit_controller::reaper::DEFAULT_CONCURRENCY,
     };
     let auditor = std::sync::Arc::clone(&audit);
     let task = tokio::spawn(async move {
