@@ -32,6 +32,10 @@ pub struct GatewayConfig {
     pub record_input: bool,
     /// The gateway's own Kubernetes credentials (it impersonates from there).
     pub client: kubejit_kube::ClientOptions,
+    /// The port-forward protocols offered to the apiserver. `kubejit gateway` always offers both
+    /// (SPDY tunnelled over the WebSocket first); tests offer only `v4.channel.k8s.io` to keep the
+    /// fallback for apiservers that do not tunnel SPDY covered.
+    pub port_forward: crate::kube::ForwardOffer,
 }
 
 /// When a session ends regardless of the person's access.

@@ -17,5 +17,6 @@ pub mod trust;
 
 pub use config::{GatewayConfig, Limits};
 pub use error::GatewayError;
+pub use kube::ForwardOffer;
 pub use metrics::Metrics;
 pub use ssh::Gateway;

@@ -137,8 +137,12 @@ const STAGES: [&str; 5] = [
     "pod/fast/pod-delete.yaml",
 ];
 
-/// kwok's stages plus the debugging rules: exec runs locally, port-forward reaches the echo server,
-/// logs come from a per-pod `Logs` object (CRD) or this default file.
+/// A pod port that kwok forwards to a local port nothing listens on (1, privileged and unused), so a
+/// port-forward to it fails the way a pod's closed port does.
+pub const CLOSED_POD_PORT: u16 = 9999;
+
+/// kwok's stages plus the debugging rules: exec runs locally, port-forward reaches the echo server
+/// (except [`CLOSED_POD_PORT`]), logs come from a per-pod `Logs` object (CRD) or this default file.
 pub(crate) fn kwok_config(
     stages: &Path,
     default_log: &Path,
@@ -156,7 +160,8 @@ pub(crate) fn kwok_config(
     );
     docs.push(format!(
         "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterPortForward\nmetadata:\n  name: echo\n\
-         spec:\n  forwards:\n  - target:\n      port: {echo_port}\n      address: 127.0.0.1\n"
+         spec:\n  forwards:\n  - target:\n      port: {echo_port}\n      address: 127.0.0.1\n\
+         \x20 - ports: [{CLOSED_POD_PORT}]\n    target:\n      port: 1\n      address: 127.0.0.1\n"
     ));
     docs.push(format!(
         "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata:\n  name: default-logs\n\

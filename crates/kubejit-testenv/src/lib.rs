@@ -21,6 +21,7 @@ mod workloads;
 
 pub use binaries::{Binaries, ensure_built};
 pub use cluster::{CONTROLLER_SA, ControlPlane, Options, Progress, TestUser};
+pub use config::CLOSED_POD_PORT;
 pub use deadline::{BoundedOutput, COMMAND_BOUND, output_within, wait_within};
 pub use error::Error;
 pub use kubectl::KubectlOutput;

@@ -3,6 +3,9 @@
 
 mod bindings;
 mod person;
+pub mod spdy;
+mod upgrade;
 
 pub use bindings::watch_deletions;
 pub use person::{Permission, PersonClient};
+pub use upgrade::{ForwardOffer, ForwardProtocol, Upgraded};

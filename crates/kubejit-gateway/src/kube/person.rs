@@ -10,6 +10,8 @@ use kube::{Client, Config};
 use kubejit_core::names::{GroupName, NamespaceName, ObjectName};
 use kubejit_core::subject::UserName;
 
+use super::upgrade::{self, ForwardOffer, ForwardProtocol};
+
 /// Kubernetes as one person.
 #[derive(Clone)]
 pub struct PersonClient {
@@ -61,24 +63,21 @@ impl PersonClient {
         Api::namespaced(self.client.clone(), namespace.as_str())
     }
 
-    /// Opens a port-forward to `port` of `pod` as the person: the apiserver's WebSocket
-    /// (`v4.channel.k8s.io`), which `session::forward` reads and writes directly.
+    /// Opens a port-forward to `port` of `pod` as the person: a WebSocket that carries either
+    /// SPDY/3.1 (`kube::spdy`) or `v4.channel.k8s.io`, as the apiserver chose from `offer`;
+    /// `session::forward` reads and writes it directly.
     pub async fn portforward(
         &self,
         namespace: &NamespaceName,
         pod: &ObjectName,
         port: u16,
-    ) -> Result<
-        tokio_tungstenite::WebSocketStream<
-            impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>,
-        >,
-        kube::Error,
-    > {
+        offer: ForwardOffer,
+    ) -> Result<(upgrade::Upgraded, ForwardProtocol), kube::Error> {
         use kube::Resource as _;
         let request = kube::core::Request::new(Pod::url_path(&(), Some(namespace.as_str())))
             .portforward(pod.as_str(), &[port])
             .map_err(kube::Error::BuildRequest)?;
-        Ok(self.client.connect(request).await?.into_stream())
+        upgrade::port_forward(&self.client, request, offer).await
     }
 
     /// Starts `command` in `pod` as the person: the apiserver's exec WebSocket, read and written

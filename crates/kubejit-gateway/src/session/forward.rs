@@ -1,5 +1,7 @@
 //! `ssh -L LOCAL:POD.NAMESPACE:PORT`: a `direct-tcpip` channel becomes a pod port-forward as the
-//! person. The host names the pod; nothing is resolved or dialled by the gateway itself.
+//! person. The host names the pod; nothing is resolved or dialled by the gateway itself. The
+//! apiserver chooses the protocol: SPDY tunnelled over its WebSocket (`forward_spdy`), or, where it
+//! does not tunnel, `v4.channel.k8s.io` (here).
 
 use std::sync::Arc;
 
@@ -7,14 +9,13 @@ use futures::{SinkExt as _, StreamExt as _};
 use kubejit_core::names::{NameError, NamespaceName, ObjectName};
 use russh::Channel;
 use russh::server::Msg;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
-use tokio_tungstenite::WebSocketStream;
+use tokio::io::AsyncWriteExt as _;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::inbox::{Inbox, Taken, Window};
 use super::live::Live;
 use super::report::error_chain;
-use crate::kube::{Permission, PersonClient};
+use crate::kube::{ForwardOffer, ForwardProtocol, Permission, PersonClient, Upgraded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
@@ -48,6 +49,13 @@ pub fn parse_target(
     ))
 }
 
+/// A port-forward the apiserver accepted, in the protocol it chose.
+#[derive(Debug)]
+pub struct Opened {
+    ws: Upgraded,
+    protocol: ForwardProtocol,
+}
+
 /// Opens the pod port-forward as the person; the caller accepts the SSH channel only on success,
 /// then hands the stream to [`start_forward`].
 pub async fn open_forward(
@@ -55,13 +63,8 @@ pub async fn open_forward(
     pod: &ObjectName,
     namespace: &NamespaceName,
     port: u16,
-) -> Result<
-    (
-        WebSocketStream<impl AsyncRead + AsyncWrite + Unpin + Send + use<>>,
-        Permission,
-    ),
-    ForwardError,
-> {
+    offer: ForwardOffer,
+) -> Result<(Opened, Permission), ForwardError> {
     let perm = Permission {
         verb: "create",
         resource: "pods",
@@ -69,12 +72,30 @@ pub async fn open_forward(
         namespace: namespace.clone(),
         name: Some(pod.clone()),
     };
-    match person.portforward(namespace, pod, port).await {
-        Ok(ws) => Ok((ws, perm)),
+    match person.portforward(namespace, pod, port, offer).await {
+        Ok((ws, protocol)) => Ok((Opened { ws, protocol }, perm)),
         Err(e) => match person.allowed(&perm).await {
             Ok(false) => Err(ForwardError::Refused(format!("forbidden: cannot {perm}"))),
             Ok(true) | Err(_) => Err(ForwardError::Refused(error_chain(&e))),
         },
+    }
+}
+
+/// Starts moving bytes both ways in the protocol the apiserver chose.
+pub fn start_forward(
+    channel: Channel<Msg>,
+    opened: Opened,
+    port: u16,
+    live: Arc<Live>,
+    inbox: Arc<Inbox>,
+    window: Window,
+) {
+    tracing::debug!(protocol = ?opened.protocol, "port-forward opened");
+    match opened.protocol {
+        ForwardProtocol::SpdyTunnel => {
+            super::forward_spdy::start(channel, opened.ws, port, live, inbox, window);
+        }
+        ForwardProtocol::ChannelV4 => start_v4(channel, opened.ws, port, live, inbox, window),
     }
 }
 
@@ -86,20 +107,18 @@ const MAX_FRAME: usize = 256 * 1024;
 const DATA: u8 = 0;
 const ERROR: u8 = 1;
 
-/// Starts moving bytes both ways: client bytes arrive in `inbox` (the handler's `data` callback
+/// `v4.channel.k8s.io`: client bytes arrive in `inbox` (the handler's `data` callback
 /// fills it) and the client's window is granted back through `window` only once they are sent on
 /// to the pod, so a slow pod slows the client instead of filling the gateway's memory. Pod bytes
 /// go to the client as they come, bounded by the client's own window.
-pub fn start_forward<S>(
+fn start_v4(
     channel: Channel<Msg>,
-    ws: WebSocketStream<S>,
+    ws: Upgraded,
     port: u16,
     live: Arc<Live>,
     inbox: Arc<Inbox>,
     mut window: Window,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let id = channel.id();
     // The read half is not used: client bytes come through the inbox (see `inbox`).
     let (_read, write) = channel.split();

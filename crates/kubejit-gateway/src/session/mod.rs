@@ -4,6 +4,7 @@
 pub mod command;
 mod exec;
 mod forward;
+mod forward_spdy;
 mod inbox;
 mod live;
 mod registry;
@@ -11,7 +12,7 @@ mod report;
 mod watch;
 
 pub use exec::{ChannelTask, PtySize, run_channel};
-pub use forward::{ForwardError, open_forward, parse_target, start_forward};
+pub use forward::{ForwardError, Opened, open_forward, parse_target, start_forward};
 pub use inbox::{CHANNEL_WINDOW, Inbox, Taken, Window};
 pub use live::{Live, RecordingPolicy, unix_now};
 pub use registry::{Registry, SessionSlot};

@@ -37,6 +37,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Bumped when a binding is deleted (`kube::watch_deletions`).
     pub nudge: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The port-forward protocols offered to the apiserver (`GatewayConfig::port_forward`).
+    pub port_forward: crate::kube::ForwardOffer,
 }
 
 /// An admitted person on this connection.
@@ -478,7 +480,8 @@ impl Handler for Connection {
                 return Err(crate::session::ForwardError::NotPermitted);
             }
             let (pod, ns, port) = parse_target(host, port)?;
-            let (ws, perm) = open_forward(&person.client, &pod, &ns, port).await?;
+            let (ws, perm) =
+                open_forward(&person.client, &pod, &ns, port, self.shared.port_forward).await?;
             Ok((ws, perm, port))
         }
         .await;

@@ -109,6 +109,7 @@ impl Gateway {
                 },
             },
             shutdown: CancellationToken::new(),
+            port_forward: config.port_forward,
             nudge: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         Ok(Self {

@@ -161,6 +161,7 @@ fn config_in(dir: &Path) -> GatewayConfig {
             kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
             context: None,
         },
+        port_forward: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ mod bench;
 mod ciphers;
 mod deploy;
 mod flow;
+mod forward;
 mod hostcert;
 mod rotation;
 mod sessions;

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kubejit_gateway::{Gateway, GatewayConfig, Limits, Metrics};
+use kubejit_gateway::{ForwardOffer, Gateway, GatewayConfig, Limits, Metrics};
 use kubejit_testenv::{
     BoundedOutput, ControlPlane, PodSpec, known_hosts_line, new_ssh_key, shared, sign_user_key,
     ssh_client, unique_namespace,
@@ -67,11 +67,26 @@ fn start(recheck_interval: Duration) -> TestGateway {
     start_with(recheck_interval, |_| None)
 }
 
+/// A third gateway that offers the apiserver only `v4.channel.k8s.io` for port-forward, as an
+/// apiserver that does not tunnel SPDY leaves it: the fallback stays proven.
+pub fn v4_forward_gateway() -> &'static TestGateway {
+    static GW: OnceLock<TestGateway> = OnceLock::new();
+    GW.get_or_init(|| start_offering(RECHECK, |_| None, ForwardOffer::ChannelV4Only))
+}
+
 /// A gateway whose configuration directory `prepare` may fill first (before the host key exists);
 /// it returns the host certificate to present, if any.
 pub fn start_with(
     recheck_interval: Duration,
     prepare: impl FnOnce(&Path) -> Option<PathBuf>,
+) -> TestGateway {
+    start_offering(recheck_interval, prepare, ForwardOffer::Auto)
+}
+
+fn start_offering(
+    recheck_interval: Duration,
+    prepare: impl FnOnce(&Path) -> Option<PathBuf>,
+    port_forward: ForwardOffer,
 ) -> TestGateway {
     {
         // RUST_LOG=kubejit_gateway=debug shows the gateway's log (refusal reasons, session ends).
@@ -110,6 +125,7 @@ pub fn start_with(
                 kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
                 context: None,
             },
+            port_forward,
         };
         let metrics = Metrics::new();
         let (tx, rx) = std::sync::mpsc::channel();

@@ -27,6 +27,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<ExitCode> {
         recordings: args.recording_dir,
         record_input: args.record_input,
         client: args.client.options(),
+        port_forward: kubejit_gateway::ForwardOffer::Auto,
     };
     let client = kubejit_kube::build_client(&args.client.options()).await?;
     let (audit, guard) = kubejit_kube::open_audit(&args.audit.options()?, client).await?;

@@ -54,6 +54,7 @@ pub(crate) async fn start(
             kubeconfig: Some(cp.admin_kubeconfig().to_owned()),
             context: None,
         },
+        port_forward: kubejit_gateway::ForwardOffer::Auto,
     };
     let gateway =
         kubejit_gateway::Gateway::bind(&config, kubejit_gateway::Metrics::new(), audit).await?;
