@@ -37,21 +37,6 @@ fn tunnels(
     (child, locals)
 }
 
-/// Sends `payload` through `conn` to the pod's echo server and checks it comes back whole.
-fn echoes(mut conn: TcpStream, payload: Vec<u8>) {
-    conn.set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let writer = {
-        let mut w = conn.try_clone().unwrap();
-        let p = payload.clone();
-        std::thread::spawn(move || w.write_all(&p).unwrap())
-    };
-    let mut echoed = vec![0u8; payload.len()];
-    conn.read_exact(&mut echoed).unwrap();
-    writer.join().unwrap();
-    assert!(echoed == payload, "the echo through the pod differs");
-}
-
 /// A connection through a forward to a port nothing listens on ends with no byte back.
 fn ends_without_a_byte(mut conn: TcpStream) {
     conn.set_read_timeout(Some(Duration::from_secs(60)))

@@ -204,19 +204,9 @@ fn port_forward_moves_data_both_ways() {
     let group = "oncall-pf";
     let ns = namespace(cp, "gw-pf", LOG, Some(group));
     let c = member("u-pfmdbw", group, &[]);
-    let (mut child, mut conn) = forward_to_api(&c, "u-pfmdbw", &ns);
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let (mut child, conn) = forward_to_api(&c, "u-pfmdbw", &ns);
     let payload: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
-    let writer = {
-        let mut w = conn.try_clone().unwrap();
-        let p = payload.clone();
-        std::thread::spawn(move || w.write_all(&p).unwrap())
-    };
-    let mut echoed = vec![0u8; payload.len()];
-    conn.read_exact(&mut echoed).unwrap();
-    writer.join().unwrap();
-    assert!(echoed == payload, "the echo through the pod differs");
+    echoes(conn, payload);
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -1,7 +1,7 @@
 //! The test gateway (in-process, on the shared control plane), certificates made by `ssh-keygen`,
 //! and the `ssh` command line.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -329,4 +329,19 @@ pub fn forward_to_api(cert: &Cert, login: &str, ns: &str) -> (std::process::Chil
     .unwrap();
     let conn = connect_within(port, Duration::from_secs(60));
     (child, conn)
+}
+
+/// Sends `payload` through `conn` to the pod's echo server and checks it comes back whole.
+pub fn echoes(mut conn: TcpStream, payload: Vec<u8>) {
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let writer = {
+        let mut w = conn.try_clone().unwrap();
+        let p = payload.clone();
+        std::thread::spawn(move || w.write_all(&p).unwrap())
+    };
+    let mut echoed = vec![0u8; payload.len()];
+    conn.read_exact(&mut echoed).unwrap();
+    writer.join().unwrap();
+    assert!(echoed == payload, "the echo through the pod differs");
 }
