@@ -419,3 +419,49 @@ proptest! {
         check(world, &case(&args, &env, world));
     }
 }
+
+/// The full binary is found as `kubectl-jit` beside the thin one, or as `kubejit` on PATH: a refusal
+/// handed over either way reads exactly as `kubejit credential`'s own.
+#[test]
+fn hand_over_finds_kubectl_jit_beside_or_kubejit_on_path() {
+    let world = World::new();
+    let info = exec_info(Some(SERVER));
+    let refused = case(
+        &["--cache-dir", "{CACHE}", "--ttl", "5m"],
+        &[("KUBERNETES_EXEC_INFO", &info)],
+        &world,
+    );
+    let full = run(
+        Path::new(env!("CARGO_BIN_EXE_kubejit")),
+        &["credential"],
+        &refused,
+        &world,
+    );
+    assert_eq!(full.status.code(), Some(2), "{}", text(&full.stderr));
+
+    let plugin_dir = world.path("plugin");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    let thin = plugin_dir.join("kubejit-credential");
+    std::fs::copy(env!("CARGO_BIN_EXE_kubejit-credential"), &thin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_kubejit"),
+        plugin_dir.join("kubectl-jit"),
+    )
+    .unwrap();
+    let beside = run(&thin, &[], &refused, &world);
+
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kubejit")).parent().unwrap();
+    let mut on_path = refused.clone();
+    on_path
+        .env
+        .push(("PATH".to_owned(), format!("relative:{}", bin_dir.display())));
+    let from_path = run(&world.alone(), &[], &on_path, &world);
+    for thin in [&beside, &from_path] {
+        assert_eq!(
+            (thin.status.code(), &thin.stdout, &thin.stderr),
+            (full.status.code(), &full.stdout, &full.stderr),
+            "{}",
+            text(&thin.stderr)
+        );
+    }
+}
