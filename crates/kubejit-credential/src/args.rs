@@ -10,8 +10,8 @@ use kubejit_core::{GroupName, Incident, Reason, Ttl};
 use crate::token::Pkcs11Uri;
 use crate::{CredentialError, CredentialRequest, read_attestation};
 
-/// kubejit's global flags. They live here, not in the binary, because the thin plugin binary must
-/// accept and refuse exactly what `kubejit credential` does, `-v` and `KUBEJIT_VERBOSE` included.
+// kubejit's global flags. They live here, not in the binary, because the thin plugin binary must
+// accept and refuse exactly what `kubejit credential` does, `-v` and `KUBEJIT_VERBOSE` included.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// More diagnostics on stderr (-v, -vv). KUBEJIT_LOG takes a tracing filter for finer control.
@@ -20,6 +20,8 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+// No `///` on these structs: clap would take it as the command's about text, replacing the
+// `kubejit credential` subcommand's own.
 #[derive(Debug, Args)]
 pub struct CredentialArgs {
     /// Kubeconfig holding the asking context (default: $KUBECONFIG, then ~/.kube/config).
