@@ -197,7 +197,11 @@ impl KubeconfigDoc {
             .and_then(Value::as_sequence)
             .and_then(|a| a.first())
             .and_then(Value::as_str);
-        Ok(command.contains("kubejit") && first_arg == Some("credential"))
+        // `kubejit credential …`, or the thin `kubejit-credential …` that hands misses to it.
+        let thin = std::path::Path::new(command)
+            .file_name()
+            .is_some_and(|name| name == "kubejit-credential");
+        Ok(thin || (command.contains("kubejit") && first_arg == Some("credential")))
     }
 
     /// Adds (or replaces) user `name` running `command args…` as an exec plugin, and a context `name`
@@ -286,9 +290,10 @@ pub struct ExecUser {
     pub name: String,
     /// The everyday context whose identity files the CSRs (and whose cluster the new context uses).
     pub asking_context: String,
-    /// Absolute path of the kubejit binary.
+    /// Absolute path of the kubejit binary, or of `kubejit-credential` installed beside it.
     pub command: PathBuf,
-    /// Arguments after the command, starting with `credential`.
+    /// Arguments after the command: starting with `credential` for `kubejit`, the same without it
+    /// for the thin `kubejit-credential`.
     pub args: Vec<String>,
     /// Environment kubectl sets for the plugin (`KUBECONFIG` when the asking context spans files).
     pub env: Vec<(String, String)>,

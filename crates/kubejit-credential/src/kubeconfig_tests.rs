@@ -112,6 +112,20 @@ fn detects_a_context_that_is_the_plugin_itself() {
 }
 
 #[test]
+fn detects_a_context_that_is_the_thin_plugin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut d = doc(&tmp);
+    let thin = ExecUser {
+        command: PathBuf::from("/usr/local/bin/kubejit-credential"),
+        args: vec!["--context".into(), "alice@prod".into()],
+        ..stanza()
+    };
+    d.add_exec_user(&thin).unwrap();
+    assert!(d.uses_kubejit_exec("alice-oncall").unwrap());
+    assert!(!d.uses_kubejit_exec("alice@prod").unwrap());
+}
+
+#[test]
 fn paths_follow_kubectls_precedence() {
     let env = |v: &str| Some(OsString::from(v));
     let p = |v: &str| PathBuf::from(v);

@@ -3,6 +3,7 @@
 //! kubectl runs `kubejit credential`; on a cache hit the answer comes from disk without touching the
 //! network, otherwise the everyday identity files a CertificateSigningRequest and waits for a decision.
 
+pub mod args;
 mod cache;
 mod error;
 mod exec;
@@ -24,8 +25,8 @@ pub use narrator::Narrator;
 pub use pkcs10::LocalKey;
 pub use pkcs10::{pem as pem_block, request_pem};
 pub use plugin::{
-    CredentialRequest, IssuedCertificate, get_credential, get_token_certificate, read_attestation,
-    request_certificate,
+    CredentialRequest, IssuedCertificate, cached_credential, get_credential, get_token_certificate,
+    read_attestation, request_certificate,
 };
 pub use secure_fs::{check_private_dir, ensure_private_dir, write_private_atomic};
 pub use verify::{Expected, Validity, VerifyError, verify_certificate};

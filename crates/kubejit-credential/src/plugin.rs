@@ -81,6 +81,24 @@ impl CredentialRequest {
     }
 }
 
+/// The cache hit alone, as the thin `kubejit-credential` binary serves it: `None` unless kubectl
+/// passed the cluster (without it the server comes from the kubeconfig, which the hit path does not
+/// read) and a fresh entry exists for exactly this request. The same key and lookup as
+/// [`get_credential`], so both binaries answer from the same entry.
+pub fn cached_credential(
+    req: &CredentialRequest,
+    info: &ExecInfo,
+) -> Result<Option<ExecCredential>, CredentialError> {
+    let Some(cluster) = &info.cluster else {
+        return Ok(None);
+    };
+    let cache = Cache::open(&req.cache_dir)?;
+    let key = req.cache_key(cluster.server.clone());
+    Ok(cache
+        .load_fresh(&key, now_unix())?
+        .map(|hit| hit.exec_credential()))
+}
+
 /// Returns a credential for kubectl: from the cache when fresh, otherwise by a new request.
 pub fn get_credential(
     req: &CredentialRequest,

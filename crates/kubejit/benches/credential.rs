@@ -1,8 +1,10 @@
 //! Benchmarks for `kubejit credential` (not timed tests; run with `cargo bench -p kubejit --bench credential`):
-//! (a) cache-hit whole-process latency next to `kubectl version --client` as a process start-up yardstick,
-//! (b) cold issuance — key, CSR, approval by a test approver, signing, verified certificate — on the local
-//! control plane, (c) `kubectl get pods` through the plugin (cache hit) next to the same kubectl with
-//! the same certificate embedded in its kubeconfig, interleaved, with the overhead as a ratio of medians.
+//! (a) cache-hit whole-process latency, of `kubejit credential` and of the thin `kubejit-credential`, next
+//! to `kubectl version --client` as a process start-up yardstick, (b) cold issuance — key, CSR, approval
+//! by a test approver, signing, verified certificate — on the local control plane, (c) `kubectl get
+//! pods` through the thin plugin and through `kubejit credential` (cache hits) next to the same kubectl
+//! with the same certificate embedded in its kubeconfig, interleaved, with each overhead as a ratio of
+//! medians.
 //! Prints medians and p90s; set KUBEJIT_BENCH_HIT_RUNS / KUBEJIT_BENCH_COLD_RUNS /
 //! KUBEJIT_BENCH_KUBECTL_RUNS to change the run counts (200, 20 and 60 by default).
 
@@ -25,22 +27,50 @@ use kubejit_testenv::{shared, unique_namespace};
 const LABEL: usize = 48;
 const REQUESTER_RBAC: &str = include_str!("../../../deploy/rbac/requester.yaml");
 
-fn plugin(config: &Path, cache: &Path, incident: &str, exec_info: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubejit"));
+/// Which executable serves the plugin: the full binary's subcommand or the thin one.
+#[derive(Clone, Copy)]
+enum Plugin {
+    Full,
+    Thin,
+}
+
+impl Plugin {
+    fn command(self) -> &'static str {
+        match self {
+            Plugin::Full => env!("CARGO_BIN_EXE_kubejit"),
+            Plugin::Thin => env!("CARGO_BIN_EXE_kubejit-credential"),
+        }
+    }
+
+    /// The plugin's arguments, as a kubeconfig's exec stanza lists them.
+    fn args(self, config: &Path, cache: &Path, incident: &str) -> Vec<String> {
+        let mut args: Vec<String> = match self {
+            Plugin::Full => vec!["credential".into()],
+            Plugin::Thin => Vec::new(),
+        };
+        args.push("--kubeconfig".into());
+        args.push(config.to_string_lossy().into_owned());
+        args.extend(
+            [
+                "--context",
+                "alice",
+                "--group",
+                "oncall-debuggers",
+                "--incident",
+            ]
+            .map(String::from),
+        );
+        args.push(incident.to_owned());
+        args.push("--cache-dir".into());
+        args.push(cache.to_string_lossy().into_owned());
+        args
+    }
+}
+
+fn plugin(which: Plugin, config: &Path, cache: &Path, incident: &str, exec_info: &str) -> Command {
+    let mut cmd = Command::new(which.command());
     cmd.env("KUBERNETES_EXEC_INFO", exec_info)
-        .arg("credential")
-        .arg("--kubeconfig")
-        .arg(config)
-        .args([
-            "--context",
-            "alice",
-            "--group",
-            "oncall-debuggers",
-            "--incident",
-            incident,
-        ])
-        .arg("--cache-dir")
-        .arg(cache);
+        .args(which.args(config, cache, incident));
     cmd
 }
 
@@ -69,6 +99,7 @@ fn main() {
     let cold: Vec<Duration> = (0..runs("KUBEJIT_BENCH_COLD_RUNS", 20))
         .map(|i| {
             time(plugin(
+                Plugin::Full,
                 &config,
                 &dir.path().join(format!("cold-{i}")),
                 &incident,
@@ -84,10 +115,29 @@ fn main() {
 
     let cache: PathBuf = dir.path().join("cold-0");
     let hit_runs = runs("KUBEJIT_BENCH_HIT_RUNS", 200);
-    let hits: Vec<Duration> = (0..hit_runs)
-        .map(|_| time(plugin(&config, &cache, &incident, &exec_info)))
-        .collect();
+    let (mut hits, mut thin_hits) = (Vec::new(), Vec::new());
+    for _ in 0..hit_runs {
+        hits.push(time(plugin(
+            Plugin::Full,
+            &config,
+            &cache,
+            &incident,
+            &exec_info,
+        )));
+        thin_hits.push(time(plugin(
+            Plugin::Thin,
+            &config,
+            &cache,
+            &incident,
+            &exec_info,
+        )));
+    }
     report("kubejit credential, cache hit (whole process)", LABEL, hits);
+    report(
+        "kubejit-credential, cache hit (whole process)",
+        LABEL,
+        thin_hits,
+    );
 
     let yardstick: Vec<Duration> = (0..hit_runs)
         .map(|_| {
@@ -100,7 +150,13 @@ fn main() {
     kubectl_overhead(cp, dir.path(), &config, &cache, &incident, &exec_info);
     println!(
         "\nfor hyperfine: KUBERNETES_EXEC_INFO='{exec_info}' {}",
-        format_cmd(&plugin(&config, &cache, &incident, &exec_info))
+        format_cmd(&plugin(
+            Plugin::Thin,
+            &config,
+            &cache,
+            &incident,
+            &exec_info
+        ))
     );
 }
 
@@ -142,7 +198,7 @@ fn kubectl_overhead(
         let out = cp.admin(&args).unwrap();
         assert!(out.success, "{}", out.stderr);
     }
-    let hit = plugin(config, cache, incident, exec_info)
+    let hit = plugin(Plugin::Full, config, cache, incident, exec_info)
         .output_bounded()
         .unwrap();
     let cred: serde_json::Value = serde_json::from_slice(&hit.stdout).unwrap();
@@ -159,24 +215,13 @@ fn kubectl_overhead(
             "users": [{"name": "bench", "user": auth}],
         })
     };
-    let mut args: Vec<String> = vec!["credential".into(), "--kubeconfig".into()];
-    args.push(config.to_string_lossy().into_owned());
-    args.extend(
-        [
-            "--context",
-            "alice",
-            "--group",
-            "oncall-debuggers",
-            "--incident",
-        ]
-        .map(String::from),
-    );
-    args.push(incident.to_owned());
-    args.push("--cache-dir".into());
-    args.push(cache.to_string_lossy().into_owned());
-    let with_plugin = user(serde_json::json!({"exec": {
-        "apiVersion": "client.authentication.k8s.io/v1", "command": env!("CARGO_BIN_EXE_kubejit"),
-        "args": args, "provideClusterInfo": true, "interactiveMode": "Never"}}));
+    let exec = |which: Plugin| {
+        user(serde_json::json!({"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": which.command(),
+            "args": which.args(config, cache, incident), "provideClusterInfo": true,
+            "interactiveMode": "Never"}}))
+    };
+    let (with_full, with_thin) = (exec(Plugin::Full), exec(Plugin::Thin));
     let status = &cred["status"];
     let with_cert = user(serde_json::json!({
         "client-certificate-data": b64(status["clientCertificateData"].as_str().unwrap()),
@@ -200,29 +245,48 @@ fn kubectl_overhead(
         ok
     });
     assert!(allowed, "the view RoleBinding never took effect");
-    let (mut plugin_runs, mut cert_runs) = (Vec::new(), Vec::new());
-    for _ in 0..runs("KUBEJIT_BENCH_KUBECTL_RUNS", 60) {
-        plugin_runs.push(time(kubectl(&with_plugin, "plugin.kubeconfig")));
-        cert_runs.push(time(kubectl(&with_cert, "cert.kubeconfig")));
+    // Three variants per round, the order rotating so none always runs first (a warmer cache).
+    let variants = [
+        (&with_thin, "thin.kubeconfig"),
+        (&with_full, "full.kubeconfig"),
+        (&with_cert, "cert.kubeconfig"),
+    ];
+    let mut runs_of: [Vec<Duration>; 3] = Default::default();
+    for round in 0..runs("KUBEJIT_BENCH_KUBECTL_RUNS", 60) {
+        for k in 0..3 {
+            let i = (round + k) % 3;
+            let (config, name) = variants[i];
+            runs_of[i].push(time(kubectl(config, name)));
+        }
     }
-    let median = |v: &mut Vec<Duration>| {
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
         v.sort_unstable();
         v[v.len() / 2]
     };
-    let (p, c) = (median(&mut plugin_runs), median(&mut cert_runs));
+    let [thin_runs, full_runs, cert_runs] = runs_of;
+    let (t, f, c) = (median(&thin_runs), median(&full_runs), median(&cert_runs));
     report(
-        "kubectl get pods, exec plugin (cache hit)",
+        "kubectl get pods, kubejit-credential (hit)",
         LABEL,
-        plugin_runs,
+        thin_runs,
+    );
+    report(
+        "kubectl get pods, kubejit credential (hit)",
+        LABEL,
+        full_runs,
     );
     report(
         "kubectl get pods, embedded client certificate",
         LABEL,
         cert_runs,
     );
+    let overhead = |p: Duration| (p.as_secs_f64() / c.as_secs_f64() - 1.0) * 100.0;
     println!(
-        "exec plugin overhead: {:+.1}% of the embedded-certificate median",
-        (p.as_secs_f64() / c.as_secs_f64() - 1.0) * 100.0
+        "exec plugin overhead over the embedded-certificate median: kubejit-credential {:+.1}%, \
+         kubejit credential {:+.1}%",
+        overhead(t),
+        overhead(f)
     );
 }
 

@@ -40,13 +40,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// More diagnostics on stderr (-v, -vv). KUBEJIT_LOG takes a tracing filter for finer control.
-    /// As a variable it takes the count: KUBEJIT_VERBOSE=2 is -vv.
-    #[arg(short, long, global = true, env = "KUBEJIT_VERBOSE", action = clap::ArgAction::Count)]
-    pub verbose: u8,
-}
+/// Shared with the thin `kubejit-credential` binary, which must parse exactly as `kubejit credential`.
+pub use kubejit_credential::args::GlobalArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -89,7 +84,7 @@ pub enum Command {
     /// Print a shell completion script, e.g. `kubejit completions bash > /etc/bash_completion.d/kubejit`.
     Completions(CompletionsArgs),
     /// kubectl exec credential plugin: a short-lived client certificate for the requested groups.
-    Credential(crate::commands::credential::CredentialArgs),
+    Credential(kubejit_credential::args::CredentialArgs),
     /// Edit kubeconfig files (add the exec-plugin user so nobody hand-writes it).
     #[command(subcommand)]
     Kubeconfig(crate::commands::kubeconfig::KubeconfigCommand),

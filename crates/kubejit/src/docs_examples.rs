@@ -4,7 +4,8 @@
 //! What counts as a command line:
 //! - in a ```sh / ```bash / ```shell / ```console block: every line that is not blank and not a `# comment`;
 //! - in a block without a language: a line starting with a `$ ` prompt, or whose first word is
-//!   `kubejit`, `kubectl` or `cargo` (the rest of such blocks is program output or a diagram);
+//!   `kubejit`, `kubejit-credential`, `kubectl` or `cargo` (the rest of such blocks is program
+//!   output or a diagram);
 //! - ```yaml and ```json blocks hold no commands.
 //!
 //! How a line is read (a small shell reader, not a shell):
@@ -19,7 +20,8 @@
 //!
 //! What is checked, by the command's first word:
 //! - `kubejit` (or a path ending in `/kubejit`) and `kubectl jit`: the words parse with [`Cli`]:
-//!   subcommand and flags exist and every value passes its parser;
+//!   subcommand and flags exist and every value passes its parser; `kubejit-credential` (the thin
+//!   plugin binary, same clap types) parses as `kubejit credential`;
 //! - `kubectl`: its `-f`/`-k` paths exist in the repository, and a resource `get` names that is not a
 //!   built-in kind is a name of one of kubejit's CRDs (`deploy/crds/`);
 //! - `cargo`: `-p` names a workspace crate, `--test`/`--bench` one of its test or bench targets, and
@@ -121,7 +123,7 @@ fn is_command(lang: &str, line: &str) -> bool {
         "sh" | "bash" | "shell" | "console" => true,
         "" => matches!(
             line.split_whitespace().next(),
-            Some("kubejit" | "kubectl" | "cargo")
+            Some("kubejit" | "kubejit-credential" | "kubectl" | "cargo")
         ),
         _ => false,
     }
@@ -279,6 +281,16 @@ fn check(words: &[String]) -> Result<Option<&'static str>, String> {
         ["kubectl", "jit", rest @ ..] => parse_kubejit(rest).map(|()| None),
         [first, rest @ ..] if *first == "kubejit" || first.ends_with("/kubejit") => {
             parse_kubejit(rest).map(|()| None)
+        }
+        // The thin plugin binary parses with `kubejit credential`'s own clap types
+        // (kubejit_credential::args), so its command line is checked as that subcommand's.
+        [first, rest @ ..]
+            if *first == "kubejit-credential" || first.ends_with("/kubejit-credential") =>
+        {
+            let args: Vec<&str> = std::iter::once("credential")
+                .chain(rest.iter().copied())
+                .collect();
+            parse_kubejit(&args).map(|()| None)
         }
         ["kubectl", ..] => check_kubectl(&words).map(|()| None),
         ["cargo", rest @ ..] => check_cargo(rest).map(|()| None),
@@ -653,6 +665,8 @@ mod tests {
             "kubectl apply -f deploy/rbac/requester.yaml",
             "kubectl get accesspolicies",
             "kubejit --version",
+            "/usr/local/bin/kubejit-credential --context alice@prod -g oncall --ttl 30m",
+            "kubejit-credential --version",
             "ssh -t gw exec -n payments api -- sh",
             "ssh -N -L 18080:api.payments:8080 gw",
             "bash tools/softhsm/install.sh",
@@ -669,6 +683,8 @@ mod tests {
             "kubejit grants --all",
             "kubejit grant -n p --ttl soon",
             "kubejit grnat -n p",
+            "kubejit-credential --ttl 5m",
+            "kubejit-credential credential --context a",
             "KUBEJIT_TTL=1h kubejit grant -n p",
             "kubectl apply -f deploy/rbac/nope.yaml",
             "kubectl get accesspolicy-typo",

@@ -310,3 +310,66 @@ fn verbosity_comes_from_kubejit_verbose_too() {
     assert!(!run("0").contains(" DEBUG "));
     assert!(run("2").contains(" DEBUG "));
 }
+
+/// The exec stanza's `command` and its argument lines, as `add-user` ran from `binary` writes them.
+fn add_user_via(
+    binary: &std::path::Path,
+    dir: &tempfile::TempDir,
+    name: &str,
+) -> (String, Vec<String>) {
+    let config = write_in(dir, name, KUBECONFIG);
+    let out = Command::new(binary)
+        .args([
+            "kubeconfig",
+            "add-user",
+            "--name",
+            "oncall",
+            "--context",
+            "alice@prod",
+        ])
+        .arg("--kubeconfig")
+        .arg(&config)
+        .output_bounded()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&config).unwrap();
+    let command = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("command: "))
+        .unwrap()
+        .trim_matches(['"', '\''])
+        .to_owned();
+    let items = written.lines().map(|l| l.trim().to_owned()).collect();
+    (command, items)
+}
+
+/// Run as `kubectl jit` (a `kubectl-jit` symlink, as the README installs it), add-user finds the thin
+/// `kubejit-credential` beside the real binary and writes it without the `credential` subcommand; a
+/// kubejit with no kubejit-credential beside it writes itself and `credential`.
+#[test]
+fn add_user_writes_the_thin_plugin_when_it_is_installed_beside_kubejit() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("kubectl-jit");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubejit"), &link).unwrap();
+    let (command, items) = add_user_via(&link, &dir, "linked");
+    let thin = std::path::Path::new(env!("CARGO_BIN_EXE_kubejit-credential"))
+        .canonicalize()
+        .unwrap();
+    assert_eq!(command, thin.to_string_lossy());
+    assert!(!items.iter().any(|l| l == "- credential"), "{items:?}");
+    assert!(items.iter().any(|l| l == "- --context"), "{items:?}");
+
+    let alone = dir.path().join("bin/kubejit");
+    std::fs::create_dir_all(alone.parent().unwrap()).unwrap();
+    // A hard link where the filesystem allows (the debug binary is large), else a copy.
+    std::fs::hard_link(env!("CARGO_BIN_EXE_kubejit"), &alone)
+        .or_else(|_| std::fs::copy(env!("CARGO_BIN_EXE_kubejit"), &alone).map(drop))
+        .unwrap();
+    let (command, items) = add_user_via(&alone, &dir, "alone");
+    assert_eq!(command, alone.canonicalize().unwrap().to_string_lossy());
+    assert!(items.iter().any(|l| l == "- credential"), "{items:?}");
+}

@@ -1,6 +1,8 @@
 //! `kubejit credential` as kubectl's exec plugin, on the real control plane with the real kubectl:
 //! identity and groups, RBAC through the certificate group, denial, timeouts, one CSR for many calls,
-//! certificate lifetime and the cache directory's permissions. CSRs are decided by a test approver
+//! certificate lifetime and the cache directory's permissions. `kubejit kubeconfig add-user` writes the
+//! thin `kubejit-credential` (built beside kubejit), so kubectl goes through it and it hands misses to
+//! `kubejit credential`; `Engineer::plugin` runs `kubejit credential` itself. CSRs are decided by a test approver
 //! acting as the cluster admin (the kubejit controller is not involved).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -223,6 +225,81 @@ fn kubectl_through_the_plugin_is_the_engineer_with_the_group() {
         csrs[0].0, "alice",
         "the CSR is filed by the asking identity"
     );
+}
+
+/// `add-user` writes the thin `kubejit-credential` (cargo builds it beside kubejit). kubectl through
+/// it: a miss is handed to `kubejit credential`, which files the CSR; the next call is a hit the thin
+/// binary serves by itself (proven with a copy that has no kubejit to hand over to), byte for byte
+/// what `kubejit credential` prints for the same invocation.
+#[test]
+fn kubectl_through_the_thin_plugin_on_a_miss_and_on_a_hit() {
+    let engineer = Engineer::new("alice", &[]);
+    let view = Command::new(shared().binaries().kubectl())
+        .env_remove("KUBECONFIG")
+        .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
+        .arg(engineer.config())
+        .output_bounded()
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    let user = config["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "oncall")
+        .unwrap();
+    let exec = &user["user"]["exec"];
+    let command = exec["command"].as_str().unwrap();
+    assert!(command.ends_with("/kubejit-credential"), "{exec}");
+    let args: Vec<String> = exec["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        args[0], "--kubeconfig",
+        "no `credential` subcommand: {args:?}"
+    );
+
+    let _approver = engineer.approver(Verdict::Approve);
+    for call in ["miss", "hit"] {
+        let whoami = engineer.kubectl(&["auth", "whoami", "-o", "json"]);
+        assert!(whoami.status.success(), "{call}: {}", stderr(&whoami));
+        let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+        assert_eq!(review["status"]["userInfo"]["username"], "alice");
+        let groups = review["status"]["userInfo"]["groups"].as_array().unwrap();
+        assert!(groups.contains(&GROUP.into()), "{call}: {groups:?}");
+        assert_eq!(engineer.csrs().len(), 1, "{call}: one CSR in all");
+    }
+
+    let exec_info = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+        "spec": { "interactive": false, "cluster": { "server": shared().server() } }
+    })
+    .to_string();
+    let alone = engineer.dir.path().join("alone/kubejit-credential");
+    std::fs::create_dir_all(alone.parent().unwrap()).unwrap();
+    std::fs::copy(command, &alone).unwrap();
+    let run = |program: &Path, prefix: &[&str]| {
+        Command::new(program)
+            .env("KUBERNETES_EXEC_INFO", &exec_info)
+            .env("PATH", "/nonexistent")
+            .args(prefix)
+            .args(&args)
+            .output_bounded()
+            .unwrap()
+    };
+    let thin = run(&alone, &[]);
+    let full = run(Path::new(env!("CARGO_BIN_EXE_kubejit")), &["credential"]);
+    assert!(thin.status.success(), "{}", stderr(&thin));
+    assert!(thin.stderr.is_empty(), "a hit is silent: {}", stderr(&thin));
+    assert!(full.status.success(), "{}", stderr(&full));
+    assert_eq!(stdout(&thin), stdout(&full));
+    let cred: serde_json::Value =
+        serde_json::from_slice(&thin.stdout).expect("stdout is one JSON document");
+    assert_eq!(cred["kind"], "ExecCredential");
+    assert_eq!(stdout(&thin).lines().count(), 1);
+    assert_eq!(engineer.csrs().len(), 1);
 }
 
 /// A namespace where `GROUP` has no Role.

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+pub use kubejit_credential::args::Pkcs11UriParser;
 use kubejit_credential::token::{Pkcs11Uri, TokenAlgorithm};
 use rcgen::PublicKeyData;
 
@@ -37,33 +38,6 @@ pub struct GenerateArgs {
 pub enum AlgorithmArg {
     EcdsaP256,
     Ed25519,
-}
-
-/// Parses a PKCS#11 URI without quoting it back: clap's usual "invalid value '…'" would print a
-/// `pin-value` someone put in the URI, and the refusal exists to keep that PIN out of sight.
-#[derive(Debug, Clone, Copy)]
-pub struct Pkcs11UriParser;
-
-impl clap::builder::TypedValueParser for Pkcs11UriParser {
-    type Value = Pkcs11Uri;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Pkcs11Uri, clap::Error> {
-        use clap::error::ErrorKind;
-        let name = arg.map(|a| a.get_id().to_string()).unwrap_or_default();
-        let refuse = |kind, why: String| {
-            clap::Error::raw(kind, format!("invalid PKCS#11 URI for --{name}: {why}\n"))
-                .with_cmd(cmd)
-        };
-        let text = value
-            .to_str()
-            .ok_or_else(|| refuse(ErrorKind::InvalidUtf8, "not UTF-8".to_owned()))?;
-        Pkcs11Uri::parse(text).map_err(|e| refuse(ErrorKind::ValueValidation, e.to_string()))
-    }
 }
 
 pub fn run(command: &KeysCommand) -> anyhow::Result<ExitCode> {

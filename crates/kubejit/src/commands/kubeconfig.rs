@@ -10,7 +10,7 @@ use kubejit_credential::kubeconfig::{
     ExecUser, KubeconfigDoc, ProxyUser, display_paths, resolve_paths,
 };
 
-use super::credential::parse_certificate_ttl;
+use kubejit_credential::args::parse_certificate_ttl;
 
 #[derive(Debug, Subcommand)]
 pub enum KubeconfigCommand {
@@ -90,11 +90,19 @@ fn add_user(args: &AddUserArgs) -> anyhow::Result<ExitCode> {
     }
     // The plugin is pinned to the context resolved now: following a later `use-context` could point
     // it at the elevated context itself.
+    let mut plugin = plugin_args(args, &paths, &context);
+    let command = match thin_plugin(&command) {
+        Some(thin) => {
+            plugin.remove(0);
+            thin
+        }
+        None => command,
+    };
     let stanza = ExecUser {
         name: args.name.clone(),
         asking_context: context.clone(),
         command,
-        args: plugin_args(args, &paths, &context),
+        args: plugin,
         env: plugin_env(&paths),
     };
     doc.add_exec_user(&stanza)?;
@@ -223,6 +231,16 @@ fn plugin_env(paths: &[PathBuf]) -> Vec<(String, String)> {
             display_paths(several).to_string_lossy().into_owned(),
         )],
     }
+}
+
+/// `kubejit-credential` installed beside this kubejit: kubectl runs it instead of `kubejit
+/// credential` (the same arguments; it answers cache hits in a fraction of the start-up and hands
+/// the rest to this binary). A `kubectl-jit` symlink resolves to the real kubejit first.
+fn thin_plugin(kubejit: &std::path::Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let thin = kubejit.with_file_name("kubejit-credential");
+    let meta = std::fs::metadata(&thin).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(thin)
 }
 
 /// The `kubejit credential …` arguments kubectl will pass, with the kubeconfig pinned to an absolute path.
