@@ -49,8 +49,9 @@ pub fn required_permissions() -> Vec<Needed> {
 /// each reconcile holds its slot for one DELETE round trip, so with 32 slots a burst of 167 (10,000
 /// grants over 60 s) drained in five or more round trips and its last deletions waited for the first.
 /// 128 issue a whole second's burst at once; the apiserver's flow control (priority level
-/// `workload-low` for a service account) queues what exceeds its seats instead of refusing it. Each
-/// slot also holds an HTTP/1.1 connection (kube's client does not speak HTTP/2) with its buffers.
+/// `workload-low` for a service account) queues what exceeds its seats instead of refusing it. The
+/// controller's client multiplexes them on one HTTP/2 connection (with `--disable-http2`, each slot
+/// holds an HTTP/1.1 connection of its own, with its buffers).
 pub const DEFAULT_CONCURRENCY: u16 = 128;
 
 /// Runs both controllers until `term` is cancelled, letting in-flight reconciles finish; the expiry
