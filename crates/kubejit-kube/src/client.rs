@@ -81,6 +81,10 @@ fn controller_client(config: Config) -> Result<Client, ClientError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(config.connect_timeout);
+    // Many small frames (HEADERS, WINDOW_UPDATE, PING acks) share one connection: without TCP_NODELAY,
+    // Nagle holds a frame back until the previous one is acknowledged, which the peer's delayed ACK
+    // can make tens of milliseconds (Go, the apiserver's side, sets it by default).
+    http.set_nodelay(true);
     let https = https.enable_all_versions().wrap_connector(http);
     let hyper = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())

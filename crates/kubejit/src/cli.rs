@@ -237,7 +237,8 @@ pub struct ControllerArgs {
     /// Speak HTTP/1.1 to the apiserver (one connection per request in flight) instead of HTTP/2 on
     /// one connection: for a proxy or load balancer in front of the apiserver that mishandles HTTP/2
     /// (client-go's DISABLE_HTTP2).
-    #[arg(long, env = "KUBEJIT_DISABLE_HTTP2")]
+    #[arg(long, env = "KUBEJIT_DISABLE_HTTP2", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub disable_http2: bool,
 }
 
