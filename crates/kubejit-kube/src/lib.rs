@@ -14,7 +14,7 @@ pub mod request;
 
 pub use audit_trail::{AuditGuard, AuditOptions, AuditTrailError, TrailOptions, open_audit};
 pub use binding::{Binding, GrantBinding, GrantView, grant_binding, is_controlled_by, owned_by};
-pub use client::{ClientError, ClientOptions, build_client, load_config};
+pub use client::{ClientError, ClientOptions, build_client, build_controller_client, load_config};
 pub use manifests::oncall_role_manifests;
 pub use output::{OutputError, OutputFormat, render};
 pub use permissions::{Needed, PermissionError, check as check_permissions, whoami};

@@ -223,12 +223,18 @@ pub struct ControllerArgs {
     /// every CSR. Read once at start; a malformed bundle stops the controller.
     #[arg(long, env = "KUBEJIT_ATTESTATION_ROOTS")]
     pub attestation_roots: Option<std::path::PathBuf>,
-    /// Expired grants the reaper deletes at once, per binding kind (each holds one DELETE in flight
-    /// and one apiserver connection). More drains a burst of deadlines in fewer round trips; fewer
-    /// holds less memory.
+    /// Expired grants the reaper deletes at once, per binding kind (each holds one DELETE in flight;
+    /// with --disable-http2, one apiserver connection too). More drains a burst of deadlines in fewer
+    /// round trips; fewer holds less memory.
     #[arg(long, env = "KUBEJIT_REAPER_CONCURRENCY", default_value_t = kubejit_controller::reaper::DEFAULT_CONCURRENCY,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub reaper_concurrency: u16,
+    /// Speak HTTP/1.1 to the apiserver (one connection per request in flight) instead of HTTP/2 on
+    /// one connection: for a proxy or load balancer in front of the apiserver that mishandles HTTP/2
+    /// (client-go's DISABLE_HTTP2).
+    #[arg(long, env = "KUBEJIT_DISABLE_HTTP2", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub disable_http2: bool,
 }
 
 #[derive(Debug, Args)]

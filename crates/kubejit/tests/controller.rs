@@ -49,6 +49,39 @@ fn refuses_to_start_without_its_permissions() {
     assert!(stderr.contains("apply the RBAC in deploy/"), "{stderr}");
 }
 
+/// The controller's client speaks HTTP/2 to the real apiserver (ALPN): one multiplexed connection
+/// instead of one per request in flight. Every other client keeps HTTP/1.1, which exec, port-forward
+/// and WebSocket upgrades need.
+#[test]
+fn the_controller_client_speaks_http2_and_the_others_http1() {
+    let cp = shared();
+    let options = kubejit_kube::ClientOptions {
+        kubeconfig: Some(cp.admin_kubeconfig().to_path_buf()),
+        context: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let controller = kubejit_kube::build_controller_client(&options)
+            .await
+            .unwrap();
+        let cli = kubejit_kube::build_client(&options).await.unwrap();
+        for (client, want) in [
+            (controller, http::Version::HTTP_2),
+            (cli, http::Version::HTTP_11),
+        ] {
+            let request = http::Request::get("/version")
+                .body(kube::client::Body::empty())
+                .unwrap();
+            let response = client.send(request).await.unwrap();
+            assert_eq!(response.status(), http::StatusCode::OK);
+            assert_eq!(response.version(), want);
+        }
+    });
+}
+
 fn lease_holder(cp: &kubejit_testenv::ControlPlane, lease: &str) -> Option<String> {
     let jsonpath = "jsonpath={.spec.holderIdentity}";
     let out = cp

@@ -6,7 +6,10 @@
 //! cargo test --release -p kubejit --test reaper_bench -- --ignored --nocapture
 //!
 //! `KUBEJIT_BENCH_GRANTS` sets the number of grants (10,000 by default); `KUBEJIT_BENCH_HOG=1` keeps
-//! both cores busy with spinning threads of the benchmark itself while the grants expire.
+//! both cores busy with spinning threads of the benchmark itself while the grants expire. The
+//! controller it starts inherits the environment, so the controller's own variables compare settings
+//! without a rebuild: `KUBEJIT_REAPER_CONCURRENCY=64` (reconcile slots), `KUBEJIT_DISABLE_HTTP2=true`
+//! (kube's HTTP/1.1 client instead of HTTP/2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -48,10 +48,12 @@ pub fn required_permissions() -> Vec<Needed> {
 /// burst on the apiserver. Deadlines are whole seconds, so hundreds of grants can fall due together;
 /// each reconcile holds its slot for one DELETE round trip, so with 32 slots a burst of 167 (10,000
 /// grants over 60 s) drained in five or more round trips and its last deletions waited for the first.
-/// 128 issue a whole second's burst at once; the apiserver's flow control (priority level
-/// `workload-low` for a service account) queues what exceeds its seats instead of refusing it. Each
-/// slot also holds an HTTP/1.1 connection (kube's client does not speak HTTP/2) with its buffers.
-pub const DEFAULT_CONCURRENCY: u16 = 128;
+/// 64 and 128 gave the same lag p99 at 10,000 grants, and 64 held ~2.2 MiB less at the peak in every
+/// pair measured (docs/benchmarks.md, rounds h-reaper-2 and -3); the apiserver's flow control
+/// (priority level `workload-low` for a service account) queues what exceeds its seats instead of
+/// refusing it. The controller's client multiplexes them on one HTTP/2 connection (with
+/// `--disable-http2`, each slot holds an HTTP/1.1 connection of its own, with its buffers).
+pub const DEFAULT_CONCURRENCY: u16 = 64;
 
 /// Runs both controllers until `term` is cancelled, letting in-flight reconciles finish; the expiry
 /// Events gathered so far are written last.

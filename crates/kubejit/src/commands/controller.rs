@@ -29,7 +29,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let keys = attestation_roots(args.attestation_roots.as_deref())?;
-    let client = kubejit_kube::build_client(&args.client.options()).await?;
+    // HTTP/2: the controller never upgrades a connection, and one multiplexed connection replaces one
+    // per reconcile in flight (docs/benchmarks.md, round h-reaper-3).
+    let client = if args.disable_http2 {
+        kubejit_kube::build_client(&args.client.options()).await?
+    } else {
+        kubejit_kube::build_controller_client(&args.client.options()).await?
+    };
     let (audit, guard) = kubejit_kube::open_audit(&audit_args.options()?, client.clone()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let holder = args
