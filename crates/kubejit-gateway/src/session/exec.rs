@@ -139,7 +139,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             Ok(0)
         }
         Command::Pods { namespace } => {
-            let perm = using_pods(t, "list", None, &namespace, None);
+            let perm = pods_permission("list", None, &namespace, None);
             let pods = t
                 .person
                 .list_pods(&namespace)
@@ -159,7 +159,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             follow,
             tail,
         } => {
-            let perm = using_pods(t, "get", Some("log"), &namespace, Some(&pod));
+            let perm = pods_permission("get", Some("log"), &namespace, Some(&pod));
             let params = LogParams {
                 container: container.map(|c| c.as_str().to_owned()),
                 follow,
@@ -172,6 +172,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
                 .log_stream(pod.as_str(), &params)
                 .await
                 .map_err(|e| explain(&perm, &e))?;
+            t.live.using(t.channel.id(), perm);
             copy_logs(t, stream).await;
             Ok(0)
         }
@@ -181,7 +182,7 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             container,
             command,
         } => {
-            let perm = using_pods(t, "create", Some("exec"), &namespace, Some(&pod));
+            let perm = pods_permission("create", Some("exec"), &namespace, Some(&pod));
             let tty = t.pty.is_some();
             // Every exec is recorded; no recording, no exec.
             let size = t.pty.map_or((80, 24), |p| (p.cols, p.rows));
@@ -198,30 +199,33 @@ async fn run(t: &mut ChannelTask, cmd: Command, line: &str) -> Result<u32, Strin
             };
             let process = t.person.exec(&namespace, &pod, command, &params).await;
             match process {
-                Ok((ws, closes)) => exec(t, ws, closes).await,
+                Ok((ws, closes)) => {
+                    t.live.using(t.channel.id(), perm);
+                    exec(t, ws, closes).await
+                }
                 Err(e) => Err(explain_denied(t, &perm, &e).await),
             }
         }
     }
 }
 
-/// The permission a command needs on pods, marked as in use on the channel (what a denial names).
-fn using_pods(
-    t: &ChannelTask,
+/// The permission a command needs on pods (what a denial names). It is marked as in use on the
+/// channel (so the session's re-check watches it) only once the apiserver has let the command start:
+/// marked earlier, a re-check racing a refused request would end the session as "access ended"
+/// before the person saw the apiserver's own refusal, for access they never had.
+fn pods_permission(
     verb: &'static str,
     subresource: Option<&'static str>,
     namespace: &NamespaceName,
     pod: Option<&ObjectName>,
 ) -> Permission {
-    let perm = Permission {
+    Permission {
         verb,
         resource: "pods",
         subresource,
         namespace: namespace.clone(),
         name: pod.cloned(),
-    };
-    t.live.using(t.channel.id(), perm.clone());
-    perm
+    }
 }
 
 async fn write_out(t: &ChannelTask, bytes: &[u8]) {
